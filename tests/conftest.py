@@ -1,0 +1,41 @@
+"""Shared test set-up: project root on sys.path, small generated fixtures, AppTest helpers."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def utm_geo():
+    """A real projected georeference (UTM 33N, 10 m pixels) with a nodata value."""
+    import rasterio
+    from core.io import GeoInfo
+    return GeoInfo(crs=rasterio.crs.CRS.from_epsg(32633).to_wkt(),
+                   transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0), nodata=-9999.0)
+
+
+@pytest.fixture
+def speckled(rng):
+    """A 96x128 L=4-look speckled intensity image of a two-level scene (flat halves, known means)."""
+    scene = np.full((96, 128), 0.05, np.float32)
+    scene[:, 64:] = 0.4
+    looks = 4
+    return (scene * rng.gamma(looks, 1.0 / looks, scene.shape)).astype(np.float32), scene, looks
+
+
+def app_test(page: str, timeout: float = 120):
+    """AppTest for one page file under pages/ (run directly, not through app.py's navigation)."""
+    from streamlit.testing.v1 import AppTest
+    return AppTest.from_file(str(ROOT / "pages" / page), default_timeout=timeout)

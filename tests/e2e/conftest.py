@@ -1,0 +1,99 @@
+"""Browser tests: the real app served by `streamlit run`, driven by Debian's chromium through playwright.
+
+Never `playwright install` (it downloads a browser): we launch /usr/bin/chromium with executable_path.
+Without chromium the tests skip locally and fail under CI (CI=true), where .ci/run installs it.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"chromium not found at {CHROMIUM}; .ci/run should have installed it")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1",
+               SAR_STUDIO_RUNS=str(tmp_path_factory.mktemp("runs")))
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                                 "--server.port", str(port), "--server.address", "127.0.0.1",
+                                 "--server.headless", "true", "--server.fileWatcherType", "none"],
+                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + log.read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser(app_url):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(120_000)
+    yield pg
+    try:
+        pg.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+    finally:
+        ctx.close()
+
+
+def wait_idle(page, timeout: float = 180) -> None:
+    """Wait until Streamlit has finished the current script run (stApp's data-test-script-state)."""
+    page.wait_for_timeout(400)
+    page.wait_for_function(
+        "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+        " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
+        timeout=timeout * 1000)
+    page.wait_for_timeout(300)
+
+
+def open_page(page, app_url: str, url_path: str) -> None:
+    """Open one tool page by its URL path (the file name under pages/ without .py, e.g. 'speckle')."""
+    page.goto(f"{app_url}/{url_path}")
+    page.wait_for_selector('[data-testid="stApp"]')
+    wait_idle(page)
