@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
@@ -184,14 +185,17 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
     from rasterio.io import MemoryFile
 
     try:
-        with rasterio.Env(GDAL_PAM_ENABLED="NO", CPL_LOG_ERRORS="OFF"), MemoryFile(blob) as mem, mem.open() as ds:
+        with warnings.catch_warnings(), contextlib.ExitStack() as stack:
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            stack.enter_context(rasterio.Env(GDAL_PAM_ENABLED="NO", CPL_LOG_ERRORS="OFF"))
+            mem = stack.enter_context(MemoryFile(blob))
+            ds = stack.enter_context(mem.open())
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
             if count < 1 or count > 4:
                 raise UserError(f"{name} has {count} bands; SAR Studio reads 1 to 3 bands (VV, VH, ratio or RGB), "
                                 f"so export the bands you need.")
             data = ds.read()  # (bands, H, W)
-            dtypes = set(ds.dtypes)
             crs = ds.crs.to_wkt() if ds.crs else None
             t = ds.transform
             transform = (t.a, t.b, t.c, t.d, t.e, t.f)
@@ -216,7 +220,6 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
     geo = GeoInfo(crs=crs, transform=transform, nodata=None if nodata is None else float(nodata))
     if not geo.is_georeferenced and geo.nodata is None:
         geo = None
-    del dtypes
     return arr, geo, descriptions
 
 
@@ -376,6 +379,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions of a normal write
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -416,7 +422,8 @@ def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: lis
             profile["transform"] = Affine(*geo.transform[:6])
         if geo.nodata is not None:
             profile["nodata"] = geo.nodata
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as mem:
+    with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as mem:
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with mem.open(**profile) as ds:
             ds.write(np.moveaxis(arr, -1, 0))
             for i, n in enumerate(band_names or []):
