@@ -1,0 +1,188 @@
+"""The translation generators: published sizes and key names, and forward passes against hand-written references.
+
+The references below are written with torch.nn.functional directly from the state_dict (eval mode), following
+the architecture descriptions in shared/spec/foreign-formats.md, not from the module code.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.registry import build
+
+
+def _count(name, config):
+    with torch.device("meta"):
+        m = build(name, config)
+    sd = m.state_dict()
+    return len(sd), sum(p.numel() for p in m.parameters()), sd
+
+
+@pytest.mark.parametrize("name, config, tensors, params, first_key, first_shape", [
+    ("sar2optical_unet", {}, 94, 54_541_827, "encoder.enc1.conv_block.0.weight", (64, 3, 4, 4)),
+    ("junyan_unet", {}, 82, 54_413_955, "model.model.0.weight", (64, 3, 4, 4)),
+    ("pix2pixhd_global", {}, 56, 182_443_267, "model.1.weight", (64, 3, 7, 7)),
+])
+def test_published_sizes(name, config, tensors, params, first_key, first_shape):
+    n, p, sd = _count(name, config)
+    assert (n, p) == (tensors, params)
+    assert tuple(sd[first_key].shape) == first_shape
+
+
+def test_sar2optical_keys_match_the_published_layout():
+    _, _, sd = _count("sar2optical_unet", {})
+    assert tuple(sd["head.0.weight"].shape) == (3, 64, 3, 3)
+    assert "encoder.enc1.conv_block.0.bias" in sd and "encoder.enc1.conv_block.1.weight" not in sd
+    assert "encoder.enc2.conv_block.0.bias" not in sd and "encoder.enc8.conv_block.1.running_var" in sd
+    # decoder input channels: dec1 512, dec2..dec5 1024, dec6 512, dec7 256, dec8 128 (transpose conv: (in, out, k, k))
+    ins = [sd[f"decoder.dec{i}.conv_block.0.weight"].shape[0] for i in range(1, 9)]
+    assert ins == [512, 1024, 1024, 1024, 1024, 512, 256, 128]
+    _, _, up = _count("sar2optical_unet", {"use_upsampling": True})
+    assert tuple(up["decoder.dec1.conv_block.0.1.weight"].shape) == (512, 512, 3, 3)
+
+
+def test_pix2pixhd_key_positions():
+    _, _, sd = _count("pix2pixhd_global", {})
+    d, nb = 4, 9
+    assert "model.38.weight" in sd and tuple(sd["model.38.weight"].shape) == (3, 64, 7, 7)   # 5 + 6d + nb
+    assert "model.16.conv_block.1.weight" in sd and "model.16.conv_block.5.weight" in sd      # 4 + 3d
+    assert "model.25.weight" in sd and tuple(sd["model.25.weight"].shape) == (1024, 512, 3, 3)  # 4 + 3d + nb
+    assert not any("running" in k for k in sd)  # instance norm: no keys
+    _, _, se = _count("pix2pixhd_global", {"se_blocks": True})
+    assert tuple(se["model.16.res_weight"].shape) == (1,)
+    assert tuple(se["model.16.se.1.weight"].shape) == (256, 1024, 1, 1)
+    assert tuple(se["model.16.se.3.weight"].shape) == (1024, 256, 1, 1)
+    _, _, bn = _count("pix2pixhd_global", {"norm": "batch"})
+    assert "model.2.running_mean" in bn and "model.16.conv_block.2.running_var" in bn
+    _, _, local = _count("pix2pixhd_local", {})
+    assert any(k.startswith("model1_1.") for k in local) and any(k.startswith("model1_2.") for k in local)
+    assert tuple(local["model.1.weight"].shape) == (64, 3, 7, 7)  # global part at ngf * 2
+
+
+# ------------------------------------------------------------------- hand-written functional references
+
+def _randomise(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for k, t in model.state_dict().items():
+            if t.dtype.is_floating_point:
+                if k.endswith("running_var"):
+                    t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                elif k.endswith("res_weight"):
+                    t.copy_(torch.tensor([0.7]))
+                else:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+def _bn(x, sd, p):
+    return F.batch_norm(x, sd[p + "running_mean"], sd[p + "running_var"], sd[p + "weight"], sd[p + "bias"],
+                        False, 0.0, 1e-5)
+
+
+def _inorm(x):
+    mu = x.mean(dim=(2, 3), keepdim=True)
+    var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
+    return (x - mu) / torch.sqrt(var + 1e-5)
+
+
+def sar2optical_reference(sd, x, n_down):
+    skips = []
+    for i in range(1, n_down + 1):
+        p = f"encoder.enc{i}.conv_block."
+        x = F.conv2d(x, sd[p + "0.weight"], sd.get(p + "0.bias"), stride=2, padding=1)
+        if i > 1:
+            x = _bn(x, sd, p + "1.")
+        x = F.leaky_relu(x, 0.2)
+        skips.append(x)
+    for j in range(1, n_down + 1):
+        p = f"decoder.dec{j}.conv_block."
+        x = F.conv_transpose2d(x, sd[p + "0.weight"], stride=2, padding=1)
+        x = F.relu(_bn(x, sd, p + "1."))
+        if j < n_down:
+            x = torch.cat([skips[n_down - 1 - j], x], 1)
+    return torch.tanh(F.conv2d(x, sd["head.0.weight"], sd["head.0.bias"], padding=1))
+
+
+def junyan_reference(sd, x, num_downs):
+    def block(x, prefix, level):  # level 0 = outermost
+        p = prefix + "model."
+        if level == 0:
+            h = F.conv2d(x, sd[p + "0.weight"], stride=2, padding=1)
+            h = block(h, p + "1.", 1)
+            return torch.tanh(F.conv_transpose2d(F.relu(h), sd[p + "3.weight"], sd[p + "3.bias"], stride=2, padding=1))
+        if level == num_downs - 1:
+            h = F.conv2d(F.leaky_relu(x, 0.2), sd[p + "1.weight"], stride=2, padding=1)
+            h = F.conv_transpose2d(F.relu(h), sd[p + "3.weight"], stride=2, padding=1)
+            return torch.cat([x, _bn(h, sd, p + "4.")], 1)
+        h = _bn(F.conv2d(F.leaky_relu(x, 0.2), sd[p + "1.weight"], stride=2, padding=1), sd, p + "2.")
+        h = block(h, p + "3.", level + 1)
+        h = _bn(F.conv_transpose2d(F.relu(h), sd[p + "5.weight"], stride=2, padding=1), sd, p + "6.")
+        return torch.cat([x, h], 1)
+    return block(x, "model.", 0)
+
+
+def global_reference(sd, x, d, nb, se):
+    pad = lambda t, n: F.pad(t, (n, n, n, n), mode="reflect")  # noqa: E731
+    x = F.relu(_inorm(F.conv2d(pad(x, 3), sd["model.1.weight"], sd["model.1.bias"])))
+    for i in range(d):
+        k = 4 + 3 * i
+        x = F.relu(_inorm(F.conv2d(x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2, padding=1)))
+    for j in range(nb):
+        p = f"model.{4 + 3 * d + j}."
+        r = F.relu(_inorm(F.conv2d(pad(x, 1), sd[p + "conv_block.1.weight"], sd[p + "conv_block.1.bias"])))
+        r = _inorm(F.conv2d(pad(r, 1), sd[p + "conv_block.5.weight"], sd[p + "conv_block.5.bias"]))
+        if se:
+            s = r.mean(dim=(2, 3), keepdim=True)
+            s = F.relu(F.conv2d(s, sd[p + "se.1.weight"], sd[p + "se.1.bias"]))
+            s = torch.sigmoid(F.conv2d(s, sd[p + "se.3.weight"], sd[p + "se.3.bias"]))
+            x = x + sd[p + "res_weight"] * r * s
+        else:
+            x = x + r
+    for i in range(d):
+        k = 4 + 3 * d + nb + 3 * i
+        x = F.relu(_inorm(F.conv_transpose2d(x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2,
+                                             padding=1, output_padding=1)))
+    k = 5 + 6 * d + nb
+    return torch.tanh(F.conv2d(pad(x, 3), sd[f"model.{k}.weight"], sd[f"model.{k}.bias"]))
+
+
+def test_sar2optical_forward_matches_reference():
+    m = _randomise(build("sar2optical_unet", {"width": 4, "n_down": 6}))
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        ref = sar2optical_reference(m.state_dict(), x, 6)
+        assert torch.allclose(m(x), ref, atol=1e-5)
+
+
+def test_junyan_forward_matches_reference():
+    m = _randomise(build("junyan_unet", {"ngf": 4, "num_downs": 6}), seed=1)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(m(x), junyan_reference(m.state_dict(), x, 6), atol=1e-5)
+
+
+@pytest.mark.parametrize("se", [False, True])
+def test_global_generator_forward_matches_reference(se):
+    m = _randomise(build("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 2, "se_blocks": se}), seed=2)
+    x = torch.rand(1, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(m(x), global_reference(m.state_dict(), x, 2, 2, se), atol=1e-5)
+
+
+def test_local_enhancer_runs_global_at_half_resolution():
+    m = _randomise(build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
+                                             "n_blocks_local": 1}), seed=3)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    sd = m.state_dict()
+    with torch.no_grad():
+        # coarse input: 3x3 average, stride 2, padding not counted
+        ones = torch.ones(1, 1, 32, 32)
+        coarse = F.conv2d(F.pad(x, (1, 1, 1, 1)), torch.ones(3, 1, 3, 3), stride=2, groups=3) / \
+            F.conv2d(F.pad(ones, (1, 1, 1, 1)), torch.ones(1, 1, 3, 3), stride=2)
+        assert torch.allclose(m.downsample(x), coarse, atol=1e-6)
+        assert m(x).shape == (1, 3, 32, 32)
+        # the global part is the GlobalGenerator (at 2 * ngf) without its last three layers
+        g = build("pix2pixhd_global", {"ngf": 8, "n_downsample": 2, "n_blocks": 1}).eval()
+        gsd = {k: v for k, v in sd.items() if k.startswith("model.")}
+        missing = set(g.state_dict()) - set(gsd)
+        assert missing == {"model.18.weight", "model.18.bias"}  # the final conv (5 + 6d + nb) is dropped
