@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PORT   ?= 8501
 
-.PHONY: run test install install-dev samples bench lint clean help
+.PHONY: run test install install-dev install-gpu samples bench lint clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -26,6 +26,16 @@ $(VENV)/.runtime-stamp: requirements.txt requirements-nodeps.txt | $(PY)
 $(VENV)/.dev-stamp: requirements-dev.txt $(VENV)/.runtime-stamp
 	$(PIP) install -r requirements-dev.txt
 	@touch $@
+
+# GPU machines: the same pins, but onnxruntime-gpu INSTEAD of onnxruntime (they overwrite each other's files)
+# and PyPI's CUDA build of torch. Run in a fresh .venv: `make clean install-gpu`.
+ORT_GPU_VERSION ?= 1.31.1
+install-gpu: | $(PY)
+	grep -v '^onnxruntime==' requirements.txt > $(VENV)/requirements-gpu.txt
+	echo "onnxruntime-gpu==$(ORT_GPU_VERSION)" >> $(VENV)/requirements-gpu.txt
+	$(PIP) install -r $(VENV)/requirements-gpu.txt
+	$(PIP) install --no-deps -r requirements-nodeps.txt
+	@touch $(VENV)/.runtime-stamp
 
 install: $(VENV)/.runtime-stamp
 install-dev: $(VENV)/.dev-stamp
