@@ -1,0 +1,70 @@
+"""The app shell: navigation, home page facts, compute fallback notes, shared widgets, CLI entry."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.compute import compute_summary, resolve_device
+from core.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_app_runs_and_reruns_with_navigation():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception and at.title[0].value == "SAR Studio"
+    at.run()  # st.navigation with a folder named pages/: the second run must render the page again
+    assert not at.exception and at.title[0].value == "SAR Studio"
+    labels = [m.label for m in at.metric]
+    assert labels == ["PyTorch device", "PyTorch", "ONNX Runtime"]
+    import torch
+    assert at.metric[1].value == torch.__version__
+
+
+def test_home_states_cpu_fallback_when_no_gpu():
+    import torch
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
+    infos = " ".join(i.value for i in at.info)
+    if torch.cuda.is_available():
+        assert at.metric[0].value.startswith("CUDA")
+    else:
+        assert at.metric[0].value == "CPU" and "fall back to the CPU" in infos
+
+
+def test_resolve_device_falls_back_with_a_note(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == ("cpu", None)
+    dev, note = resolve_device("cuda")
+    assert dev == "cpu" and "CUDA was requested" in note
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == ("cuda", None) and resolve_device("cpu") == ("cpu", None)
+    with pytest.raises(UserError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_compute_summary_lists_onnx_providers():
+    info = compute_summary()
+    assert "CPUExecutionProvider" in info["onnx_providers"] and info["cpu_threads"] >= 1
+
+
+def test_slider_html_is_self_contained():
+    from pages.components import slider_html
+    a = np.zeros((10, 20), np.uint8)
+    b = np.full((5, 10, 3), 200, np.uint8)  # other size: resized to the input's
+    html = slider_html(a, b, ("SAR", "Optical"))
+    assert html.count("data:image/png;base64,") == 2 and "http" not in html
+    assert "SAR" in html and "Optical" in html and "aspect-ratio:20/10" in html
+
+
+def test_cli_without_command_prints_help_and_exits_2():
+    res = subprocess.run([sys.executable, "-m", "core"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2 and "usage: python -m core" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "core", "no-such-command"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert res.returncode == 2 and "invalid choice" in res.stderr and "Traceback" not in res.stderr
