@@ -512,7 +512,8 @@ FILTERS: dict[str, FilterSpec] = {f.name: f for f in [
                True, "exponentially weighted mean, sharper where the local variation is high (Frost 1982)"),
     FilterSpec("kuan", "Kuan", kuan_filter, (_WINDOW, _LOOKS), True, "local linear MMSE, multiplicative model (Kuan 1985)"),
     FilterSpec("gamma_map", "Gamma-MAP", gamma_map_filter, (_WINDOW, _LOOKS), True,
-               "maximum a posteriori with a Gamma prior (Lopes 1990)"),
+               "maximum a posteriori with a Gamma prior (Lopes 1990); the posterior mode sits a few % below "
+               "the mean on single-look speckle"),
     FilterSpec("merlin", "MERLIN (deep)", merlin_filter,
                (Param("model", "choice", "sentinel_tops", "pretrained MERLIN weights from deepdespeckling",
                       choices=tuple(MERLIN_MODELS)),
