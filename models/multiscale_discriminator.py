@@ -1,0 +1,61 @@
+"""pix2pixHD's multi-scale discriminator (NVIDIA `MultiscaleDiscriminator` with getIntermFeat).
+
+`num_D` PatchGAN-style discriminators, the k-th seeing the input average-pooled k times
+(AvgPool2d(3, stride 2, padding 1, count_include_pad False)). Each one (pix2pixHD `NLayerDiscriminator`, kw 4,
+padding 2): Conv(in -> ndf, s2) -> LeakyReLU(0.2); n_layers-1 x [Conv(s2) -> Norm -> LeakyReLU];
+Conv(s1) -> Norm -> LeakyReLU; Conv(-> 1, s1). Keys `scale{i}_layer{j}.*` as in pix2pixHD with intermediate
+features. forward returns, per scale (finest first), the list of every layer's output; the last entry is the
+patch logits (no sigmoid: LSGAN), the others feed the feature-matching loss.
+"""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from models.registry import register
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    raise ValueError(f"unknown norm {kind!r}; use instance or batch")
+
+
+def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[nn.Sequential]:
+    kw, pad = 4, int(math.ceil((4 - 1.0) / 2))
+    seq = [nn.Sequential(nn.Conv2d(in_channels, ndf, kw, 2, pad), nn.LeakyReLU(0.2, True))]
+    nf = ndf
+    for _ in range(1, n_layers):
+        prev, nf = nf, min(nf * 2, 512)
+        seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 2, pad), _norm(norm, nf), nn.LeakyReLU(0.2, True)))
+    prev, nf = nf, min(nf * 2, 512)
+    seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 1, pad), _norm(norm, nf), nn.LeakyReLU(0.2, True)))
+    seq.append(nn.Sequential(nn.Conv2d(nf, 1, kw, 1, pad)))
+    return seq
+
+
+@register("multiscale_discriminator")
+class MultiscaleDiscriminator(nn.Module):
+    def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, num_D: int = 3,
+                 norm: str = "instance"):
+        super().__init__()
+        self.num_D, self.n_layers = num_D, n_layers
+        for i in range(num_D):
+            for j, layer in enumerate(scale_layers(in_channels, ndf, n_layers, norm)):
+                setattr(self, f"scale{i}_layer{j}", layer)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x):
+        results = []
+        for i in range(self.num_D):
+            feats, h = [], x
+            for j in range(self.n_layers + 2):
+                h = getattr(self, f"scale{i}_layer{j}")(h)
+                feats.append(h)
+            results.append(feats)
+            if i != self.num_D - 1:
+                x = self.downsample(x)
+        return results
