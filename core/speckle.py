@@ -598,15 +598,26 @@ def _band_valid(raster: sio.Raster) -> np.ndarray:
 
 def despeckle_raster(raster: sio.Raster, name: str, **kwargs) -> sio.Raster:
     """Despeckle and convert back to the input's kind, same georeference; invalid pixels get nodata (or NaN)."""
+    return result_raster(raster, despeckle(raster, name, **kwargs), name)
+
+
+def result_raster(raster: sio.Raster, intensity: np.ndarray, name: str) -> sio.Raster:
+    """A filtered intensity as a raster in the input's kind and georeference; invalid pixels get the input's
+    nodata value (NaN when it has none)."""
     from dataclasses import replace
 
-    inten = despeckle(raster, name, **kwargs)
-    data = sio.from_intensity(inten, raster.kind)
+    data = sio.from_intensity(intensity, raster.kind)
     if data.dtype.kind == "f":
         nodata = raster.geo.nodata if raster.geo is not None else None
         fill = np.float32(nodata) if nodata is not None and np.isfinite(nodata) else np.float32(np.nan)
-        data = np.where(np.isfinite(inten), data, fill).astype(np.float32)
+        data = np.where(np.isfinite(intensity), data, fill).astype(np.float32)
     return replace(raster, data=data, name=f"{Path(raster.name).stem}_{name}")
+
+
+def input_intensity(raster: sio.Raster) -> np.ndarray:
+    """Linear intensity of a raster with NaN where a band is invalid (NaN or nodata)."""
+    inten = sio.to_intensity(raster.data, raster.kind)
+    return np.where(_band_valid(raster), inten, np.nan).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- display
@@ -707,8 +718,5 @@ def _despeckle_file(src: Path, dst: Path, args, params: dict) -> None:
     if suffix in (".tif", ".tiff"):
         sio.write_image(dst, result.data, raster.geo, raster.band_names)
     else:
-        inten = sio.to_intensity(raster.data, raster.kind)
-        limits = display_limits(np.where(_band_valid(raster), inten, np.nan))
-        filtered = sio.to_intensity(result.data, result.kind)
-        filtered = np.where(_band_valid(raster), filtered, np.nan)
-        sio.write_image(dst, render_with_limits(filtered, limits))
+        limits = display_limits(input_intensity(raster))
+        sio.write_image(dst, render_with_limits(input_intensity(result), limits))

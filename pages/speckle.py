@@ -1,0 +1,206 @@
+"""Speckle filtering: classic filters and MERLIN on linear intensity, compared in a grid with ENL, mean ratio, EPI."""
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from core import io as sio
+from core import metrics
+from core import speckle as sp
+from core.compute import DEVICES
+from core.errors import UserError
+from pages.components import (compare_view, download_buttons, image_grid, pick_inputs, progress_bar, read_input,
+                              run_guarded, show_notes, stem)
+
+KEY = "speckle"
+
+st.title("Speckle filtering")
+st.write("Classic filters and MERLIN deep despeckling on **linear intensity** (as SNAP does), one band at a time. "
+         "Every result is shown in dB with the input's own 2–98 % stretch, so the images are comparable; "
+         "the table gives ENL over a homogeneous area (higher is smoother), the mean ratio output/input "
+         "(1 means radiometry kept) and the edge preservation index against the input (higher keeps more edges).")
+
+inputs = pick_inputs(KEY, "SAR image", category="sar")
+if not inputs:
+    st.info("Pick a bundled Sentinel-1 sample or upload a SAR image (float32 GeoTIFF intensity works best).")
+    st.stop()
+name, blob = inputs[0]
+raster = read_input(name, blob, KEY)
+if raster is None:
+    st.stop()
+if raster.kind == "display":
+    st.warning("This is an 8-bit display image: its values have no radiometric meaning, so the filters treat them "
+               "as intensity as they are. Choose the input kind above if the file holds real SAR values.")
+if raster.bands == 3:
+    st.warning("Three bands: each is filtered on its own and shown as RGB.")
+
+input_id = hashlib.sha1(blob).hexdigest()[:16] + raster.kind
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _input_intensity(input_id: str, _raster: sio.Raster) -> np.ndarray:
+    return sp.input_intensity(_raster)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _estimated_looks(input_id: str, _intensity: np.ndarray) -> list[float]:
+    bands = [_intensity] if _intensity.ndim == 2 else [_intensity[..., b] for b in range(_intensity.shape[2])]
+    return [sp.estimate_enl(b, np.isfinite(b)) for b in bands]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _merlin_network(variant: str, device: str, weights_sha: str):
+    return sp.load_merlin(variant, device)
+
+
+def _weights_sha(variant: str) -> str:
+    return hashlib.sha1(sp.merlin_weights_path(variant).read_bytes()).hexdigest()
+
+
+inten = _input_intensity(input_id, raster)
+band_names = raster.band_names if len(raster.band_names) == raster.bands else \
+    (["VV", "VH"] if raster.bands == 2 else [f"band {i + 1}" for i in range(raster.bands)])
+looks_est = _estimated_looks(input_id, inten)
+st.caption("Equivalent number of looks estimated from the image: " +
+           ", ".join(f"{b} {v:.2f}" for b, v in zip(band_names, looks_est)) +
+           ". Filters that need the number of looks use this estimate unless you give one.")
+
+# --------------------------------------------------------------------------------------------- options
+names = list(sp.FILTERS)
+chosen = st.multiselect("Filters to compare", names, default=["lee", "refined_lee"], key=f"{KEY}_filters",
+                        format_func=lambda n: sp.FILTERS[n].label)
+
+
+def _param_widget(fname: str, p: sp.Param):
+    key = f"{KEY}_{fname}_{p.name}"
+    label = p.name.replace("_", " ")
+    if p.kind == "int":
+        return st.number_input(label, min_value=int(p.min), max_value=int(p.max), value=int(p.default),
+                               step=int(p.step or 1), key=key, help=p.help)
+    if p.kind == "float":
+        return st.number_input(label, min_value=float(p.min), max_value=float(p.max),
+                               value=None if p.default is None else float(p.default), step=float(p.step or 0.1),
+                               key=key, help=p.help, placeholder="estimated" if p.default is None else None)
+    if p.kind == "bool":
+        return st.checkbox(label, value=bool(p.default), key=key, help=p.help)
+    return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key, help=p.help)
+
+
+params: dict[str, dict] = {}
+if chosen:
+    cols = st.columns(min(3, len(chosen)))
+    for i, fname in enumerate(chosen):
+        spec = sp.FILTERS[fname]
+        with cols[i % len(cols)].expander(f"{spec.label}", expanded=True):
+            st.caption(spec.description)
+            params[fname] = {p.name: _param_widget(fname, p) for p in spec.params}
+device = "auto"
+if any(sp.FILTERS[f].deep for f in chosen):
+    device = st.selectbox("Device for MERLIN", DEVICES, key=f"{KEY}_device")
+
+region_mode = st.radio("ENL area", ["Most homogeneous window of the input", "Rows and columns I choose"],
+                       horizontal=True, key=f"{KEY}_region_mode")
+h, w = raster.height, raster.width
+if region_mode.startswith("Most"):
+    size = st.number_input("window size (pixels)", 4, max(4, min(h, w)), min(32, h, w), key=f"{KEY}_region_size")
+    region_request = ("auto", int(size))
+else:
+    c1, c2, c3, c4 = st.columns(4)
+    r0 = c1.number_input("first row", 0, h - 2, 0, key=f"{KEY}_r0")
+    c0 = c2.number_input("first column", 0, w - 2, 0, key=f"{KEY}_c0")
+    rh = c3.number_input("rows", 2, h, min(32, h), key=f"{KEY}_rh")
+    cw = c4.number_input("columns", 2, w, min(32, w), key=f"{KEY}_cw")
+    region_request = ("user", (int(r0), int(c0), int(rh), int(cw)))
+
+# ------------------------------------------------------------------------------------------------- run
+if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chosen):
+    results, notes = [], []
+    update = progress_bar("Filtering…")
+    for i, fname in enumerate(chosen):
+        spec = sp.FILTERS[fname]
+        kwargs = {k: v for k, v in params[fname].items() if v is not None}
+        extra = {}
+        if spec.deep:
+            from core.compute import resolve_device
+            dev, note = resolve_device(device)
+            if note:
+                notes.append(note)
+            net = run_guarded(lambda: _merlin_network(kwargs.get("model", "sentinel_tops"), dev,
+                                                      _weights_sha(kwargs.get("model", "sentinel_tops"))))
+            if net is None:
+                continue
+            extra = {"device": dev, "network": net}
+
+        def sub(frac, msg="", i=i, label=spec.label):
+            update((i + frac) / len(chosen), f"{label}: {msg}")
+
+        out = run_guarded(sp.despeckle, inten, fname, progress=sub, notes=notes, **extra, **kwargs)
+        if out is not None:
+            shown = {k: v for k, v in kwargs.items()}
+            if "looks" in spec.param_names and "looks" not in shown:
+                shown["looks"] = "estimated"
+            results.append({"name": fname, "label": spec.label, "params": shown, "intensity": out})
+    update(1.0, "done")
+    st.session_state[f"{KEY}_results"] = {"input": input_id, "results": results, "notes": notes}
+
+state = st.session_state.get(f"{KEY}_results")
+if not state or state["input"] != input_id or not state["results"]:
+    st.stop()
+results = state["results"]
+show_notes(state["notes"])
+
+# --------------------------------------------------------------------------------------------- results
+limits = sp.display_limits(inten)
+input_img = sp.render_with_limits(inten, limits)
+panels = [("Input", input_img)] + [(r["label"], sp.render_with_limits(r["intensity"], limits)) for r in results]
+st.subheader("Results")
+image_grid(panels, columns=3)
+if raster.bands == 2:
+    st.caption("False colour: " + sio.DUALPOL_CONVENTION + " (limits taken from the input).")
+
+bands = [inten] if inten.ndim == 2 else [inten[..., b] for b in range(inten.shape[2])]
+try:
+    if region_request[0] == "auto":
+        region = metrics.find_homogeneous_region(bands[0], region_request[1])
+        how = f"the most homogeneous {region[2]}×{region[3]} window of the input ({band_names[0]})"
+    else:
+        region = region_request[1]
+        how = "your region"
+    rows = []
+    for b, band in enumerate(bands):
+        rows.append({"filter": "Input", "band": band_names[b], "ENL": metrics.enl(band, region),
+                     "mean ratio": 1.0, "EPI": 1.0, "parameters": ""})
+    for r in results:
+        out_bands = [r["intensity"]] if r["intensity"].ndim == 2 else \
+            [r["intensity"][..., b] for b in range(r["intensity"].shape[2])]
+        for b, (band, ob) in enumerate(zip(bands, out_bands)):
+            m = metrics.speckle_metrics(band, ob, region)
+            rows.append({"filter": r["label"], "band": band_names[b], **m,
+                         "parameters": ", ".join(f"{k}={v}" for k, v in r["params"].items())})
+    st.subheader("Metrics")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"ENL": st.column_config.NumberColumn(format="%.2f"),
+                                "mean ratio": st.column_config.NumberColumn(format="%.3f"),
+                                "EPI": st.column_config.NumberColumn(format="%.3f")})
+    st.caption(f"ENL over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}: "
+               f"{how}. EPI: summed absolute neighbour differences of the output over those of the input.")
+except UserError as exc:
+    st.error(str(exc))
+
+st.subheader("Compare")
+labels = [r["label"] for r in results]
+pick = st.selectbox("Result to compare with the input", range(len(results)), format_func=lambda i: labels[i],
+                    key=f"{KEY}_compare")
+pick = pick if pick is not None and pick < len(results) else 0
+compare_view(input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp")
+
+chosen_result = results[pick]
+out_raster = sp.result_raster(raster, chosen_result["intensity"], chosen_result["name"])
+base = f"{stem(name)}_{chosen_result['name']}"
+download_buttons([
+    (f"GeoTIFF ({sio.KIND_LABELS[raster.kind].split(' (')[0]}, float)",
+     sio.encode_geotiff(out_raster.data, raster.geo, raster.band_names), f"{base}.tif", "image/tiff"),
+    ("Display PNG", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
+    ("Comparison PNG (all)", sio.encode_png(sio.comparison_image(panels)), f"{stem(name)}_comparison.png",
+     "image/png"),
+], key=KEY)
