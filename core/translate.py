@@ -1,0 +1,487 @@
+"""SAR-to-optical translation engine: any generator file, PyTorch or ONNX Runtime, CPU or CUDA, any image size.
+
+    gen = core.checkpoints.load_generator("pix2pix_gen_180.pth")          # or .safetensors / .onnx
+    translator = Translator(gen, TranslateOptions(backend="torch", device="auto", adapter=None))
+    result = translate_raster(core.io.read_raster("scene.tif"), translator, progress=cb)
+    result.output  # uint8 (H, W, 3), the size of the input; result.geo carries the input's georeference
+
+How a SAR image becomes network input (every step is reported in `result.notes`):
+1. Optional speckle pre-filter (core.speckle) on linear intensity.
+2. Float SAR (intensity, amplitude, dB) becomes an 8-bit display image, as the public models were trained on
+   display PNGs: dB, then a 2-98 % percentile stretch (core.io.render). 8-bit display inputs are used as they are.
+   Two-band VV/VH input: VV only (default for one- and three-channel grey models), the false colour
+   R = VV, G = VH, B = VV/VH ratio, or two channels VV, VH (models with two input channels).
+3. The display image fills the model's input channels as its normalisation says ("grey3": grey copied to
+   R = G = B for SAR2Optical), then x/255*2-1 (see core.checkpoints for the normalisation record).
+4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
+   streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from core import io as sio
+from core.errors import UserError
+
+ProgressFn = Callable[[float, str], None]
+BACKENDS = ("torch", "onnx")
+DUALPOL_MODES = ("auto", "vv", "false_colour", "vv_vh")
+DUALPOL_LABELS = {
+    "auto": "as the model was trained (VV only for grey models)",
+    "vv": "VV only (grey)",
+    "false_colour": "false colour R = VV, G = VH, B = VV/VH",
+    "vv_vh": "two channels VV, VH (two-channel models)",
+}
+
+
+@dataclass
+class TranslateOptions:
+    backend: str = "torch"              # "torch" (PyTorch eager) or "onnx" (ONNX Runtime)
+    device: str = "auto"                # "auto", "cpu" or "cuda"
+    half: bool = False                  # float16 on CUDA (PyTorch backend); ignored on CPU, with a note
+    tile: int | None = None             # None: the model's native size (256 for the U-Nets)
+    overlap: int = 32                   # pixels shared by neighbouring tiles, feather-blended
+    batch_size: int = 4                 # tiles (or whole small images) per forward pass
+    adapter: str | None = None          # LoRA adapter: peft folder or SAR2Optical adapter file
+    adapter_strength: float = 1.0
+    prefilter: str | None = None        # core.speckle filter name applied to SAR intensity first
+    prefilter_params: dict = field(default_factory=dict)
+    dualpol: str = "auto"               # how two-band VV/VH input is fed, see DUALPOL_MODES
+    threads: int | None = None          # ONNX Runtime intra-op threads (None: its default)
+
+
+@dataclass
+class TranslationResult:
+    name: str
+    output: np.ndarray                  # uint8 (H, W, 3)
+    network_input: np.ndarray           # uint8 display image that was fed (H, W) or (H, W, C)
+    geo: sio.GeoInfo | None
+    notes: list[str]
+    tiles: int
+
+
+# ---------------------------------------------------------------------------------------------- backends
+
+class Translator:
+    """A generator ready to run: backend, device, adapter and normalisation resolved once."""
+
+    def __init__(self, gen, options: TranslateOptions | None = None, progress: ProgressFn | None = None):
+        from core.compute import resolve_device
+
+        self.gen = gen
+        self.options = opts = options or TranslateOptions()
+        if opts.backend not in BACKENDS:
+            raise UserError(f"unknown backend {opts.backend!r}; use torch or onnx.")
+        self.notes: list[str] = [f"Model: {gen.description}."]
+        self.norm = dict(gen.normalization)
+        if gen.onnx is not None and gen.onnx.metadata.get("normalization"):
+            self.norm.update(gen.onnx.metadata["normalization"])
+        if gen.onnx is not None and "channels" not in (gen.onnx.metadata.get("normalization") or {}):
+            self.norm["channels"] = {1: "grey", 2: "vv_vh"}.get(gen.in_channels, "grey3")
+        self._tmpdir: str | None = None
+        self.session = None
+        self.model = None
+        self.provider = None
+        self.dtype = None
+        backend = opts.backend
+        if gen.onnx is not None and backend == "torch":
+            backend = "onnx"
+            self.notes.append("An ONNX file runs with ONNX Runtime; the backend was switched to ONNX Runtime.")
+        if gen.onnx is not None and opts.adapter:
+            raise UserError("LoRA adapters apply to PyTorch checkpoints; merge the adapter before export "
+                            "(export-onnx --lora) or load the .safetensors/.pth model.")
+        self.backend = backend
+        model = gen.model
+        if model is not None and opts.adapter:
+            from core.lora import apply_adapter, merge_adapter
+            model, note = apply_adapter(model, opts.adapter, opts.adapter_strength)
+            model = merge_adapter(model)
+            self.notes.append(note)
+        if backend == "torch":
+            import torch
+
+            device, note = resolve_device(opts.device)
+            if note:
+                self.notes.append(note)
+            self.device = device
+            self.dtype = torch.float32
+            if opts.half:
+                if device == "cuda":
+                    self.dtype = torch.float16
+                    self.notes.append("Half precision (float16) on CUDA.")
+                else:
+                    self.notes.append("Half precision is only used on CUDA; running float32 on the CPU.")
+            self.model = model.to(device=device, dtype=self.dtype).eval()
+            self.notes.append(f"Backend: PyTorch eager on {device.upper() if device == 'cuda' else 'CPU'}.")
+        else:
+            path = gen.path if gen.onnx is not None else self._export_temp(model, progress)
+            if opts.half:
+                self.notes.append("Half precision applies to the PyTorch backend on CUDA; ONNX Runtime runs float32.")
+            from core.onnx import make_session
+            self.session, self.provider, note = make_session(path, opts.device, opts.threads)
+            if note:
+                self.notes.append(note)
+            self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
+            self.input_name = self.session.get_inputs()[0].name
+            self.notes.append(f"Backend: ONNX Runtime, provider in use: {self.provider}.")
+            fixed = gen.onnx.fixed_batch if gen.onnx is not None else None
+            self.max_batch = fixed if fixed else None
+
+    def _export_temp(self, model, progress) -> Path:
+        from core.onnx import export_onnx
+
+        self._tmpdir = tempfile.mkdtemp(prefix="sar_studio_onnx_")
+        path = Path(self._tmpdir) / "generator.onnx"
+        size = self.tile_size()
+        report = export_onnx(model, path, size=size, normalization=self.gen.normalization,
+                             progress=(lambda f, m: progress(0.0, f"preparing ONNX Runtime: {m}")) if progress else None)
+        self.notes.append(f"Exported to ONNX for ONNX Runtime (max difference to PyTorch {report['max_abs_diff']:.1e}).")
+        return path
+
+    def close(self) -> None:
+        self.session = None
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __del__(self):  # pragma: no cover - best effort clean-up of the temporary ONNX export
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- sizes
+    def tile_size(self, requested: int | None = None) -> int:
+        gen = self.gen
+        tile = int(requested or self.options.tile or gen.native_tile)
+        m = gen.size_multiple
+        if tile <= 0 or tile % m:
+            raise UserError(f"tile size {tile} is not a multiple of {m}, which {gen.label} needs; "
+                            f"use {m * max(1, round(tile / m))}.")
+        if gen.onnx is not None and gen.onnx.fixed_hw and tuple(gen.onnx.fixed_hw) != (tile, tile):
+            raise UserError(f"{gen.path.name} only takes {gen.onnx.fixed_hw[0]}x{gen.onnx.fixed_hw[1]} inputs; "
+                            f"use tile {gen.onnx.fixed_hw[0]}.")
+        return tile
+
+    # -- one batch
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, t, t, C) display values 0..255 (float) -> (N, t, t, 3) display values 0..255 (float, unclipped)."""
+        x = np.asarray(batch, np.float32)
+        if x.ndim == 3:
+            x = x[..., None]
+        if self.norm.get("input") == "x/255":
+            x = x / np.float32(255.0)
+        else:
+            x = x / np.float32(127.5) - np.float32(1.0)
+        x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        if self.backend == "torch":
+            import torch
+            with torch.inference_mode():
+                t = torch.from_numpy(x).to(self.device, self.dtype)
+                y = self.model(t).float().cpu().numpy()
+        else:
+            step = self.max_batch or len(x)
+            y = np.concatenate([self.session.run(None, {self.input_name: x[i:i + step]})[0]
+                                for i in range(0, len(x), step)], axis=0).astype(np.float32)
+        y = np.transpose(y, (0, 2, 3, 1))
+        if self.norm.get("output") in ("sigmoid", "0_1", "x"):
+            return y * np.float32(255.0)
+        return (y + np.float32(1.0)) * np.float32(127.5)
+
+
+def open_translator(model_path: str | os.PathLike, options: TranslateOptions | None = None,
+                    progress: ProgressFn | None = None) -> Translator:
+    from core.checkpoints import load_generator
+
+    return Translator(load_generator(model_path), options, progress)
+
+
+# ----------------------------------------------------------------------------------------- input mapping
+
+def network_input(raster: sio.Raster, translator: Translator, options: TranslateOptions | None = None,
+                  progress: ProgressFn | None = None) -> tuple[np.ndarray, list[str]]:
+    """The uint8 display image (H, W, C_in) fed to the network, and sentences saying which conversion ran."""
+    opts = options or translator.options
+    notes: list[str] = []
+    want = translator.gen.in_channels
+    mode = translator.norm.get("channels", "grey3")
+    if opts.dualpol not in DUALPOL_MODES:
+        raise UserError(f"unknown dual-pol mode {opts.dualpol!r}; use one of {', '.join(DUALPOL_MODES)}.")
+    if raster.kind != "display" and opts.prefilter:
+        from core import speckle
+        raster = speckle.despeckle_raster(raster, opts.prefilter, progress=progress, **(opts.prefilter_params or {}))
+        notes.append(f"Speckle pre-filter: {opts.prefilter} on linear intensity.")
+    elif raster.kind == "display" and opts.prefilter:
+        notes.append("The speckle pre-filter was skipped: an 8-bit display image carries no intensity to filter.")
+    if raster.kind == "display":
+        img = sio.render(raster)
+        notes.append("Input is an 8-bit display image: fed as it is.")
+    else:
+        label = sio.KIND_LABELS[raster.kind]
+        if raster.bands == 2:
+            dual = opts.dualpol
+            if dual == "auto":
+                dual = {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
+            if dual == "vv":
+                raster = replace(raster, data=raster.band(0), band_names=raster.band_names[:1])
+                notes.append("Dual-pol input: VV band used (choose false colour to feed VV, VH and their ratio).")
+                img = sio.render(raster)
+            elif dual == "false_colour":
+                img = sio.render(raster)
+                notes.append(f"Dual-pol input fed as false colour: {sio.DUALPOL_CONVENTION}.")
+            else:
+                inten = sio.to_intensity(raster.data, raster.kind)
+                mask = sio.valid_mask(raster)
+                img = np.stack([sio.stretch(sio.to_db(inten[..., i]), mask=mask) for i in range(2)], axis=-1)
+                notes.append("Dual-pol input fed as two channels, VV and VH, each in dB with a 2-98 % stretch.")
+        else:
+            img = sio.render(raster)
+        notes.append(f"Input is {label}: converted to an 8-bit display image (dB, 2-98 % stretch), "
+                     f"as the model was trained on display images.")
+    img = _fit_channels(img, want, notes)
+    return img, notes
+
+
+def _fit_channels(img: np.ndarray, want: int, notes: list[str]) -> np.ndarray:
+    have = 1 if img.ndim == 2 else img.shape[2]
+    if img.ndim == 3 and have == 1:
+        img, have = img[..., 0], 1
+    if have == want:
+        return img if img.ndim == 3 else img[..., None]
+    if have == 1 and want == 3:
+        notes.append("Grey image copied to three channels (R = G = B), as the model expects.")
+        return np.repeat(img[..., None], 3, axis=2)
+    if have == 3 and want == 1:
+        notes.append("Colour input averaged to one grey channel, as the model takes one channel.")
+        return np.rint(img.astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
+    if have == 1 and want == 2:
+        raise UserError("this model takes two channels (VV and VH) but the input has one band; give a dual-pol image.")
+    if have == 2 and want == 3:
+        raise UserError("two channels (VV, VH) do not fit a three-channel model; use the VV or false-colour option.")
+    if have == 3 and want == 2:
+        raise UserError("this model takes two channels (VV and VH); give the two-band SAR image, not a colour one.")
+    raise UserError(f"the input has {have} channels but the model takes {want}; convert the input.")
+
+
+# ------------------------------------------------------------------------------------------- translate
+
+def _to_uint8(display: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(display), 0, 255).astype(np.uint8)
+
+
+def translate_array(img: np.ndarray, translator: Translator, tile: int | None = None, overlap: int | None = None,
+                    batch_size: int | None = None, progress: ProgressFn | None = None) -> tuple[np.ndarray, int]:
+    """uint8 network-ready image (H, W, C) -> (uint8 (H, W, 3), number of tiles). Any size; tiles blended."""
+    from core.tiling import count_tiles, tile_blend
+
+    opts = translator.options
+    t = translator.tile_size(tile)
+    ov = int(opts.overlap if overlap is None else overlap)
+    if ov < 0 or ov >= t // 2:
+        raise UserError(f"overlap {ov} must be between 0 and {t // 2 - 1} for tile {t}; use a smaller overlap.")
+    bs = max(1, int(batch_size or opts.batch_size))
+    if img.ndim == 2:
+        img = img[..., None]
+    h, w = img.shape[:2]
+    n = count_tiles(max(h, t), max(w, t), t, ov)
+    out = tile_blend(img, translator.run_batch, tile=t, overlap=ov, batch_size=bs, progress=progress)
+    return _to_uint8(out), n
+
+
+def translate_raster(raster: sio.Raster, translator: Translator, options: TranslateOptions | None = None,
+                     progress: ProgressFn | None = None) -> TranslationResult:
+    """Translate one image: output the size of the input, with the input's georeference."""
+    img, notes = network_input(raster, translator, options)
+    out, n = translate_array(img, translator, progress=progress)
+    return TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
+                             notes, n)
+
+
+def _output_geo(geo: sio.GeoInfo | None) -> sio.GeoInfo | None:
+    if geo is None:
+        return None
+    return replace(geo, nodata=None)  # the input's nodata value (e.g. -9999) means nothing in an 8-bit RGB output
+
+
+def translate_many(rasters: Iterable[sio.Raster], translator: Translator, options: TranslateOptions | None = None,
+                   progress: ProgressFn | None = None, total: int | None = None) -> Iterator[TranslationResult]:
+    """Translate several images in order. Images exactly one tile in size run together, `batch_size` per pass."""
+    opts = options or translator.options
+    t = translator.tile_size()
+    bs = max(1, int(opts.batch_size))
+    pending: list[tuple[sio.Raster, np.ndarray, list[str]]] = []
+    done = 0
+
+    def report(msg: str) -> None:
+        if progress is not None and total:
+            progress(min(1.0, done / total), msg)
+
+    def flush() -> Iterator[TranslationResult]:
+        nonlocal done
+        if not pending:
+            return
+        batch = np.stack([p[1] for p in pending]).astype(np.float32)
+        outs = _to_uint8(translator.run_batch(batch))
+        for (r, img, notes), o in zip(pending, outs):
+            done += 1
+            yield TranslationResult(r.name, o, img if img.shape[2] != 1 else img[..., 0], _output_geo(r.geo), notes, 1)
+        report(f"{done} images")
+        pending.clear()
+
+    for raster in rasters:
+        img, notes = network_input(raster, translator, opts)
+        if img.shape[:2] == (t, t):
+            pending.append((raster, img, notes))
+            if len(pending) >= bs:
+                yield from flush()
+            continue
+        yield from flush()
+
+        def sub(frac: float, msg: str, base=done) -> None:
+            if progress is not None and total:
+                progress(min(1.0, (base + frac) / total), f"{raster.name}: {msg}")
+        out, n = translate_array(img, translator, progress=sub)
+        done += 1
+        yield TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
+                                notes, n)
+        report(f"{done} images")
+    yield from flush()
+
+
+def write_result(result: TranslationResult, path: str | os.PathLike) -> Path:
+    """PNG/JPEG: the RGB image; .tif: GeoTIFF (uint8 RGB) with the input's georeference. Atomic."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return sio.write_geotiff(path, result.output, result.geo, ["red", "green", "blue"])
+    return sio.write_image(path, result.output)
+
+
+def comparison_png(result: TranslationResult, optical: np.ndarray | None = None) -> bytes:
+    """Labelled side-by-side PNG: SAR input (as fed), translation, and the real optical image when given."""
+    panels = [("SAR input", sio.to_rgb(result.network_input[..., :3] if result.network_input.ndim == 3 and
+                                       result.network_input.shape[2] > 3 else result.network_input)),
+              ("Translated", result.output)]
+    if optical is not None:
+        panels.append(("Real optical", sio.to_rgb(optical)))
+    return sio.encode_png(sio.comparison_image(panels))
+
+
+def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:
+    """PSNR and SSIM of the translation against the real optical image (uint8 RGB or grey, same size)."""
+    ref = sio.to_rgb(optical)
+    if ref.shape[:2] != result.output.shape[:2]:
+        raise UserError(f"the optical image is {ref.shape[1]}x{ref.shape[0]} but the translation is "
+                        f"{result.output.shape[1]}x{result.output.shape[0]}; give the co-registered optical image.")
+    try:
+        from core import metrics
+        psnr = float(metrics.psnr(result.output, ref))
+        ssim = float(metrics.ssim(result.output, ref))
+    except (ImportError, AttributeError, TypeError):
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+        psnr = float(peak_signal_noise_ratio(ref, result.output, data_range=255))
+        ssim = float(structural_similarity(ref, result.output, channel_axis=2, data_range=255))
+    return {"psnr": psnr, "ssim": ssim}
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _plan(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Path]]:
+    if not input_path.exists():
+        raise UserError(f"{input_path}: not found; give an image file or a folder of images.")
+    if input_path.is_dir():
+        files = sorted(p for p in input_path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise UserError(f"{input_path} holds no PNG, JPEG or TIFF images; pick another folder.")
+        if output_path.exists() and not output_path.is_dir():
+            raise UserError(f"{output_path} is a file; with a folder as input, give an output folder.")
+        if output_path.resolve() == input_path.resolve():
+            raise UserError("the output folder is the input folder; choose another output folder.")
+        return [(p, output_path / (p.stem + _suffix_for(p, fmt))) for p in files]
+    if output_path.is_dir():
+        return [(input_path, output_path / (input_path.stem + _suffix_for(input_path, fmt)))]
+    if output_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
+        raise UserError(f"{output_path.name}: unknown output format {output_path.suffix or '(none)'}; "
+                        f"use .png, .jpg or .tif (GeoTIFF), or an existing folder.")
+    return [(input_path, output_path)]
+
+
+def _suffix_for(src: Path, fmt: str) -> str:
+    if fmt == "png":
+        return ".png"
+    if fmt == "tif":
+        return ".tif"
+    return ".tif" if src.suffix.lower() in (".tif", ".tiff") else ".png"
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("translate", help="translate SAR images to optical-like RGB with a generator",
+                              description="Translate SAR to optical-like images at native size. INPUT and OUTPUT "
+                                          "are files or folders. .tif outputs are GeoTIFFs with the input's "
+                                          "georeference.")
+    p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
+    p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
+    p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
+    p.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch eager or ONNX Runtime (default torch)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
+    p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
+    p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
+    p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--batch", type=int, default=4, help="tiles or images per forward pass (default 4)")
+    p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
+    p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
+    p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
+    p.add_argument("--format", choices=("auto", "png", "tif"), default="auto",
+                   help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    import sys
+    import time
+
+    plan = _plan(Path(args.input), Path(args.output), args.format)
+    opts = TranslateOptions(backend=args.backend, device=args.device, half=args.half, tile=args.tile,
+                            overlap=args.overlap, batch_size=args.batch, adapter=args.lora,
+                            adapter_strength=args.lora_strength, prefilter=args.prefilter, dualpol=args.dualpol)
+    translator = open_translator(args.model, opts)
+    try:
+        translator.tile_size()
+        for n in translator.notes:
+            print(f"note: {n}", file=sys.stderr)
+        targets = dict(plan)
+
+        def rasters() -> Iterator[sio.Raster]:
+            for src, _ in plan:
+                try:
+                    yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
+                except UserError as exc:
+                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
+
+        start = time.perf_counter()
+        shown: set[str] = set()
+        for (src, _), result in zip(plan, translate_many(rasters(), translator, opts, total=len(plan))):
+            dst = targets[src]
+            write_result(result, dst)
+            for n in result.notes:
+                if n not in shown:
+                    print(f"note: {n}", file=sys.stderr)
+                    shown.add(n)
+            h, w = result.output.shape[:2]
+            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
+        print(f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    finally:
+        translator.close()
+    return 0
