@@ -120,7 +120,9 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: int | N
     if threads:
         opts.intra_op_num_threads = int(threads)
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        with warnings.catch_warnings():  # "CUDAExecutionProvider is not in available provider names"
+            warnings.simplefilter("ignore")
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise UserError(f"ONNX Runtime cannot run {Path(path).name} ({str(exc).splitlines()[0][:120]}); "
                         f"export the model again with opset {OPSET}.") from None
