@@ -1,0 +1,109 @@
+"""The translation page under AppTest: empty checkpoints/ said plainly, model by path or from the training page,
+pixels equal to the engine's, PSNR/SSIM against an optical image, errors as one line."""
+import numpy as np
+import pytest
+import torch
+
+from core import checkpoints as ck
+from core import io as sio
+from core import translate as tr
+from models.registry import build
+from tests.conftest import ROOT, app_test
+from tests.test_models_translate import _randomise
+
+SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"
+
+
+@pytest.fixture
+def empty_checkpoints(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("SAR_STUDIO_CHECKPOINTS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise(build("sar2optical_unet", {"width": 4}), seed=21)
+    path = tmp_path / "pix2pix_gen_180.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def _with_model_path(at, path):
+    at.radio(key="translate_model_source").set_value("Path on the server").run()
+    at.text_input(key="translate_model_path").set_value(str(path)).run()
+    return at
+
+
+def test_empty_checkpoints_folder_is_said_plainly(empty_checkpoints):
+    at = app_test("translate.py").run()
+    assert not at.exception
+    assert at.radio(key="translate_model_source").value == "Upload"
+    at.radio(key="translate_model_source").set_value("Bundled (checkpoints/)").run()
+    assert any("checkpoints/ is empty" in w.value for w in at.warning)
+    assert any("Choose a model above" in i.value for i in at.info)
+
+
+def test_translate_sample_with_a_server_path_model_matches_the_engine(empty_checkpoints, tiny_model):
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    assert not at.exception and not at.error
+    assert any("SAR2Optical U-Net" in c.value for c in at.caption)
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    infos = " ".join(i.value for i in at.info)
+    assert "dB, 2-98 % stretch" in infos and "Backend: PyTorch eager on CPU" in infos
+    result = at.session_state["translate_results"]["results"][0]
+    raster = sio.read_raster(SAMPLE)
+    expected = tr.translate_raster(raster, tr.open_translator(tiny_model, tr.TranslateOptions(device="cpu")))
+    assert result.output.shape == (256, 256, 3)
+    assert np.array_equal(result.output, expected.output)
+    assert len(at.get("download_button")) >= 3
+    # rerun: the result stays while nothing changes
+    at.run()
+    assert at.session_state["translate_results"]["results"][0].name == "labrador_s1_vv.tif"
+
+
+def test_model_sent_by_the_training_page_is_preselected_and_optical_metrics(empty_checkpoints, tiny_model, rng):
+    at = app_test("translate.py")
+    at.session_state["translate_model_path"] = str(tiny_model)
+    at.run()
+    assert at.radio(key="translate_model_source").value == "Path on the server"
+    assert at.text_input(key="translate_model_path").value == str(tiny_model)
+    optical = (rng.random((256, 256, 3)) * 255).astype(np.uint8)
+    at.file_uploader(key="translate_optical").set_value(("optical.png", sio.encode_png(optical), "image/png")).run()
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    res = at.session_state["translate_results"]["results"][0]
+    q = tr.quality_against(res, optical)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["PSNR (dB)"] == f"{q['psnr']:.2f}" and metrics["SSIM"] == f"{q['ssim']:.4f}"
+
+
+def test_bad_model_and_adapter_show_one_line_errors(empty_checkpoints, tiny_model, tmp_path):
+    bad = tmp_path / "latest_net_G.pth"
+    torch.save({"backbone.weight": torch.zeros(2, 2)}, bad)
+    at = _with_model_path(app_test("translate.py").run(), bad)
+    assert not at.exception
+    assert len(at.error) == 1 and "unrecognised generator" in at.error[0].value
+    at.text_input(key="translate_model_path").set_value(str(tiny_model)).run()
+    wrong = tmp_path / "wrong_lora.pth"
+    torch.save({"lora_modules": [{"lora_A": {"weight": torch.zeros(4, 7, 1, 1)},
+                                  "lora_B": {"weight": torch.zeros(4, 4, 1, 1)}}] * 8}, wrong)
+    at.radio(key="translate_adapter_mode").set_value("Path on the server").run()
+    at.text_input(key="translate_adapter_path").set_value(str(wrong)).run()
+    at.button(key="translate_run").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "does not fit the model" in at.error[0].value
+    assert "\n" not in at.error[0].value
+
+
+def test_safetensors_checkpoint_in_checkpoints_folder_is_listed(empty_checkpoints):
+    m = build("sar2optical_unet", {"width": 4}).eval()
+    ck.save_model(empty_checkpoints / "demo.safetensors", m, normalization=ck.translation_normalization(3))
+    at = app_test("translate.py").run()
+    assert not at.exception
+    assert at.radio(key="translate_model_source").value == "Bundled (checkpoints/)"
+    assert at.selectbox(key="translate_bundled").value == "demo.safetensors"
+    assert any("SAR Studio checkpoint" in c.value for c in at.caption)
