@@ -207,7 +207,12 @@ def refined_lee_choice(sub: np.ndarray) -> np.ndarray:
         np.abs(sub[0, 0] + sub[0, 1] + sub[1, 0] - sub[2, 2] - sub[2, 1] - sub[1, 2]),  # TL/BR
         np.abs(sub[0, 2] + sub[0, 1] + sub[1, 2] - sub[2, 0] - sub[1, 0] - sub[2, 1]),  # TR/BL
     ])
-    direction = np.argmax(g, axis=0)
+    direction = np.zeros(g.shape[1:], np.int64)
+    best = g[0]
+    for k in range(1, 4):  # first maximum wins, as argmax
+        better = g[k] > best
+        direction[better] = k
+        best = np.maximum(best, g[k])
     centre = sub[1, 1]
     sides = [(sub[1, 0], sub[1, 2]), (sub[0, 1], sub[2, 1]), (sub[0, 0], sub[2, 2]), (sub[0, 2], sub[2, 0])]
     choice = np.zeros(direction.shape, np.int64)
@@ -217,14 +222,33 @@ def refined_lee_choice(sub: np.ndarray) -> np.ndarray:
     return choice
 
 
+def _by_rows(fn: Callable, x: np.ndarray, m: np.ndarray, halo: int, rows: int = 256) -> np.ndarray:
+    """Run fn(x_block, m_block) on blocks of rows with `halo` extra rows each side and keep the centre rows.
+    Exact for filters whose output depends on pixels at most `halo` rows away; faster because the many
+    whole-image temporaries of these filters then stay in the CPU cache."""
+    h = x.shape[0]
+    if h <= rows + 2 * halo:
+        return fn(x, m)
+    out = np.empty(x.shape, np.float32)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = max(0, r0 - halo), min(h, r1 + halo)
+        out[r0:r1] = fn(x[a:b], m[a:b])[r0 - a:r0 - a + (r1 - r0)]
+    return out
+
+
 def refined_lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
     window = _check_window(window, lo=5)
     L = _check_looks(looks, intensity, valid)
     x, m, all_valid = _prepare(intensity, valid)
+    fallback = float(x[m > 0].mean()) if (m > 0).any() else 0.0
+    return _by_rows(lambda xb, mb: _refined_lee_block(xb, mb, window, L, fallback), x, m, window // 2)
+
+
+def _refined_lee_block(x: np.ndarray, m: np.ndarray, window: int, L: float, fallback: float) -> np.ndarray:
     h, w = x.shape
     # 3x3 sub-window means on a 3x3 grid with spacing d; positions outside the image take the nearest edge value
-    mean3, _, n3 = local_moments(intensity, 3, valid)
-    fallback = float(x[m > 0].mean()) if (m > 0).any() else 0.0
+    mean3, _, n3 = local_moments(x, 3, m > 0)
     mean3 = np.where(n3 > 0, mean3, fallback).astype(np.float32)
     d = (window - 3) // 2
     padded = np.pad(mean3, d, mode="edge")
@@ -234,22 +258,19 @@ def refined_lee_filter(intensity, window: int = 7, looks: float | None = None, v
             sub[a, b] = padded[d + dy:d + dy + h, d + dx:d + dx + w]
     choice = refined_lee_choice(sub)
     del sub, padded
+    cv2 = _cv2()
     xx = x * x
-    out = np.empty_like(x)
-    cu2 = 1.0 / L
+    sums = np.empty((3, 8, h, w), np.float32)  # count, sum, sum of squares for each half window
     for k, mask in enumerate(refined_lee_masks(window)):
-        sel = choice == k
-        if not sel.any():
-            continue
-        n = _kernel_sum(m, mask)[sel]
-        s1 = _kernel_sum(x, mask)[sel]
-        s2 = _kernel_sum(xx, mask)[sel]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / n
-            var = np.maximum(s2 / n - mean * mean, 0)
-        wgt = _weight_lee(mean, var, cu2)
-        out[sel] = mean + wgt * (x[sel] - mean)
-    return out
+        for j, src in enumerate((m, x, xx)):
+            cv2.filter2D(src, -1, mask, dst=sums[j, k], borderType=cv2.BORDER_CONSTANT)
+    idx = choice[None, None].astype(np.intp)
+    n, s1, s2 = np.take_along_axis(sums, np.broadcast_to(idx, (3, 1, h, w)), axis=1)[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n
+        var = np.maximum(s2 / n - mean * mean, 0)
+    wgt = _weight_lee(mean, var, 1.0 / L)
+    return (mean + wgt * (x - mean)).astype(np.float32)
 
 
 def gaussian_filter(intensity, window: int = 5, sigma: float = 0.0, valid=None):
@@ -291,22 +312,32 @@ def bilateral_filter(intensity, window: int = 5, sigma_space: float = 1.5, sigma
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise UserError(f"{nm} must be a positive number, got {v!r}.")
     x, m, all_valid = _prepare(intensity, valid)
-    db = sio.to_db(x)
     r = window // 2
+    return _by_rows(lambda xb, mb: _bilateral_block(xb, mb, r, sigma_space, sigma_db, all_valid), x, m, r, rows=64)
+
+
+def _bilateral_block(x, m, r, sigma_space, sigma_db, all_valid):
+    db = sio.to_db(x)
     h, w = x.shape
     dbp = np.pad(db, r)
     mp = np.pad(m, r)
     num = np.zeros_like(db)
     den = np.zeros_like(db)
+    wgt = np.empty_like(db)
+    tmp = np.empty_like(db)
     inv_s = np.float32(-0.5 / (sigma_db * sigma_db))
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             ws = np.float32(math.exp(-(dy * dy + dx * dx) / (2 * sigma_space * sigma_space)))
             q = dbp[r + dy:r + dy + h, r + dx:r + dx + w]
-            mq = mp[r + dy:r + dy + h, r + dx:r + dx + w]
-            diff = q - db
-            wgt = ws * np.exp(inv_s * diff * diff) * mq
-            num += wgt * q
+            np.subtract(q, db, out=wgt)
+            np.multiply(wgt, wgt, out=wgt)
+            np.multiply(wgt, inv_s, out=wgt)
+            np.exp(wgt, out=wgt)
+            np.multiply(wgt, ws, out=wgt)
+            np.multiply(wgt, mp[r + dy:r + dy + h, r + dx:r + dx + w], out=wgt)
+            np.multiply(wgt, q, out=tmp)
+            num += tmp
             den += wgt
     with np.errstate(invalid="ignore", divide="ignore"):
         out_db = np.where(den > 0, num / den, np.nan)
