@@ -23,7 +23,7 @@ from models.registry import register
 class RandomFeatures(nn.Module):
     """Seeded random filters on an average-pooled pyramid; `forward(x, layers)` -> dict like models.vgg."""
 
-    def __init__(self, channels: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256), kernel: int = 5,
+    def __init__(self, channels: list[int] | tuple[int, ...] = (32, 64, 64, 128, 128), kernel: int = 5,
                  in_channels: int = 3, seed: int = 0):
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed))
@@ -57,14 +57,19 @@ class RandomFeatures(nn.Module):
         return self.convs[self.layer_index(name)].out_channels
 
     def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] = ("rand1",)) -> dict[str, torch.Tensor]:
+        """Named ReLU responses. x: (N, 3, H, W), or (N, 1, H, W) for a grey image (taken as R = G = B)."""
         wanted = {self.layer_index(n): n for n in layers}
         out: dict[str, torch.Tensor] = {}
         last = max(wanted)
+        grey = x.shape[1] == 1 and self.convs[0].in_channels == 3
         for i, conv in enumerate(self.convs):
             if i > 0:
                 x = F.avg_pool2d(x, 2)
             if i in wanted:
-                out[wanted[i]] = F.relu(conv(x))
+                p = self.kernel // 2
+                # a grey image is R = G = B: summing the filter over its input channels gives the same result
+                w = conv.weight.sum(1, keepdim=True) if grey else conv.weight
+                out[wanted[i]] = F.relu(F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), w, conv.bias))
             if i == last:
                 break
         return out

@@ -95,12 +95,18 @@ class _VGGFeatures(nn.Module):
         return 3
 
     def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] = ("relu5_4",)) -> dict[str, torch.Tensor]:
-        """Activations of the named layers (a dict); runs `features` only up to the deepest one asked."""
+        """Activations of the named layers (a dict); runs `features` only up to the deepest one asked.
+
+        x: (N, 3, H, W), or (N, 1, H, W) for a grey image, taken as R = G = B (the first conv's filters are summed
+        over their input channels, which gives the same result with a third of the work)."""
         wanted = {self.layer_index(n): n for n in layers}
         out: dict[str, torch.Tensor] = {}
         last = max(wanted)
         for i, module in enumerate(self.features):
-            x = module(x)
+            if i == 0 and x.shape[1] == 1:
+                x = nn.functional.conv2d(x, module.weight.sum(1, keepdim=True), module.bias, padding=1)
+            else:
+                x = module(x)
             if i in wanted:
                 out[wanted[i]] = x
             if i == last:
