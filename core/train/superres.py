@@ -1,0 +1,247 @@
+"""Training RGTGAN-style reference-based x4 super-resolution on synthetic scenes.
+
+Data (`make_sr_example`): the synthetic scene generator (core/train/synthetic.py) renders one place at any
+resolution, so
+- HR: a `4*lr_size` crop of a random footprint;
+- LR: the HR crop downsampled x4 (bicubic with antialiasing, `core.superres.resize_bicubic`);
+- Ref: a view of an overlapping area: the footprint shifted by up to `max_shift` of its width, rotated by up to
+  `max_rotation` degrees, rendered with another colour variant and then re-coloured (per-channel gain and
+  offset), at HR resolution;
+- LR_up and Ref_dup: the inputs the network expects, made by `core.superres.prepare_inputs` exactly as at
+  inference time.
+
+Losses follow RGTGAN's configuration: L1 pixel loss (weight 1), optionally a VGG19 conv5_4 feature loss
+(weight 0.1, needs a torchvision VGG19 file since nothing is downloaded) and a GAN loss (weight 1e-3, BCE,
+switched on after `l1_init` steps) with a VGG-style discriminator. Adam(0.9, 0.99).
+
+`train_superres` returns the trained generator and a history; `evaluate_superres` gives PSNR / SSIM of bicubic
+and of the model on held-out pairs (border of 4 pixels cropped).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.train.synthetic import make_optical_scene
+
+SCALE = 4
+
+
+@dataclass
+class SRExample:
+    lr: np.ndarray      # (h, w, 3) float32 in [0, 1]
+    ref: np.ndarray     # (4h, 4w, 3)
+    hr: np.ndarray      # (4h, 4w, 3)
+
+
+def make_sr_example(seed: int, lr_size: int = 32, footprint_width: float = 0.22, max_shift: float = 0.25,
+                    max_rotation: float = 10.0) -> SRExample:
+    """One synthetic (LR, reference, HR) triple; the same seed gives the same triple."""
+    from scipy import ndimage
+
+    from core.superres import resize_bicubic
+
+    rng = np.random.default_rng([int(seed), 4242])
+    hr_size = lr_size * SCALE
+    x0, y0 = rng.uniform(0.02, 0.98 - footprint_width, 2)
+    fp = (x0, y0, x0 + footprint_width, y0 + footprint_width)
+    hr = make_optical_scene(seed, hr_size, fp).astype(np.float32) / 255.0
+    lr = np.clip(resize_bicubic(hr, lr_size, lr_size), 0, 1)
+    # reference: shifted, rotated, re-coloured view of an overlapping area (rendered 1.5x larger, rotated, cropped)
+    dx, dy = rng.uniform(-max_shift, max_shift, 2) * footprint_width
+    angle = float(rng.uniform(-max_rotation, max_rotation))
+    cx, cy = x0 + footprint_width / 2 + dx, y0 + footprint_width / 2 + dy
+    big = int(round(hr_size * 1.5))
+    half = footprint_width * 0.75
+    big_fp = (cx - half, cy - half, cx + half, cy + half)
+    view = make_optical_scene(seed, big, big_fp, variant=1 + int(rng.integers(0, 3))).astype(np.float32) / 255.0
+    view = ndimage.rotate(view, angle, axes=(1, 0), reshape=False, order=1, mode="reflect")
+    o = (big - hr_size) // 2
+    ref = view[o:o + hr_size, o:o + hr_size]
+    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    bias = rng.uniform(-0.06, 0.06, 3).astype(np.float32)
+    ref = np.clip(ref * gain + bias, 0, 1).astype(np.float32)
+    return SRExample(lr=lr.astype(np.float32), ref=ref, hr=hr)
+
+
+def example_tensors(examples: list[SRExample], device="cpu") -> tuple[torch.Tensor, ...]:
+    """Batch of the four network inputs plus the HR target, (N, 3, H, W) each."""
+    from core.superres import prepare_inputs
+
+    lrs, lr_ups, refs, ref_dups, hrs = [], [], [], [], []
+    for ex in examples:
+        lr, lr_up, ref, ref_dup = prepare_inputs(ex.lr, ex.ref)
+        lrs.append(lr), lr_ups.append(lr_up), refs.append(ref), ref_dups.append(ref_dup), hrs.append(ex.hr)
+    to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous().to(device)  # noqa: E731
+    return to_t(lrs), to_t(lr_ups), to_t(refs), to_t(ref_dups), to_t(hrs)
+
+
+def _augment(batch: tuple[torch.Tensor, ...], rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """Same random flip / 90-degree rotation for every tensor of a batch (RGTGAN's use_flip / use_rot)."""
+    k = int(rng.integers(0, 4))
+    flip = bool(rng.integers(0, 2))
+    out = []
+    for t in batch:
+        t = torch.rot90(t, k, (2, 3))
+        out.append(torch.flip(t, (3,)) if flip else t)
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------- losses
+
+class VGGFeatureLoss(torch.nn.Module):
+    """L1 between VGG19 conv5_4 features (ImageNet normalisation), as RGTGAN's feature_criterion."""
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, vgg_path: str, layer: str = "conv5_4"):
+        super().__init__()
+        from core.train.losses import load_vgg19
+        self.net = load_vgg19(vgg_path).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.layer = layer
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1))
+
+    def forward(self, fake, real):
+        f = self.net((fake - self.mean) / self.std, [self.layer])[self.layer]
+        with torch.no_grad():
+            r = self.net((real - self.mean) / self.std, [self.layer])[self.layer]
+        return F.l1_loss(f, r)
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+@dataclass
+class SRTrainConfig:
+    """Options of one super-resolution training run (defaults: the compact demo model)."""
+    model: dict = field(default_factory=lambda: dict(ngf=16, n_blocks=2, groups=4, gtem_nf=16, gtem_blocks=2,
+                                                     align_tail_blocks=0, dense_rounds=1, dense_steps=1,
+                                                     with_unused=False))
+    steps: int = 2000
+    batch_size: int = 4
+    lr_size: int = 24
+    lr: float = 4e-4
+    lr_final: float = 2e-5          # cosine decay to this
+    pixel_weight: float = 1.0
+    feature_weight: float = 0.0     # 0.1 in RGTGAN; needs vgg_path
+    gan_weight: float = 0.0         # 1e-3 in RGTGAN
+    l1_init: int = 0                # steps of L1 only before the GAN term starts
+    vgg_path: str | None = None
+    train_pool: int = 256           # distinct synthetic scenes for training (seeds 0..train_pool-1)
+    seed: int = 0
+    time_budget_s: float | None = None  # stop early when exceeded (the step count is recorded)
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_generator(config: SRTrainConfig):
+    from models.rgtgan import RGTGANGenerator
+    return RGTGANGenerator(**config.model)
+
+
+def train_superres(config: SRTrainConfig, progress: Callable[[float, str], None] | None = None,
+                   log: Callable[[str], None] | None = None, model=None):
+    """Train (or continue training `model`); returns (generator in eval mode, history dict)."""
+    from models.rgtgan import RGTGANDiscriminator
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    dev = torch.device(config.device)
+    pool = [make_sr_example(s, config.lr_size) for s in range(config.train_pool)]
+    if model is None:
+        model = build_generator(config)
+        # start from bicubic exactly: the residual head outputs zero until it learns something better
+        last = model.texture_transfer.tail_large[-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+    gen = model.to(dev).train()
+    opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=config.lr, betas=(0.9, 0.99))
+    disc = opt_d = None
+    if config.gan_weight > 0:
+        disc = RGTGANDiscriminator(nf=max(16, config.model.get("ngf", 64) // 2)).to(dev).train()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.9, 0.99))
+    feat_loss = VGGFeatureLoss(config.vgg_path).to(dev) if config.feature_weight > 0 and config.vgg_path else None
+    if config.feature_weight > 0 and feat_loss is None:
+        from core.errors import UserError
+        raise UserError("the feature (perceptual) loss needs a torchvision VGG19 weights file; give vgg_path or "
+                        "set feature_weight to 0.")
+    from core.train.losses import gan_loss
+
+    history = {"step": [], "l1": [], "seconds": []}
+    start = time.time()
+    step = 0
+    for step in range(1, config.steps + 1):
+        frac = (step - 1) / max(1, config.steps - 1)
+        if config.time_budget_s:  # the schedule ends with whichever budget runs out first
+            frac = max(frac, (time.time() - start) / config.time_budget_s)
+        frac = min(frac, 1.0)
+        lr_now = config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + np.cos(np.pi * frac))
+        for g in opt_g.param_groups:
+            g["lr"] = lr_now
+        idx = rng.choice(len(pool), config.batch_size, replace=False)
+        lr, lr_up, ref, ref_dup, hr = _augment(example_tensors([pool[i] for i in idx], dev), rng)
+        sr = gen(lr, lr_up, ref, ref_dup)
+        l1 = F.l1_loss(sr, hr)
+        loss = config.pixel_weight * l1
+        if feat_loss is not None:
+            loss = loss + config.feature_weight * feat_loss(sr, hr)
+        use_gan = disc is not None and step > config.l1_init
+        if use_gan:
+            for p in disc.parameters():
+                p.requires_grad_(False)
+            loss = loss + config.gan_weight * gan_loss(disc(sr), True)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        if use_gan:
+            for p in disc.parameters():
+                p.requires_grad_(True)
+            d_loss = gan_loss(disc(hr), True) + gan_loss(disc(sr.detach()), False)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        if step % 25 == 0 or step == config.steps:
+            history["step"].append(step)
+            history["l1"].append(float(l1.detach()))
+            history["seconds"].append(round(time.time() - start, 1))
+            if log:
+                log(f"step {step}/{config.steps} l1 {float(l1.detach()):.4f} lr {lr_now:.2e} {time.time() - start:.0f}s")
+        if progress:
+            progress(step / config.steps, f"step {step}/{config.steps}")
+        if config.time_budget_s and time.time() - start > config.time_budget_s:
+            if log:
+                log(f"time budget of {config.time_budget_s:.0f} s reached at step {step}")
+            break
+    history["steps_done"] = step
+    history["seconds_total"] = round(time.time() - start, 1)
+    return gen.eval(), history
+
+
+@torch.no_grad()
+def evaluate_superres(model, seeds: list[int], lr_size: int = 32, device="cpu") -> dict:
+    """Mean PSNR / SSIM (border 4 cropped) of bicubic and of `model` on held-out synthetic triples."""
+    from core.superres import bicubic_upscale, psnr, ssim
+
+    rows = []
+    model = model.to(device).eval()
+    for s in seeds:
+        ex = make_sr_example(s, lr_size)
+        lr, lr_up, ref, ref_dup, hr = example_tensors([ex], device)
+        sr = model(lr, lr_up, ref, ref_dup).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        bic = bicubic_upscale(ex.lr)
+        rows.append(dict(seed=s, psnr_bicubic=psnr(bic, ex.hr), psnr_model=psnr(sr, ex.hr),
+                         ssim_bicubic=ssim(bic, ex.hr), ssim_model=ssim(sr, ex.hr)))
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "seed"}
+    mean["psnr_gain"] = mean["psnr_model"] - mean["psnr_bicubic"]
+    mean["n"] = len(rows)
+    return {"mean": mean, "per_pair": rows}
