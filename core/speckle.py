@@ -696,6 +696,8 @@ def add_cli(sub) -> None:
     p.add_argument("--sigma-space", type=float, dest="sigma_space", help="bilateral spatial sigma in pixels")
     p.add_argument("--sigma-db", type=float, dest="sigma_db", help="bilateral range sigma in dB")
     p.add_argument("--model", choices=list(MERLIN_MODELS), help="MERLIN weights (default sentinel_tops)")
+    p.add_argument("--no-keep-mean", dest="keep_mean", action="store_const", const=False, default=None,
+                   help="MERLIN: skip the local mean correction (raw network output, biased on detected data)")
     p.add_argument("--kind", choices=["auto", *sio.KINDS], default="auto", help="what the input values are")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="for MERLIN")
     p.set_defaults(func=_run_cli)
@@ -705,7 +707,8 @@ def _run_cli(args) -> int:
     import sys
 
     spec = filter_spec(args.filter)
-    params = {k: getattr(args, k) for k in ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model")
+    params = {k: getattr(args, k) for k in ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model",
+                                             "keep_mean")
               if getattr(args, k) is not None}
     params = _check_params(spec, params)  # fail before reading anything
     src, dst = Path(args.input), Path(args.output)
