@@ -726,6 +726,8 @@ def write_result(path: str | os.PathLike, result: CrossbandResult, geo: sio.GeoI
     """PNG/JPEG: the display image; GeoTIFF: the same uint8 values with the content's georeference."""
     suffix = Path(path).suffix.lower()
     if suffix in (".tif", ".tiff"):
+        # CRS and transform are kept; the input's nodata value does not apply to 0-255 display values
+        geo = replace(geo, nodata=None) if geo is not None else None
         return sio.write_geotiff(path, result.image, geo, ["cross-band (display dB, 0-255)"])
     return sio.write_image(path, result.image)
 
