@@ -3,7 +3,7 @@
   .venv/bin/python scripts/train_demo_models.py                  # all three, in order (pix2pix first)
   .venv/bin/python scripts/train_demo_models.py --only chrgan --minutes 12
 
-- pix2pix_unet_demo:     compact SAR2Optical-style U-Net (width 16, 6 levels) trained with pix2pix's objective.
+- pix2pix_unet_demo:     compact SAR2Optical-style U-Net (width 16, 5 levels) trained with pix2pix's objective.
 - chrgan_demo:           compact pix2pixHD GlobalGenerator with C-HR-GAN SE-ResNet blocks, LSGAN over a
                          multi-scale discriminator + feature matching x10 + 2(1 - SSIM) + L1 x10 (the L1 term
                          stands in for the VGG perceptual loss, whose ImageNet weights cannot be shipped here).
@@ -36,10 +36,10 @@ TRAIN_SCENES = 400
 
 
 def demo_configs(minutes: float, threads: int) -> dict:
-    common = dict(data="synthetic", synthetic_count=TRAIN_SCENES, size=128, batch_size=4, epochs=1000,
+    common = dict(data="synthetic", synthetic_count=TRAIN_SCENES, size=64, batch_size=8, epochs=1000,
                   max_seconds=minutes * 60, val_max=8, log_every=10, checkpoint_every=200, seed=0, threads=threads)
     return {
-        "pix2pix_unet_demo": dict(common, task="pix2pix", width=16, n_down=6, ndf=32),
+        "pix2pix_unet_demo": dict(common, task="pix2pix", width=16, n_down=5, ndf=32),
         "chrgan_demo": dict(common, task="chrgan", width=16, n_downsample=3, n_blocks=6, ndf=32, num_d=2,
                             lambda_l1=10.0),
         "pix2pix_unet_demo_sensorB_lora": dict(common, task="lora", data="synthetic:B",
@@ -147,7 +147,7 @@ def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], ext
 ## Data
 Synthetic scenes from `core/train/synthetic.py` (land cover classes with their own optical colour and radar
 backscatter, roads, rivers, urban blocks with double bounce and shadow), SAR rendered to 8-bit display like any
-float SAR input. Training: {result.get('data', '')}; random 128 px crops with flips and 90-degree rotations.
+float SAR input. Training: {result.get('data', '')}; random {cfg['size']} px crops with flips and 90-degree rotations.
 Held-out test: {N_TEST} scenes of 256 px, seeds 100000-{100000 + N_TEST - 1}, never used in training or validation.
 
 ## Training
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", action="append", choices=["pix2pix", "chrgan", "lora"],
                     help="train only these (repeatable); default all three")
-    ap.add_argument("--minutes", type=float, default=13.0, help="training time budget per model (LoRA: 60 %%)")
+    ap.add_argument("--minutes", type=float, default=20.0, help="training time budget per model (LoRA: 60 %%)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", default=str(ROOT / "runs" / "demo"), help="where the run folders go")
     args = ap.parse_args(argv)

@@ -26,7 +26,7 @@ def load_for_inference(model_path: str, adapter: str | None = None, device: str 
     model, meta = load_base_generator(model_path)
     if adapter:
         from core.lora import apply_adapter
-        model = apply_adapter(model, adapter)
+        model, _note = apply_adapter(model, adapter)
     return model.to(device).eval(), meta
 
 

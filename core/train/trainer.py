@@ -32,15 +32,16 @@ from core.errors import UserError
 TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")
 OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
 
-# How our generators expect their input and give their output; stored in every checkpoint we write.
-NORMALIZATION = {
-    "input": "x/255*2-1",
-    "output": "tanh",
-    "output_to_uint8": "(y+1)/2*255",
-    "sar": "8-bit display image; float or 16-bit SAR rendered by core.io.render (dB, 2-98 % stretch, VV/VH false "
-           "colour for two bands) first",
-    "sar_channels": "grey copied to R=G=B",
-}
+# How our generators expect their input and give their output; stored in every checkpoint we write, in the
+# translation engine's terms (core.checkpoints.TRANSLATION_NORMALIZATION) plus a sentence for people.
+NORMALIZATION_NOTE = ("SAR as an 8-bit display image (float or 16-bit SAR rendered by core.io.render: dB, 2-98 % "
+                      "stretch, VV/VH false colour for two bands), grey copied to R=G=B, x/255*2-1; output tanh, "
+                      "(y+1)/2*255")
+
+
+def normalization_for(in_channels: int) -> dict:
+    from core.checkpoints import translation_normalization
+    return translation_normalization(in_channels, note=NORMALIZATION_NOTE)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrainConfig:
     layout: str = "auto"
     synthetic_sensor: str = "A"
     synthetic_count: int = 64          # synthetic training + validation scenes (test scenes are never drawn)
+    synthetic_size: int = 256          # synthetic scene size in pixels (training crops of `size` are cut from it)
     size: int = 256                    # training crop
     objective: str = ""                # "" = from the task / base checkpoint
     arch: str = ""                     # "" = sar2optical_unet for pix2pix, pix2pixhd_global for the others
@@ -203,9 +205,10 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
         n_val = max(1, int(round(cfg.synthetic_count * cfg.val_fraction)))
         n_train = max(1, cfg.synthetic_count - n_val)
         # training scenes: seeds 0.., validation: 50000.., held-out test (evaluate, model cards): 100000..
-        train_src = dsets.synthetic_sources(range(n_train), sensor, cfg.size)
-        val_src = dsets.synthetic_sources(range(50000, 50000 + n_val), sensor, cfg.size)
-        desc = f"synthetic sensor {sensor}: {n_train} training and {n_val} validation scenes of {cfg.size} px"
+        scene = max(cfg.size, cfg.synthetic_size)
+        train_src = dsets.synthetic_sources(range(n_train), sensor, scene)
+        val_src = dsets.synthetic_sources(range(50000, 50000 + n_val), sensor, scene)
+        desc = f"synthetic sensor {sensor}: {n_train} training and {n_val} validation scenes of {scene} px"
     else:
         pairs, layout = dsets.find_pairs(cfg.data, cfg.layout)
         splits = dsets.split_pairs(pairs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
@@ -358,11 +361,11 @@ class Trainer:
             out["adapter"] = str(self.run.adapter_path)
             merged = merge_adapter(_copy_model(self.G))
             if hasattr(merged, "arch_name"):
-                save_model(self.run.generator_path, merged, normalization=NORMALIZATION, **extra,
+                save_model(self.run.generator_path, merged, normalization=normalization_for(self.sar_channels), **extra,
                            base_model=Path(self.cfg.base_model).name)
                 out["generator"] = str(self.run.generator_path)
         else:
-            save_model(self.run.generator_path, self.G, normalization=NORMALIZATION, **extra)
+            save_model(self.run.generator_path, self.G, normalization=normalization_for(self.sar_channels), **extra)
             out["generator"] = str(self.run.generator_path)
         return out
 
