@@ -300,10 +300,10 @@ def test_merlin_network_matches_deepdespeckling_model():
     for variant in sp.MERLIN_MODELS:
         state = torch_load_weights(sp.merlin_weights_path(variant))
         ours = sp.load_merlin(variant, "cpu")
-        theirs = Model("cpu", 64, 64)
+        theirs = Model("cpu", 32, 32)
         theirs.load_state_dict(state)
         theirs.eval()
-        x = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.5
+        x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.5
         with torch.no_grad():
             torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
 
@@ -320,16 +320,16 @@ def _deepdespeckling_denoiser(model_name):
 
 
 def test_merlin_pipeline_matches_deepdespeckling_on_one_patch(rng, variant="sentinel_tops", their_name="Sentinel-TOPS"):
-    """One 256x256 patch: our tiled pipeline (without the mean correction) gives deepdespeckling's own
+    """One 64x64 patch: our tiled pipeline (without the mean correction) gives deepdespeckling's own
     denoise_image result on the same real/imaginary parts (same random phase, same level scaling)."""
-    inten = (rng.exponential(1.0, (256, 256)) * 50.0).astype(np.float32)
-    ours = sp.merlin_filter(inten, model=variant, keep_mean=False, device="cpu", seed=7)
+    inten = (rng.exponential(1.0, (64, 64)) * 50.0).astype(np.float32)
+    ours = sp.merlin_filter(inten, model=variant, keep_mean=False, device="cpu", seed=7, tile=64)
     level = sp.MERLIN_MODELS[variant][3]
     gain = np.float32(level / np.median(inten))
     amp = np.sqrt(inten * gain)
     phase = np.random.default_rng(7).uniform(0, 2 * np.pi, inten.shape).astype(np.float32)
     slc = np.stack([amp * np.cos(phase), amp * np.sin(phase)], axis=-1)
-    res = _deepdespeckling_denoiser(their_name).denoise_image(slc, patch_size=256, stride_size=254)
+    res = _deepdespeckling_denoiser(their_name).denoise_image(slc, patch_size=64, stride_size=62)
     theirs = res["denoised"]["full"] ** 2 / gain
     np.testing.assert_allclose(ours, theirs, rtol=2e-3)
 
