@@ -101,6 +101,9 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     name = path.name
     if not path.exists():
         raise UserError(f"{name}: model file not found; check the path.")
+    if path.suffix.lower() == ".onnx":
+        runner = OnnxSuperRes(path, device)
+        return runner, f"{name} (ONNX Runtime, {runner.provider})"
     if path.suffix.lower() == ".safetensors":
         meta = read_metadata(path)
         if meta.get("arch") not in (None, "rgtgan"):
@@ -123,6 +126,41 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     model = RGTGANGenerator()
     load_state_strict(model, state, "rgtgan", name)
     return model.to(device).eval(), f"{name} (RGTGAN generator, 19.9 M parameters, full size)"
+
+
+class OnnxSuperRes:
+    """An exported generator run by ONNX Runtime, called like the torch module (torch tensors in and out)."""
+
+    INPUTS = ("lr", "lr_up", "ref", "ref_dup")
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        import onnxruntime as ort
+
+        from core.compute import onnx_providers
+
+        ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(path), providers=onnx_providers(device))
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise UserError(f"{Path(path).name} is not a readable ONNX model ({str(exc).splitlines()[0][:80]}); "
+                            f"export it again with `python -m core superres-onnx`.") from None
+        ort.set_default_logger_severity(2)
+        names = tuple(i.name for i in self.session.get_inputs())
+        if names != self.INPUTS:
+            raise UserError(f"{Path(path).name} has inputs {', '.join(names)}, not lr, lr_up, ref, ref_dup; "
+                            f"export an RGTGAN model with `python -m core superres-onnx`.")
+        self.provider = self.session.get_providers()[0]
+
+    def eval(self):
+        return self
+
+    def to(self, *_):
+        return self
+
+    def __call__(self, *tensors):
+        import torch
+        feed = {n: t.detach().cpu().numpy() for n, t in zip(self.INPUTS, tensors)}
+        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 # -------------------------------------------------------------------------------------------- inference
@@ -217,18 +255,19 @@ def superres_rasters(lr_raster, ref_raster, model, hr_raster=None, device: str =
     ref = raster_to_rgb01(ref_raster)
     notes = []
     h, w = lr.shape[:2]
+    hr = None
+    if hr_raster is not None:  # checked before the (slow) network runs
+        hr = raster_to_rgb01(hr_raster)
+        if hr.shape[:2] != (h * SCALE, w * SCALE):
+            raise UserError(f"{hr_raster.name} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is "
+                            f"{w * SCALE}×{h * SCALE}; give the HR image of the same footprint at 4× size.")
     if ref.shape[:2] != (h * SCALE, w * SCALE):
         notes.append(f"The reference ({ref.shape[1]}×{ref.shape[0]}) was resized to 4× the LR size "
                      f"({w * SCALE}×{h * SCALE}); it is assumed to cover the same area as the LR image.")
     sr = super_resolve(lr, ref, model, device, tile, overlap, progress)
     bic = bicubic_upscale(lr)
-    result = SRResult(bicubic=bic, sr=sr, notes=notes)
-    if hr_raster is not None:
-        hr = raster_to_rgb01(hr_raster)
-        if hr.shape[:2] != sr.shape[:2]:
-            raise UserError(f"{hr_raster.name} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is "
-                            f"{sr.shape[1]}×{sr.shape[0]}; give the HR image of the same footprint at 4× size.")
-        result.hr = hr
+    result = SRResult(bicubic=bic, sr=sr, hr=hr, notes=notes)
+    if hr is not None:
         result.metrics = compare_to_hr(bic, sr, hr)
     return result
 
@@ -251,10 +290,16 @@ def file_hash(path: str | Path) -> str:
 
 # ------------------------------------------------------------------------------------------------- ONNX
 
-def export_superres_onnx(model, path: str | Path, lr_size: int = 32) -> Path:
-    """Export the generator to ONNX (opset 17, dynamo exporter, one file) with dynamic batch / height / width.
+def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
+    """Export the generator to one ONNX file (opset 17) with dynamic batch, height and width.
 
-    Inputs `lr`, `lr_up`, `ref`, `ref_dup`; output `sr`. The deformable sampling is plain grid_sample."""
+    Inputs `lr` (N, 3, h, w), `lr_up`, `ref`, `ref_dup` (N, 3, 4h, 4w); output `sr` (N, 3, 4h, 4w). The
+    deformable sampling is plain grid_sample (ONNX GridSample, opset 16+). TorchScript exporter first (fast),
+    then the dynamo exporter."""
+    import contextlib
+    import io
+    import warnings
+
     import torch
 
     from core.io import atomic_output
@@ -263,15 +308,24 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 32) -> Path:
     h = lr_size
     args = (torch.rand(1, 3, h, h), torch.rand(1, 3, 4 * h, 4 * h), torch.rand(1, 3, 4 * h, 4 * h),
             torch.rand(1, 3, 4 * h, 4 * h))
-    with atomic_output(path) as tmp:
-        onnx_path = Path(str(tmp) + ".onnx")
+    names = ["lr", "lr_up", "ref", "ref_dup"]
+    dyn = {n: {0: "batch", 2: "height" if n == "lr" else "height4", 3: "width" if n == "lr" else "width4"}
+           for n in names}
+    dyn["sr"] = {0: "batch", 2: "height4", 3: "width4"}
+    with atomic_output(path) as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(model, args, str(onnx_path), input_names=["lr", "lr_up", "ref", "ref_dup"],
-                              output_names=["sr"], opset_version=17, dynamo=True, external_data=False)
-            onnx_path.replace(tmp)
-        finally:
-            if onnx_path.exists():
-                onnx_path.unlink()
+            torch.onnx.export(model, args, str(tmp), input_names=names, output_names=["sr"], opset_version=17,
+                              dynamic_axes=dyn, dynamo=False, do_constant_folding=True)
+        except (TypeError, RuntimeError, AttributeError, ValueError):
+            onnx_path = Path(str(tmp) + ".onnx")
+            try:
+                torch.onnx.export(model, args, str(onnx_path), input_names=names, output_names=["sr"],
+                                  opset_version=17, dynamic_axes=dyn, dynamo=True, external_data=False)
+                onnx_path.replace(tmp)
+            finally:
+                if onnx_path.exists():
+                    onnx_path.unlink()
     return Path(path)
 
 
@@ -291,6 +345,32 @@ def add_cli(subparsers) -> None:
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
     p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
     p.set_defaults(func=_cli_run)
+    q = subparsers.add_parser("superres-onnx", help="export a super-resolution model to ONNX",
+                              description="Export an RGTGAN model (.safetensors or {iter}_G.pth) to one ONNX file "
+                                          "(opset 17, dynamic batch / height / width), checked against PyTorch.")
+    q.add_argument("model", metavar="MODEL")
+    q.add_argument("output", metavar="OUTPUT", help="output .onnx file")
+    q.set_defaults(func=_cli_export)
+
+
+def _cli_export(args) -> int:
+    import torch
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".onnx":
+        raise UserError(f"{out.name}: the output must end in .onnx.")
+    model, desc = load_superres_model(args.model, "cpu")
+    if isinstance(model, OnnxSuperRes):
+        raise UserError(f"{Path(args.model).name} is already an ONNX model; give a .safetensors or .pth model.")
+    export_superres_onnx(model, out)
+    g = torch.Generator().manual_seed(0)
+    x = [torch.rand(1, 3, 12, 12, generator=g)] + [torch.rand(1, 3, 48, 48, generator=g) for _ in range(3)]
+    with torch.inference_mode():
+        want = model(*x)
+    got = OnnxSuperRes(out)(*x)
+    diff = float((got - want).abs().max())
+    print(f"wrote {out} from {desc}; max difference to PyTorch on a 12x12 check: {diff:.2e}")
+    return 0
 
 
 def _cli_run(args) -> int:

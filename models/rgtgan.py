@@ -488,12 +488,15 @@ class RGTGANGenerator(nn.Module):
         grad = self.GTEM(self.get_g_nopadding(img_up))
         return [torch.cat([a, b], 1) for a, b in zip(self.Encoder(img_up), self.Encoder_grad_ori(grad))]
 
-    def forward(self, lr, lr_up, ref, ref_dup, full: bool = False, naive_dcn: bool = False):
-        """`full=True` also runs the branches whose results the original computes and discards."""
+    def forward(self, lr, lr_up, ref, ref_dup, full: bool = False, naive_dcn: bool = False,
+                separate_encoders: bool = False):
+        """`full=True` also runs the branches whose results the original computes and discards; `naive_dcn`
+        samples DCNv3 one kernel point at a time; `separate_encoders` runs the encoders once per image."""
         if full and not self.with_unused:
             raise ValueError("full=True needs a network built with with_unused=True")
         n = lr.shape[0]
-        if ref.shape[0] == n and ref_dup.shape[0] == n and lr_up.shape[-2:] == ref.shape[-2:] and not full:
+        if ref.shape[0] == n and ref_dup.shape[0] == n and lr_up.shape[-2:] == ref.shape[-2:] \
+                and not (full or separate_encoders):
             # one batched pass of the shared encoders over the three images (same result, fewer calls)
             feats = self.features(torch.cat([lr_up, ref_dup, ref], 0))
             lr_f = [f[:n] for f in feats]

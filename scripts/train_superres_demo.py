@@ -30,24 +30,35 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3000, help="maximum steps (the cosine schedule spans these)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr-size", type=int, default=16, help="LR training crop (HR crop is 4x)")
+    ap.add_argument("--init", help="continue from this checkpoint (its steps are added to the count)")
     ap.add_argument("--out", default=str(ROOT / "checkpoints" / "rgtgan_demo.safetensors"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = SRTrainConfig(steps=args.steps, lr_size=args.lr_size, time_budget_s=args.minutes * 60)
     t0 = time.time()
-    model, history = train_superres(cfg, log=lambda m: print(m, flush=True))
+    init_model, prior_steps, prior_seconds = None, 0, 0.0
+    if args.init:
+        from core.checkpoints import load_model
+        init_model, meta = load_model(args.init)
+        init_model.train()
+        prior_steps = int(meta.get("steps", 0))
+        prior_seconds = float(meta.get("train_seconds", 0.0))
+    model, history = train_superres(cfg, log=lambda m: print(m, flush=True), model=init_model)
+    history["steps_done"] += prior_steps
+    history["seconds_total"] += prior_seconds
     print(f"trained {history['steps_done']} steps in {history['seconds_total']} s", flush=True)
     ev = evaluate_superres(model, HELD_OUT, lr_size=32)
     m = ev["mean"]
     print(json.dumps(m, indent=1), flush=True)
     out = Path(args.out)
     save_model(out, model, normalization={"input": "RGB in [0, 1]", "output": "RGB in [0, 1]", "scale": 4},
-               task="superres", steps=history["steps_done"], train_config=cfg.to_dict(), heldout=m)
+               task="superres", steps=history["steps_done"],
+               train_seconds=history["seconds_total"], train_config=cfg.to_dict(), heldout=m)
     n_params = sum(p.numel() for p in model.parameters())
     card = f"""# rgtgan_demo: compact RGTGAN for x4 reference-based super-resolution (demo)
 
 Made by `scripts/train_superres_demo.py` (command: `nice -n 10 .venv/bin/python scripts/train_superres_demo.py
---minutes {args.minutes:g} --steps {args.steps} --lr-size {args.lr_size}`), {time.strftime('%Y-%m-%d')}, CPU, {args.threads} thread(s),
+--minutes {args.minutes:g} --steps {args.steps} --lr-size {args.lr_size}{' --init ' + args.init if args.init else ''}`), {time.strftime('%Y-%m-%d')}, CPU, {args.threads} thread(s),
 {history['steps_done']} steps in {history['seconds_total']:.0f} s.
 
 - Architecture: `rgtgan` (models/rgtgan.py), compact configuration `{json.dumps(cfg.model)}`;

@@ -143,8 +143,9 @@ def test_pruned_forward_equals_full_forward():
     x = _inputs(8, 2)
     with torch.inference_mode():
         pruned = m(*x)
-        full = m(*x, full=True, naive_dcn=True)
-    assert m.gpcd_align._last_dead and m.content_extractor._last_dead is not None  # really computed
+        # as the original runs: every computed branch, ConvTranspose2d, DCNv3 point by point, encoders per image
+        full = m.use_fast_paths(False)(*x, full=True, naive_dcn=True, separate_encoders=True)
+    assert len(m.gpcd_align._last_dead) == 4 and m.content_extractor._last_dead.shape == (1, 3, 32, 32)
     torch.testing.assert_close(pruned, full, atol=1e-5, rtol=1e-5)
 
 

@@ -149,3 +149,26 @@ def test_cli_errors_are_one_line_and_leave_no_output(tmp_path, capsys):
         code = cli_main(["superres", str(lr), str(out), "--ref", str(lr), "--model", str(DEMO), "--hr", str(hr_wrong)])
         assert code == 2 and "4× the LR image is 256×256" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".o.tif*"))
+
+
+def test_onnx_export_runs_in_onnx_runtime_like_pytorch(tmp_path, capsys, rng):
+    from core.checkpoints import save_model
+    from models.rgtgan import RGTGANGenerator
+
+    torch.manual_seed(0)
+    model = RGTGANGenerator(ngf=16, n_blocks=1, groups=4, gtem_nf=8, gtem_blocks=1, align_tail_blocks=0,
+                            dense_rounds=1, dense_steps=1, with_unused=False).eval()
+    for k, v in model.state_dict().items():
+        if "dcnpack.offset" in k or "dcnpack.mask" in k:
+            v.normal_(0, 0.1)  # real deformations, not the zero init
+    ckpt = save_model(tmp_path / "m.safetensors", model)
+    onnx_path = tmp_path / "m.onnx"
+    assert cli_main(["superres-onnx", str(ckpt), str(onnx_path)]) == 0
+    assert "max difference to PyTorch" in capsys.readouterr().out
+    runner, desc = sr.load_superres_model(onnx_path)
+    assert "ONNX Runtime" in desc
+    lr = rng.random((20, 28, 3)).astype(np.float32)   # another size than the export's: dynamic height / width
+    ref = rng.random((80, 112, 3)).astype(np.float32)
+    got = sr.super_resolve(lr, ref, runner)
+    want = sr.super_resolve(lr, ref, model)
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -1,0 +1,142 @@
+"""Super-resolution: x4 from a low-resolution image and a sharper reference of the same place (RGTGAN)."""
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import io as sio
+from core import superres as sr
+from core.compute import DEVICES, resolve_device
+from pages.components import (ROOT, compare_view, download_buttons, image_grid, pick_inputs, progress_bar,
+                              read_input, run_guarded, show_notes, stem)
+
+KEY = "superres"
+DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
+
+st.title("Super-resolution ×4")
+st.write("Reference-based super-resolution (RGTGAN): a low-resolution image plus a sharper reference image of the "
+         "same area (another date or view) give an image 4× larger in each direction. The reference is resized to "
+         "4× the LR size, so it should cover the same footprint; the network aligns what is shifted or rotated a "
+         "little. SAR inputs are super-resolved as displayed (dB, 2–98 % stretch).")
+
+# --------------------------------------------------------------------------------------------- model
+with st.sidebar:
+    st.subheader("Model")
+    sources = (["Bundled demo (compact RGTGAN)"] if DEMO.exists() else []) + ["Upload a model"]
+    source = st.radio("Super-resolution model", sources, key=f"{KEY}_model_src")
+    device_req = st.selectbox("Device", DEVICES, key=f"{KEY}_device")
+    tile = st.number_input("Tile size (LR pixels)", 16, 512, sr.DEFAULT_TILE, 16, key=f"{KEY}_tile",
+                           help="Larger images are processed in overlapping tiles of this size.")
+
+model_path = None
+if source.startswith("Bundled"):
+    model_path = DEMO
+    st.caption("Model: bundled compact RGTGAN demo trained on synthetic optical scenes "
+               "(see checkpoints/rgtgan_demo.md). Upload RGTGAN's own `{iter}_G.pth` for the full network.")
+else:
+    up = st.file_uploader("Model file: our .safetensors or RGTGAN's {iter}_G.pth", type=["safetensors", "pth", "pt"],
+                          key=f"{KEY}_model_upload")
+    if up is not None:
+        blob = up.getvalue()
+        digest = hashlib.sha1(blob).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / "sar_studio_superres" / digest / Path(up.name).name
+        if not path.exists():
+            with sio.atomic_output(path) as tmp:
+                tmp.write_bytes(blob)
+        model_path = path
+if model_path is None:
+    st.info("Upload a super-resolution model, or use the bundled demo.")
+    st.stop()
+
+device, device_note = resolve_device(device_req)
+show_notes([device_note])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_model(path: str, file_hash: str, device: str):
+    return sr.load_superres_model(path, device)
+
+
+loaded = run_guarded(_load_model, str(model_path), sr.file_hash(model_path), device)
+if loaded is None:
+    st.stop()
+model, model_desc = loaded
+
+# -------------------------------------------------------------------------------------------- inputs
+c_lr, c_ref, c_hr = st.columns(3)
+with c_lr:
+    lr_in = pick_inputs(f"{KEY}_lr", "Low-resolution image", category="superres/lr")
+default_name = lr_in[0][0] if lr_in else None
+with c_ref:
+    ref_in = pick_inputs(f"{KEY}_ref", "Reference image", category="superres/ref", default_sample=default_name)
+with c_hr:
+    use_hr = st.checkbox("Compare with the true HR image", value=True, key=f"{KEY}_use_hr",
+                         help="PSNR and SSIM against it (border of 4 pixels cropped), for bicubic and for the model.")
+    hr_in = pick_inputs(f"{KEY}_hr", "True HR image", category="superres/hr", default_sample=default_name) \
+        if use_hr else []
+if not lr_in or not ref_in:
+    st.info("Pick or upload a low-resolution image and a reference image.")
+    st.stop()
+
+with c_lr:
+    lr_r = read_input(*lr_in[0], key=f"{KEY}_lr")
+with c_ref:
+    ref_r = read_input(*ref_in[0], key=f"{KEY}_ref")
+hr_r = None
+if hr_in:
+    with c_hr:
+        hr_r = read_input(*hr_in[0], key=f"{KEY}_hr")
+if lr_r is None or ref_r is None:
+    st.stop()
+with c_lr:
+    st.image(sio.render(lr_r), caption=f"LR {lr_r.width}×{lr_r.height}", width="stretch")
+with c_ref:
+    st.image(sio.render(ref_r), caption=f"Reference {ref_r.width}×{ref_r.height}", width="stretch")
+
+run_id = hashlib.sha1(b"".join([lr_in[0][1], ref_in[0][1], hr_in[0][1] if hr_in else b"",
+                                str(model_path).encode(), device.encode(), str(tile).encode(),
+                                lr_r.kind.encode(), ref_r.kind.encode()])).hexdigest()[:16]
+
+if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
+    bar = progress_bar("Super-resolving…")
+    result = run_guarded(sr.superres_rasters, lr_r, ref_r, model, hr_r, device, int(tile), sr.DEFAULT_OVERLAP, bar)
+    if result is not None:
+        st.session_state[f"{KEY}_result"] = (run_id, result)
+
+stored = st.session_state.get(f"{KEY}_result")
+if not stored or stored[0] != run_id:
+    st.stop()
+result = stored[1]
+
+# ------------------------------------------------------------------------------------------- results
+show_notes(result.notes)
+st.caption(f"Model: {model_desc}. Device: {device}.")
+to_u8 = lambda x: np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
+bic_u8, sr_u8 = to_u8(result.bicubic), to_u8(result.sr)
+panels = [("Bicubic ×4", bic_u8), ("RGTGAN ×4", sr_u8)]
+if result.hr is not None:
+    panels.append(("True HR", to_u8(result.hr)))
+image_grid(panels, columns=len(panels))
+compare_view(bic_u8, sr_u8, labels=("Bicubic ×4", "RGTGAN ×4"), key=f"{KEY}_cmp")
+
+if result.metrics:
+    b, m = result.metrics["bicubic"], result.metrics["model"]
+    st.subheader("Against the true HR image (border of 4 pixels cropped)")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("PSNR bicubic", f"{b['psnr']:.2f} dB")
+    c2.metric("PSNR RGTGAN", f"{m['psnr']:.2f} dB", delta=f"{m['psnr'] - b['psnr']:+.2f} dB")
+    c3.metric("SSIM bicubic", f"{b['ssim']:.4f}")
+    c4.metric("SSIM RGTGAN", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
+
+bands = 1 if lr_r.bands == 1 else 3
+geo = lr_r.geo.scaled(sr.SCALE) if lr_r.geo is not None else None
+out = sr.to_output(result.sr, bands)
+base = stem(lr_in[0][0])
+comparison = sio.comparison_image(panels)
+download_buttons([
+    ("Super-resolved PNG", sio.encode_png(out), f"{base}_x4.png", "image/png"),
+    ("Super-resolved GeoTIFF", sio.encode_geotiff(out, geo), f"{base}_x4.tif", "image/tiff"),
+    ("Comparison PNG", sio.encode_png(comparison), f"{base}_x4_comparison.png", "image/png"),
+], key=KEY)
