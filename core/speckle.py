@@ -359,7 +359,7 @@ def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: 
         raise ValueError("estimate_enl takes one band")
     ok = np.isfinite(x) if valid is None else (valid & np.isfinite(x))
     if ok.sum() < 16:
-        raise UserError("too few valid pixels to estimate the number of looks; give --looks explicitly.")
+        raise UserError("too few valid pixels (under 16) to estimate the number of looks; give the looks explicitly.")
     h, w = x.shape
     b = block
     while b > 4 and (h // b) * (w // b) < 16:

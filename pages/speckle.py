@@ -60,10 +60,11 @@ def _weights_sha(variant: str) -> str:
 inten = _input_intensity(input_id, raster)
 band_names = raster.band_names if len(raster.band_names) == raster.bands else \
     (["VV", "VH"] if raster.bands == 2 else [f"band {i + 1}" for i in range(raster.bands)])
-looks_est = _estimated_looks(input_id, inten)
-st.caption("Equivalent number of looks estimated from the image: " +
-           ", ".join(f"{b} {v:.2f}" for b, v in zip(band_names, looks_est)) +
-           ". Filters that need the number of looks use this estimate unless you give one.")
+looks_est = run_guarded(_estimated_looks, input_id, inten)
+if looks_est is not None:
+    st.caption("Equivalent number of looks estimated from the image: " +
+               ", ".join(f"{b} {v:.2f}" for b, v in zip(band_names, looks_est)) +
+               ". Filters that need the number of looks use this estimate unless you give one.")
 
 # --------------------------------------------------------------------------------------------- options
 names = list(sp.FILTERS)
@@ -101,8 +102,10 @@ if any(sp.FILTERS[f].deep for f in chosen):
 region_mode = st.radio("ENL area", ["Most homogeneous window of the input", "Rows and columns I choose"],
                        horizontal=True, key=f"{KEY}_region_mode")
 h, w = raster.height, raster.width
-if region_mode.startswith("Most"):
-    size = st.number_input("window size (pixels)", 4, max(4, min(h, w)), min(32, h, w), key=f"{KEY}_region_size")
+if min(h, w) < 3:
+    region_request = None
+elif region_mode.startswith("Most"):
+    size = st.number_input("window size (pixels)", 3, min(h, w), min(32, h, w), key=f"{KEY}_region_size")
     region_request = ("auto", int(size))
 else:
     c1, c2, c3, c4 = st.columns(4)
@@ -160,6 +163,8 @@ if raster.bands == 2:
 
 bands = [inten] if inten.ndim == 2 else [inten[..., b] for b in range(inten.shape[2])]
 try:
+    if region_request is None:
+        raise UserError(f"the image ({w}×{h}) is too small for ENL and EPI; use an image of at least 3×3 pixels.")
     if region_request[0] == "auto":
         region = metrics.find_homogeneous_region(bands[0], region_request[1])
         how = f"the most homogeneous {region[2]}×{region[3]} window of the input ({band_names[0]})"

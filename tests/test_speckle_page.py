@@ -108,3 +108,20 @@ def test_merlin_on_cuda_request_without_gpu_says_so(dualpol_tif, monkeypatch):
     assert any("CUDA" in i.value and "CPU" in i.value for i in at.info)
     table = _table(at)
     assert abs(table["mean ratio"][2] - 1) < 0.05 and table["ENL"][2] > table["ENL"][0]
+
+
+def test_tiny_image_cannot_estimate_looks_but_runs_with_given_looks(utm_geo):
+    blob = sio.encode_geotiff(np.arange(1, 13, dtype=np.float32).reshape(3, 4), utm_geo)
+    at = _upload(app_test("speckle.py").run(), "tiny.tif", blob)
+    assert not at.exception
+    assert any("too few valid pixels" in e.value for e in at.error)
+    at.multiselect(key="speckle_filters").set_value(["lee"]).run()
+    at.number_input(key="speckle_lee_window").set_value(3).run()
+    at.number_input(key="speckle_lee_looks").set_value(2.0).run()
+    at.radio(key="speckle_region_mode").set_value("Rows and columns I choose").run()
+    at.button(key="speckle_run").click().run()
+    assert not at.exception
+    table = _table(at)
+    img = np.arange(1, 13, dtype=np.float64).reshape(3, 4)
+    lee = sp.despeckle(img.astype(np.float32), "lee", window=3, looks=2.0)
+    assert table["mean ratio"][1] == pytest.approx(metrics.mean_ratio(lee, img), rel=1e-6)
