@@ -215,6 +215,17 @@ with st.expander("Optimisation", expanded=True):
 
 # ------------------------------------------------------------------------------------------------ run
 
+def loss_frame(history: list, style_weight: float, content_weight: float):
+    """Weighted losses per step on a log10 scale (a zero loss, e.g. content at step 1, is left out)."""
+    import pandas as pd
+
+    def lg(v):
+        return float(np.log10(v)) if v > 0 else None
+    rows = [{"step": h["step"], "log10 style loss × weight": lg(h["style"] * style_weight),
+             "log10 content loss × weight": lg(h["content"] * content_weight)} for h in history]
+    return pd.DataFrame(rows).set_index("step")
+
+
 signature = None
 if content is not None and style is not None:
     signature = (hashlib.sha1(content.tobytes()).hexdigest(), repr(sorted((k, float(v.sum())) for k, v in
@@ -234,12 +245,8 @@ if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
     chart_slot = col_chart.empty()
 
     def on_preview(step, img, history):
-        import pandas as pd
         preview_slot.image(img, caption=f"step {step}", use_container_width=True)
-        rows = [{"step": h["step"], "style loss × weight (log10)": np.log10(max(h["style"] * style_weight, 1e-30)),
-                 "content loss × weight (log10)": np.log10(max(h["content"] * content_weight, 1e-30))}
-                for h in history]
-        chart_slot.line_chart(pd.DataFrame(rows).set_index("step"))
+        chart_slot.line_chart(loss_frame(history, style_weight, content_weight), height=260)
 
     result = run_guarded(cb.generate_crossband, content, style, extractor, opts, progress=progress,
                          on_preview=on_preview, name=content_raster.name)
@@ -259,10 +266,7 @@ if state is not None:
                f"{result.extractor_label}. Style loss {h[0]['style']:.3g} → {h[-1]['style']:.3g} "
                f"({h[0]['style'] / max(h[-1]['style'], 1e-30):.1f}× lower); content loss {h[-1]['content']:.3g}.")
     compare_view(result.content, result.image, labels=("Content", "Generated"), key=f"{KEY}_cmp")
-    import pandas as pd
-    st.line_chart(pd.DataFrame([{"step": r["step"], "style loss (log10)": np.log10(max(r["style"], 1e-30)),
-                                 "content loss (log10)": np.log10(max(r["content"], 1e-30))} for r in h])
-                  .set_index("step"), height=220)
+    st.line_chart(loss_frame(h, result.options.style_weight, result.options.content_weight), height=220)
     base = f"{stem(state['name'])}_crossband"
     geo = state["geo"]
     download_buttons([
@@ -286,7 +290,7 @@ with st.expander("Feature visualisation", expanded=False):
     layer = v1.selectbox("Layer", names, key=f"{KEY}_vis_layer")
     what = v2.selectbox("Show", ["Single channels", "Single Gram elements"], key=f"{KEY}_vis_what")
     vsize = int(v3.number_input("Size (px)", min_value=48, max_value=256, value=96, step=16, key=f"{KEY}_vis_size"))
-    vsteps = int(v4.number_input("Steps", min_value=1, max_value=1000, value=60, key=f"{KEY}_vis_steps"))
+    vsteps = int(v4.number_input("Visualisation steps", min_value=1, max_value=1000, value=60, key=f"{KEY}_vis_steps"))
     channels = extractor.channels(layer)
     strongest = style is not None and layer in style.grams
     pick_mode = st.radio("Which", (["Strongest in the style"] if strongest else []) + ["Chosen indices"],
