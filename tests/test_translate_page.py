@@ -107,3 +107,16 @@ def test_safetensors_checkpoint_in_checkpoints_folder_is_listed(empty_checkpoint
     assert at.radio(key="translate_model_source").value == "Bundled (checkpoints/)"
     assert at.selectbox(key="translate_bundled").value == "demo.safetensors"
     assert any("SAR Studio checkpoint" in c.value for c in at.caption)
+
+
+def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model):
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    at.button(key="translate_run").click().run()
+    at.button(key="translate_export").click().run()
+    assert not at.exception and not at.error
+    assert any("Exported: opset 17" in s.value and "max |ONNX − PyTorch|" in s.value for s in at.success)
+    exported = at.session_state["translate_export_file"]
+    from core.onnx import inspect_onnx
+    info = inspect_onnx(exported["path"])
+    assert info.fixed_hw is None and info.metadata["arch"] == "sar2optical_unet"
+    assert exported["report"]["max_abs_diff"] < 2e-3
