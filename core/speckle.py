@@ -120,8 +120,11 @@ def _weight_lee(mean: np.ndarray, var: np.ndarray, cu2: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- filters
 
 def boxcar_filter(intensity, window: int = 5, valid=None):
-    mean, _, _ = local_moments(intensity, _check_window(window), valid)
-    return mean
+    window = _check_window(window)
+    x, m, all_valid = _prepare(intensity, valid)
+    n = _count_all_valid(*x.shape, window) if all_valid else box_sum(m, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (box_sum(x, window) / n).astype(np.float32)
 
 
 def lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
