@@ -179,14 +179,23 @@ def frost_filter(intensity, window: int = 7, damping: float = 2.0, valid=None):
         k = float("nan")
     if not (math.isfinite(k) and k > 0):
         raise UserError(f"damping must be a positive number, got {damping!r}; the usual value is 2.")
-    x, m, all_valid = _prepare(intensity, valid)
-    mean, var, _ = local_moments(intensity, window, valid)
+    x, m, _ = _prepare(intensity, valid)
+    return _by_rows(lambda xb, mb: _frost_block(xb, mb, window, k), x, m, window // 2)
+
+
+def _frost_block(x: np.ndarray, m: np.ndarray, window: int, k: float) -> np.ndarray:
+    mean, var, _ = local_moments(x, window, m > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         a = np.where(mean > 0, k * var / (mean * mean), 0).astype(np.float32)
     num = np.zeros_like(x)
     den = np.zeros_like(x)
+    wgt = np.empty_like(x)
     for dist, kern in _rings(window):
-        wgt = np.exp(-a * np.float32(dist)) if dist > 0 else np.ones_like(a)
+        if dist > 0:
+            np.multiply(a, np.float32(-dist), out=wgt)
+            np.exp(wgt, out=wgt)
+        else:
+            wgt.fill(1.0)
         num += wgt * _kernel_sum(x, kern)
         den += wgt * _kernel_sum(m, kern)
     with np.errstate(invalid="ignore", divide="ignore"):

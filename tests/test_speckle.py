@@ -355,7 +355,7 @@ def test_merlin_cuda_request_falls_back_with_a_note(speckled, monkeypatch):
 
 
 def test_row_blocks_give_the_same_result_as_one_block(rng):
-    """Refined Lee and bilateral run in blocks of rows on tall images; the seams must not show."""
+    """Refined Lee, bilateral and Frost run in blocks of rows on tall images; the seams must not show."""
     img = (rng.gamma(1.0, 1.0, (600, 40)) * np.linspace(1, 5, 40)).astype(np.float32)
     img[300, 7] = np.nan
     ok = np.isfinite(img)
@@ -365,3 +365,5 @@ def test_row_blocks_give_the_same_result_as_one_block(rng):
     np.testing.assert_allclose(sp.despeckle(img, "refined_lee", window=7, looks=1.0)[ok], whole[ok], rtol=1e-6)
     whole = sp._bilateral_block(x, m, 2, 1.5, 3.0, False)
     np.testing.assert_allclose(sp.despeckle(img, "bilateral")[ok], whole[ok], rtol=1e-6)
+    whole = sp._frost_block(x, m, 7, 2.0)
+    np.testing.assert_allclose(sp.despeckle(img, "frost")[ok], whole[ok], rtol=1e-6)
