@@ -8,8 +8,8 @@ there) -> LeakyReLU(0.2); channels width * (1, 2, 4, 8, 8, 8, ...). Keys `encode
 Decoder: ConvTranspose2d(k4, s2, p1, no bias) -> BatchNorm2d -> Dropout(0.5) on the first three -> ReLU; each
 decoder output is concatenated after the matching encoder output, cat([skip, up]). Keys `decoder.dec{i}.*`.
 Head: Conv2d(width -> out, k3, p1) -> Tanh, keys `head.0.*`.
-`use_upsampling=True`: each transpose conv becomes Upsample(x2, nearest) -> Conv2d(k3, p1, no bias)
-(keys `conv_block.0.1.*`).
+`use_upsampling=True`: each transpose conv becomes Upsample(x2, `upsample_mode`, nearest as SAR2Optical's default)
+-> Conv2d(k3, p1, no bias) (keys `conv_block.0.1.*`; the mode is not in the weights, so foreign files get nearest).
 
 Input: `in_channels` channels in [-1, 1] (SAR2Optical: grey SAR copied to R = G = B, x/255 then (x-0.5)/0.5);
 output tanh in [-1, 1]. H and W must be multiples of 2**n_down (256 by default).
@@ -36,10 +36,10 @@ class DownBlock(nn.Module):
 
 
 class UpBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, dropout: bool, use_upsampling: bool):
+    def __init__(self, cin: int, cout: int, dropout: bool, use_upsampling: bool, mode: str = "nearest"):
         super().__init__()
         if use_upsampling:
-            up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
+            up = nn.Sequential(nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
         else:
             up = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
         layers = [up, nn.BatchNorm2d(cout)]
@@ -61,10 +61,12 @@ class SAR2OpticalUNet(nn.Module):
     """SAR2Optical U-Net. Defaults reproduce the published network exactly."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_down: int = 8,
-                 use_upsampling: bool = False, use_dropout: bool = True):
+                 use_upsampling: bool = False, use_dropout: bool = True, upsample_mode: str = "nearest"):
         super().__init__()
         if n_down < 2:
             raise ValueError("n_down must be at least 2")
+        if upsample_mode not in ("nearest", "bilinear", "bicubic"):
+            raise ValueError("upsample_mode must be nearest, bilinear or bicubic")
         c = encoder_channels(width, n_down)
         self.n_down = n_down
         self.encoder = nn.Module()
@@ -81,7 +83,7 @@ class SAR2OpticalUNet(nn.Module):
             else:
                 cin, cout = 2 * c[0], c[0]
             setattr(self.decoder, f"dec{j}", UpBlock(cin, cout, dropout=use_dropout and j <= 3,
-                                                     use_upsampling=use_upsampling))
+                                                     use_upsampling=use_upsampling, mode=upsample_mode))
         self.head = nn.Sequential(nn.Conv2d(c[0], out_channels, 3, 1, 1), nn.Tanh())
 
     @property

@@ -186,3 +186,24 @@ def test_local_enhancer_runs_global_at_half_resolution():
         gsd = {k: v for k, v in sd.items() if k.startswith("model.")}
         missing = set(g.state_dict()) - set(gsd)
         assert missing == {"model.18.weight", "model.18.bias"}  # the final conv (5 + 6d + nb) is dropped
+
+
+def test_sar2optical_upsampling_variant_matches_reference():
+    m = _randomise(build("sar2optical_unet", {"width": 4, "n_down": 5, "use_upsampling": True}), seed=5)
+    sd = m.state_dict()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    skips, h = [], x
+    for i in range(1, 6):
+        p = f"encoder.enc{i}.conv_block."
+        h = F.conv2d(h, sd[p + "0.weight"], sd.get(p + "0.bias"), stride=2, padding=1)
+        h = F.leaky_relu(_bn(h, sd, p + "1.") if i > 1 else h, 0.2)
+        skips.append(h)
+    for j in range(1, 6):
+        p = f"decoder.dec{j}.conv_block."
+        h = F.conv2d(F.interpolate(h, scale_factor=2, mode="nearest"), sd[p + "0.1.weight"], padding=1)
+        h = F.relu(_bn(h, sd, p + "1."))
+        if j < 5:
+            h = torch.cat([skips[5 - 1 - j], h], 1)
+    ref = torch.tanh(F.conv2d(h, sd["head.0.weight"], sd["head.0.bias"], padding=1))
+    with torch.no_grad():
+        assert torch.allclose(m(x), ref, atol=1e-5)
