@@ -121,29 +121,54 @@ def junyan_reference(sd, x, num_downs):
     return block(x, "model.", 0)
 
 
-def global_reference(sd, x, d, nb, se):
-    pad = lambda t, n: F.pad(t, (n, n, n, n), mode="reflect")  # noqa: E731
-    x = F.relu(_inorm(F.conv2d(pad(x, 3), sd["model.1.weight"], sd["model.1.bias"])))
+def _pad(t, n):
+    return F.pad(t, (n, n, n, n), mode="reflect")
+
+
+def _resblock(sd, p, x, se):
+    r = F.relu(_inorm(F.conv2d(_pad(x, 1), sd[p + "conv_block.1.weight"], sd[p + "conv_block.1.bias"])))
+    r = _inorm(F.conv2d(_pad(r, 1), sd[p + "conv_block.5.weight"], sd[p + "conv_block.5.bias"]))
+    if se:
+        s = r.mean(dim=(2, 3), keepdim=True)
+        s = F.relu(F.conv2d(s, sd[p + "se.1.weight"], sd[p + "se.1.bias"]))
+        s = torch.sigmoid(F.conv2d(s, sd[p + "se.3.weight"], sd[p + "se.3.bias"]))
+        return x + sd[p + "res_weight"] * r * s
+    return x + r
+
+
+def global_trunk(sd, x, d, nb, se):
+    """GlobalGenerator up to (and including) its last up-sampling block, instance norm."""
+    x = F.relu(_inorm(F.conv2d(_pad(x, 3), sd["model.1.weight"], sd["model.1.bias"])))
     for i in range(d):
         k = 4 + 3 * i
         x = F.relu(_inorm(F.conv2d(x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2, padding=1)))
     for j in range(nb):
-        p = f"model.{4 + 3 * d + j}."
-        r = F.relu(_inorm(F.conv2d(pad(x, 1), sd[p + "conv_block.1.weight"], sd[p + "conv_block.1.bias"])))
-        r = _inorm(F.conv2d(pad(r, 1), sd[p + "conv_block.5.weight"], sd[p + "conv_block.5.bias"]))
-        if se:
-            s = r.mean(dim=(2, 3), keepdim=True)
-            s = F.relu(F.conv2d(s, sd[p + "se.1.weight"], sd[p + "se.1.bias"]))
-            s = torch.sigmoid(F.conv2d(s, sd[p + "se.3.weight"], sd[p + "se.3.bias"]))
-            x = x + sd[p + "res_weight"] * r * s
-        else:
-            x = x + r
+        x = _resblock(sd, f"model.{4 + 3 * d + j}.", x, se)
     for i in range(d):
         k = 4 + 3 * d + nb + 3 * i
         x = F.relu(_inorm(F.conv_transpose2d(x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2,
                                              padding=1, output_padding=1)))
+    return x
+
+
+def global_reference(sd, x, d, nb, se):
     k = 5 + 6 * d + nb
-    return torch.tanh(F.conv2d(pad(x, 3), sd[f"model.{k}.weight"], sd[f"model.{k}.bias"]))
+    return torch.tanh(F.conv2d(_pad(global_trunk(sd, x, d, nb, se), 3), sd[f"model.{k}.weight"], sd[f"model.{k}.bias"]))
+
+
+def local_reference(sd, x, d, nb_global, nb_local):
+    """LocalEnhancer with one enhancer: the global trunk on the 3x3/s2 average-pooled input, plus the local branch."""
+    coarse = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    g = global_trunk(sd, coarse, d, nb_global, False)
+    h = F.relu(_inorm(F.conv2d(_pad(x, 3), sd["model1_1.1.weight"], sd["model1_1.1.bias"])))
+    h = F.relu(_inorm(F.conv2d(h, sd["model1_1.4.weight"], sd["model1_1.4.bias"], stride=2, padding=1)))
+    h = h + g
+    for j in range(nb_local):
+        h = _resblock(sd, f"model1_2.{j}.", h, False)
+    k = nb_local
+    h = F.relu(_inorm(F.conv_transpose2d(h, sd[f"model1_2.{k}.weight"], sd[f"model1_2.{k}.bias"], stride=2,
+                                         padding=1, output_padding=1)))
+    return torch.tanh(F.conv2d(_pad(h, 3), sd[f"model1_2.{k + 4}.weight"], sd[f"model1_2.{k + 4}.bias"]))
 
 
 def test_sar2optical_forward_matches_reference():
@@ -181,6 +206,7 @@ def test_local_enhancer_runs_global_at_half_resolution():
             F.conv2d(F.pad(ones, (1, 1, 1, 1)), torch.ones(1, 1, 3, 3), stride=2)
         assert torch.allclose(m.downsample(x), coarse, atol=1e-6)
         assert m(x).shape == (1, 3, 32, 32)
+        assert torch.allclose(m(x), local_reference(sd, x, 2, 1, 1), atol=1e-5)
         # the global part is the GlobalGenerator (at 2 * ngf) without its last three layers
         g = build("pix2pixhd_global", {"ngf": 8, "n_downsample": 2, "n_blocks": 1}).eval()
         gsd = {k: v for k, v in sd.items() if k.startswith("model.")}

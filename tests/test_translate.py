@@ -15,7 +15,8 @@ from core.cli import main as cli_main
 from core.errors import UserError
 from core.translate import (TranslateOptions, Translator, network_input, translate_many, translate_raster)
 from models.registry import build
-from tests.test_models_translate import _randomise, global_reference, junyan_reference, sar2optical_reference
+from tests.test_models_translate import (_randomise, global_reference, junyan_reference, local_reference,
+                                        sar2optical_reference)
 
 FORMATS = {
     # name: (arch, config, key prefix written in the file, reference forward)
@@ -26,6 +27,8 @@ FORMATS = {
                   lambda sd, x: global_reference(sd, x, 2, 2, False)),
     "chrgan": ("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 2, "se_blocks": True}, "",
                lambda sd, x: global_reference(sd, x, 2, 2, True)),
+    "pix2pixhd_local": ("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
+                                            "n_blocks_local": 1}, "module.", lambda sd, x: local_reference(sd, x, 2, 1, 1)),
 }
 
 
