@@ -120,3 +120,17 @@ def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model)
     info = inspect_onnx(exported["path"])
     assert info.fixed_hw is None and info.metadata["arch"] == "sar2optical_unet"
     assert exported["report"]["max_abs_diff"] < 2e-3
+
+
+def test_batch_of_samples_gives_a_zip_with_every_result(empty_checkpoints, tiny_model):
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    at.multiselect(key="translate_sample").set_value(["labrador_s1_vv.tif", "shanghai_s1_vvvh.tif"]).run()
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    results = at.session_state["translate_results"]["results"]
+    assert [r.name for r in results] == ["labrador_s1_vv.tif", "shanghai_s1_vvvh.tif"]
+    assert any("VV band used" in i.value for i in at.info)  # the dual-pol sample is fed as VV by default
+    zips = [b for b in at.get("download_button") if "zip" in str(b.proto.label)]
+    assert len(zips) == 1 and "All 2 results" in zips[0].proto.label
+    at.selectbox(key="translate_result").set_value("shanghai_s1_vvvh.tif").run()
+    assert any("shanghai_s1_vvvh.tif: 256×256 px" in c.value for c in at.caption)
