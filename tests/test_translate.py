@@ -215,3 +215,26 @@ def test_hostile_and_wrong_checkpoints_are_refused(tmp_path, capsys):
     assert not out.exists() and not list(tmp_path.glob(".never.png*"))
     assert cli_main(["translate", str(img_path), str(out), "--model", str(path), "--tile", "300"]) == 2
     assert "not a multiple of 256" in capsys.readouterr().err
+
+
+def test_cli_folder_mode_formats_and_a_bad_file(tmp_path, rng, utm_geo, capsys):
+    path, _ = _write_pth(tmp_path, "pix2pixhd")
+    src = tmp_path / "in"
+    src.mkdir()
+    sio.write_png(src / "a.png", (rng.random((64, 96)) * 255).astype(np.uint8))
+    sio.write_geotiff(src / "b.tif", rng.gamma(1.0, 0.1, (80, 72)).astype(np.float32), utm_geo)
+    out = tmp_path / "out"
+    assert cli_main(["translate", str(src), str(out), "--model", str(path), "--batch", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.tif"]
+    assert sio.read_raster(out / "a.png").data.shape == (64, 96, 3)
+    assert sio.read_raster(out / "b.tif").geo.transform == utm_geo.transform
+    text = capsys.readouterr()
+    assert "a.png -> " in text.out and "note: Backend: PyTorch eager on CPU." in text.err
+    (src / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)  # truncated PNG
+    out2 = tmp_path / "out2"
+    assert cli_main(["translate", str(src), str(out2), "--model", str(path), "--format", "png"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "c.png" in err[0]
+    assert sorted(p.name for p in out2.iterdir()) == ["a.png", "b.png"]  # complete files only
+    t = Translator(ck.load_generator(path), TranslateOptions(device="cpu", half=True))
+    assert any("Half precision is only used on CUDA" in n for n in t.notes)
