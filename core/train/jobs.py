@@ -68,7 +68,7 @@ def _spawn(run: RunFolder) -> RunFolder:
     run.clear_stop()
     run.update_state(status="starting", message="starting the training process")
     log = open(run.path / "output.log", "ab")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", SAR_STUDIO_JOB_STARTED=repr(time.time()))
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
     proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--resume"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA); rank
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -466,7 +467,6 @@ class Trainer:
         cfg, run = self.cfg, self.run
         resumed = self.resume()
         if self.is_main:
-            run.clear_stop()
             run.update_state(status="running", step=self.step, total_steps=self.total_steps,
                              steps_per_epoch=self.steps_per_epoch, data=self.data_desc, objective=self.objective,
                              resumed=resumed, notes=self.notes, world_size=self.world, device=str(self.device),
@@ -564,6 +564,11 @@ def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None)
         run = RunFolder(run)
         run.path.mkdir(parents=True, exist_ok=True)
     if rank == 0:
+        # a stop request from before this process was started is spent; one made since (the page's Stop while the
+        # process was starting) still counts
+        started = float(os.environ.get("SAR_STUDIO_JOB_STARTED", time.time()))
+        if run.stop_requested() and run.stop_path.stat().st_mtime < started:
+            run.clear_stop()
         run.write_config(cfg.to_dict())
         if not resume and run.train_state_path.exists():
             run.train_state_path.unlink()
