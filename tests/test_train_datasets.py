@@ -152,3 +152,43 @@ def test_float_sar_is_rendered_like_the_translation_page(tmp_path, rng):
     _png(tmp_path / "ds" / "optical" / "a.png", opt[:20])
     with pytest.raises(UserError, match="pairs must have the same size"):
         D.PairSource(D.find_pairs(tmp_path / "ds")[0][0]).load()
+
+
+def test_uploaded_zip_is_extracted_safely(tmp_path, rng):
+    import io
+    import stat
+    import zipfile
+
+    def zip_of(entries):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for name, data in entries:
+                zf.writestr(name, data)
+        return buf.getvalue()
+
+    s, o = _pair_arrays(rng)
+    png = {}
+    for key, arr in (("s", s), ("o", o)):
+        b = io.BytesIO()
+        Image.fromarray(arr).save(b, format="PNG")
+        png[key] = b.getvalue()
+    good = zip_of([("mydata/sar/a.png", png["s"]), ("mydata/optical/a.png", png["o"]), ("mydata/notes.txt", b"x"),
+                   ("__MACOSX/mydata/._a.png", b"junk")])
+    root = D.extract_zip(good, tmp_path / "x")
+    assert root == tmp_path / "x" / "mydata"
+    pairs, layout = D.find_pairs(root)
+    assert layout == "folders" and len(pairs) == 1
+    assert not (root / "notes.txt").exists() and not (tmp_path / "x" / "__MACOSX").exists()
+    for bad in ("../evil.png", "/etc/evil.png", "mydata/../../evil.png"):
+        with pytest.raises(UserError, match="unsafe path"):
+            D.extract_zip(zip_of([(bad, png["s"])]), tmp_path / "y")
+    assert not (tmp_path / "evil.png").exists() and not (tmp_path / "y").exists()
+    link = zipfile.ZipInfo("mydata/sar/b.png")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(UserError, match="contains a link"):
+        D.extract_zip(buf.getvalue(), tmp_path / "z")
+    with pytest.raises(UserError, match="is not a zip archive"):
+        D.extract_zip(b"not a zip", tmp_path / "w")
