@@ -68,23 +68,31 @@ def _prepare(intensity: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarra
 
 
 @functools.lru_cache(maxsize=32)
-def _count_all_valid(h: int, w: int, window: int) -> np.ndarray:
+def _count_all_valid(h: int, w: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(count, 1/count) of pixels inside each window of an h x w image with every pixel valid."""
     c = box_sum(np.ones((h, w), np.float32), window)
+    inv = (np.float32(1.0) / c).astype(np.float32)
     c.setflags(write=False)
-    return c
+    inv.setflags(write=False)
+    return c, inv
 
 
 def local_moments(intensity: np.ndarray, window: int, valid: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, variance, count) over the valid pixels of each window (population variance)."""
     x, m, all_valid = _prepare(intensity, valid)
-    n = _count_all_valid(*x.shape, window) if all_valid else box_sum(m, window)
-    s1 = box_sum(x, window)
-    s2 = box_sum(x * x, window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = np.where(n > 0, 1.0 / np.maximum(n, 1), 0).astype(np.float32)
-        mean = s1 * inv
-        var = np.maximum(s2 * inv - mean * mean, 0)
+    if all_valid:
+        n, inv = _count_all_valid(*x.shape, window)
+    else:
+        n = box_sum(m, window)
+        inv = np.zeros_like(n)
+        np.divide(np.float32(1.0), n, out=inv, where=n > 0)
+    mean = box_sum(x, window)
+    mean *= inv
+    var = box_sum(x * x, window)
+    var *= inv
+    var -= mean * mean
+    np.maximum(var, 0, out=var)
     return mean, var, n
 
 
@@ -122,36 +130,48 @@ def _weight_lee(mean: np.ndarray, var: np.ndarray, cu2: float) -> np.ndarray:
 def boxcar_filter(intensity, window: int = 5, valid=None):
     window = _check_window(window)
     x, m, all_valid = _prepare(intensity, valid)
-    n = _count_all_valid(*x.shape, window) if all_valid else box_sum(m, window)
+    n = _count_all_valid(*x.shape, window)[0] if all_valid else box_sum(m, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (box_sum(x, window) / n).astype(np.float32)
 
 
 def lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+    return _moment_filter(intensity, window, looks, valid, _lee_rule)
+
+
+def kuan_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+    return _moment_filter(intensity, window, looks, valid, _kuan_rule)
+
+
+def gamma_map_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+    return _moment_filter(intensity, window, looks, valid, _gamma_map_rule)
+
+
+def _moment_filter(intensity, window, looks, valid, rule: Callable) -> np.ndarray:
+    """A filter computed from the pixel and its window's mean and variance, in cache-sized blocks of rows."""
     window = _check_window(window)
     L = _check_looks(looks, intensity, valid)
-    x = np.asarray(intensity, np.float32)
-    mean, var, _ = local_moments(x, window, valid)
+    x, m, _ = _prepare(intensity, valid)
+
+    def block(xb, mb):
+        mean, var, _ = local_moments(xb, window, mb > 0)
+        return rule(xb, mean, var, L)
+    return _by_rows(block, x, m, window // 2, rows=512)
+
+
+def _lee_rule(x, mean, var, L):
     w = _weight_lee(mean, var, 1.0 / L)
     return mean + w * (x - mean)
 
 
-def kuan_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
-    window = _check_window(window)
-    L = _check_looks(looks, intensity, valid)
+def _kuan_rule(x, mean, var, L):
     cu2 = 1.0 / L
-    x = np.asarray(intensity, np.float32)
-    mean, var, _ = local_moments(x, window, valid)
     w = _weight_lee(mean, var, cu2) / np.float32(1.0 + cu2)
     return mean + w * (x - mean)
 
 
-def gamma_map_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
-    window = _check_window(window)
-    L = _check_looks(looks, intensity, valid)
+def _gamma_map_rule(x, mean, var, L):
     cu2 = 1.0 / L
-    x = np.asarray(intensity, np.float32)
-    mean, var, _ = local_moments(x, window, valid)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ci2 = np.where(mean > 0, var / (mean * mean), 0).astype(np.float32)
         mid = (ci2 > cu2) & (ci2 < 2 * cu2)
