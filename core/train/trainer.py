@@ -88,7 +88,8 @@ class TrainConfig:
     checkpoint_every: int = 25
     device: str = "auto"
     threads: int = 0                   # 0: PyTorch default
-    channels_last: bool = False
+    channels_last: bool = False        # channels-last memory format for both networks
+    bf16: bool = False                 # bfloat16 autocast for the forward passes (CPU or CUDA)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -371,6 +372,15 @@ class Trainer:
         return out
 
     # --------------------------------------------------------------------------------- one step
+    def amp(self):
+        """bfloat16 autocast for the forward passes when `bf16` is set, else nothing."""
+        import contextlib
+
+        import torch
+        if self.cfg.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_step(self, sar, opt) -> dict:
         import torch
         import torch.nn.functional as F
@@ -378,40 +388,45 @@ class Trainer:
         from core.train.losses import feature_matching_loss, gan_loss, ssim_loss
 
         mode = "bce" if self.objective == "pix2pix" else "lsgan"
-        fake = self.Gw(sar)
+        with self.amp():
+            fake = self.Gw(sar)
         # discriminator: fake and real in two backward passes (DDP averages each; the sum is the usual 0.5 * (f + r))
         for p in self.D.parameters():
             p.requires_grad_(True)
         self.optD.zero_grad(set_to_none=True)
-        loss_d_fake = 0.5 * gan_loss(self.Dw(torch.cat([sar, fake.detach()], 1)), False, mode)
+        with self.amp():
+            loss_d_fake = 0.5 * gan_loss(_to_float(self.Dw(torch.cat([sar, fake.detach()], 1))), False, mode)
         loss_d_fake.backward()
-        loss_d_real = 0.5 * gan_loss(self.Dw(torch.cat([sar, opt], 1)), True, mode)
+        with self.amp():
+            loss_d_real = 0.5 * gan_loss(_to_float(self.Dw(torch.cat([sar, opt], 1))), True, mode)
         loss_d_real.backward()
         self.optD.step()
         # generator: the discriminator is frozen and called without its DDP wrapper (no gradient exchange)
         for p in self.D.parameters():
             p.requires_grad_(False)
         self.optG.zero_grad(set_to_none=True)
-        pred_fake = self.D(torch.cat([sar, fake], 1))
-        loss_gan = gan_loss(pred_fake, True, mode)
-        losses = {"loss_D_fake": loss_d_fake, "loss_D_real": loss_d_real, "loss_G_GAN": loss_gan}
-        total = loss_gan
-        if self.objective != "pix2pix":
-            with torch.no_grad():
-                pred_real = self.D(torch.cat([sar, opt], 1))
-            fm = feature_matching_loss(pred_fake, pred_real) * self.cfg.lambda_feat
-            losses["loss_G_feat"] = fm
-            total = total + fm
+        fake32 = fake.float()
+        with self.amp():
+            pred_fake = self.D(torch.cat([sar, fake], 1))
+            loss_gan = gan_loss(_to_float(pred_fake), True, mode)
+            losses = {"loss_D_fake": loss_d_fake, "loss_D_real": loss_d_real, "loss_G_GAN": loss_gan}
+            total = loss_gan
+            if self.objective != "pix2pix":
+                with torch.no_grad():
+                    pred_real = self.D(torch.cat([sar, opt], 1))
+                fm = feature_matching_loss(_to_float(pred_fake), _to_float(pred_real)) * self.cfg.lambda_feat
+                losses["loss_G_feat"] = fm
+                total = total + fm
+            if self.vgg is not None:
+                v = self.vgg(fake, opt).float() * self.cfg.lambda_vgg
+                losses["loss_G_VGG"] = v
+                total = total + v
         if self.lambda_l1 > 0:
-            l1 = F.l1_loss(fake, opt) * self.lambda_l1
+            l1 = F.l1_loss(fake32, opt) * self.lambda_l1
             losses["loss_G_L1"] = l1
             total = total + l1
-        if self.vgg is not None:
-            v = self.vgg(fake, opt) * self.cfg.lambda_vgg
-            losses["loss_G_VGG"] = v
-            total = total + v
         if self.lambda_ssim > 0:
-            s = ssim_loss(fake, opt) * self.lambda_ssim
+            s = ssim_loss(fake32, opt) * self.lambda_ssim
             losses["loss_G_SSIM"] = s
             total = total + s
         total.backward()
@@ -540,6 +555,13 @@ class Trainer:
         if self.distributed:
             ddp.barrier()
         return result
+
+
+def _to_float(pred):
+    """Discriminator output (a tensor or pix2pixHD's nested lists) in float32 for the losses."""
+    if isinstance(pred, (list, tuple)):
+        return [_to_float(p) for p in pred]
+    return pred.float()
 
 
 def _copy_model(model):
