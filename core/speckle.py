@@ -67,7 +67,7 @@ def _prepare(intensity: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarra
     return np.ascontiguousarray(xs), valid.astype(np.float32), all_valid
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _count_all_valid(h: int, w: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(count, 1/count) of pixels inside each window of an h x w image with every pixel valid."""
     c = box_sum(np.ones((h, w), np.float32), window)
