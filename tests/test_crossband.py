@@ -105,8 +105,8 @@ def test_transband_list_of_tensors_loads(vgg_file, rng, tmp_path):
     for t, layer in zip(tensors, gs.layers):
         assert torch.equal(gs.grams[layer], t[0])
     # and it drives a (short) generation on VGG19
-    res = cb.generate_crossband(scene(rng, 32), gs, vgg, cb.CrossbandOptions(steps=2, device="cpu"))
-    assert res.image.shape == (32, 32) and len(res.history) == 2
+    res = cb.generate_crossband(scene(rng, 32), gs, vgg, cb.CrossbandOptions(steps=1, device="cpu"))
+    assert res.image.shape == (32, 32) and len(res.history) == 1
     # our writer produces the same layout back
     out = cb.save_transband_gram(tmp_path / "again.pth", gs)
     again = torch.load(out, weights_only=True)
@@ -135,10 +135,10 @@ def test_vgg_weights_file_errors(tmp_path):
         cb.load_vgg(tmp_path / "missing.pth")
 
 
-@pytest.mark.parametrize("optimizer,steps", [("adam", 30), ("lbfgs", 8)])
+@pytest.mark.parametrize("optimizer,steps", [("adam", 24), ("lbfgs", 5)])
 def test_style_loss_falls_as_steps_go(rand_ex, rng, optimizer, steps):
-    content = scene(rng, 64, contrast=0.5)
-    style_img = scene(rng, 64, contrast=3.0)
+    content = scene(rng, 48, contrast=0.5)
+    style_img = scene(rng, 48, contrast=3.0)
     style = cb.style_from_image(style_img, rand_ex)
     previews = []
     res = cb.generate_crossband(content, style, rand_ex,
@@ -153,7 +153,7 @@ def test_style_loss_falls_as_steps_go(rand_ex, rng, optimizer, steps):
     after = cb.final_losses(res.image, content, style, rand_ex, style.layers, ["rand2"])
     assert after["style"] < 0.5 * before["style"]
     assert before["content"] == 0.0 and after["content"] > 0
-    assert previews and previews[-1] == (steps, (64, 64))
+    assert previews and previews[-1] == (steps, (48, 48))
 
 
 def test_size_limits(rand_ex, rng):

@@ -84,17 +84,17 @@ def test_batchnorm_vgg_is_not_detected_as_plain_vgg():
     assert detected is None
 
 
-@pytest.mark.parametrize("layer,conv_n", [("relu1_2", 1), ("relu2_2", 3), ("relu3_4", 7), ("relu4_4", 11),
-                                          ("relu5_4", 15)])
-def test_vgg19_named_layers_equal_a_functional_forward(layer, conv_n):
+def test_vgg19_named_layers_equal_a_functional_forward():
     sd = torchvision_state(TV_VGG19_CONVS, with_classifier=False, seed=3)
     net = VGG19()
     net.load_state_dict(sd)
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    got = net(x, [layer])[layer]
-    ref = reference_forward(sd, TV_VGG19_CONVS, x, conv_n)
-    assert got.shape == ref.shape
-    assert torch.allclose(got, ref, atol=1e-5, rtol=1e-4)
+    layers = {"relu1_2": 1, "relu2_2": 3, "relu3_4": 7, "relu4_4": 11, "relu5_4": 15}
+    got = net(x, list(layers))
+    for layer, conv_n in layers.items():
+        ref = reference_forward(sd, TV_VGG19_CONVS, x, conv_n)
+        assert got[layer].shape == ref.shape
+        assert torch.allclose(got[layer], ref, atol=1e-5, rtol=1e-4), layer
 
 
 def test_forward_returns_every_asked_layer_and_stops_early():
