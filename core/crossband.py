@@ -189,10 +189,49 @@ def as_rgb(x):
 # ------------------------------------------------------------------------------------------ Gram
 
 def gram_matrix(f):
-    """Gram of features (N, C, H, W): F F^T / (C H W), shape (N, C, C)."""
+    """Gram of features (N, C, H, W): F F^T / (C H W), shape (N, C, C).
+
+    With gradients, a custom backward dF = (dG + dG^T) F / (C H W) does one batched matmul where autograd's
+    generic one does two plus an addition (F appears on both sides): about a third less work per step."""
+    import torch
+
     n, c, h, w = f.shape
     flat = f.reshape(n, c, h * w)
+    if torch.is_grad_enabled() and flat.requires_grad:
+        return _Gram.apply(flat, float(c * h * w))
     return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def _gram_function():
+    import torch
+
+    class Gram(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, flat, norm):
+            ctx.save_for_backward(flat)
+            ctx.norm = norm
+            return flat @ flat.transpose(1, 2) / norm
+
+        @staticmethod
+        def backward(ctx, grad):
+            (flat,) = ctx.saved_tensors
+            return (grad + grad.transpose(1, 2)) @ flat / ctx.norm, None
+
+    return Gram
+
+
+class _LazyGram:
+    """Defers `import torch` until the first Gram with gradients (the CLI imports this module for --help)."""
+    fn = None
+
+    @classmethod
+    def apply(cls, flat, norm):
+        if cls.fn is None:
+            cls.fn = _gram_function()
+        return cls.fn.apply(flat, norm)
+
+
+_Gram = _LazyGram
 
 
 @dataclass

@@ -45,6 +45,19 @@ def test_gram_equals_per_element_loop(rng):
     assert np.allclose(got, ref, rtol=1e-5, atol=1e-7)
 
 
+def test_gram_gradient_equals_autograd_of_the_plain_product():
+    f = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 3, dtype=torch.float64)
+    (cb.gram_matrix(f) * w).sum().backward()
+    ours = f.grad.clone()
+    f.grad = None
+    flat = f.reshape(2, 3, 20)
+    ((flat @ flat.transpose(1, 2) / 60) * w).sum().backward()
+    assert torch.allclose(ours, f.grad, atol=1e-12)
+    assert torch.autograd.gradcheck(cb.gram_matrix, (torch.randn(1, 2, 3, 3, dtype=torch.float64,
+                                                                 requires_grad=True),))
+
+
 def test_grey_input_equals_rgb_copy(rand_ex, vgg_file):
     x = torch.rand(1, 1, 48, 48) * 2 - 1
     for net in (rand_ex.net, cb.load_vgg(vgg_file).net):
