@@ -280,6 +280,12 @@ def to_output(img01: np.ndarray, bands: int) -> np.ndarray:
     return u8
 
 
+def output_geo(geo):
+    """The LR's georeference for the x4 output: pixel size / 4; no nodata (the output is 8-bit display)."""
+    from dataclasses import replace
+    return None if geo is None else replace(geo.scaled(SCALE), nodata=None)
+
+
 def file_hash(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -398,7 +404,7 @@ def _cli_run(args) -> int:
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
     bands = 1 if lr.bands == 1 else 3
-    geo = lr.geo.scaled(SCALE) if lr.geo is not None else None
+    geo = output_geo(lr.geo)
     sio.write_image(out, to_output(res.sr, bands), geo)
     if args.bicubic:
         sio.write_image(args.bicubic, to_output(res.bicubic, bands), geo)

@@ -131,7 +131,7 @@ if result.metrics:
     c4.metric("SSIM RGTGAN", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
 
 bands = 1 if lr_r.bands == 1 else 3
-geo = lr_r.geo.scaled(sr.SCALE) if lr_r.geo is not None else None
+geo = sr.output_geo(lr_r.geo)
 out = sr.to_output(result.sr, bands)
 base = stem(lr_in[0][0])
 comparison = sio.comparison_image(panels)

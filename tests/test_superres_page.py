@@ -36,6 +36,8 @@ def test_sample_super_resolves_and_metrics_match_core():
     assert _metric(at, "PSNR RGTGAN") == f"{res.metrics['model']['psnr']:.2f} dB"
     assert _metric(at, "SSIM RGTGAN") == f"{res.metrics['model']['ssim']:.4f}"
     assert res.metrics["model"]["psnr"] > res.metrics["bicubic"]["psnr"]
+    manual = 10 * np.log10(1 / np.mean((res.sr[4:-4, 4:-4].astype(np.float64) - res.hr[4:-4, 4:-4]) ** 2))
+    assert res.metrics["model"]["psnr"] == pytest.approx(manual, abs=1e-6)
     # a rerun (any widget) keeps the result on screen
     at.checkbox(key="superres_use_hr").check().run()
     assert _metric(at, "PSNR bicubic") == f"{res.metrics['bicubic']['psnr']:.2f} dB"
