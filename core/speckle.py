@@ -231,27 +231,25 @@ def refined_lee_masks(window: int) -> list[np.ndarray]:
     return [mk.astype(np.float32) for mk in masks]
 
 
-def refined_lee_choice(sub: np.ndarray) -> np.ndarray:
-    """Which of the 8 half windows to use, from sub-window means `sub` shaped (3, 3, ...)."""
-    g = np.stack([
-        np.abs(sub[:, 2].sum(0) - sub[:, 0].sum(0)),                               # left/right: vertical edge
-        np.abs(sub[2, :].sum(0) - sub[0, :].sum(0)),                               # top/bottom: horizontal edge
-        np.abs(sub[0, 0] + sub[0, 1] + sub[1, 0] - sub[2, 2] - sub[2, 1] - sub[1, 2]),  # TL/BR
-        np.abs(sub[0, 2] + sub[0, 1] + sub[1, 2] - sub[2, 0] - sub[1, 0] - sub[2, 1]),  # TR/BL
-    ])
-    direction = np.zeros(g.shape[1:], np.int64)
+def refined_lee_choice(sub) -> np.ndarray:
+    """Which of the 8 half windows to use, from sub-window means: sub[row][col] for the 3x3 grid (arrays)."""
+    (s00, s01, s02), (s10, s11, s12), (s20, s21, s22) = sub
+    g = [
+        np.abs((s02 + s12 + s22) - (s00 + s10 + s20)),   # left/right: vertical edge
+        np.abs((s20 + s21 + s22) - (s00 + s01 + s02)),   # top/bottom: horizontal edge
+        np.abs((s00 + s01 + s10) - (s22 + s21 + s12)),   # top-left / bottom-right
+        np.abs((s02 + s01 + s12) - (s20 + s10 + s21)),   # top-right / bottom-left
+    ]
+    direction = np.zeros(s11.shape, np.intp)
     best = g[0]
     for k in range(1, 4):  # first maximum wins, as argmax
         better = g[k] > best
         direction[better] = k
         best = np.maximum(best, g[k])
-    centre = sub[1, 1]
-    sides = [(sub[1, 0], sub[1, 2]), (sub[0, 1], sub[2, 1]), (sub[0, 0], sub[2, 2]), (sub[0, 2], sub[2, 0])]
-    choice = np.zeros(direction.shape, np.int64)
-    for k, (a, b) in enumerate(sides):
-        second = np.abs(centre - a) > np.abs(centre - b)
-        choice = np.where(direction == k, 2 * k + second, choice)
-    return choice
+    d0, d1, d2 = direction == 0, direction == 1, direction == 2
+    a = np.where(d0, s10, np.where(d1, s01, np.where(d2, s00, s02)))
+    b = np.where(d0, s12, np.where(d1, s21, np.where(d2, s22, s20)))
+    return 2 * direction + (np.abs(s11 - a) > np.abs(s11 - b))
 
 
 def _by_rows(fn: Callable, x: np.ndarray, m: np.ndarray, halo: int, rows: int = 256) -> np.ndarray:
@@ -284,18 +282,28 @@ def _refined_lee_block(x: np.ndarray, m: np.ndarray, window: int, L: float, fall
     mean3 = np.where(n3 > 0, mean3, fallback).astype(np.float32)
     d = (window - 3) // 2
     padded = np.pad(mean3, d, mode="edge")
-    sub = np.empty((3, 3, h, w), np.float32)
-    for a, dy in enumerate((-d, 0, d)):
-        for b, dx in enumerate((-d, 0, d)):
-            sub[a, b] = padded[d + dy:d + dy + h, d + dx:d + dx + w]
+    sub = [[padded[d + dy:d + dy + h, d + dx:d + dx + w] for dx in (-d, 0, d)] for dy in (-d, 0, d)]
     choice = refined_lee_choice(sub)
     del sub, padded
     cv2 = _cv2()
     xx = x * x
     sums = np.empty((3, 8, h, w), np.float32)  # count, sum, sum of squares for each half window
-    for k, mask in enumerate(refined_lee_masks(window)):
-        for j, src in enumerate((m, x, xx)):
-            cv2.filter2D(src, -1, mask, dst=sums[j, k], borderType=cv2.BORDER_CONSTANT)
+    c = window // 2
+    masks = refined_lee_masks(window)
+    anti = np.fliplr(np.eye(window, dtype=np.float32))  # the i + j = 2c line
+    diag = np.eye(window, dtype=np.float32)             # the i = j line
+    const = cv2.BORDER_CONSTANT
+    for j, src in enumerate((m, x, xx)):
+        # rectangular halves: box sums anchored on the centre line (cost independent of the window)
+        for k, (size, anchor) in enumerate((((c + 1, window), (c, c)), ((c + 1, window), (0, c)),
+                                            ((window, c + 1), (c, c)), ((window, c + 1), (c, 0)))):
+            cv2.boxFilter(src, -1, size, dst=sums[j, k], anchor=anchor, normalize=False, borderType=const)
+        # triangles: two by correlation, their complements from the full window plus the shared diagonal
+        full = box_sum(src, window)
+        cv2.filter2D(src, -1, masks[4], dst=sums[j, 4], borderType=const)
+        sums[j, 5] = full + _kernel_sum(src, anti) - sums[j, 4]
+        cv2.filter2D(src, -1, masks[6], dst=sums[j, 6], borderType=const)
+        sums[j, 7] = full + _kernel_sum(src, diag) - sums[j, 6]
     idx = choice[None, None].astype(np.intp)
     n, s1, s2 = np.take_along_axis(sums, np.broadcast_to(idx, (3, 1, h, w)), axis=1)[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
