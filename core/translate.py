@@ -273,6 +273,11 @@ def _fit_channels(img: np.ndarray, want: int, notes: list[str]) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- translate
 
 def _to_uint8(display: np.ndarray) -> np.ndarray:
+    """Round and clip to 8 bits, in place when possible (no scene-sized float temporaries)."""
+    if display.dtype == np.float32 and display.flags.writeable and display.flags.c_contiguous:
+        np.rint(display, out=display)
+        np.clip(display, 0, 255, out=display)
+        return display.astype(np.uint8)
     return np.clip(np.rint(display), 0, 255).astype(np.uint8)
 
 
