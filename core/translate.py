@@ -303,8 +303,10 @@ def translate_array(img: np.ndarray, translator: Translator, tile: int | None = 
 def translate_raster(raster: sio.Raster, translator: Translator, options: TranslateOptions | None = None,
                      progress: ProgressFn | None = None) -> TranslationResult:
     """Translate one image: output the size of the input, with the input's georeference."""
-    img, notes = network_input(raster, translator, options)
-    out, n = translate_array(img, translator, progress=progress)
+    opts = options or translator.options
+    img, notes = network_input(raster, translator, opts)
+    out, n = translate_array(img, translator, tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size,
+                             progress=progress)
     return TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
                              notes, n)
 
@@ -319,7 +321,7 @@ def translate_many(rasters: Iterable[sio.Raster], translator: Translator, option
                    progress: ProgressFn | None = None, total: int | None = None) -> Iterator[TranslationResult]:
     """Translate several images in order. Images exactly one tile in size run together, `batch_size` per pass."""
     opts = options or translator.options
-    t = translator.tile_size()
+    t = translator.tile_size(opts.tile)
     bs = max(1, int(opts.batch_size))
     pending: list[tuple[sio.Raster, np.ndarray, list[str]]] = []
     done = 0
@@ -352,7 +354,7 @@ def translate_many(rasters: Iterable[sio.Raster], translator: Translator, option
         def sub(frac: float, msg: str, base=done) -> None:
             if progress is not None and total:
                 progress(min(1.0, (base + frac) / total), f"{raster.name}: {msg}")
-        out, n = translate_array(img, translator, progress=sub)
+        out, n = translate_array(img, translator, tile=t, overlap=opts.overlap, batch_size=bs, progress=sub)
         done += 1
         yield TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
                                 notes, n)

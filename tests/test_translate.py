@@ -238,3 +238,13 @@ def test_cli_folder_mode_formats_and_a_bad_file(tmp_path, rng, utm_geo, capsys):
     assert sorted(p.name for p in out2.iterdir()) == ["a.png", "b.png"]  # complete files only
     t = Translator(ck.load_generator(path), TranslateOptions(device="cpu", half=True))
     assert any("Half precision is only used on CUDA" in n for n in t.notes)
+
+
+def test_per_call_options_override_the_translator_defaults(tmp_path, rng):
+    path, _ = _write_pth(tmp_path, "pix2pixhd")
+    translator = Translator(ck.load_generator(path), TranslateOptions(device="cpu", overlap=32))
+    raster = sio.Raster((rng.random((200, 600)) * 255).astype(np.uint8), "display", "wide.png")
+    # width 600, tile 256: overlap 0 -> starts 0, 256, 344 (3 tiles); overlap 120 -> 0, 136, 272, 344 (4 tiles)
+    assert translate_raster(raster, translator, TranslateOptions(overlap=0)).tiles == 3
+    assert translate_raster(raster, translator, TranslateOptions(overlap=120)).tiles == 4
+    assert [r.tiles for r in translate_many([raster], translator, TranslateOptions(overlap=120))] == [4]
