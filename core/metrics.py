@@ -111,3 +111,87 @@ def speckle_metrics(original: np.ndarray, filtered: np.ndarray, region: Region) 
     """The figures the speckle page and CLI report for one band: ENL over `region`, mean ratio, EPI."""
     return {"ENL": enl(filtered, region), "mean ratio": mean_ratio(filtered, original),
             "EPI": edge_preservation_index(filtered, original)}
+
+
+# ------------------------------------------------------------------------------ FID (added by the training engine)
+
+FID_INPUT_SIZE = 299  # the Inception input size FID is defined at
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), computed as pytorch-fid does (scipy sqrtm; an eps
+    offset on the diagonals when the product is singular; the imaginary part of round-off dropped)."""
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(s1.dot(s2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * eps
+        covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def load_fid_inception(path: str, device: str = "cpu"):
+    """The FID Inception network (models/inception_fid.py) with the user's pytorch-fid weights file
+    (pt_inception-2015-12-05-6726825d.pth), loaded strictly with weights_only."""
+    from core.checkpoints import load_state_strict, torch_load_weights
+    from models.inception_fid import InceptionFID
+
+    state = torch_load_weights(path)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds no state_dict; give pytorch-fid's pt_inception-2015-12-05 weights file.")
+    state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+    if "AuxLogits.fc.weight" in state:
+        raise UserError(f"{path} is torchvision's ImageNet Inception-v3, not the FID Inception; give pytorch-fid's "
+                        f"pt_inception-2015-12-05-6726825d.pth.")
+    net = InceptionFID(num_classes=int(state["fc.weight"].shape[0]) if "fc.weight" in state else 1008,
+                       input_size=FID_INPUT_SIZE)
+    load_state_strict(net, state, "FID Inception-v3", str(path))
+    return net.to(device).eval()
+
+
+def inception_features(images, net, device: str = "cpu", batch_size: int = 16) -> np.ndarray:
+    """pool3 features (N, 2048) of uint8 RGB images (H, W, 3), each fed as x/255 in [0, 1]."""
+    import torch
+
+    feats = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            chunk = images[i:i + batch_size]
+            x = torch.stack([torch.from_numpy(np.ascontiguousarray(im[..., :3].transpose(2, 0, 1))).float() / 255.0
+                             for im in chunk]).to(device)
+            feats.append(net(x).double().cpu().numpy())
+    return np.concatenate(feats)
+
+
+def fid(real_images, fake_images, weights_path: str, device: str = "cpu", batch_size: int = 16) -> float:
+    """Fréchet Inception distance between two sets of uint8 RGB images (pytorch-fid's definition: pool3
+    features, unbiased covariances). Needs at least two images per set; hundreds for a meaningful value."""
+    if len(real_images) < 2 or len(fake_images) < 2:
+        raise UserError("FID needs at least two images in each set (hundreds for a stable value); add images.")
+    net = load_fid_inception(weights_path, device)
+    a = inception_features(list(real_images), net, device, batch_size)
+    b = inception_features(list(fake_images), net, device, batch_size)
+    return frechet_distance_of_features(a, b)
+
+
+def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between the Gaussians fitted to two feature sets (rows = samples, unbiased covariances).
+
+    With fewer samples than dimensions the covariances are low rank, and Tr((S1 S2)^(1/2)) equals the sum of the
+    singular values of A1 A2^T / sqrt((n1 - 1)(n2 - 1)) (A = centred features): exact, and far cheaper than a
+    2048 x 2048 matrix square root. Otherwise the matrix route of `frechet_distance` is used."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n1, n2, d = len(a), len(b), a.shape[1]
+    if min(n1, n2) >= d:
+        return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    A1, A2 = a - a.mean(0), b - b.mean(0)
+    diff = a.mean(0) - b.mean(0)
+    tr1 = float((A1 ** 2).sum() / (n1 - 1))
+    tr2 = float((A2 ** 2).sum() / (n2 - 1))
+    tr_covmean = float(np.linalg.svd(A1 @ A2.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1)))
+    return float(diff.dot(diff) + tr1 + tr2 - 2 * tr_covmean)

@@ -44,7 +44,7 @@ def add_cli(sub) -> None:
                    help="continue the run in --run-dir from its checkpoint, with its saved config")
     p.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="PSNR / SSIM of a generator on a "
+    e = sub.add_parser("evaluate", help="PSNR / SSIM (and FID with an Inception weights file) of a generator on a "
                                          "paired dataset; CSV per image and a summary")
     e.add_argument("--model", required=True, help="generator checkpoint (.safetensors of ours, or a foreign .pth)")
     e.add_argument("--data", required=True, help="dataset folder (any layout that training reads) or synthetic[:A|B]")
@@ -57,6 +57,8 @@ def add_cli(sub) -> None:
     e.add_argument("--synthetic-count", type=int, default=32, help="held-out synthetic scenes (data synthetic)")
     e.add_argument("--size", type=int, default=256, help="synthetic scene size")
     e.add_argument("--adapter", help="LoRA adapter folder applied to the model first")
+    e.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth) on "
+                                        "the server: adds FID over the scored images (needs hundreds to be stable)")
     e.add_argument("--out", help="folder for per_image.csv and summary.json (default: beside the model)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.set_defaults(func=cmd_evaluate)
@@ -103,6 +105,6 @@ def cmd_evaluate(args) -> int:
     summary = evaluate(args.model, args.data, layout=args.layout, split=args.split, seed=args.seed,
                        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                        synthetic_count=args.synthetic_count, size=args.size, adapter=args.adapter,
-                       out=args.out, device=args.device)
+                       fid_weights=args.fid_weights, out=args.out, device=args.device)
     print(json.dumps(summary, indent=2))
     return 0

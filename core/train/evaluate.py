@@ -1,4 +1,5 @@
-"""Score a generator on a paired dataset: PSNR and SSIM per image (CSV) and a summary (JSON).
+"""Score a generator on a paired dataset: PSNR and SSIM per image (CSV) and a summary (JSON), plus FID over the
+set when the user gives pytorch-fid's Inception weights file (core.metrics.fid, models/inception_fid.py).
 
 PSNR and SSIM are scikit-image's (`peak_signal_noise_ratio`, `structural_similarity` with data_range 255 over
 the RGB channels) on the 8-bit output against the 8-bit optical image. The split is the same seeded split that
@@ -80,7 +81,7 @@ def evaluation_sources(data: str, layout: str = "auto", split: str = "test", see
 
 def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", seed: int = 0,
              val_fraction: float = 0.1, test_fraction: float = 0.1, synthetic_count: int = 32, size: int = 256,
-             adapter: str | None = None, out: str | None = None,
+             adapter: str | None = None, fid_weights: str | None = None, out: str | None = None,
              device: str = "auto", progress=None) -> dict:
     from core.compute import resolve_device
     from core.io import atomic_output
@@ -90,12 +91,15 @@ def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", s
     net, meta = load_for_inference(model, adapter, dev)
     channels = next((m.in_channels for m in net.modules() if hasattr(m, "in_channels")), 3)
     sources, desc = evaluation_sources(data, layout, split, seed, val_fraction, test_fraction, synthetic_count, size)
-    rows = []
+    rows, fakes, reals = [], [], []
     for i, src in enumerate(sources):
         sar, opt = src.load()
         fake = generate(net, to_channels(sar, channels), dev)
         p, s = image_metrics(fake, opt)
         rows.append({"name": src.name, "psnr": p, "ssim": s})
+        if fid_weights:
+            fakes.append(fake)
+            reals.append(opt)
         if progress:
             progress((i + 1) / len(sources), f"{i + 1}/{len(sources)} {src.name}")
     ps = np.array([r["psnr"] for r in rows])
@@ -104,6 +108,11 @@ def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", s
                "psnr_mean": float(ps.mean()), "psnr_std": float(ps.std()),
                "ssim_mean": float(ss.mean()), "ssim_std": float(ss.std()),
                "metric_definition": "scikit-image PSNR and SSIM, data_range 255, RGB", "notes": [n for n in [note] if n]}
+    if fid_weights:
+        from core.metrics import fid
+        summary["fid"] = fid(reals, fakes, fid_weights, device=dev)
+        summary["fid_definition"] = (f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} "
+                                     f"generated images; unstable below a few hundred images")
     out_dir = Path(out) if out else Path(model).with_suffix("").parent / (Path(model).stem + "_eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
