@@ -154,7 +154,8 @@ Held-out test: {N_TEST} scenes of 256 px, seeds 100000-{100000 + N_TEST - 1}, ne
 ## Training
 {result['step']} steps of batch {cfg['batch_size']} ({result['step'] * cfg['batch_size']} image crops), Adam lr {cfg.get('lr', 2e-4)},
 beta1 0.5, in {result['wall_seconds'] / 60:.1f} minutes wall time (data generation included) on {platform.machine()} CPU with {cfg.get('threads', 1)} PyTorch thread(s)
-(a shared 2-core machine, under `nice`). Reproduce: `{cmd}`.
+(a shared 2-core machine, under `nice`). Shipped: {result.get('selected', 'the final weights')}.
+Reproduce: `{cmd}`.
 
 ## Held-out results ({N_TEST} synthetic scenes, 256 x 256, scikit-image PSNR / SSIM, data range 255, RGB)
 | method | PSNR (dB) | SSIM |
@@ -219,8 +220,12 @@ def main(argv=None) -> int:
                      "Load the base model on the translation page and pick this folder as the adapter.")
         else:
             dest = CKPT / f"{name}.safetensors"
+            best = run_dir / "best_generator.safetensors"
+            chosen = best if best.exists() else run_dir / "generator.safetensors"
+            result["selected"] = ("the generator after the epoch with the best validation PSNR (validation scenes, "
+                                  "not the held-out test scenes)" if best.exists() else "the final generator")
             with atomic_output(dest) as tmp:
-                shutil.copyfile(run_dir / "generator.safetensors", tmp)
+                shutil.copyfile(chosen, tmp)
             p, s = score_model(dest, test)
             table.append((name, p, s))
             files = [dest]

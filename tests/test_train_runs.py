@@ -76,6 +76,8 @@ def test_stopped_run_resumes_at_the_same_step_with_identical_weights(tmp_path):
     val = run.read_rows("val.csv")
     assert [int(r["epoch"]) for r in val] == [0, 1, 2] and all(5 < r["psnr"] < 40 for r in val)
     assert len(run.samples()) == 3
+    best = read_metadata(run.file("best_generator.safetensors"))
+    assert best["val"]["psnr"] == pytest.approx(max(r["psnr"] for r in val), abs=1e-4)
 
 
 def test_background_job_survives_sigkill_and_resumes(tmp_path, monkeypatch):

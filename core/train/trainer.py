@@ -90,6 +90,7 @@ class TrainConfig:
     threads: int = 0                   # 0: PyTorch default
     channels_last: bool = False        # channels-last memory format for both networks
     bf16: bool = False                 # bfloat16 autocast for the forward passes (CPU or CUDA)
+    keep_best: bool = True             # also keep the generator of the best validation PSNR (best_generator.safetensors)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -351,6 +352,18 @@ class Trainer:
             self.run.truncate_rows("val.csv", self.step)
         return True
 
+    def keep_if_best(self, metrics: dict) -> None:
+        """Write best_generator.safetensors when this validation PSNR beats every earlier one of the run."""
+        if not self.cfg.keep_best or self.cfg.task == "lora" or not np.isfinite(metrics.get("psnr", np.nan)):
+            return
+        best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
+        if metrics["psnr"] > best:
+            from core.checkpoints import save_model
+            save_model(self.run.file("best_generator.safetensors"), self.G,
+                       normalization=normalization_for(self.sar_channels), task=self.cfg.task,
+                       objective=self.objective, steps=self.step, data=self.data_desc, trained_with="core.train",
+                       val=metrics, selected="best validation PSNR")
+
     def save_outputs(self, metrics: dict | None = None) -> dict:
         """Write the trained generator (and the LoRA adapter) in the run folder; returns their paths."""
         from core.checkpoints import save_model
@@ -523,6 +536,7 @@ class Trainer:
             if epoch_done and self.is_main:
                 last_val = self.validate(epoch)
                 run.append_row("val.csv", last_val)
+                self.keep_if_best(last_val)
             stop = self._stop or (self.is_main and run.stop_requested())
             if self.distributed:
                 stop = ddp.any_true(stop, self.device)
@@ -547,6 +561,7 @@ class Trainer:
                 if not last_val or last_val.get("step") != self.step:
                     last_val = self.validate(self.step // self.steps_per_epoch)
                     run.append_row("val.csv", last_val)
+                    self.keep_if_best(last_val)
                 result["val"] = last_val
                 result.update(self.save_outputs(last_val))
             run.update_state(status=status, step=self.step, val=last_val, outputs=result,
