@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,14 +26,17 @@ def _build(which: str):
     import torch
 
     from models.rgtgan import RGTGANGenerator
-    if which == "full":
-        torch.manual_seed(0)
-        m = RGTGANGenerator().eval()
-        with torch.no_grad():
-            for k, v in m.state_dict().items():
-                if v.is_floating_point() and "get_g_nopadding" not in k:
-                    v.normal_(0, 0.02)
-        return m
+    if which == "full":  # an RGTGAN-format {iter}_G.pth with random weights, loaded strictly like a user's file
+        import tempfile
+
+        from core.superres import load_superres_model
+        g = torch.Generator().manual_seed(0)
+        state = {k: (v if "get_g_nopadding" in k else torch.randn(v.shape, generator=g) * 0.02)
+                 for k, v in RGTGANGenerator().state_dict().items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "random_G.pth"
+            torch.save(state, path)
+            return load_superres_model(path)[0]
     from core.checkpoints import load_model
     return load_model(ROOT / "checkpoints" / "rgtgan_demo.safetensors")[0]
 
@@ -60,23 +64,45 @@ def _runner(model, variant: str, x):
     return run
 
 
+def _rss_mb() -> float:
+    import os
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
 def child(which: str, variant: str, size: int, threads: int) -> None:
-    """One forward in a fresh process; prints the peak RSS increase in MB."""
-    import resource
+    """One forward in a fresh process; prints the peak resident memory above the pre-forward level (MB),
+    sampled every 2 ms by a thread (max RSS of the process would include the model loading)."""
+    import gc
+    import threading
 
     import torch
     torch.set_num_threads(threads)
     model = _build(which)
     x = _inputs(size)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    before = _rss_mb()
+    peak = [before]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.002)
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
     _runner(model, variant, x)()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mb": (after - before) / 1024, "rss_mb": after / 1024}))
+    done.set()
+    t.join()
+    peak[0] = max(peak[0], _rss_mb())
+    print(json.dumps({"peak_mb": peak[0] - before, "rss_mb": peak[0]}))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=64, help="LR size for the compact demo model")
+    ap.add_argument("--full-size", type=int, default=16,
+                    help="LR size for the full-size RGTGAN (875 GFLOP at 64: minutes per baseline call on 2 cores)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"))
@@ -86,37 +112,43 @@ def main() -> int:
         return 0
     import torch
 
-    from bench.common import best_time, write_section
+    from bench.common import write_section
     torch.set_num_threads(args.threads)
-    x = _inputs(args.size)
     rows = []
     for which in ("full", "demo"):
+        size = args.full_size if which == "full" else args.size
+        x = _inputs(size)
         if which == "demo" and not (ROOT / "checkpoints" / "rgtgan_demo.safetensors").exists():
             continue
         model = _build(which)
         params = sum(p.numel() for p in model.parameters())
-        ours_out = _runner(model, "ours", x)()
-        base_out = _runner(model, "baseline", x)()
-        diff = float((ours_out - base_out).abs().max())
-        t_base = best_time(_runner(model, "baseline", x), repeat=args.repeat, warmup=0)
-        t_ours = best_time(_runner(model, "ours", x), repeat=args.repeat, warmup=0)
+        times, outs = {"baseline": [], "ours": []}, {}
+        for _ in range(args.repeat):  # alternate the two, side by side, so load changes hit both
+            for variant in ("baseline", "ours"):
+                t = time.perf_counter()
+                outs[variant] = _runner(model, variant, x)()
+                times[variant].append(time.perf_counter() - t)
+        diff = float((outs["ours"] - outs["baseline"]).abs().max())
+        t_base, t_ours = min(times["baseline"]), min(times["ours"])
         mem = {}
         for variant in ("baseline", "ours"):
-            out = subprocess.run([sys.executable, __file__, "--child", which, variant, "--size", str(args.size),
+            out = subprocess.run([sys.executable, __file__, "--child", which, variant, "--size", str(size),
                                   "--threads", str(args.threads)], capture_output=True, text=True, cwd=ROOT)
             mem[variant] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"] if out.returncode == 0 else None
-        rows.append((which, params, t_base, t_ours, mem, diff))
+        rows.append((which, size, params, t_base, t_ours, mem, diff))
         print(f"{which}: baseline {t_base:.2f} s, ours {t_ours:.2f} s ({t_base / t_ours:.2f}x), "
               f"peak MB {mem}, max |diff| {diff:.1e}", flush=True)
-    s = args.size
-    lines = [f"Seconds per {s}x{s} -> {4 * s}x{4 * s} patch (batch 1, CPU, {args.threads} threads, best of "
-             f"{args.repeat}); peak memory = max-RSS increase of one forward in a fresh process.", "",
-             "| model | parameters | baseline s | ours s | speed-up | baseline peak MB | ours peak MB | max abs diff |",
-             "|---|---|---|---|---|---|---|---|"]
-    label = {"full": "RGTGAN full size (random weights)", "demo": "rgtgan_demo (compact)"}
-    for which, params, tb, to, mem, diff in rows:
+    lines = [f"Seconds per patch (batch 1, CPU, {args.threads} threads, best of {args.repeat}, the two variants "
+             f"alternating); peak memory = resident memory above the pre-forward level during one forward, in a "
+             f"fresh process.", "",
+             "| model | patch | parameters | baseline s | ours s | speed-up | baseline peak MB | ours peak MB | "
+             "max abs diff |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    label = {"full": "RGTGAN full size (random-weight `_G.pth`, strict load)", "demo": "rgtgan_demo (compact)"}
+    for which, size, params, tb, to, mem, diff in rows:
         fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
-        lines.append(f"| {label[which]} | {params / 1e6:.2f} M | {tb:.2f} | {to:.2f} | {tb / to:.2f}x | "
+        lines.append(f"| {label[which]} | {size}² → {4 * size}² | {params / 1e6:.2f} M | {tb:.2f} | {to:.2f} | "
+                     f"{tb / to:.2f}x | "
                      f"{fmt(mem['baseline'])} | {fmt(mem['ours'])} | {diff:.1e} |")
     lines += ["", "Baseline: every branch the original computes (incl. DenseRes outputs and the content tail it "
               "discards), PyTorch ConvTranspose2d, DCNv3 with one grid_sample per kernel point, encoders run per "
