@@ -22,15 +22,20 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from bench.common import write_section  # noqa: E402
+from bench.common import best_time, write_section  # noqa: E402
 from core import crossband as cb  # noqa: E402
 
 
-def steps_per_second(content, style, extractor, steps, lr=None):
-    opts = cb.CrossbandOptions(steps=steps, device="cpu", lr=lr)
-    cb.generate_crossband(content, style, extractor, cb.CrossbandOptions(steps=1, device="cpu"))  # warm-up
-    res = cb.generate_crossband(content, style, extractor, opts)
-    return steps / res.seconds
+def steps_per_second(images, style, extractor, steps, repeat):
+    """Best steps/s of each image's run, the runs interleaved so that load changes hit both alike."""
+    opts = cb.CrossbandOptions(steps=steps, device="cpu")
+    best = [0.0] * len(images)
+    for img in images:  # warm-up
+        cb.generate_crossband(img, style, extractor, cb.CrossbandOptions(steps=1, device="cpu"))
+    for _ in range(repeat):
+        for i, img in enumerate(images):
+            best[i] = max(best[i], steps / cb.generate_crossband(img, style, extractor, opts).seconds)
+    return best
 
 
 def reach(content, style, extractor, optimizer, target, max_steps):
@@ -43,6 +48,25 @@ def reach(content, style, extractor, optimizer, target, max_steps):
             # seconds to that step, pro rata of evaluations (each costs one forward + backward)
             return h["step"], h["evaluations"], total * h["evaluations"] / res.history[-1]["evaluations"]
     return None, res.history[-1]["evaluations"], total
+
+
+def gram_backward_ratio(size: int) -> tuple[float, float]:
+    """Seconds of one Gram forward + backward on (1, 64, size, size) features: ours vs autograd's plain product."""
+    import torch
+
+    f = torch.randn(1, 64, size, size, requires_grad=True)
+    w = torch.randn(1, 64, 64)
+
+    def ours():
+        f.grad = None
+        (cb.gram_matrix(f) * w).sum().backward()
+
+    def plain():
+        f.grad = None
+        flat = f.reshape(1, 64, -1)
+        ((flat @ flat.transpose(1, 2) / flat[0].numel()) * w).sum().backward()
+
+    return best_time(ours, repeat=5), best_time(plain, repeat=5)
 
 
 def crop(img, size):
@@ -74,10 +98,12 @@ def main() -> int:
         p.requires_grad_(False)
     for ex, n in ((rand, args.steps), (vgg, args.vgg_steps)):
         style = cb.style_from_image(style_img, ex)
-        grey = steps_per_second(content, style, ex, n)
-        plain = steps_per_second(rgb, style, ex, n)
+        grey, plain = steps_per_second([content, rgb], style, ex, n, 3 if ex is rand else 2)
         rows.append((ex.arch, grey, plain))
         print(f"{ex.arch}: grey {grey:.2f} steps/s, 3-channel {plain:.2f} steps/s", flush=True)
+
+    g_ours, g_plain = gram_backward_ratio(args.size)
+    print(f"gram fwd+bwd: ours {g_ours * 1e3:.1f} ms, plain {g_plain * 1e3:.1f} ms", flush=True)
 
     style = cb.style_from_image(style_img, rand)
     start = cb.final_losses(content, content, style, rand, style.layers, rand.content_layers)["style"]
@@ -96,6 +122,9 @@ def main() -> int:
         default_steps = d["steps"] if arch == "random_features" else cb.VGG_DEFAULTS["steps"]
         lines.append(f"| {arch} | {grey:.2f} | {plain:.2f} | {grey / plain:.2f}x | "
                      f"{default_steps} steps: {default_steps / grey:.0f} s |")
+    lines += ["", f"Gram forward + backward on (1, 64, {args.size}, {args.size}) features: custom backward (ours) "
+                  f"{g_ours * 1e3:.1f} ms, autograd of the plain product (baseline) {g_plain * 1e3:.1f} ms, "
+                  f"{g_plain / g_ours:.2f}x faster."]
     lines += ["", f"Steps to bring the style loss to 1/{args.target_factor:g} of its start ({start:.3g} -> "
                   f"{target:.3g}), random features, style weight {d['style_weight']:g}:", "",
               "| optimizer | steps | loss evaluations | seconds |", "|---|---|---|---|"]

@@ -48,7 +48,8 @@ PreviewFn = Callable[[int, np.ndarray, list], None]
 VGG_DEFAULTS = dict(steps=1000, lr=0.01, style_weight=1e5, content_weight=1.0)
 RANDOM_DEFAULTS = dict(steps=60, lr=0.03, style_weight=1e6, content_weight=1.0)
 RANDOM_CONTENT_LAYERS = ("rand2",)
-# Rough activation memory of one optimisation step, bytes per pixel (forward kept for backward, grads).
+# Memory of one optimisation step, bytes per pixel. Measured (peak RSS growth over two steps): random features
+# 783 at 1024x1024, VGG19 2860 at 512x512; VGG gets headroom, VGG16 is scaled from VGG19.
 BYTES_PER_PIXEL = {"vgg19": 3600, "vgg16": 2900, "random_features": 800}
 
 
