@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -111,6 +112,7 @@ def slider_html(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] =
     if after.shape[:2] != (h, w):
         from PIL import Image
         after = np.asarray(Image.fromarray(sio.to_rgb(after)).resize((w, h), Image.Resampling.BICUBIC))
+    labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
     uid = hashlib.md5(before.tobytes()[:4096] + after.tobytes()[:4096]).hexdigest()[:8]
     return f"""
 <div id="c{uid}" style="position:relative;max-width:100%;width:{w}px;aspect-ratio:{w}/{h};user-select:none;">
@@ -133,12 +135,12 @@ def compare_view(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
     tab_side, tab_slider = st.tabs(["Side by side", "Slider"])
     with tab_side:
         c1, c2 = st.columns(2)
-        c1.image(before, caption=labels[0], use_container_width=True)
-        c2.image(after, caption=labels[1], use_container_width=True)
+        c1.image(before, caption=labels[0], width="stretch")
+        c2.image(after, caption=labels[1], width="stretch")
     with tab_slider:
         h, w = before.shape[:2]
         shown_h = int(min(700, h * min(1.0, 700 / max(w, 1)))) + 20
-        st.components.v1.html(slider_html(before, after, labels), height=shown_h)
+        st.iframe(slider_html(before, after, labels), height=shown_h)
 
 
 def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:
@@ -146,7 +148,7 @@ def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:
     for start in range(0, len(panels), columns):
         cols = st.columns(columns)
         for col, (label, img) in zip(cols, panels[start:start + columns]):
-            col.image(img, caption=label, use_container_width=True)
+            col.image(img, caption=label, width="stretch")
 
 
 def download_buttons(items: Iterable[tuple[str, bytes, str, str]], key: str) -> None:

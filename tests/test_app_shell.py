@@ -68,3 +68,10 @@ def test_cli_without_command_prints_help_and_exits_2():
     res = subprocess.run([sys.executable, "-m", "core", "no-such-command"], cwd=ROOT, capture_output=True,
                          text=True)
     assert res.returncode == 2 and "invalid choice" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_slider_escapes_file_names():
+    from pages.components import slider_html
+    a = np.zeros((4, 4), np.uint8)
+    html = slider_html(a, a, ("<script>alert(1)</script>.png", "out"))
+    assert "<script>" not in html and "&lt;script&gt;" in html
