@@ -672,22 +672,27 @@ def _maximise(extractor: Extractor, layer: str, objective, count: int, size: int
     gen = torch.Generator().manual_seed(seed)
     x = (torch.randn(count, 1, size, size, generator=gen) * 0.05).to(device).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
+
+    def shown(v):
+        # zero mean and fixed contrast: otherwise a flat bright or dark image wins for any filter with a non-zero
+        # sum, and the picture says nothing about the pattern the channel responds to
+        v = v - v.mean(dim=(2, 3), keepdim=True)
+        return (v / (v.std(dim=(2, 3), keepdim=True) + 1e-6) * 0.5).clamp(-1, 1)
+
     for step in range(1, steps + 1):
         opt.zero_grad()
         shift = [int(v) for v in torch.randint(-2, 3, (2,), generator=gen)]  # jitter: fewer pixel artefacts
-        f = net(as_rgb(torch.roll(x, shifts=shift, dims=(2, 3))), [layer])[layer]
-        score = objective(f)
-        loss = -score.sum() + 1e-3 * (x ** 2).mean() * count
+        f = net(as_rgb(torch.roll(shown(x), shifts=shift, dims=(2, 3))), [layer])[layer]
+        loss = -objective(f).sum()
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            x.clamp_(-1, 1)
         if progress is not None:
             progress(step / steps, f"{what}: step {step}/{steps}")
     out = []
+    with torch.no_grad():
+        final = shown(x).cpu().numpy()
     for i in range(count):
-        a = x.detach()[i, 0].cpu().numpy()
-        out.append(sio.stretch(a, 1, 99))  # each image on its own scale: the pattern is what matters
+        out.append(np.clip(np.rint((final[i, 0] + 1) * 127.5), 0, 255).astype(np.uint8))
     return out
 
 

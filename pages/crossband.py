@@ -188,26 +188,27 @@ if style is not None:
 
 st.subheader("4. Parameters")
 d = extractor.defaults
+arch = extractor.arch  # widget keys carry the features: their defaults and layer names differ
 with st.expander("Optimisation", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
-    steps = int(c1.number_input("Steps", min_value=1, max_value=20000, value=int(d["steps"]), key=f"{KEY}_steps"))
+    steps = int(c1.number_input("Steps", min_value=1, max_value=20000, value=int(d["steps"]), key=f"{KEY}_steps_{arch}"))
     optimizer = c2.selectbox("Optimizer", cb.OPTIMIZERS, key=f"{KEY}_opt",
                              format_func=lambda o: {"adam": "Adam", "lbfgs": "L-BFGS (line search)"}[o])
     lr = c3.number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=float(d["lr"]), format="%.4f",
-                         key=f"{KEY}_lr", disabled=optimizer == "lbfgs")
+                         key=f"{KEY}_lr_{arch}", disabled=optimizer == "lbfgs")
     device = c4.selectbox("Device", DEVICES, key=f"{KEY}_device")
     c5, c6, c7, c8 = st.columns(4)
     style_weight = c5.number_input("Style weight", min_value=0.0, value=float(d["style_weight"]), format="%.0e",
-                                   key=f"{KEY}_sw")
+                                   key=f"{KEY}_sw_{arch}")
     content_weight = c6.number_input("Content weight", min_value=0.0, value=float(d["content_weight"]),
-                                     format="%.2f", key=f"{KEY}_cw")
+                                     format="%.2f", key=f"{KEY}_cw_{arch}")
     init = c7.selectbox("Start from", ["content", "noise"], key=f"{KEY}_init")
     preview_every = int(c8.number_input("Preview every (steps)", min_value=1, max_value=1000,
                                         value=max(1, min(25, steps // 4)), key=f"{KEY}_preview"))
     avail = list(style.grams) if style is not None else list(extractor.style_layers)
-    style_layers = st.multiselect("Style layers", avail, default=avail, key=f"{KEY}_style_layers")
+    style_layers = st.multiselect("Style layers", avail, default=avail, key=f"{KEY}_style_layers_{arch}_{len(avail)}")
     content_layers = st.multiselect("Content layers", names, default=list(extractor.content_layers),
-                                    key=f"{KEY}_content_layers")
+                                    key=f"{KEY}_content_layers_{arch}")
     st.caption(f"Defaults for these features: {d['steps']} steps, lr {d['lr']}, style weight {d['style_weight']:g}, "
                f"content weight {d['content_weight']:g}. Loss = style weight · Σ MSE(Gram) + content weight · "
                f"Σ MSE(features).")
@@ -284,8 +285,9 @@ if state is not None:
 
 st.subheader("5. What the layers respond to")
 with st.expander("Feature visualisation", expanded=False):
-    st.write("Images optimised from faint noise to excite one channel of a layer (its mean activation), or one "
-             "Gram element G[i, j] (channels i and j firing together). Each image is stretched on its own.")
+    st.write("Images optimised from noise to excite one channel of a layer (its mean activation), or one Gram "
+             "element G[i, j] (channels i and j firing together). Each image is kept at zero mean and a fixed "
+             "contrast, so what it shows is the pattern, not a brightness level.")
     v1, v2, v3, v4 = st.columns(4)
     layer = v1.selectbox("Layer", names, key=f"{KEY}_vis_layer")
     what = v2.selectbox("Show", ["Single channels", "Single Gram elements"], key=f"{KEY}_vis_what")

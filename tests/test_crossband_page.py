@@ -13,7 +13,7 @@ def test_bundled_samples_generate_and_say_which_features_ran():
     at.run()
     assert not at.exception
     assert any("random multi-scale features (fallback" in i.value for i in at.info)
-    at.number_input(key=f"{K}_steps").set_value(3)
+    at.number_input(key=f"{K}_steps_random_features").set_value(3)
     at.button(key=f"{K}_run").click()
     at.run()
     assert not at.exception, at.exception
@@ -33,7 +33,7 @@ def test_gram_file_sample_as_style_source():
     at.run()
     assert not at.exception
     assert any("4 image(s)" in c.value for c in at.caption)
-    at.number_input(key=f"{K}_steps").set_value(2)
+    at.number_input(key=f"{K}_steps_random_features").set_value(2)
     at.button(key=f"{K}_run").click()
     at.run()
     assert not at.exception and not at.error
@@ -70,3 +70,21 @@ def test_channel_visualisation_grid():
     # the same call outside the page gives the same images (seeded)
     ref = cb.channel_images(cb.random_extractor(0), "rand2", [3, 7], size=48, steps=3, seed=0)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(panels, ref))
+
+
+def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
+    import torch
+    from tests.test_vgg import TV_VGG16_CONVS, torchvision_state
+    path = tmp_path / "vgg16-test.pth"
+    torch.save(torchvision_state(TV_VGG16_CONVS, with_classifier=False), path)
+    at = app_test("crossband.py")
+    at.run()
+    at.radio(key=f"{K}_features").set_value("VGG weights file (torchvision .pth)")
+    at.run()
+    at.text_input(key=f"{K}_vgg_path").set_value(str(path))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("VGG16 with weights from vgg16-test.pth" in i.value for i in at.info)
+    assert at.multiselect(key=f"{K}_style_layers_vgg16_5").value == ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+    assert at.multiselect(key=f"{K}_content_layers_vgg16").value == ["relu4_3"]
+    assert at.number_input(key=f"{K}_steps_vgg16").value == 1000
