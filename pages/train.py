@@ -34,8 +34,17 @@ st.write("Train a SAR-to-optical generator (pix2pix, pix2pixHD, C-HR-GAN) on pai
          f"Run folders live in `{runs_root()}`.")
 
 
+def _is_generator(path: Path) -> bool:
+    from core.checkpoints import GENERATOR_ARCHS, read_metadata
+    try:
+        return read_metadata(path).get("arch") in GENERATOR_ARCHS
+    except UserError:
+        return False
+
+
 def base_models() -> list[Path]:
-    found = sorted(CHECKPOINTS.glob("*.safetensors")) if CHECKPOINTS.is_dir() else []
+    """Translation generators to fine-tune: checkpoints/*.safetensors and the generators of finished runs."""
+    found = [p for p in sorted(CHECKPOINTS.glob("*.safetensors")) if _is_generator(p)] if CHECKPOINTS.is_dir() else []
     for r in list_runs():
         if r.generator_path.exists():
             found.append(r.generator_path)

@@ -5,7 +5,7 @@
 
 - pix2pix_unet_demo:     compact SAR2Optical-style U-Net (width 16, 5 levels) trained with pix2pix's objective.
 - chrgan_demo:           compact pix2pixHD GlobalGenerator with C-HR-GAN SE-ResNet blocks, LSGAN over a
-                         multi-scale discriminator + feature matching x10 + 2(1 - SSIM) + L1 x10 (the L1 term
+                         multi-scale discriminator + feature matching x10 + 2(1 - SSIM) + L1 x20 (the L1 term
                          stands in for the VGG perceptual loss, whose ImageNet weights cannot be shipped here).
 - pix2pix_unet_demo_sensorB_lora/: LoRA adapter (rank 16, alpha 32, dropout 0.1) adapting pix2pix_unet_demo
                          to synthetic sensor B (single-look speckle, 2.5x gain, blur).
@@ -32,17 +32,18 @@ sys.path.insert(0, str(ROOT))
 
 CKPT = ROOT / "checkpoints"
 N_TEST = 32
-TRAIN_SCENES = 400
+TRAIN_SCENES = 300
 BASELINE_SCENES = 120  # training scenes the baselines are fitted on
 
 
 def demo_configs(minutes: float, threads: int) -> dict:
     common = dict(data="synthetic", synthetic_count=TRAIN_SCENES, size=64, batch_size=8, epochs=1000,
-                  max_seconds=minutes * 60, val_max=8, log_every=10, checkpoint_every=200, seed=0, threads=threads)
+                  max_seconds=minutes * 60, val_max=16, val_size=256, log_every=10, checkpoint_every=200, seed=0,
+                  threads=threads)
     return {
         "pix2pix_unet_demo": dict(common, task="pix2pix", width=16, n_down=5, ndf=32),
         "chrgan_demo": dict(common, task="chrgan", width=16, n_downsample=3, n_blocks=6, ndf=32, num_d=2,
-                            lambda_l1=10.0),
+                            lambda_l1=20.0),
         "pix2pix_unet_demo_sensorB_lora": dict(common, task="lora", data="synthetic:B",
                                                base_model=str(CKPT / "pix2pix_unet_demo.safetensors"),
                                                lora_rank=16, lora_alpha=32.0, lora_dropout=0.1, synthetic_count=200,
@@ -148,7 +149,8 @@ def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], ext
 ## Data
 Synthetic scenes from `core/train/synthetic.py` (land cover classes with their own optical colour and radar
 backscatter, roads, rivers, urban blocks with double bounce and shadow), SAR rendered to 8-bit display like any
-float SAR input. Training: {result.get('data', '')}; random {cfg['size']} px crops with flips and 90-degree rotations.
+float SAR input. Training: {result.get('data', '')}; random {cfg['size']} px crops with flips and 90-degree rotations;
+validation on the full 256 px validation scenes after every epoch.
 Held-out test: {N_TEST} scenes of 256 px, seeds 100000-{100000 + N_TEST - 1}, never used in training or validation.
 
 ## Training

@@ -82,6 +82,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     val_max: int = 16                  # validation images per epoch
+    val_size: int = 0                  # validation centre crop (0: the training size)
     seed: int = 0
     augment: bool = True
     log_every: int = 5
@@ -222,8 +223,8 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
                 f"{len(splits['test'])} test pairs")
     train = dsets.PairedDataset(train_src, cfg.size, sar_channels, train=True, augment=cfg.augment, seed=cfg.seed,
                                 size_multiple=size_multiple)
-    val = dsets.PairedDataset(val_src[: cfg.val_max], cfg.size, sar_channels, train=False, seed=cfg.seed,
-                              size_multiple=size_multiple)
+    val = dsets.PairedDataset(val_src[: cfg.val_max], cfg.val_size or cfg.size, sar_channels, train=False,
+                              seed=cfg.seed, size_multiple=size_multiple)
     return train, val, desc
 
 
