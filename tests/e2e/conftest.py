@@ -27,16 +27,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def start_app(log_dir: Path):
+    """Start `streamlit run app.py` on a free port; returns (process, url)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"chromium not found at {CHROMIUM}; .ci/run should have installed it")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = log_dir / "server.log"
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1",
-               SAR_STUDIO_RUNS=str(tmp_path_factory.mktemp("runs")))
+               SAR_STUDIO_RUNS=str(log_dir / "runs"))
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
                                  "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -47,18 +47,26 @@ def app_url(tmp_path_factory):
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return proc, url
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + log.read_text()[-2000:])
-    yield url
+    proc.kill()
+    pytest.fail("streamlit did not start:\n" + log.read_text()[-2000:])
+
+
+def stop_app(proc) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    proc, url = start_app(tmp_path_factory.mktemp("streamlit"))
+    yield url
+    stop_app(proc)
 
 
 @pytest.fixture(scope="session")
