@@ -105,3 +105,10 @@ def test_real_command_line_exit_status(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: none.png: file not found; check the path."
     assert "Traceback" not in proc.stderr
+
+
+def test_transband_output_needs_vgg19(tmp_path, rng, capsys):
+    sio.write_png(tmp_path / "a.png", scene(rng, 48))
+    code, _, err = run(["gram", str(tmp_path), str(tmp_path / "g.pth")], capsys)
+    assert code == 2 and "transband's Gram format holds VGG19" in err
+    assert not (tmp_path / "g.pth").exists()

@@ -88,3 +88,22 @@ def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
     assert at.multiselect(key=f"{K}_style_layers_vgg16_5").value == ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
     assert at.multiselect(key=f"{K}_content_layers_vgg16").value == ["relu4_3"]
     assert at.number_input(key=f"{K}_steps_vgg16").value == 1000
+
+
+def test_server_folder_gives_the_mean_gram_of_its_images():
+    at = app_test("crossband.py")
+    at.run()
+    at.radio(key=f"{K}_style_mode").set_value("Server folder")
+    at.run()
+    at.text_input(key=f"{K}_style_folder").set_value(str(ROOT / "samples" / "crossband" / "vh_tiles"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("mean Gram over 4 images" in c.value for c in at.caption)
+    at.number_input(key=f"{K}_steps_random_features").set_value(2)
+    at.button(key=f"{K}_run").click()
+    at.run()
+    state = at.session_state[f"{K}_result"]
+    ref = cb.load_gram(ROOT / "samples" / "crossband" / "vh_tiles_gram_random.safetensors", cb.random_extractor(0))
+    assert state["style"].count == 4
+    for layer, g in ref.grams.items():  # the page's folder mean equals the bundled file made by `gram`
+        assert np.allclose(state["style"].grams[layer].numpy(), g.numpy(), rtol=1e-5, atol=1e-9)
