@@ -145,6 +145,7 @@ with st.expander("New run", expanded=not list_runs()):
         run = run_guarded(jobs.start_job, cfg)
         if run is not None:
             st.session_state[f"{KEY}_run"] = str(run.path)
+            st.session_state[f"{KEY}_select"] = str(run.path)  # show the new run below
             st.success(f"Started run {run.name}.")
 
 # ------------------------------------------------------------------------------------------ runs

@@ -113,7 +113,7 @@ def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", s
         summary["fid"] = fid(reals, fakes, fid_weights, device=dev)
         summary["fid_definition"] = (f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} "
                                      f"generated images; unstable below a few hundred images")
-    out_dir = Path(out) if out else Path(model).with_suffix("").parent / (Path(model).stem + "_eval")
+    out_dir = Path(out) if out else Path(__file__).resolve().parents[2] / "outputs" / "evaluate" / Path(model).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["name", "psnr", "ssim"])
