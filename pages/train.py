@@ -154,11 +154,10 @@ if not runs:
     st.info("No training runs yet. Open “New run”, pick a task and data, and press Start training.")
     st.stop()
 paths = [str(r.path) for r in runs]
-chosen = st.session_state.get(f"{KEY}_run")
-index = paths.index(chosen) if chosen in paths else 0
-
-
-selected = st.selectbox("Run", paths, index=index, format_func=lambda p: Path(p).name, key=f"{KEY}_select",
+if st.session_state.get(f"{KEY}_select") not in paths:
+    chosen = st.session_state.get(f"{KEY}_run")
+    st.session_state[f"{KEY}_select"] = chosen if chosen in paths else paths[0]
+selected = st.selectbox("Run", paths, format_func=lambda p: Path(p).name, key=f"{KEY}_select",
                         help="Runs in the runs folder, newest first; a run keeps going when the page is closed.")
 st.session_state[f"{KEY}_run"] = selected
 run = RunFolder(selected)
