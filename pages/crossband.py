@@ -246,7 +246,7 @@ if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
     chart_slot = col_chart.empty()
 
     def on_preview(step, img, history):
-        preview_slot.image(img, caption=f"step {step}", use_container_width=True)
+        preview_slot.image(img, caption=f"step {step}", width="stretch")
         chart_slot.line_chart(loss_frame(history, style_weight, content_weight), height=260)
 
     result = run_guarded(cb.generate_crossband, content, style, extractor, opts, progress=progress,
