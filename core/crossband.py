@@ -427,7 +427,7 @@ def _load_transband_gram(path: Path, extractor: Extractor) -> GramSet:
     if extractor.arch != "vgg19":
         raise UserError(f"{name} is a transband Gram file of VGG19 features but {extractor.arch} is in use; "
                         f"give VGG19 weights (vgg19-dcbb9e9d.pth) with --vgg-weights or on the page.")
-    grams = {k: t.reshape(t.shape[-1], t.shape[-1]).float() for k, t in zip(TRANSBAND_STYLE_LAYERS, obj)}
+    grams = {k: t.detach().reshape(t.shape[-1], t.shape[-1]).float() for k, t in zip(TRANSBAND_STYLE_LAYERS, obj)}
     return GramSet(grams=grams, extractor=extractor.identity() | {"from": "transband"}, count=1,
                    source=f"{name} (transband list of tensors)")
 
@@ -576,7 +576,7 @@ def generate_crossband(content: np.ndarray, style: GramSet, extractor: Extractor
     with torch.no_grad():
         feats = net(as_rgb(target), list(o.content_layers))
         content_targets = {k: feats[k].detach() for k in o.content_layers}
-    gram_targets = {k: style.grams[k].to(device)[None] for k in style_layers}
+    gram_targets = {k: style.grams[k].detach().to(device)[None] for k in style_layers}
     if o.init == "content":
         x = target.clone()
     else:

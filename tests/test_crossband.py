@@ -112,8 +112,9 @@ def test_transband_list_of_tensors_loads(vgg_file, rng, tmp_path):
     g = torch.Generator().manual_seed(0)
     tensors = [torch.rand(1, c, c, generator=g) for c in (64, 128, 256, 512, 512)]
     path = tmp_path / "latest_gram_trainTotal.pth"
-    torch.save(tensors, path)
+    torch.save([t.clone().requires_grad_() * 1.0 for t in tensors], path)  # saved from a graph, as it may be
     gs = cb.load_gram(path, vgg)
+    assert not any(t.requires_grad for t in gs.grams.values())
     assert gs.layers == ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4")
     for t, layer in zip(tensors, gs.layers):
         assert torch.equal(gs.grams[layer], t[0])
