@@ -36,7 +36,8 @@ if source.startswith("Bundled"):
     st.caption("Model: bundled compact RGTGAN demo trained on synthetic optical scenes "
                "(see checkpoints/rgtgan_demo.md). Upload RGTGAN's own `{iter}_G.pth` for the full network.")
 else:
-    up = st.file_uploader("Model file: our .safetensors or RGTGAN's {iter}_G.pth", type=["safetensors", "pth", "pt"],
+    up = st.file_uploader("Model file: our .safetensors, RGTGAN's {iter}_G.pth or an exported .onnx",
+                          type=["safetensors", "pth", "pt", "onnx"],
                           key=f"{KEY}_model_upload")
     if up is not None:
         blob = up.getvalue()

@@ -68,7 +68,7 @@ Made by `scripts/train_superres_demo.py` (command: `nice -n 10 .venv/bin/python 
   {cfg.lr_size * 4} px, LR = bicubic (antialiased) x4 downsampling; reference = a view shifted by up to 25 % of
   the crop, rotated by up to 10 degrees, another colour variant with per-channel gain / offset.
 - Loss: L1 only (RGTGAN's perceptual and GAN terms are available in core/train/superres.py but off here:
-  no VGG weights can be downloaded, and a GAN term lowers PSNR). Adam (0.9, 0.99), lr {cfg.lr:g} cosine to
+  no VGG weights can be downloaded, and this demo is judged on PSNR, which those terms do not aim at). Adam (0.9, 0.99), lr {cfg.lr:g} cosine to
   {cfg.lr_final:g}, batch {cfg.batch_size}, flips / 90-degree rotations. The residual head starts at zero,
   i.e. the untrained model is exactly bicubic.
 
