@@ -102,6 +102,18 @@ def main() -> int:
         rows.append((ex.arch, grey, plain))
         print(f"{ex.arch}: grey {grey:.2f} steps/s, 3-channel {plain:.2f} steps/s", flush=True)
 
+    import torch
+    default_threads = torch.get_num_threads()
+    style = cb.style_from_image(style_img, rand)
+    thread_rates = {}
+    for _ in range(2):  # interleaved, best of two
+        for n in (default_threads, 1):
+            torch.set_num_threads(n)
+            rate = steps_per_second([content], style, rand, args.steps, 1)[0]
+            thread_rates[n] = max(thread_rates.get(n, 0.0), rate)
+    torch.set_num_threads(default_threads)
+    print(f"threads: {thread_rates}", flush=True)
+
     g_ours, g_plain = gram_backward_ratio(args.size)
     print(f"gram fwd+bwd: ours {g_ours * 1e3:.1f} ms, plain {g_plain * 1e3:.1f} ms", flush=True)
 
@@ -122,6 +134,11 @@ def main() -> int:
         default_steps = d["steps"] if arch == "random_features" else cb.VGG_DEFAULTS["steps"]
         lines.append(f"| {arch} | {grey:.2f} | {plain:.2f} | {grey / plain:.2f}x | "
                      f"{default_steps} steps: {default_steps / grey:.0f} s |")
+    if default_threads != 1:
+        lines += ["", f"Random features, grey path: {thread_rates[default_threads]:.2f} steps/s with PyTorch's "
+                      f"{default_threads} threads (baseline), {thread_rates[1]:.2f} steps/s with 1 thread "
+                      f"({thread_rates[1] / thread_rates[default_threads]:.2f}x). On a machine whose cores are busy "
+                      f"with other work, `--threads 1` can be the faster choice."]
     lines += ["", f"Gram forward + backward on (1, 64, {args.size}, {args.size}) features: custom backward (ours) "
                   f"{g_ours * 1e3:.1f} ms, autograd of the plain product (baseline) {g_plain * 1e3:.1f} ms, "
                   f"{g_plain / g_ours:.2f}x faster."]

@@ -504,6 +504,7 @@ class CrossbandOptions:
     device: str = "auto"
     preview_every: int = 25
     memory_gb: float | None = None
+    threads: int | None = None        # PyTorch CPU threads for this run (restored afterwards); None: unchanged
 
 
 @dataclass
@@ -548,6 +549,22 @@ def generate_crossband(content: np.ndarray, style: GramSet, extractor: Extractor
     progress(fraction, message) is called every step; on_preview(step, uint8 image, history) every
     `preview_every` steps and at the end.
     """
+    import torch
+
+    threads = (options or CrossbandOptions()).threads
+    if threads is None:
+        return _generate(content, style, extractor, options, progress, on_preview, name)
+    if threads < 1:
+        raise UserError(f"CPU threads must be at least 1 (got {threads}).")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return _generate(content, style, extractor, options, progress, on_preview, name)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _generate(content, style, extractor, options, progress, on_preview, name) -> CrossbandResult:
     import torch
 
     from core.compute import resolve_device
@@ -792,8 +809,18 @@ def _band_arg(b: int | None) -> int | None:
     return b - 1
 
 
+def _set_threads(n: int | None) -> None:
+    if n is not None:
+        if n < 1:
+            raise UserError(f"--threads must be at least 1 (got {n}).")
+        import torch
+        torch.set_num_threads(n)
+
+
 def _cli_crossband(args) -> int:
     import sys
+
+    _set_threads(args.threads)  # also for the style Gram computed before the run
 
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
@@ -840,6 +867,7 @@ def _cli_gram(args) -> int:
     if out.suffix.lower() not in (".safetensors", ".pth", ".pt"):
         raise UserError(f"{out.name}: a Gram file ends in .safetensors (ours) or .pth (transband's list); "
                         f"rename the output.")
+    _set_threads(args.threads)
     extractor = make_extractor(args.vgg_weights, args.seed)
     import sys
     print(f"features: {extractor.label}", file=sys.stderr)
@@ -885,6 +913,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--comparison", help="also write a labelled content | style | generated PNG here")
     p.add_argument("--save-gram", help="also write the style statistics used (.safetensors or .pth)")
+    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's); on a busy shared "
+                                               "machine 1 can be several times faster")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cli_crossband)
 
@@ -901,4 +931,5 @@ def add_cli(subparsers) -> None:
     g.add_argument("--kind", choices=KINDS, help="override the detected input kind")
     g.add_argument("--seed", type=int, default=0, help="seed of the random features (ignored with VGG)")
     g.add_argument("--device", default="auto", choices=DEVICES)
+    g.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's)")
     g.set_defaults(func=_cli_gram)

@@ -186,6 +186,12 @@ if style is not None:
 
 # ---------------------------------------------------------------------------------------- parameters
 
+@st.cache_resource(show_spinner=False)
+def _default_threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
+
 st.subheader("4. Parameters")
 d = extractor.defaults
 arch = extractor.arch  # widget keys carry the features: their defaults and layer names differ
@@ -197,7 +203,7 @@ with st.expander("Optimisation", expanded=True):
     lr = c3.number_input("Adam learning rate", min_value=1e-5, max_value=1.0, value=float(d["lr"]), format="%.4f",
                          key=f"{KEY}_lr_{arch}", disabled=optimizer == "lbfgs")
     device = c4.selectbox("Device", DEVICES, key=f"{KEY}_device")
-    c5, c6, c7, c8 = st.columns(4)
+    c5, c6, c7, c8, c9 = st.columns(5)
     style_weight = c5.number_input("Style weight", min_value=0.0, value=float(d["style_weight"]), format="%.0e",
                                    key=f"{KEY}_sw_{arch}")
     content_weight = c6.number_input("Content weight", min_value=0.0, value=float(d["content_weight"]),
@@ -205,6 +211,10 @@ with st.expander("Optimisation", expanded=True):
     init = c7.selectbox("Start from", ["content", "noise"], key=f"{KEY}_init")
     preview_every = int(c8.number_input("Preview every (steps)", min_value=1, max_value=1000,
                                         value=max(1, min(25, steps // 4)), key=f"{KEY}_preview"))
+    threads = int(c9.number_input("CPU threads", min_value=1, max_value=max(1, os.cpu_count() or 1),
+                                  value=min(_default_threads(), max(1, os.cpu_count() or 1)), key=f"{KEY}_threads",
+                                  help="PyTorch threads for this run. On a machine whose cores are busy with other "
+                                       "work, 1 thread can be several times faster (bench/RESULTS.md)."))
     avail = list(style.grams) if style is not None else list(extractor.style_layers)
     style_layers = st.multiselect("Style layers", avail, default=avail, key=f"{KEY}_style_layers_{arch}_{len(avail)}")
     content_layers = st.multiselect("Content layers", names, default=list(extractor.content_layers),
@@ -239,7 +249,7 @@ if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
     opts = cb.CrossbandOptions(steps=steps, optimizer=optimizer, lr=lr, style_weight=style_weight,
                                content_weight=content_weight, style_layers=tuple(style_layers),
                                content_layers=tuple(content_layers), seed=seed, init=init, device=device,
-                               preview_every=preview_every)
+                               preview_every=preview_every, threads=threads)
     progress = progress_bar("Optimising…")
     col_prev, col_chart = st.columns(2)
     preview_slot = col_prev.empty()

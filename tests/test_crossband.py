@@ -9,6 +9,16 @@ from core.errors import UserError
 from tests.test_vgg import TV_VGG19_CONVS, torchvision_state
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
+    (OpenMP threads waiting on each other under load). Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def scene(rng, size=64, contrast=1.0):
     """A display image: a bright disc on a ramp, with multiplicative speckle of the given strength."""
     yy, xx = np.mgrid[:size, :size]
@@ -176,6 +186,18 @@ def test_size_limits(rand_ex, rng):
         cb.generate_crossband(scene(rng, 32), style, rand_ex, cb.CrossbandOptions(steps=1))
     with pytest.raises(UserError, match=r"above the cross-band limit of 0.001 GB"):
         cb.generate_crossband(scene(rng, 64), style, rand_ex, cb.CrossbandOptions(steps=1, memory_gb=0.001))
+
+
+def test_threads_option_is_applied_and_restored(rand_ex, rng):
+    import torch
+    style = cb.style_from_image(scene(rng, 48), rand_ex)
+    seen = []
+    before = torch.get_num_threads()
+    cb.generate_crossband(scene(rng, 48), style, rand_ex, cb.CrossbandOptions(steps=1, threads=2),
+                          progress=lambda f, m: seen.append(torch.get_num_threads()))
+    assert seen == [2] and torch.get_num_threads() == before
+    with pytest.raises(UserError, match="CPU threads must be at least 1"):
+        cb.generate_crossband(scene(rng, 48), style, rand_ex, cb.CrossbandOptions(steps=1, threads=0))
 
 
 def test_option_errors(rand_ex, rng):

@@ -12,6 +12,16 @@ from tests.conftest import ROOT
 from tests.test_crossband import scene
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
+    (OpenMP threads waiting on each other under load). Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run(argv, capsys):
     code = main(argv)
     out = capsys.readouterr()
@@ -73,6 +83,7 @@ def test_gram_command_writes_a_folder_mean(tmp_path, rng, capsys):
     (["--style", "{style}", "--content-layers", "relu4_4"], "content layer relu4_4 does not exist"),
     (["--style", "{style}", "--steps", "0"], "steps must be at least 1"),
     (["--style", "{style}", "--content-band", "3"], "band 3 does not exist"),
+    (["--style", "{style}", "--threads", "0"], "--threads must be at least 1"),
 ])
 def test_crossband_errors_are_one_line(args, message, content_tif, style_png, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
