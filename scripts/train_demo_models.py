@@ -5,7 +5,7 @@
 
 - pix2pix_unet_demo:     compact SAR2Optical-style U-Net (width 16, 5 levels) trained with pix2pix's objective.
 - chrgan_demo:           compact pix2pixHD GlobalGenerator with C-HR-GAN SE-ResNet blocks, LSGAN over a
-                         multi-scale discriminator + feature matching x10 + 2(1 - SSIM) + L1 x20 (the L1 term
+                         multi-scale discriminator + feature matching x10 + 5 x 2(1 - SSIM) + L1 x20 (the L1 term
                          stands in for the VGG perceptual loss, whose ImageNet weights cannot be shipped here).
 - pix2pix_unet_demo_sensorB_lora/: LoRA adapter (rank 16, alpha 32, dropout 0.1) adapting pix2pix_unet_demo
                          to synthetic sensor B (single-look speckle, 2.5x gain, blur).
@@ -43,7 +43,7 @@ def demo_configs(minutes: float, threads: int) -> dict:
     return {
         "pix2pix_unet_demo": dict(common, task="pix2pix", width=16, n_down=5, ndf=32),
         "chrgan_demo": dict(common, task="chrgan", width=16, n_downsample=3, n_blocks=6, ndf=32, num_d=2,
-                            lambda_l1=20.0),
+                            lambda_l1=20.0, lambda_ssim=5.0),
         "pix2pix_unet_demo_sensorB_lora": dict(common, task="lora", data="synthetic:B",
                                                base_model=str(CKPT / "pix2pix_unet_demo.safetensors"),
                                                lora_rank=16, lora_alpha=32.0, lora_dropout=0.1, synthetic_count=200,
@@ -150,7 +150,7 @@ def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], ext
 Synthetic scenes from `core/train/synthetic.py` (land cover classes with their own optical colour and radar
 backscatter, roads, rivers, urban blocks with double bounce and shadow), SAR rendered to 8-bit display like any
 float SAR input. Training: {result.get('data', '')}; random {cfg['size']} px crops with flips and 90-degree rotations;
-validation on the full 256 px validation scenes after every epoch.
+validation on 16 of the validation scenes at their full 256 px after every epoch.
 Held-out test: {N_TEST} scenes of 256 px, seeds 100000-{100000 + N_TEST - 1}, never used in training or validation.
 
 ## Training
