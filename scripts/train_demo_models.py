@@ -233,6 +233,11 @@ def main(argv=None) -> int:
             files = [dest]
             extra = ("Demo SAR-to-optical generator trained here on synthetic data, so the app works out of the "
                      "box with no downloads.")
+        # per-image held-out scores beside the card (the same numbers, from `python -m core evaluate`)
+        from core.train.evaluate import evaluate
+        evaluate(str(CKPT / ("pix2pix_unet_demo.safetensors" if key == "lora" else f"{name}.safetensors")),
+                 f"synthetic:{sensor}", synthetic_count=N_TEST, size=256,
+                 adapter=str(CKPT / name) if key == "lora" else None, out=str(CKPT / "heldout" / name))
         for bname in ("mean colour", "grey-level lookup"):
             bp, bs = score(lambda sar, b=bname: apply_baseline(b, fitted, sar), test)
             table.append((f"baseline: {bname}", bp, bs))
