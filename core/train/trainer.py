@@ -529,8 +529,10 @@ class Trainer:
                        "seconds": round(elapsed, 2), **losses}
                 run.append_row("log.csv", row)
                 rate = (self.step - seen0) / max(elapsed, 1e-9)
-                run.update_state(step=self.step, epoch=epoch, images_per_s=rate * b,
-                                 eta_s=(self.total_steps - self.step) / max(rate, 1e-9))
+                eta = (self.total_steps - self.step) / max(rate, 1e-9)
+                if cfg.max_seconds:
+                    eta = min(eta, max(0.0, cfg.max_seconds - elapsed))
+                run.update_state(step=self.step, epoch=epoch, images_per_s=rate * b, eta_s=eta)
             if self.progress:
                 self.progress(self.step / self.total_steps, f"step {self.step}/{self.total_steps}")
             epoch_done = self.step % self.steps_per_epoch == 0
