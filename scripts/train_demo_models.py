@@ -210,7 +210,10 @@ def main(argv=None) -> int:
             dest = CKPT / name
             if dest.exists():
                 shutil.rmtree(dest)
-            shutil.copytree(run_dir / "adapter", dest)
+            best = run_dir / "best_adapter"
+            shutil.copytree(best if best.exists() else run_dir / "adapter", dest)
+            result["selected"] = ("the adapter after the epoch with the best validation PSNR (validation scenes, "
+                                  "not the held-out test scenes)" if best.exists() else "the final adapter")
             base = CKPT / "pix2pix_unet_demo.safetensors"
             p, s = score_model(base, test, adapter=dest)
             table.append(("base pix2pix_unet_demo + this adapter", p, s))

@@ -54,6 +54,10 @@ def test_lora_trains_only_the_adapter_and_the_saved_adapter_reproduces_it(tmp_pa
         merged, meta = load_model(tmp_path / "run" / "generator.safetensors")
         torch.testing.assert_close(merged(x), trainer.G(x), rtol=1e-4, atol=1e-5)
     assert meta["task"] == "lora" and meta["normalization"]["input"] == "x/255*2-1"
+    # the only epoch is also the best one: its adapter is kept as best_adapter/ and equals the final one
+    best, _ = apply_adapter(base, tmp_path / "run" / "best_adapter")
+    with torch.no_grad():
+        torch.testing.assert_close(best(x), adapted(x), rtol=0, atol=0)
 
 
 def test_full_finetune_moves_the_base_weights(tmp_path):

@@ -7,7 +7,7 @@ A run folder (under $SAR_STUDIO_RUNS if set, else runs/ in the repository) holds
   val.csv                       validation PSNR / SSIM after every epoch
   checkpoints/train_state.safetensors   generator + discriminator + both optimizers + step (one atomic file)
   generator.safetensors         the trained generator in SAR Studio format (loads with core.checkpoints.load_model)
-  best_generator.safetensors    the generator after the epoch with the best validation PSNR (not for LoRA runs)
+  best_generator.safetensors    the generator after the epoch with the best validation PSNR (LoRA: best_adapter/)
   adapter/                      LoRA runs: the peft adapter folder (adapter_config.json + adapter_model.safetensors)
   samples/epoch_NNN.png         validation sample grid (SAR | generated | optical) per epoch, samples/latest.png
   output.log                    stdout / stderr of the background process

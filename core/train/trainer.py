@@ -91,7 +91,7 @@ class TrainConfig:
     threads: int = 0                   # 0: PyTorch default
     channels_last: bool = False        # channels-last memory format for both networks
     bf16: bool = False                 # bfloat16 autocast for the forward passes (CPU or CUDA)
-    keep_best: bool = True             # also keep the generator of the best validation PSNR (best_generator.safetensors)
+    keep_best: bool = True             # also keep the generator (LoRA: adapter) of the best validation PSNR
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -354,11 +354,15 @@ class Trainer:
         return True
 
     def keep_if_best(self, metrics: dict) -> None:
-        """Write best_generator.safetensors when this validation PSNR beats every earlier one of the run."""
-        if not self.cfg.keep_best or self.cfg.task == "lora" or not np.isfinite(metrics.get("psnr", np.nan)):
+        """Write best_generator.safetensors (LoRA: best_adapter/) when this validation PSNR beats every earlier one."""
+        if not self.cfg.keep_best or not np.isfinite(metrics.get("psnr", np.nan)):
             return
         best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
-        if metrics["psnr"] > best:
+        if metrics["psnr"] > best and self.cfg.task == "lora":
+            from core.lora import save_adapter
+            save_adapter(self.G, self.run.file("best_adapter"), step=self.step, val=metrics,
+                         selected="best validation PSNR")
+        elif metrics["psnr"] > best:
             from core.checkpoints import save_model
             save_model(self.run.file("best_generator.safetensors"), self.G,
                        normalization=normalization_for(self.sar_channels), task=self.cfg.task,
