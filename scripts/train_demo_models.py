@@ -170,8 +170,10 @@ Baselines are fitted on the first {BASELINE_SCENES} training scenes: "mean colou
 ## What to expect
 - On the bundled synthetic samples (samples/pairs/): a recognisable optical-like map: water, fields, forest,
   roads and urban blocks in their colours, smoother than the truth.
-- On real Sentinel-1 SAR: this model has never seen real data. It paints dark areas as water and bright textured
-  areas as built-up, in the synthetic palette; it is not a real optical image. Fine-tune it on your own pairs
+- On real Sentinel-1 SAR (e.g. the single-look tiles in samples/sar/): it has never seen real data. It paints a
+  land-cover-like map in the synthetic palette (greens of grass and forest, brownish fields, reddish-grey blotches
+  where the radar is bright), but it does not find real lakes, roads or built-up areas reliably (seen on the
+  bundled Labrador and Shanghai tiles), and the result is not a real optical image. Fine-tune it on your own pairs
   (Training page, LoRA or full fine-tuning) before drawing conclusions.
 """
 
