@@ -192,6 +192,15 @@ def controls(status: dict) -> None:
     if run.adapter_path.is_dir():
         c2.download_button("Download LoRA adapter (.zip)", _zip_folder(run.adapter_path),
                            file_name=f"{run.name}_adapter.zip", key=f"{KEY}_dl_adapter")
+    best = run.file("best_generator.safetensors")
+    if best.exists() and status["status"] not in ("running", "starting"):
+        c2.download_button("Download best-validation generator", best.read_bytes(),
+                           file_name=f"{run.name}_best.safetensors", key=f"{KEY}_dl_best",
+                           help="The generator after the epoch with the best validation PSNR.")
+    best_adapter = run.file("best_adapter")
+    if best_adapter.is_dir() and status["status"] not in ("running", "starting"):
+        c2.download_button("Download best-validation adapter (.zip)", _zip_folder(best_adapter),
+                           file_name=f"{run.name}_best_adapter.zip", key=f"{KEY}_dl_best_adapter")
 
 
 ACTIVE = jobs.job_status(run)["status"] in jobs.ACTIVE
