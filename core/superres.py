@@ -110,7 +110,8 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
             raise UserError(f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; "
                             f"pick an RGTGAN checkpoint.")
         model, meta = load_model(path, device)
-        return model, f"{name} (SAR Studio RGTGAN, config {meta.get('config')})"
+        n = sum(p.numel() for p in model.parameters())
+        return model, f"{name} (SAR Studio RGTGAN, {n / 1e6:.2f} M parameters)"
     state = torch_load_weights(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

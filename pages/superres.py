@@ -68,7 +68,8 @@ model, model_desc = loaded
 # -------------------------------------------------------------------------------------------- inputs
 c_lr, c_ref, c_hr = st.columns(3)
 with c_lr:
-    lr_in = pick_inputs(f"{KEY}_lr", "Low-resolution image", category="superres/lr")
+    lr_in = pick_inputs(f"{KEY}_lr", "Low-resolution image", category="superres/lr",
+                        default_sample="synthetic_town.png")
 default_name = lr_in[0][0] if lr_in else None
 with c_ref:
     ref_in = pick_inputs(f"{KEY}_ref", "Reference image", category="superres/ref", default_sample=default_name)
