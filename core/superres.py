@@ -14,7 +14,8 @@ absorbs residual shifts of a few LR pixels and small rotations, not a different 
 Large images go through `core.tiling.tile_blend` (scale 4, feathered overlaps). The four inputs are prepared
 once for the whole image and packed side by side on the LR grid (HR arrays folded 4x4 into channels), so every
 tile sees exactly the crop of the globally prepared inputs: the reference tile is the reference crop of the
-same footprint, and no tile-edge bicubic differs from the whole-image one. Memory: about 0.6 kB per LR pixel.
+same footprint, and no tile-edge bicubic differs from the whole-image one. Memory: about 1.1 kB per LR pixel
+(estimated from the array sizes); LR images above 2 Mpixel are refused unless SAR_STUDIO_SR_MAX_LR_PIXELS is raised.
 """
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ from core.errors import UserError
 SCALE = 4
 DEFAULT_TILE = 64      # LR pixels per tile side (256 output pixels)
 DEFAULT_OVERLAP = 8    # LR pixels
+BYTES_PER_LR_PIXEL = 1100  # estimate from array sizes: packed inputs 588 B, x4 output + weights + copies
+
+
+def max_lr_pixels() -> int:
+    """Largest LR image accepted (about 2 GB of working memory); SAR_STUDIO_SR_MAX_LR_PIXELS overrides it."""
+    import os
+    try:
+        return int(os.environ.get("SAR_STUDIO_SR_MAX_LR_PIXELS", 2_000_000))
+    except ValueError:
+        return 2_000_000
 
 
 # --------------------------------------------------------------------------------------------- resizing
@@ -185,6 +196,11 @@ def super_resolve(lr: np.ndarray, ref: np.ndarray, model, device: str = "cpu", t
         raise ValueError("super_resolve takes RGB (H, W, 3) arrays")
     if tile < 8:
         raise UserError(f"tile size {tile} is too small; use at least 8 LR pixels (64 is the default).")
+    h, w = lr.shape[:2]
+    if h * w > max_lr_pixels():
+        raise UserError(f"the LR image is {w}x{h}: x4 super-resolution of it needs about "
+                        f"{h * w * BYTES_PER_LR_PIXEL / 1e9:.1f} GB of memory, above the limit of {max_lr_pixels():,} "
+                        f"LR pixels; crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS.")
     lr_, lr_up, ref_hr, ref_dup = prepare_inputs(lr, ref)
     packed = np.concatenate([lr_, _fold(lr_up), _fold(ref_hr), _fold(ref_dup)], axis=-1)
     dev = torch.device(device)
@@ -196,7 +212,6 @@ def super_resolve(lr: np.ndarray, ref: np.ndarray, model, device: str = "cpu", t
             out = model(*[_as_tensor(x, dev) for x in (b_lr, *parts)])
         return out.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
 
-    h, w = lr.shape[:2]
     if h <= tile and w <= tile:  # one pass at the native size (no padding needed by the network)
         out = run(packed[None])[0]
         if progress:

@@ -171,3 +171,10 @@ def test_onnx_export_runs_in_onnx_runtime_like_pytorch(tmp_path, capsys, rng):
     got = sr.super_resolve(lr, ref, runner)
     want = sr.super_resolve(lr, ref, model)
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_an_lr_image_too_large_for_memory_is_refused_before_any_work(monkeypatch):
+    from core.errors import UserError
+    monkeypatch.setenv("SAR_STUDIO_SR_MAX_LR_PIXELS", "1000")
+    with pytest.raises(UserError, match=r"LR image is 40x30: .* crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS"):
+        sr.super_resolve(np.zeros((30, 40, 3), np.float32), np.zeros((120, 160, 3), np.float32), PointwiseNet())
