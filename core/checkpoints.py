@@ -144,6 +144,9 @@ def torch_load_weights(path: str | os.PathLike):
 #               "vv_vh_ratio" (three: VV, VH, VV/VH false colour), "rgb" (a display RGB image as it is).
 #   "sar_input": "display": the network was trained on 8-bit display images, so float SAR (intensity, amplitude,
 #               dB) is converted to display first (dB, 2-98 % stretch, core.io.render).
+#   "dualpol":  optional, how two-band VV/VH input was fed in training: "false_colour" (core.io.render's
+#               R = VV, G = VH, B = VV/VH), "vv" (VV only) or "vv_vh"; without it the engine feeds VV only to grey
+#               models. Set it when training on two-band SAR.
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
 FOREIGN_PREFIXES = ("module.", "_orig_mod.")

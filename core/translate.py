@@ -227,8 +227,9 @@ def network_input(raster: sio.Raster, translator: Translator, options: Translate
         label = sio.KIND_LABELS[raster.kind]
         if raster.bands == 2:
             dual = opts.dualpol
-            if dual == "auto":
-                dual = {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
+            if dual == "auto":  # as the checkpoint says it was trained, else by its channel layout
+                dual = translator.norm.get("dualpol") if translator.norm.get("dualpol") in DUALPOL_MODES[1:] else \
+                    {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
             if dual == "vv":
                 raster = replace(raster, data=raster.band(0), band_names=raster.band_names[:1])
                 notes.append("Dual-pol input: VV band used (choose false colour to feed VV, VH and their ratio).")

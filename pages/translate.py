@@ -31,10 +31,23 @@ st.write("Translate SAR into an optical-like RGB image with a generator from SAR
 
 # ------------------------------------------------------------------------------------------------ model
 
+def _is_translation_model(path: Path) -> bool:
+    """Our .safetensors files name their architecture: list only translation generators (not e.g. RGTGAN)."""
+    if path.suffix.lower() != ".safetensors":
+        return True
+    from core.checkpoints import FORMAT, GENERATOR_ARCHS, read_metadata
+    try:
+        meta = read_metadata(path)
+    except UserError:
+        return False
+    return meta.get("format") != FORMAT or meta.get("arch") in GENERATOR_ARCHS
+
+
 def bundled_models() -> list[Path]:
     if not CHECKPOINTS.is_dir():
         return []
-    return sorted(p for p in CHECKPOINTS.iterdir() if p.suffix.lower() in MODEL_SUFFIXES and p.is_file())
+    return sorted(p for p in CHECKPOINTS.iterdir()
+                  if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and _is_translation_model(p))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

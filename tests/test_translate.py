@@ -258,3 +258,14 @@ def test_per_call_options_override_the_translator_defaults(tmp_path, rng):
     assert translate_raster(raster, translator, TranslateOptions(overlap=0)).tiles == 3
     assert translate_raster(raster, translator, TranslateOptions(overlap=120)).tiles == 4
     assert [r.tiles for r in translate_many([raster], translator, TranslateOptions(overlap=120))] == [4]
+
+
+def test_dualpol_as_the_checkpoint_was_trained(tmp_path, rng):
+    m = build("sar2optical_unet", {"width": 4, "n_down": 5}).eval()
+    p = ck.save_model(tmp_path / "dual.safetensors", m,
+                      normalization=ck.translation_normalization(3, dualpol="false_colour"))
+    translator = Translator(ck.load_generator(p), TranslateOptions(device="cpu"))
+    vv = rng.gamma(1.0, 0.2, (32, 32)).astype(np.float32)
+    dual = sio.Raster(np.stack([vv, vv * 0.2], -1), "intensity", "vvvh.tif")
+    img, notes = network_input(dual, translator)
+    assert np.array_equal(img, sio.render(dual)) and any("false colour" in n for n in notes)

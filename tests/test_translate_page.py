@@ -144,3 +144,12 @@ def test_batch_of_samples_gives_a_zip_with_every_result(empty_checkpoints, tiny_
     assert len(zips) == 1 and "All 2 results" in zips[0].proto.label
     at.selectbox(key="translate_result").set_value("shanghai_s1_vvvh.tif").run()
     assert any("shanghai_s1_vvvh.tif: 256×256 px" in c.value for c in at.caption)
+
+
+def test_only_translation_generators_are_listed(empty_checkpoints):
+    ck.save_model(empty_checkpoints / "b_discriminator.safetensors", build("patchgan", {}), normalization={})
+    ck.save_model(empty_checkpoints / "a_demo.safetensors", build("sar2optical_unet", {"width": 4}),
+                  normalization=ck.translation_normalization(3))
+    at = app_test("translate.py").run()
+    assert not at.exception
+    assert at.selectbox(key="translate_bundled").options == ["a_demo.safetensors"]
