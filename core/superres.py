@@ -102,7 +102,8 @@ def _strip_prefix(state: dict) -> dict:
 
 
 def load_superres_model(path: str | Path, device: str = "cpu"):
-    """Our safetensors checkpoint (architecture rgtgan) or an RGTGAN `{iter}_G.pth` state_dict, loaded strictly.
+    """Our safetensors checkpoint (rgtgan or rrsgan), an RGTGAN or RRSGAN `{iter}_G.pth` state_dict (loaded
+    strictly) or an exported .onnx.
 
     Returns (model in eval mode, description)."""
     from core.checkpoints import load_model, load_state_strict, read_metadata, torch_load_weights
@@ -117,7 +118,7 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         return runner, f"{name} (ONNX Runtime, {runner.provider})"
     if path.suffix.lower() == ".safetensors":
         meta = read_metadata(path)
-        if meta.get("arch") not in (None, "rgtgan"):
+        if meta.get("arch") not in (None, "rgtgan", "rrsgan"):
             raise UserError(f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; "
                             f"pick an RGTGAN checkpoint.")
         model, meta = load_model(path, device)
@@ -130,8 +131,10 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         raise UserError(f"{name} does not hold a state_dict; give RGTGAN's {{iter}}_G.pth or a .safetensors model.")
     state = _strip_prefix(state)
     if KNOWN_FOREIGN["rrsgan"] in state:
-        raise UserError(f"{name} is an RRSGAN checkpoint (DCNv2 alignment); SAR Studio loads RGTGAN checkpoints "
-                        f"only, so use an RGTGAN {{iter}}_G.pth.")
+        from models.rrsgan import RRSGANGenerator
+        model = RRSGANGenerator()
+        load_state_strict(model, state, "rrsgan", name)
+        return model.to(device).eval(), f"{name} (RRSGAN generator, DCNv2 alignment, full size)"
     if KNOWN_FOREIGN["rgtgan"] not in state:
         raise UserError(f"{name} is not an RGTGAN generator (no {KNOWN_FOREIGN['rgtgan']}); "
                         f"give RGTGAN's {{iter}}_G.pth (not the discriminator _D.pth).")
