@@ -358,7 +358,8 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
             load_state_strict(model, tensors, arch, name)
             return LoadedGenerator(path, "sar-studio", arch, model.config, meta.get("normalization") or {},
                                    model=model.to(device).eval(),
-                                   description=f"SAR Studio checkpoint, {ARCH_LABELS.get(arch, arch)}")
+                                   description=f"SAR Studio checkpoint, {ARCH_LABELS.get(arch, arch)} "
+                                               f"({_sizes_text(model.config)})")
         state, fmt = tensors, "safetensors"
     elif head.startswith(b"PK") or suffix in (".pth", ".pt", ".ckpt", ".bin"):
         state, fmt = unwrap_state(torch_load_weights(path), name), "pth"
@@ -373,6 +374,9 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
                         f"check the file.") from None
     load_state_strict(model, state, f"{ARCH_LABELS[arch]} (detected)", name)
     norm = translation_normalization(config.get("in_channels", 3))
-    sizes = ", ".join(f"{k} {v}" for k, v in config.items() if k not in ("use_dropout",))
     return LoadedGenerator(path, fmt, arch, model.config, norm, model=model.to(device).eval(),
-                           description=f"{ARCH_LABELS[arch]} ({sizes})")
+                           description=f"{ARCH_LABELS[arch]} ({_sizes_text(config)})")
+
+
+def _sizes_text(config: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in config.items() if k not in ("use_dropout", "upsample_mode"))
