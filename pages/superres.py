@@ -36,7 +36,7 @@ if source.startswith("Bundled"):
     st.caption("Model: bundled compact RGTGAN demo trained on synthetic optical scenes "
                "(see checkpoints/rgtgan_demo.md). Upload RGTGAN's own `{iter}_G.pth` for the full network.")
 else:
-    up = st.file_uploader("Model file: our .safetensors, RGTGAN's {iter}_G.pth or an exported .onnx",
+    up = st.file_uploader("Model file: our .safetensors, RGTGAN's or RRSGAN's {iter}_G.pth, or an exported .onnx",
                           type=["safetensors", "pth", "pt", "onnx"],
                           key=f"{KEY}_model_upload")
     if up is not None:
@@ -117,20 +117,21 @@ show_notes(result.notes)
 st.caption(f"Model: {model_desc}. Device: {device}.")
 to_u8 = lambda x: np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
 bic_u8, sr_u8 = to_u8(result.bicubic), to_u8(result.sr)
-panels = [("Bicubic ×4", bic_u8), ("RGTGAN ×4", sr_u8)]
+label = {"rgtgan": "RGTGAN", "rrsgan": "RRSGAN"}.get(getattr(model, "arch_name", ""), "Model")
+panels = [("Bicubic ×4", bic_u8), (f"{label} ×4", sr_u8)]
 if result.hr is not None:
     panels.append(("True HR", to_u8(result.hr)))
 image_grid(panels, columns=len(panels))
-compare_view(bic_u8, sr_u8, labels=("Bicubic ×4", "RGTGAN ×4"), key=f"{KEY}_cmp")
+compare_view(bic_u8, sr_u8, labels=("Bicubic ×4", f"{label} ×4"), key=f"{KEY}_cmp")
 
 if result.metrics:
     b, m = result.metrics["bicubic"], result.metrics["model"]
     st.subheader("Against the true HR image (border of 4 pixels cropped)")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("PSNR bicubic", f"{b['psnr']:.2f} dB")
-    c2.metric("PSNR RGTGAN", f"{m['psnr']:.2f} dB", delta=f"{m['psnr'] - b['psnr']:+.2f} dB")
+    c2.metric(f"PSNR {label}", f"{m['psnr']:.2f} dB", delta=f"{m['psnr'] - b['psnr']:+.2f} dB")
     c3.metric("SSIM bicubic", f"{b['ssim']:.4f}")
-    c4.metric("SSIM RGTGAN", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
+    c4.metric(f"SSIM {label}", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
 
 bands = 1 if lr_r.bands == 1 else 3
 geo = sr.output_geo(lr_r.geo)
