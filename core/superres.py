@@ -357,7 +357,7 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
 # -------------------------------------------------------------------------------------------------- CLI
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("superres", help="x4 reference-based super-resolution (RGTGAN)",
+    p = subparsers.add_parser("superres", help="x4 reference-based super-resolution (RGTGAN, RRSGAN)",
                               description="x4 super-resolution of LR with a sharper reference image of the same "
                                           "area. Writes OUTPUT (.tif keeps the georeference, scaled 4x; .png).")
     p.add_argument("lr", metavar="LR", help="low-resolution image (PNG, JPEG or GeoTIFF)")
