@@ -121,9 +121,16 @@ def torch_load_weights(path: str | os.PathLike):
     except FileNotFoundError:
         raise UserError(f"{name}: file not found; check the path.") from None
     except pickle.UnpicklingError as exc:
-        msg = str(exc).splitlines()[0][:100] if str(exc) else ""
-        raise UserError(f"{name} contains Python objects other than tensors and was refused for safety "
-                        f"({msg}); save only the state_dict.") from None
+        import re
+        detail = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
+        detail = detail.group(1).strip() if detail else (str(exc).splitlines() or [""])[0]
+        if re.search(r"Unsupported (global|class)", detail):
+            what = re.search(r"GLOBAL (\S+)", detail)
+            what = f"it references {what.group(1)}" if what else detail[:100]
+            raise UserError(f"{name} contains Python objects other than tensors and was refused for safety "
+                            f"({what}); save only the state_dict.") from None
+        raise UserError(f"{name} is not a readable PyTorch checkpoint ({detail[:80] or 'unpickling failed'}); "
+                        f"check that the download is complete.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
         raise UserError(f"{name} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); "
                         f"check that the download is complete.") from None

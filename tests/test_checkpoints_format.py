@@ -88,3 +88,19 @@ def test_save_tensors_roundtrip(tmp_path):
     t, meta = ck.load_tensors(p)
     assert torch.equal(t["gram.0"], torch.eye(3)) and meta == {"kind": "gram", "layers": ["relu1_2"]}
     assert json.loads(json.dumps(meta)) == meta and pickle  # metadata is plain JSON
+
+
+def test_random_bytes_are_unreadable_not_unsafe(tmp_path):
+    import numpy as np
+    p = tmp_path / "noise.pth"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    with pytest.raises(UserError) as e:
+        ck.torch_load_weights(p)
+    assert "not a readable PyTorch checkpoint" in str(e.value) and "safety" not in str(e.value)
+
+
+def test_refusal_names_the_offending_global(tmp_path):
+    p = tmp_path / "evil2.pth"
+    torch.save({"payload": _Evil()}, p)
+    with pytest.raises(UserError, match=r"refused for safety \(it references exec\)"):
+        ck.torch_load_weights(p)
