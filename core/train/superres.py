@@ -152,7 +152,7 @@ def build_generator(config: SRTrainConfig):
 def train_superres(config: SRTrainConfig, progress: Callable[[float, str], None] | None = None,
                    log: Callable[[str], None] | None = None, model=None):
     """Train (or continue training `model`); returns (generator in eval mode, history dict)."""
-    from models.rgtgan import RGTGANDiscriminator
+    from models.rgtgan_discriminator import RGTGANDiscriminator
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
