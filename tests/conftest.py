@@ -12,6 +12,18 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op torch thread for the whole test run. Tests use small tensors, where two OpenMP threads
+    mostly wait on each other: measured several times (up to 100x on 48-px images) slower on a busy 2-core
+    machine. Tests that are about threads set their own count and restore it."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -9,16 +9,6 @@ from core.errors import UserError
 from tests.test_vgg import TV_VGG19_CONVS, torchvision_state
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
-    (OpenMP threads waiting on each other under load). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def scene(rng, size=64, contrast=1.0):
     """A display image: a bright disc on a ramp, with multiplicative speckle of the given strength."""
     yy, xx = np.mgrid[:size, :size]

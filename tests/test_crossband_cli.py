@@ -12,16 +12,6 @@ from tests.conftest import ROOT
 from tests.test_crossband import scene
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
-    (OpenMP threads waiting on each other under load). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def run(argv, capsys):
     code = main(argv)
     out = capsys.readouterr()

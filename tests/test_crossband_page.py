@@ -1,6 +1,5 @@
 """The cross-band page under AppTest: bundled samples end to end, Gram file source, VGG errors, visualisation."""
 import numpy as np
-import pytest
 import torch
 
 from core import crossband as cb
@@ -8,16 +7,6 @@ from core import io as sio
 from tests.conftest import ROOT, app_test
 
 K = "crossband"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
-    (OpenMP threads waiting on each other under load). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_bundled_samples_generate_and_say_which_features_ran():

@@ -11,15 +11,6 @@ from core.lora import add_lora, apply_adapter, merge_adapter, save_adapter
 from models.registry import build
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tiny_global():
     torch.manual_seed(0)
     m = build("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 1, "norm": "batch"})

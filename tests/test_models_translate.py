@@ -10,15 +10,6 @@ import torch.nn.functional as F
 from models.registry import build
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _count(name, config):
     with torch.device("meta"):
         m = build(name, config)

@@ -14,15 +14,6 @@ from models.registry import build
 from tests.test_models_translate import _randomise
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def unet_pth(tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx")

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from models.rgtgan import (GradientMagnitude, RGTGANGenerator, dcnv3_sample, gtem_pixel_shuffle, rgtgan_key_counts,
                            unused_parameter_names)
 
-torch.set_num_threads(1)  # on the shared 2-core machine one thread is several times faster
 
 # The full-size network costs about 55 GFLOP per 16x16 LR patch and 875 GFLOP per 64x64 one (minutes on a busy
 # 2-core machine): the default run uses 16x16; SAR_STUDIO_RGTGAN_TEST_LR=64 runs the 64x64 forward.

@@ -6,7 +6,6 @@ import torch.nn.functional as F
 from models.rrsgan import RRSGANGenerator, dcnv2_sample_conv
 from tests.test_rgtgan import _bilinear_zero, _inputs, _random_state
 
-torch.set_num_threads(1)  # on the shared 2-core machine one thread is several times faster
 
 
 def dcnv2_loop(x, offset, mask, weight, bias, groups):

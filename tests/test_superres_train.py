@@ -7,7 +7,6 @@ from core import superres as sr
 from core.errors import UserError
 from core.train.superres import SRTrainConfig, example_tensors, make_sr_example, train_superres
 
-torch.set_num_threads(1)  # on the shared 2-core machine one thread is several times faster
 
 TINY = dict(ngf=8, n_blocks=1, groups=2, gtem_nf=4, gtem_blocks=1, align_tail_blocks=0, dense_rounds=1,
             dense_steps=1, with_unused=False)

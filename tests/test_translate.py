@@ -19,15 +19,6 @@ from tests.test_models_translate import (_randomise, global_reference, junyan_re
                                         sar2optical_reference)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 FORMATS = {
     # name: (arch, config, key prefix written in the file, reference forward)
     "sar2optical": ("sar2optical_unet", {"width": 4}, "module.",

@@ -12,15 +12,6 @@ from tests.conftest import ROOT, app_test
 from tests.test_models_translate import _randomise
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"
 
 

@@ -6,16 +6,6 @@ import torch.nn.functional as F
 from core.checkpoints import load_state_strict
 from models.vgg import VGG16, VGG19, split_torchvision_state
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on the shared 2-core test machine, 2 threads ran these small images 5-100x slower
-    (OpenMP threads waiting on each other under load). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # torchvision's published vgg19 state_dict layout (vgg19-dcbb9e9d.pth), written out by hand:
 # features index -> (out, in) of each 3x3 conv; pools sit at 4, 9, 18, 27, 36.
 TV_VGG19_CONVS = [(0, 64, 3), (2, 64, 64), (5, 128, 64), (7, 128, 128), (10, 256, 128), (12, 256, 256),
