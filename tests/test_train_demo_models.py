@@ -28,22 +28,28 @@ def test_demo_generator_ships_small_with_a_card_and_loads_in_the_translation_eng
     ours, mean_colour = rows[name], rows["baseline: mean colour"]
     lookup = rows["baseline: grey-level lookup"]
     assert ours[0] > mean_colour[0] and ours[0] > lookup[0]  # the card's held-out PSNR beats both baselines
+    assert ours[1] > mean_colour[1] and ours[1] > lookup[1]  # and so does its SSIM
 
 
-def test_pix2pix_demo_card_numbers_are_reproduced():
+@pytest.mark.parametrize("name,model,adapter,sensor", [
+    ("pix2pix_unet_demo", "pix2pix_unet_demo.safetensors", None, "A"),
+    ("chrgan_demo", "chrgan_demo.safetensors", None, "A"),
+    ("pix2pix_unet_demo_sensorB_lora", "pix2pix_unet_demo.safetensors", "pix2pix_unet_demo_sensorB_lora", "B")])
+def test_demo_card_numbers_are_reproduced(name, model, adapter, sensor):
     """The card's held-out means are those of checkpoints/heldout/<name>/per_image.csv (32 synthetic scenes never
-    used in training), and three of those rows are recomputed here."""
+    used in training, written by `python -m core evaluate`), and two of those rows are recomputed here."""
     import csv
 
     from core.train.datasets import synthetic_sources, to_channels
     from core.train.evaluate import generate, image_metrics, load_for_inference
-    rows = list(csv.DictReader(open(CKPT / "heldout" / "pix2pix_unet_demo" / "per_image.csv")))
+    rows = list(csv.DictReader(open(CKPT / "heldout" / name / "per_image.csv")))
     assert len(rows) == 32
-    card = _card_rows("pix2pix_unet_demo")["pix2pix_unet_demo"]
-    assert np.mean([float(r["psnr"]) for r in rows]) == pytest.approx(card[0], abs=0.006)
-    assert np.mean([float(r["ssim"]) for r in rows]) == pytest.approx(card[1], abs=0.0006)
-    net, _ = load_for_inference(str(CKPT / "pix2pix_unet_demo.safetensors"))
-    for row, src in zip(rows[:3], synthetic_sources(range(100000, 100003), "A", 256)):
+    card = _card_rows(name)
+    ours = card["base pix2pix_unet_demo + this adapter"] if adapter else card[name]
+    assert np.mean([float(r["psnr"]) for r in rows]) == pytest.approx(ours[0], abs=0.006)
+    assert np.mean([float(r["ssim"]) for r in rows]) == pytest.approx(ours[1], abs=0.0006)
+    net, _ = load_for_inference(str(CKPT / model), str(CKPT / adapter) if adapter else None)
+    for row, src in zip(rows[:2], synthetic_sources(range(100000, 100002), sensor, 256)):
         assert row["name"] == src.name
         sar, opt = src.load()
         p, s = image_metrics(generate(net, to_channels(sar, 3)), opt)
@@ -57,5 +63,6 @@ def test_lora_demo_adapter_improves_the_base_on_sensor_b():
     rows = _card_rows("pix2pix_unet_demo_sensorB_lora")
     adapted = rows["base pix2pix_unet_demo + this adapter"]
     base = rows["base pix2pix_unet_demo alone (trained on sensor A)"]
-    assert adapted[0] > base[0]
+    assert adapted[0] > base[0] and adapted[1] > base[1]
+    assert adapted[1] > rows["baseline: grey-level lookup"][1]  # (not the mean colour's SSIM: the card says so)
     assert adapted[0] > rows["baseline: mean colour"][0] and adapted[0] > rows["baseline: grey-level lookup"][0]
