@@ -110,3 +110,10 @@ def test_bad_options_are_one_sentence():
         TrainConfig(task="lora").check()
     with pytest.raises(UserError, match="unknown training option"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_batch_of_one_at_a_1x1_bottleneck_is_a_sentence(tmp_path):
+    from core.errors import UserError
+    with pytest.raises(UserError, match="batch size of at least 2"):
+        train(tiny(batch_size=1, n_down=5, epochs=1), tmp_path / "b1", resume=False)
+    assert RunFolder(tmp_path / "b1").state()["status"] == "failed"

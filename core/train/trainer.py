@@ -525,7 +525,14 @@ class Trainer:
                 sar = sar.contiguous(memory_format=torch.channels_last)
                 opt = opt.contiguous(memory_format=torch.channels_last)
             torch.manual_seed(cfg.seed * 1_000_003 + self.step * 7 + self.rank)  # dropout noise of this step
-            losses = self.train_step(sar, opt)
+            try:
+                losses = self.train_step(sar, opt)
+            except ValueError as exc:
+                if "Expected more than 1 value per channel" in str(exc):
+                    raise UserError(f"the generator's BatchNorm sees a 1x1 feature map from a batch of "
+                                    f"{len(mine)} at {cfg.size} px; use a batch size of at least 2 per process or a "
+                                    f"larger training crop.") from None
+                raise
             self.step += 1
             if self.is_main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                 elapsed = time.time() - t0
