@@ -71,3 +71,14 @@ def test_full_finetune_moves_the_base_weights(tmp_path):
     w1 = tuned.state_dict()["encoder.enc1.conv_block.0.weight"]
     assert float((w1 - w0).abs().max()) > 1e-5
     assert meta["task"] == "finetune" and meta["steps"] == 2
+
+
+def test_finetune_starts_from_a_foreign_sar2optical_pth(tmp_path):
+    # a SAR2Optical-style state_dict saved by DataParallel (module. prefix), read through the translation loader
+    torch.manual_seed(2)
+    g = build("sar2optical_unet", dict(width=4, n_down=5))
+    torch.save({"module." + k: v for k, v in g.state_dict().items()}, tmp_path / "pix2pix_gen_1.pth")
+    trainer = Trainer(_cfg(tmp_path / "pix2pix_gen_1.pth", "finetune"), RunFolder(tmp_path / "f"))
+    assert trainer.objective == "pix2pix"
+    torch.testing.assert_close(trainer.G.state_dict()["head.0.weight"], g.state_dict()["head.0.weight"])
+    assert trainer.fit()["status"] == "finished"
