@@ -76,3 +76,20 @@ def test_multiscale_discriminator_scales_and_features():
     first = d.scale1_layer0(pooled)
     torch.testing.assert_close(d(x)[1][0], first)
     assert "scale2_layer4.0.weight" in d.state_dict()
+
+
+def test_vgg_perceptual_loss_from_a_torchvision_file(tmp_path):
+    from models.vgg import VGG19
+    torch.manual_seed(0)
+    net = VGG19()
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}
+    state.update({"classifier.6.weight": torch.zeros(1000, 4096), "classifier.6.bias": torch.zeros(1000)})
+    torch.save(state, tmp_path / "vgg19.pth")
+    loss = L.VGGPerceptualLoss(str(tmp_path / "vgg19.pth"))
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        feats_a, feats_b = net(a, list(L.VGG_LAYERS)), net(b, list(L.VGG_LAYERS))
+    expected = sum(w * F.l1_loss(feats_a[k], feats_b[k]) for k, w in zip(L.VGG_LAYERS, L.VGG_WEIGHTS))
+    assert float(loss(a, b)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss(a, a)) == 0.0
+    assert all(not p.requires_grad for p in loss.parameters())
