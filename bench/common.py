@@ -38,7 +38,13 @@ def machine_line() -> str:
 
 def write_section(name: str, body: str, command: str | None = None) -> None:
     """Replace (or append) this benchmark's section in bench/RESULTS.md."""
-    command = command or "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    if command is None:
+        script = Path(sys.argv[0]).resolve()
+        try:
+            script = script.relative_to(RESULTS.parent.parent)
+        except ValueError:
+            pass
+        command = "python " + " ".join([script.as_posix(), *sys.argv[1:]])
     stamp = time.strftime("%Y-%m-%d")
     block = (f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nRun {stamp} on {machine_line()}.\n\n"
              f"{body.strip()}\n<!-- /bench:{name} -->")
