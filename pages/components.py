@@ -41,20 +41,29 @@ def sample_paths(category: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
 
 
-def pick_inputs(key: str, label: str = "SAR image", category: str = "sar", multiple: bool = False,
-                allow_folder: bool = False, default_sample: str | None = None) -> list[tuple[str, bytes]]:
-    """Upload, bundled sample or (optionally) a folder on the server. Returns [(name, bytes)]."""
-    samples = sample_paths(category)
+def pick_inputs(key: str, label: str = "SAR image", category: str | tuple[str, ...] | list[str] = "sar",
+                multiple: bool = False, allow_folder: bool = False,
+                default_sample: str | None = None) -> list[tuple[str, bytes]]:
+    """Upload, bundled sample or (optionally) a folder on the server. Returns [(name, bytes)].
+
+    `category` is one samples/ subfolder (options are file names) or a list of them, offered in that order
+    (options are then "<category>/<file name>", e.g. "pairs/sar/synthetic_A_100000.png", so names stay unique).
+    """
+    if isinstance(category, str):
+        samples = [(p.name, p) for p in sample_paths(category)]
+    else:
+        samples = [(f"{c}/{p.name}", p) for c in category for p in sample_paths(c)]
     modes = (["Sample"] if samples else []) + ["Upload"] + (["Server folder"] if allow_folder else [])
     mode = st.radio(f"{label} source", modes, horizontal=True, key=f"{key}_mode")
     if mode == "Sample":
-        names = [p.name for p in samples]
+        names = [n for n, _ in samples]
+        paths = dict(samples)
         index = names.index(default_sample) if default_sample in names else 0
         if multiple:
             chosen = st.multiselect(f"{label}: bundled samples", names, default=[names[index]], key=f"{key}_sample")
         else:
             chosen = [st.selectbox(f"{label}: bundled sample", names, index=index, key=f"{key}_sample")]
-        return [(n, (SAMPLES / category / n).read_bytes()) for n in chosen if n]
+        return [(n, paths[n].read_bytes()) for n in chosen if n]
     if mode == "Upload":
         files = st.file_uploader(f"{label}: PNG, JPEG or (Geo)TIFF", type=IMAGE_TYPES, key=f"{key}_upload",
                                  accept_multiple_files=multiple)
