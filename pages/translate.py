@@ -13,13 +13,14 @@ from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
-from pages.components import (ROOT, compare_view, download_buttons, pick_inputs, progress_bar, read_input,
+from pages.components import (ROOT, SAMPLES, compare_view, download_buttons, pick_inputs, progress_bar, read_input,
                               run_guarded, show_notes, stem)
 
 KEY = "translate"
 CHECKPOINTS = Path(os.environ.get("SAR_STUDIO_CHECKPOINTS", ROOT / "checkpoints"))
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "sar_studio_uploads"
+PAIRS_SAR = "pairs/sar"  # synthetic SAR samples with an optical partner in samples/pairs/optical/
 
 st.title("SAR to optical")
 st.write("Translate SAR into an optical-like RGB image with a generator from SAR Studio's training, SAR2Optical "
@@ -48,6 +49,22 @@ def bundled_models() -> list[Path]:
         return []
     return sorted(p for p in CHECKPOINTS.iterdir()
                   if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and _is_translation_model(p))
+
+
+def bundled_adapters() -> list[Path]:
+    """peft adapter folders in checkpoints/ (folders holding adapter_config.json)."""
+    if not CHECKPOINTS.is_dir():
+        return []
+    return sorted(p for p in CHECKPOINTS.iterdir() if p.is_dir() and (p / "adapter_config.json").is_file())
+
+
+def optical_partner(name: str) -> Path | None:
+    """The bundled optical scene of a synthetic pair sample ("pairs/sar/x.png" -> samples/pairs/optical/x.png)."""
+    folder, _, file_name = name.rpartition("/")
+    if folder != PAIRS_SAR:
+        return None
+    partner = SAMPLES / "pairs" / "optical" / file_name
+    return partner if partner.is_file() else None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -158,11 +175,17 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     overlap = c5.number_input("Overlap (px)", min_value=0, max_value=2048, value=32, step=8, key=f"{KEY}_overlap", help="Overlapping tiles are blended with feathered weights.")
     batch = c6.number_input("Batch (tiles per pass)", min_value=1, max_value=64, value=4, key=f"{KEY}_batch")
     c7, c8 = st.columns(2)
-    adapter_mode = c7.radio("LoRA adapter", ["None", "Upload file", "Path on the server"], horizontal=True,
-                            key=f"{KEY}_adapter_mode",
-                            help="peft adapter folder (path) or a SAR2Optical adapter file (.pth / .safetensors).")
+    adapters = bundled_adapters()
+    adapter_modes = ["None"] + (["Bundled"] if adapters else []) + ["Upload file", "Path on the server"]
+    adapter_mode = c7.radio("LoRA adapter", adapter_modes, horizontal=True, key=f"{KEY}_adapter_mode",
+                            help="peft adapter folder (bundled in checkpoints/, or a path) or a SAR2Optical adapter "
+                                 "file (.pth / .safetensors).")
     adapter_path: Path | None = None
-    if adapter_mode == "Upload file":
+    if adapter_mode == "Bundled":
+        chosen_adapter = c7.selectbox("Bundled adapter (checkpoints/)", [p.name for p in adapters],
+                                      key=f"{KEY}_adapter_bundled")
+        adapter_path = CHECKPOINTS / chosen_adapter
+    elif adapter_mode == "Upload file":
         aup = c7.file_uploader("Adapter file", type=["pth", "pt", "safetensors"], key=f"{KEY}_adapter_upload")
         if aup is not None:
             adapter_path = save_upload(aup.getvalue(), aup.name)
@@ -185,11 +208,20 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     dualpol = c8.selectbox("Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol",
                            format_func=lambda m: tr.DUALPOL_LABELS[m])
 
+if adapter_path is not None and adapter_mode == "Bundled" and adapter_path.with_suffix(".md").is_file():
+    with st.expander("Adapter card"):  # outside the options expander: Streamlit does not nest expanders
+        st.markdown(adapter_path.with_suffix(".md").read_text())
+
 # ------------------------------------------------------------------------------------------------ inputs
 st.subheader("SAR images")
-inputs = pick_inputs(KEY, "SAR image", category="sar", multiple=True, allow_folder=True)
+inputs = pick_inputs(KEY, "SAR image", category=(PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
+if st.session_state.get(f"{KEY}_mode") == "Sample":
+    st.caption("`pairs/sar/`: synthetic scenes with their real optical partner (PSNR / SSIM shown automatically); "
+               "`synthetic_A_*` is the sensor the bundled demo models were trained on, `synthetic_B_*` the sensor of "
+               "the bundled LoRA adapter. `sar/`: real Sentinel-1 scenes (no optical partner; the demo models, "
+               "trained on synthetic scenes only, do not translate them well).")
 if not inputs:
-    st.info("Pick bundled Sentinel-1 samples, upload SAR images, or give a folder on the server.")
+    st.info("Pick bundled samples, upload SAR images, or give a folder on the server.")
     st.stop()
 rasters = []
 for i, (name, blob) in enumerate(inputs):
@@ -202,6 +234,11 @@ optical_up = None
 if len(rasters) == 1:
     optical_up = st.file_uploader("Real optical image of the same place (optional, for PSNR / SSIM)",
                                   type=["png", "jpg", "jpeg", "tif", "tiff"], key=f"{KEY}_optical")
+partners = [optical_partner(name) for name, _ in inputs]
+if any(partners) and optical_up is None:
+    st.caption(f"Bundled optical partner{'s' if sum(map(bool, partners)) > 1 else ''} found "
+               f"({', '.join('samples/pairs/optical/' + p.name for p in partners if p)}): used as the real optical "
+               f"image for PSNR / SSIM" + (" unless you upload one." if len(rasters) == 1 else "."))
 
 if model_path is None or info is None:
     st.info("Choose a model above to translate.")
@@ -251,9 +288,14 @@ geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced e
 st.caption(f"{res.name}: {w}×{h} px, {res.tiles} tile{'s' if res.tiles != 1 else ''}, {geo_text}.")
 
 optical = None
-if optical_up is not None:
+partner = optical_partner(res.name)
+if optical_up is not None or partner is not None:
     try:
-        optical_raster = sio.read_raster(optical_up.getvalue(), name=optical_up.name)
+        if optical_up is not None:
+            optical_raster = sio.read_raster(optical_up.getvalue(), name=optical_up.name)
+        else:
+            optical_raster = sio.read_raster(partner)
+            st.caption(f"PSNR / SSIM against the sample's bundled optical partner, samples/pairs/optical/{partner.name}.")
         optical = sio.render(optical_raster)
         q = tr.quality_against(res, optical)
         m1, m2 = st.columns(2)

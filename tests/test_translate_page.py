@@ -49,6 +49,7 @@ def test_empty_checkpoints_folder_is_said_plainly(empty_checkpoints):
 
 def test_translate_sample_with_a_server_path_model_matches_the_engine(empty_checkpoints, tiny_model):
     at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    at.multiselect(key="translate_sample").set_value(["sar/labrador_s1_vv.tif"]).run()
     assert not at.exception and not at.error
     assert any("SAR2Optical U-Net" in c.value for c in at.caption)
     at.button(key="translate_run").click().run()
@@ -63,7 +64,7 @@ def test_translate_sample_with_a_server_path_model_matches_the_engine(empty_chec
     assert len(at.get("download_button")) >= 3
     # rerun: the result stays while nothing changes
     at.run()
-    assert at.session_state["translate_results"]["results"][0].name == "labrador_s1_vv.tif"
+    assert at.session_state["translate_results"]["results"][0].name == "sar/labrador_s1_vv.tif"
 
 
 def test_model_sent_by_the_training_page_is_preselected_and_optical_metrics(empty_checkpoints, tiny_model, rng):
@@ -125,15 +126,15 @@ def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model)
 
 def test_batch_of_samples_gives_a_zip_with_every_result(empty_checkpoints, tiny_model):
     at = _with_model_path(app_test("translate.py").run(), tiny_model)
-    at.multiselect(key="translate_sample").set_value(["labrador_s1_vv.tif", "shanghai_s1_vvvh.tif"]).run()
+    at.multiselect(key="translate_sample").set_value(["sar/labrador_s1_vv.tif", "sar/shanghai_s1_vvvh.tif"]).run()
     at.button(key="translate_run").click().run()
     assert not at.exception and not at.error
     results = at.session_state["translate_results"]["results"]
-    assert [r.name for r in results] == ["labrador_s1_vv.tif", "shanghai_s1_vvvh.tif"]
+    assert [r.name for r in results] == ["sar/labrador_s1_vv.tif", "sar/shanghai_s1_vvvh.tif"]
     assert any("VV band used" in i.value for i in at.info)  # the dual-pol sample is fed as VV by default
     zips = [b for b in at.get("download_button") if "zip" in str(b.proto.label)]
     assert len(zips) == 1 and "All 2 results" in zips[0].proto.label
-    at.selectbox(key="translate_result").set_value("shanghai_s1_vvvh.tif").run()
+    at.selectbox(key="translate_result").set_value("sar/shanghai_s1_vvvh.tif").run()
     assert any("shanghai_s1_vvvh.tif: 256×256 px" in c.value for c in at.caption)
 
 
@@ -144,3 +145,63 @@ def test_only_translation_generators_are_listed(empty_checkpoints):
     at = app_test("translate.py").run()
     assert not at.exception
     assert at.selectbox(key="translate_bundled").options == ["a_demo.safetensors"]
+
+
+PAIRS = ROOT / "samples" / "pairs"
+
+
+def test_bundled_pair_sample_is_scored_against_its_optical_partner(empty_checkpoints, tiny_model):
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    options = at.multiselect(key="translate_sample").options
+    assert options[0] == "pairs/sar/synthetic_A_100000.png" and "sar/labrador_s1_vv.tif" in options
+    assert at.multiselect(key="translate_sample").value == ["pairs/sar/synthetic_A_100000.png"]
+    assert any("real Sentinel-1" in c.value for c in at.caption)
+    at.multiselect(key="translate_sample").set_value(["pairs/sar/synthetic_B_100004.png"]).run()
+    assert any("samples/pairs/optical/synthetic_B_100004.png" in c.value and "unless you upload" in c.value
+               for c in at.caption)
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    res = at.session_state["translate_results"]["results"][0]
+    expected = tr.translate_raster(sio.read_raster(PAIRS / "sar" / "synthetic_B_100004.png"),
+                                   tr.open_translator(tiny_model, tr.TranslateOptions(device="cpu")))
+    assert np.array_equal(res.output, expected.output)
+    from core import metrics
+    optical = sio.read_raster(PAIRS / "optical" / "synthetic_B_100004.png").data
+    assert optical.shape == (256, 256, 3) and optical.dtype == np.uint8
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["PSNR (dB)"] == f"{metrics.psnr(optical, expected.output, data_range=255):.2f}"
+    assert shown["SSIM"] == f"{metrics.ssim(optical, expected.output, data_range=255):.4f}"
+    assert any("bundled optical partner, samples/pairs/optical/synthetic_B_100004.png" in c.value for c in at.caption)
+
+
+def test_real_sentinel1_sample_has_no_partner_metrics(empty_checkpoints, tiny_model):
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    at.multiselect(key="translate_sample").set_value(["sar/shanghai_s1_vv.tif"]).run()
+    assert not any("samples/pairs/optical/" in c.value for c in at.caption)
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error and len(at.metric) == 0
+
+
+def test_bundled_lora_adapter_changes_the_output_like_the_engine():
+    base = ROOT / "checkpoints" / "pix2pix_unet_demo.safetensors"
+    adapter = ROOT / "checkpoints" / "pix2pix_unet_demo_sensorB_lora"
+    at = app_test("translate.py").run()
+    at.selectbox(key="translate_bundled").set_value(base.name).run()
+    assert at.radio(key="translate_adapter_mode").value == "None"
+    assert "Bundled" in at.radio(key="translate_adapter_mode").options
+    at.multiselect(key="translate_sample").set_value(["pairs/sar/synthetic_B_100005.png"]).run()
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    plain = at.session_state["translate_results"]["results"][0].output
+    at.radio(key="translate_adapter_mode").set_value("Bundled").run()
+    assert at.selectbox(key="translate_adapter_bundled").options == [adapter.name]
+    assert any(e.label == "Adapter card" for e in at.expander)
+    assert at.slider(key="translate_strength").value == 1.0
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    adapted = at.session_state["translate_results"]["results"][0].output
+    raster = sio.read_raster(PAIRS / "sar" / "synthetic_B_100005.png")
+    expected = tr.translate_raster(raster, tr.open_translator(base, tr.TranslateOptions(
+        device="cpu", adapter=str(adapter), adapter_strength=1.0)))
+    assert np.array_equal(adapted, expected.output)
+    assert np.abs(adapted.astype(int) - plain.astype(int)).mean() > 1.0
