@@ -19,15 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers import norm_layer
 from models.registry import register
 
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    raise ValueError(f"unknown norm {kind!r}; use batch or instance")
 
 
 class UnetSkipBlock(nn.Module):
@@ -43,11 +37,11 @@ class UnetSkipBlock(nn.Module):
             layers = [downconv, submodule, nn.ReLU(), upconv, nn.Tanh()]
         elif innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
-            layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), upconv, _norm(norm, outer_nc)]
+            layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), upconv, norm_layer(norm, outer_nc)]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
-            layers = [nn.LeakyReLU(0.2), downconv, _norm(norm, inner_nc), submodule,
-                      nn.ReLU(), upconv, _norm(norm, outer_nc)]
+            layers = [nn.LeakyReLU(0.2), downconv, norm_layer(norm, inner_nc), submodule,
+                      nn.ReLU(), upconv, norm_layer(norm, outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)

@@ -13,15 +13,9 @@ import math
 
 from torch import nn
 
+from models.layers import norm_layer
 from models.registry import register
 
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    raise ValueError(f"unknown norm {kind!r}; use instance or batch")
 
 
 def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[nn.Sequential]:
@@ -30,9 +24,9 @@ def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[n
     nf = ndf
     for _ in range(1, n_layers):
         prev, nf = nf, min(nf * 2, 512)
-        seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 2, pad), _norm(norm, nf), nn.LeakyReLU(0.2, True)))
+        seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 2, pad), norm_layer(norm, nf), nn.LeakyReLU(0.2, True)))
     prev, nf = nf, min(nf * 2, 512)
-    seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 1, pad), _norm(norm, nf), nn.LeakyReLU(0.2, True)))
+    seq.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 1, pad), norm_layer(norm, nf), nn.LeakyReLU(0.2, True)))
     seq.append(nn.Sequential(nn.Conv2d(nf, 1, kw, 1, pad)))
     return seq
 

@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from models.layers import norm_layer
 from models.registry import register
 
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    raise ValueError(f"unknown norm {kind!r}; use batch or instance")
 
 
 @register("patchgan")
@@ -30,10 +24,10 @@ class PatchGAN(nn.Module):
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2 ** n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=False), _norm(norm, ndf * mult),
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=False), norm_layer(norm, ndf * mult),
                        nn.LeakyReLU(0.2, True)]
         prev, mult = mult, min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=False), _norm(norm, ndf * mult),
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=False), norm_layer(norm, ndf * mult),
                    nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
         self.model = nn.Sequential(*layers)
 

@@ -19,15 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers import norm_layer
 from models.registry import register
 
-
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    raise ValueError(f"unknown norm {kind!r}; use instance or batch")
 
 
 class ResnetBlock(nn.Module):

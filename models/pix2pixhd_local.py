@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.pix2pixhd_global import ResnetBlock, global_layers, norm_layer
+from models.layers import norm_layer
+from models.pix2pixhd_global import ResnetBlock, global_layers
 from models.registry import register
 
 
