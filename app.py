@@ -1,4 +1,5 @@
 """SAR Studio: entry point. Page config and navigation only; each tool lives in pages/."""
+
 from pathlib import Path
 
 import streamlit as st
@@ -15,6 +16,9 @@ _PAGES = [
     ("pages/speckle.py", "Speckle filtering", ":material/grain:"),
     ("pages/train.py", "Training", ":material/model_training:"),
 ]
-pages = [st.Page(path, title=title, icon=icon, default=(path == "pages/home.py"))
-         for path, title, icon in _PAGES if (_HERE / path).exists()]
+pages = [
+    st.Page(path, title=title, icon=icon, default=(path == "pages/home.py"))
+    for path, title, icon in _PAGES
+    if (_HERE / path).exists()
+]
 st.navigation(pages).run()

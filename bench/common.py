@@ -3,6 +3,7 @@
 Every benchmark reports ratios against a baseline run side by side in the same process, and records the
 command that produced it. Each script owns one section, between `<!-- bench:NAME -->` markers.
 """
+
 from __future__ import annotations
 
 import platform
@@ -28,8 +29,10 @@ def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
 
 def machine_line() -> str:
     import os
+
     try:
         import torch
+
         tv = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:  # pragma: no cover
         tv = "no torch"
@@ -46,9 +49,15 @@ def write_section(name: str, body: str, command: str | None = None) -> None:
             pass
         command = "python " + " ".join([script.as_posix(), *sys.argv[1:]])
     stamp = time.strftime("%Y-%m-%d")
-    block = (f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nRun {stamp} on {machine_line()}.\n\n"
-             f"{body.strip()}\n<!-- /bench:{name} -->")
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nRatios against a baseline run in the same process. Regenerate with `make bench` or the command in each section.\n"
+    block = (
+        f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nRun {stamp} on {machine_line()}.\n\n"
+        f"{body.strip()}\n<!-- /bench:{name} -->"
+    )
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmark results\n\nRatios against a baseline run in the same process. Regenerate with `make bench` or the command in each section.\n"
+    )
     pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
     tmp = RESULTS.with_suffix(".md.part")

@@ -10,6 +10,7 @@ Baselines run in the same process:
 
 Usage: .venv/bin/python bench/crossband.py [--size 256] [--steps 4] [--vgg-steps 2] [--target-factor 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def steps_per_second(images, style, extractor, steps, repeat):
 
 def reach(content, style, extractor, optimizer, target, max_steps):
     t0 = time.perf_counter()
-    res = cb.generate_crossband(content, style, extractor,
-                                cb.CrossbandOptions(steps=max_steps, optimizer=optimizer, device="cpu"))
+    res = cb.generate_crossband(
+        content, style, extractor, cb.CrossbandOptions(steps=max_steps, optimizer=optimizer, device="cpu")
+    )
     total = time.perf_counter() - t0
     for h in res.history:
         if h["style"] <= target:
@@ -91,9 +93,15 @@ def main() -> int:
     rows = []
     rand = cb.random_extractor(0)
     from models.vgg import TRANSBAND_CONTENT_LAYERS, TRANSBAND_STYLE_LAYERS, VGG19
-    vgg = cb.Extractor(net=VGG19().eval(), arch="vgg19", label="VGG19 (random init, speed only)",
-                       style_layers=TRANSBAND_STYLE_LAYERS, content_layers=TRANSBAND_CONTENT_LAYERS,
-                       defaults=dict(cb.VGG_DEFAULTS))
+
+    vgg = cb.Extractor(
+        net=VGG19().eval(),
+        arch="vgg19",
+        label="VGG19 (random init, speed only)",
+        style_layers=TRANSBAND_STYLE_LAYERS,
+        content_layers=TRANSBAND_CONTENT_LAYERS,
+        defaults=dict(cb.VGG_DEFAULTS),
+    )
     for p in vgg.net.parameters():
         p.requires_grad_(False)
     for ex, n in ((rand, args.steps), (vgg, args.vgg_steps)):
@@ -103,6 +111,7 @@ def main() -> int:
         print(f"{ex.arch}: grey {grey:.2f} steps/s, 3-channel {plain:.2f} steps/s", flush=True)
 
     import torch
+
     default_threads = torch.get_num_threads()
     style = cb.style_from_image(style_img, rand)
     thread_rates = {}
@@ -126,34 +135,56 @@ def main() -> int:
         print(opt, conv[opt], flush=True)
 
     d = rand.defaults
-    lines = [f"Image {args.size}x{args.size} (bundled Sentinel-1 VV content, VH style), CPU, batch 1.", "",
-             "| features | steps/s, grey path (ours) | steps/s, 3-channel copy (baseline) | ratio | "
-             f"seconds for default steps |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"Image {args.size}x{args.size} (bundled Sentinel-1 VV content, VH style), CPU, batch 1.",
+        "",
+        "| features | steps/s, grey path (ours) | steps/s, 3-channel copy (baseline) | ratio | "
+        f"seconds for default steps |",
+        "|---|---|---|---|---|",
+    ]
     for arch, grey, plain in rows:
         default_steps = d["steps"] if arch == "random_features" else cb.VGG_DEFAULTS["steps"]
-        lines.append(f"| {arch} | {grey:.2f} | {plain:.2f} | {grey / plain:.2f}x | "
-                     f"{default_steps} steps: {default_steps / grey:.0f} s |")
+        lines.append(
+            f"| {arch} | {grey:.2f} | {plain:.2f} | {grey / plain:.2f}x | "
+            f"{default_steps} steps: {default_steps / grey:.0f} s |"
+        )
     if default_threads != 1:
-        lines += ["", f"Random features, grey path: {thread_rates[default_threads]:.2f} steps/s with PyTorch's "
-                      f"{default_threads} threads (baseline), {thread_rates[1]:.2f} steps/s with 1 thread "
-                      f"({thread_rates[1] / thread_rates[default_threads]:.2f}x). On a machine whose cores are busy "
-                      f"with other work, `--threads 1` can be the faster choice."]
-    lines += ["", f"Gram forward + backward on (1, 64, {args.size}, {args.size}) features: custom backward (ours) "
-                  f"{g_ours * 1e3:.1f} ms, autograd of the plain product (baseline) {g_plain * 1e3:.1f} ms, "
-                  f"{g_plain / g_ours:.2f}x faster."]
-    lines += ["", f"Steps to bring the style loss to 1/{args.target_factor:g} of its start ({start:.3g} -> "
-                  f"{target:.3g}), random features, style weight {d['style_weight']:g}:", "",
-              "| optimizer | steps | loss evaluations | seconds |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Random features, grey path: {thread_rates[default_threads]:.2f} steps/s with PyTorch's "
+            f"{default_threads} threads (baseline), {thread_rates[1]:.2f} steps/s with 1 thread "
+            f"({thread_rates[1] / thread_rates[default_threads]:.2f}x). On a machine whose cores are busy "
+            f"with other work, `--threads 1` can be the faster choice.",
+        ]
+    lines += [
+        "",
+        f"Gram forward + backward on (1, 64, {args.size}, {args.size}) features: custom backward (ours) "
+        f"{g_ours * 1e3:.1f} ms, autograd of the plain product (baseline) {g_plain * 1e3:.1f} ms, "
+        f"{g_plain / g_ours:.2f}x faster.",
+    ]
+    lines += [
+        "",
+        f"Steps to bring the style loss to 1/{args.target_factor:g} of its start ({start:.3g} -> "
+        f"{target:.3g}), random features, style weight {d['style_weight']:g}:",
+        "",
+        "| optimizer | steps | loss evaluations | seconds |",
+        "|---|---|---|---|",
+    ]
     for opt, (steps, evals, secs) in conv.items():
         name = f"Adam (lr {d['lr']})" if opt == "adam" else "L-BFGS (strong Wolfe)"
         lines.append(f"| {name} | {steps if steps else f'not reached in {evals}'} | {evals} | {secs:.1f} |")
     a, b = conv["adam"], conv["lbfgs"]
     if a[0] and b[0]:
-        lines += ["", f"L-BFGS / Adam: {b[0] / a[0]:.2f}x the steps, {b[1] / a[1]:.2f}x the loss evaluations, "
-                      f"{b[2] / a[2]:.2f}x the time."]
-    lines += ["", "The machine is shared: absolute seconds vary with its load; the ratios were measured side by "
-                  "side in one process."]
+        lines += [
+            "",
+            f"L-BFGS / Adam: {b[0] / a[0]:.2f}x the steps, {b[1] / a[1]:.2f}x the loss evaluations, "
+            f"{b[2] / a[2]:.2f}x the time.",
+        ]
+    lines += [
+        "",
+        "The machine is shared: absolute seconds vary with its load; the ratios were measured side by "
+        "side in one process.",
+    ]
     write_section("crossband", "\n".join(lines))
     print("\n".join(lines))
     return 0

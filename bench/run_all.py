@@ -1,4 +1,5 @@
 """Run every benchmark in bench/ one after another (each rewrites its own section of RESULTS.md)."""
+
 import subprocess
 import sys
 from pathlib import Path

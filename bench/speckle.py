@@ -3,6 +3,7 @@ the same process, and against a per-pixel Python Lee loop timed on a small crop 
 
     .venv/bin/python bench/speckle.py [--size 4096] [--merlin-size 512]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,7 @@ LOOKS = 1.0
 def scipy_lee(x: np.ndarray, window: int, looks: float) -> np.ndarray:
     """The baseline: Lee with two scipy uniform_filter calls (reflect borders), no NaN handling."""
     from scipy import ndimage
+
     mean = ndimage.uniform_filter(x, window)
     mean_sq = ndimage.uniform_filter(x * x, window)
     var = np.maximum(mean_sq - mean * mean, 0)
@@ -39,7 +41,7 @@ def loop_lee(x: np.ndarray, window: int, looks: float) -> np.ndarray:
     cu2 = 1.0 / looks
     for i in range(h):
         for j in range(w):
-            win = x[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+            win = x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1]
             m = win.mean()
             v = win.var()
             wt = max(0.0, 1 - cu2 * m * m / v) if v > 0 else 0.0
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--merlin-size", type=int, default=512, help="MERLIN is timed on a smaller image (0 skips it)")
     args = ap.parse_args()
     import torch
+
     torch.set_num_threads(2)
 
     rng = np.random.default_rng(0)
@@ -107,24 +110,40 @@ def main() -> None:
         sp.load_merlin("sentinel_tops", "cpu")
         sec, b = paired(lambda: sp.despeckle(sub, "merlin", device="cpu"), baseline)
         per_px = sec / sub.size
-        rows.append((f"MERLIN sentinel_tops (timed on {m}x{m}, extrapolated)", "tiles 256, overlap 32",
-                     per_px * pixels, per_px * pixels / b, loop_full / (per_px * pixels)))
+        rows.append(
+            (
+                f"MERLIN sentinel_tops (timed on {m}x{m}, extrapolated)",
+                "tiles 256, overlap 32",
+                per_px * pixels,
+                per_px * pixels / b,
+                loop_full / (per_px * pixels),
+            )
+        )
 
-    lines = [f"Image {n}x{n} float32 single-look intensity. Baseline: a plain `scipy.ndimage.uniform_filter` Lee "
-             f"(7x7) in the same process took **{base:.3f} s** at the start; each ratio below divides a filter's "
-             f"time by the baseline's time measured right after it (best of 2 runs each, on a shared machine). "
-             f"The per-pixel Python Lee loop was timed on a "
-             f"{args.crop}x{args.crop} crop ({loop_per_px * 1e6:.1f} µs per pixel) and **extrapolated** to "
-             f"{n}x{n}: {loop_full:.0f} s. Our filters include NaN/nodata handling and window clipping at the "
-             f"borders; the looks are given (L = 1) except for the ENL estimate row.", "",
-             "| filter | window | seconds | time / scipy Lee | speed-up over per-pixel loop (extrapolated) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"Image {n}x{n} float32 single-look intensity. Baseline: a plain `scipy.ndimage.uniform_filter` Lee "
+        f"(7x7) in the same process took **{base:.3f} s** at the start; each ratio below divides a filter's "
+        f"time by the baseline's time measured right after it (best of 2 runs each, on a shared machine). "
+        f"The per-pixel Python Lee loop was timed on a "
+        f"{args.crop}x{args.crop} crop ({loop_per_px * 1e6:.1f} µs per pixel) and **extrapolated** to "
+        f"{n}x{n}: {loop_full:.0f} s. Our filters include NaN/nodata handling and window clipping at the "
+        f"borders; the looks are given (L = 1) except for the ENL estimate row.",
+        "",
+        "| filter | window | seconds | time / scipy Lee | speed-up over per-pixel loop (extrapolated) |",
+        "|---|---|---|---|---|",
+    ]
     for label, win, sec, ratio, speed in rows:
-        lines.append(f"| {label} | {win} | {sec:.3f} | {ratio:.2f} | {speed:,.0f}x |" if speed >= 10 else
-                     f"| {label} | {win} | {sec:.3f} | {ratio:.2f} | {speed:.2f}x (slower than the loop) |")
+        lines.append(
+            f"| {label} | {win} | {sec:.3f} | {ratio:.2f} | {speed:,.0f}x |"
+            if speed >= 10
+            else f"| {label} | {win} | {sec:.3f} | {ratio:.2f} | {speed:.2f}x (slower than the loop) |"
+        )
     lee_ratio = next(r[3] for r in rows if r[0] == "Lee")
-    lines += ["", f"Done-when check: our Lee (7x7) takes {lee_ratio:.2f}x the scipy reference's time "
-              f"({'at or below' if lee_ratio <= 1 else 'ABOVE'} it)." + merlin_line]
+    lines += [
+        "",
+        f"Done-when check: our Lee (7x7) takes {lee_ratio:.2f}x the scipy reference's time "
+        f"({'at or below' if lee_ratio <= 1 else 'ABOVE'} it)." + merlin_line,
+    ]
     write_section("speckle", "\n".join(lines))
     print("\n".join(lines))
 

@@ -9,6 +9,7 @@ one warm-up step, then the best of --steps steps on the same batch. bfloat16 is 
 eager at batch 2: on CPUs without native bfloat16 (no AVX512-BF16 / AMX) it is many times slower, and then the
 batch-8 bfloat16 runs are skipped and the batch-2 ratio is reported instead (so the bench stays short).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,14 +54,24 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
-    data = {b: (torch.rand(b, 3, args.size, args.size) * 2 - 1, torch.rand(b, 3, args.size, args.size) * 2 - 1)
-            for b in {2, args.batch}}
+    data = {
+        b: (torch.rand(b, 3, args.size, args.size) * 2 - 1, torch.rand(b, 3, args.size, args.size) * 2 - 1)
+        for b in {2, args.batch}
+    }
     counter = [0]
 
     def step_time(name: str, batch: int, repeat: int, **extra) -> float:
         counter[0] += 1
-        cfg = TrainConfig(**MODELS[name], **extra, data="synthetic", synthetic_count=2, synthetic_size=args.size,
-                          size=args.size, batch_size=batch, device="cpu")
+        cfg = TrainConfig(
+            **MODELS[name],
+            **extra,
+            data="synthetic",
+            synthetic_count=2,
+            synthetic_size=args.size,
+            size=args.size,
+            batch_size=batch,
+            device="cpu",
+        )
         tr = Trainer(cfg, RunFolder(tmp / f"run{counter[0]}"))
         x, y = data[batch]
         if cfg.channels_last:
@@ -76,19 +87,24 @@ def main(argv=None) -> int:
         probe_eager = step_time(name, 2, 1)
         probe_bf16 = step_time(name, 2, 1, bf16=True)
         if probe_bf16 > BF16_SKIP_RATIO * probe_eager:
-            lines.append(f"| {name} | bfloat16 autocast | batch 2: {probe_bf16:.2f} | — | {probe_eager / probe_bf16:.2f}x "
-                         f"(batch 2 against eager batch 2 {probe_eager:.2f} s; batch {args.batch} skipped) |")
+            lines.append(
+                f"| {name} | bfloat16 autocast | batch 2: {probe_bf16:.2f} | — | {probe_eager / probe_bf16:.2f}x "
+                f"(batch 2 against eager batch 2 {probe_eager:.2f} s; batch {args.batch} skipped) |"
+            )
         else:
-            for label, extra in (("bfloat16 autocast", {"bf16": True}),
-                                 ("channels-last + bfloat16", {"bf16": True, "channels_last": True})):
+            for label, extra in (
+                ("bfloat16 autocast", {"bf16": True}),
+                ("channels-last + bfloat16", {"bf16": True, "channels_last": True}),
+            ):
                 t = step_time(name, args.batch, args.steps, **extra)
                 lines.append(f"| {name} | {label} | {t:.2f} | {args.batch / t:.2f} | {base / t:.2f}x |")
         for ln in lines[-3:]:
             print(ln, flush=True)
-    body = (f"One GAN training step (G forward, D update, G update) at {args.size}x{args.size}, batch {args.batch}, "
-            f"CPU (flags: {cpu_flags()}), best of {args.steps} after one warm-up; ratios against eager float32 of "
-            f"the same model in the same run. The machine is shared, so single numbers are noisy.\n\n"
-            + "\n".join(lines))
+    body = (
+        f"One GAN training step (G forward, D update, G update) at {args.size}x{args.size}, batch {args.batch}, "
+        f"CPU (flags: {cpu_flags()}), best of {args.steps} after one warm-up; ratios against eager float32 of "
+        f"the same model in the same run. The machine is shared, so single numbers are noisy.\n\n" + "\n".join(lines)
+    )
     write_section("train", body)
     return 0
 

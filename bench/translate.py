@@ -12,6 +12,7 @@
    memory the scene's input and output arrays alone take.
 Targets on CPU (issue 3): ONNX Runtime at most 0.6x the eager wall time; tiling overhead at most 15 %.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ def _model_file(folder: Path, width: int) -> Path:
     import torch
 
     from models.registry import build
+
     torch.manual_seed(0)
     model = build("sar2optical_unet", {"width": width}).eval()
     path = folder / f"sar2optical_w{width}.pth"
@@ -55,8 +57,10 @@ def _peak_memory_child(model_path: str, size: int, threads: int) -> None:
     VmHWM from /proc/self/status (this process's own high-water mark; getrusage's ru_maxrss would carry the
     parent's resident size over the fork)."""
     import torch
+
     torch.set_num_threads(threads)
     from core import translate as tr
+
     translator = tr.open_translator(model_path, tr.TranslateOptions(backend="torch", device="cpu", batch_size=8))
     base = _vm_hwm_kb()
     rng = np.random.default_rng(0)
@@ -65,8 +69,17 @@ def _peak_memory_child(model_path: str, size: int, threads: int) -> None:
     out, tiles = tr.translate_array(img, translator, overlap=32, batch_size=8)
     secs = time.perf_counter() - t
     peak = _vm_hwm_kb()
-    print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "tiles": tiles, "seconds": secs,
-                      "out_shape": list(out.shape)}))
+    print(
+        json.dumps(
+            {
+                "base_mb": base / 1024,
+                "peak_mb": peak / 1024,
+                "tiles": tiles,
+                "seconds": secs,
+                "out_shape": list(out.shape),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -84,6 +97,7 @@ def main() -> None:
         return
 
     import torch
+
     torch.set_num_threads(args.threads)
     from core import translate as tr
     from core.tiling import count_tiles, iter_tiles
@@ -101,8 +115,12 @@ def main() -> None:
         eager.run_batch(x), ort.run_batch(x)  # warm-up
         times_e, times_o = [], []
         for _ in range(3):  # interleaved, so both backends see the same machine load; best of three each
-            t = time.perf_counter(); eager.run_batch(x); times_e.append(time.perf_counter() - t)  # noqa: E702
-            t = time.perf_counter(); ort.run_batch(x); times_o.append(time.perf_counter() - t)  # noqa: E702
+            t = time.perf_counter()
+            eager.run_batch(x)
+            times_e.append(time.perf_counter() - t)  # noqa: E702
+            t = time.perf_counter()
+            ort.run_batch(x)
+            times_o.append(time.perf_counter() - t)  # noqa: E702
         te, to = min(times_e), min(times_o)
         diff = float(np.abs(eager.run_batch(x) - ort.run_batch(x)).max())
         ratios[batch] = to / te
@@ -113,8 +131,10 @@ def main() -> None:
     size, tile, overlap, bs = args.tiled, 256, 32, 8
     img = np.repeat(rng.integers(0, 256, (size, size, 1), dtype=np.uint8), 3, axis=2)
     positions = list(iter_tiles(size, size, tile, overlap))
-    batches = [np.stack([img[y:y + tile, x:x + tile] for y, x in positions[i:i + bs]]).astype(np.float32)
-               for i in range(0, len(positions), bs)]
+    batches = [
+        np.stack([img[y : y + tile, x : x + tile] for y, x in positions[i : i + bs]]).astype(np.float32)
+        for i in range(0, len(positions), bs)
+    ]
 
     def raw():
         for b in batches:
@@ -133,6 +153,7 @@ def main() -> None:
                 return original(batch)
             finally:
                 spent[0] += time.perf_counter() - t0
+
         ort.run_batch = timed
         try:
             tr.translate_array(img, ort, tile=tile, overlap=overlap, batch_size=bs)
@@ -143,24 +164,35 @@ def main() -> None:
     raw()  # warm-up
     t_raw, t_engine = [], []
     for _ in range(2):  # interleaved, best of two, so both see the same machine load
-        t = time.perf_counter(); raw(); t_raw.append(time.perf_counter() - t)  # noqa: E702
-        t = time.perf_counter(); engine(); t_engine.append(time.perf_counter() - t)  # noqa: E702
+        t = time.perf_counter()
+        raw()
+        t_raw.append(time.perf_counter() - t)  # noqa: E702
+        t = time.perf_counter()
+        engine()
+        t_engine.append(time.perf_counter() - t)  # noqa: E702
     overhead = min(t_engine) / min(t_raw) - 1
     k = int(np.argmin(t_engine))
     in_run = t_engine[k] / inside[k] - 1  # same run: (engine wall - network calls) / network calls
     n_tiles = count_tiles(size, size, tile, overlap)
-    print(f"tiled {size}: engine {min(t_engine):.2f}s raw {min(t_raw):.2f}s overhead {overhead * 100:.1f}% "
-          f"(in-run {in_run * 100:.1f}%)", flush=True)
+    print(
+        f"tiled {size}: engine {min(t_engine):.2f}s raw {min(t_raw):.2f}s overhead {overhead * 100:.1f}% "
+        f"(in-run {in_run * 100:.1f}%)",
+        flush=True,
+    )
 
     # peak memory for an 8192 x 8192 scene, small width, in a fresh process
     small = _model_file(tmp, args.scene_width)
-    out = subprocess.run([sys.executable, __file__, "--child", str(small), str(args.scene), str(args.threads)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(small), str(args.scene), str(args.threads)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     mem = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
     print("memory", mem or out.stderr[-2000:], flush=True)
 
     n = args.scene
-    arrays_mb = (n * n * 3 * 1 + n * n * 3 * 4 + n * n * 4 + n * n * 3) / 2 ** 20
+    arrays_mb = (n * n * 3 * 1 + n * n * 3 * 4 + n * n * 4 + n * n * 3) / 2**20
     body = [
         f"SAR2Optical U-Net, random weights, width {args.width} ({params / 1e6:.1f}M parameters; width 64 is the "
         f"published network), {args.threads} threads for both PyTorch and ONNX Runtime (CPUExecutionProvider), "
@@ -192,8 +224,9 @@ def main() -> None:
             f"loaded) to **{mem['peak_mb']:.0f} MB** ({mem['tiles']} tiles, {mem['seconds']:.0f} s, output "
             f"{mem['out_shape'][1]}x{mem['out_shape'][0]}). The scene-sized arrays alone (input uint8, float32 "
             f"accumulator, weight sum, uint8 output) are {arrays_mb:.0f} MB; the network only ever sees one batch of "
-            f"tiles. One {n}x{n} float32 input tensor would already take {n * n * 3 * 4 / 2 ** 20:.0f} MB, and the "
-            f"width-64 U-Net's first feature map alone at that size {n * n / 4 * 64 * 4 / 2 ** 30:.1f} GB.")
+            f"tiles. One {n}x{n} float32 input tensor would already take {n * n * 3 * 4 / 2**20:.0f} MB, and the "
+            f"width-64 U-Net's first feature map alone at that size {n * n / 4 * 64 * 4 / 2**30:.1f} GB."
+        )
     else:
         body.append("Peak memory run failed: " + out.stderr.strip().splitlines()[-1] if out.stderr else "no output")
     if args.dry:

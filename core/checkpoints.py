@@ -6,6 +6,7 @@ Our format: a .safetensors file whose metadata holds
 One loader (`load_model`) rebuilds any of our checkpoints from that metadata alone.
 Foreign .pth files are only ever read with torch.load(weights_only=True).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ def save_model(path: str | os.PathLike, model, normalization: dict | None = None
     if not hasattr(model, "arch_name") or not hasattr(model, "config"):
         raise TypeError("save_model needs a network registered in models.registry")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "arch": model.arch_name, "config": json.dumps(model.config),
-            "normalization": json.dumps(normalization or {})}
+    meta = {
+        "format": FORMAT,
+        "arch": model.arch_name,
+        "config": json.dumps(model.config),
+        "normalization": json.dumps(normalization or {}),
+    }
     for k, v in extra.items():
         meta[k] = json.dumps(v)
     with atomic_output(path) as tmp:
@@ -80,8 +85,10 @@ def load_model(path: str | os.PathLike, device: str = "cpu"):
     tensors, meta = load_tensors(path)
     name = Path(path).name
     if meta.get("format") != FORMAT or "arch" not in meta:
-        raise UserError(f"{name} has no SAR Studio metadata (architecture and config); "
-                        f"load it as a foreign checkpoint or re-save it with SAR Studio.")
+        raise UserError(
+            f"{name} has no SAR Studio metadata (architecture and config); "
+            f"load it as a foreign checkpoint or re-save it with SAR Studio."
+        )
     model = build(meta["arch"], meta.get("config") or {})
     load_state_strict(model, tensors, meta["arch"], name)
     return model.to(device).eval(), meta
@@ -101,10 +108,13 @@ def load_state_strict(model, state: dict, arch: str, name: str) -> None:
             parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
         if shape:
             k = shape[0]
-            parts.append(f"{len(shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} vs "
-                         f"model {tuple(own[k].shape)})")
-        raise UserError(f"{name} does not fit architecture {arch}: {'; '.join(parts)}; "
-                        f"pick a checkpoint made for this architecture.")
+            parts.append(
+                f"{len(shape)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})"
+            )
+        raise UserError(
+            f"{name} does not fit architecture {arch}: {'; '.join(parts)}; "
+            f"pick a checkpoint made for this architecture."
+        )
     model.load_state_dict(state, strict=True)
 
 
@@ -122,18 +132,25 @@ def torch_load_weights(path: str | os.PathLike):
         raise UserError(f"{name}: file not found; check the path.") from None
     except pickle.UnpicklingError as exc:
         import re
+
         detail = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
         detail = detail.group(1).strip() if detail else (str(exc).splitlines() or [""])[0]
         if re.search(r"Unsupported (global|class)", detail):
             what = re.search(r"GLOBAL (\S+)", detail)
             what = f"it references {what.group(1)}" if what else detail[:100]
-            raise UserError(f"{name} contains Python objects other than tensors and was refused for safety "
-                            f"({what}); save only the state_dict.") from None
-        raise UserError(f"{name} is not a readable PyTorch checkpoint ({detail[:80] or 'unpickling failed'}); "
-                        f"check that the download is complete.") from None
+            raise UserError(
+                f"{name} contains Python objects other than tensors and was refused for safety "
+                f"({what}); save only the state_dict."
+            ) from None
+        raise UserError(
+            f"{name} is not a readable PyTorch checkpoint ({detail[:80] or 'unpickling failed'}); "
+            f"check that the download is complete."
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
-        raise UserError(f"{name} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); "
-                        f"check that the download is complete.") from None
+        raise UserError(
+            f"{name} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); "
+            f"check that the download is complete."
+        ) from None
 
 
 # ------------------------------------------------------------------------------ translation generators
@@ -182,13 +199,25 @@ def strip_prefixes(state: dict) -> dict:
             changed = False
             for p in FOREIGN_PREFIXES:
                 if key.startswith(p):
-                    key, changed = key[len(p):], True
+                    key, changed = key[len(p) :], True
         out[key] = v
     return out
 
 
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "generator", "gen", "netG", "G", "model", "params", "params_ema",
-                 "net_g", "generator_state_dict", "gen_state_dict")
+_WRAPPER_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "generator",
+    "gen",
+    "netG",
+    "G",
+    "model",
+    "params",
+    "params_ema",
+    "net_g",
+    "generator_state_dict",
+    "gen_state_dict",
+)
 
 
 def unwrap_state(obj, name: str = "checkpoint") -> dict:
@@ -208,12 +237,14 @@ def unwrap_state(obj, name: str = "checkpoint") -> dict:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise UserError(f"{name} holds no generator weights (expected a state_dict of tensors); "
-                    f"save the generator's state_dict.")
+    raise UserError(
+        f"{name} holds no generator weights (expected a state_dict of tensors); save the generator's state_dict."
+    )
 
 
 def _idx(prefix: str, suffix: str, state: dict) -> list[int]:
     import re
+
     pat = re.compile(rf"^{re.escape(prefix)}(\d+)\.{re.escape(suffix)}$")
     return sorted(int(m.group(1)) for k in state for m in [pat.match(k)] if m)
 
@@ -223,9 +254,16 @@ def _resblock_info(state: dict, prefix: str) -> tuple[list[int], dict]:
     se = {}
     if blocks and f"{prefix}{blocks[0]}.res_weight" in state:
         dim = state[f"{prefix}{blocks[0]}.conv_block.1.weight"].shape[0]
-        hidden = state[f"{prefix}{blocks[0]}.se.1.weight"].shape[0] if f"{prefix}{blocks[0]}.se.1.weight" in state else dim // 4
-        se = {"se_blocks": True, "se_reduction": max(1, int(dim // max(1, hidden))),
-              "se_bias": f"{prefix}{blocks[0]}.se.1.bias" in state}
+        hidden = (
+            state[f"{prefix}{blocks[0]}.se.1.weight"].shape[0]
+            if f"{prefix}{blocks[0]}.se.1.weight" in state
+            else dim // 4
+        )
+        se = {
+            "se_blocks": True,
+            "se_reduction": max(1, int(dim // max(1, hidden))),
+            "se_bias": f"{prefix}{blocks[0]}.se.1.bias" in state,
+        }
     return blocks, se
 
 
@@ -244,9 +282,14 @@ def detect_foreign(state: dict) -> tuple[str, dict]:
         w = shape("encoder.enc1.conv_block.0.weight")
         n_down = len({int(m.group(1)) for k in state for m in [re.match(r"^encoder\.enc(\d+)\.", k)] if m})
         out = shape("head.0.weight")[0] if "head.0.weight" in state else 3
-        return "sar2optical_unet", {"in_channels": w[1], "out_channels": out, "width": w[0], "n_down": n_down,
-                                    "use_upsampling": "decoder.dec1.conv_block.0.1.weight" in state,
-                                    "use_dropout": True}
+        return "sar2optical_unet", {
+            "in_channels": w[1],
+            "out_channels": out,
+            "width": w[0],
+            "n_down": n_down,
+            "use_upsampling": "decoder.dec1.conv_block.0.1.weight" in state,
+            "use_dropout": True,
+        }
     if "model.model.0.weight" in state and len(shape("model.model.0.weight")) == 4:
         w = shape("model.model.0.weight")
         prefix, depth = "model.model.1", 1
@@ -255,54 +298,83 @@ def detect_foreign(state: dict) -> tuple[str, dict]:
             prefix += ".model.3"
         norm = "batch" if any(k.endswith("running_mean") for k in state) else "instance"
         out = shape("model.model.3.weight")[1] if "model.model.3.weight" in state else 3
-        return "junyan_unet", {"in_channels": w[1], "out_channels": out, "ngf": w[0], "num_downs": depth,
-                               "norm": norm, "use_dropout": True}
+        return "junyan_unet", {
+            "in_channels": w[1],
+            "out_channels": out,
+            "ngf": w[0],
+            "num_downs": depth,
+            "norm": norm,
+            "use_dropout": True,
+        }
     if "model1_1.1.weight" in state and "model.1.weight" in state:
         n_local = len({m.group(1) for k in state for m in [re.match(r"^model(\d+)_1\.", k)] if m})
         ngf = shape(f"model{n_local}_1.1.weight")[0]
         blocks, se = _resblock_info(state, "model.")
         if not blocks:
-            raise UserError("the file looks like a pix2pixHD LocalEnhancer but has no residual blocks in model.*; "
-                            "check the file.")
+            raise UserError(
+                "the file looks like a pix2pixHD LocalEnhancer but has no residual blocks in model.*; check the file."
+            )
         local_blocks, _ = _resblock_info(state, "model1_2.")
         norm = "batch" if "model.2.running_mean" in state else "instance"
-        finals = [k for k in state if re.match(rf"^model{n_local}_2\.\d+\.weight$", k) and len(shape(k)) == 4
-                  and shape(k)[2] == 7]
+        finals = [
+            k
+            for k in state
+            if re.match(rf"^model{n_local}_2\.\d+\.weight$", k) and len(shape(k)) == 4 and shape(k)[2] == 7
+        ]
         out = shape(finals[0])[0] if finals else 3
-        return "pix2pixhd_local", {"in_channels": shape("model.1.weight")[1], "out_channels": out,
-                                   "ngf": ngf, "n_downsample_global": (blocks[0] - 4) // 3,
-                                   "n_blocks_global": len(blocks), "n_local_enhancers": n_local,
-                                   "n_blocks_local": len(local_blocks), "norm": norm, **se}
+        return "pix2pixhd_local", {
+            "in_channels": shape("model.1.weight")[1],
+            "out_channels": out,
+            "ngf": ngf,
+            "n_downsample_global": (blocks[0] - 4) // 3,
+            "n_blocks_global": len(blocks),
+            "n_local_enhancers": n_local,
+            "n_blocks_local": len(local_blocks),
+            "norm": norm,
+            **se,
+        }
     if "model.1.weight" in state and len(shape("model.1.weight")) == 4 and shape("model.1.weight")[2] == 7:
         w = shape("model.1.weight")
         blocks, se = _resblock_info(state, "model.")
         if not blocks:
-            raise UserError("the file looks like a pix2pixHD generator but has no residual blocks "
-                            "(model.K.conv_block.*); check the file.")
+            raise UserError(
+                "the file looks like a pix2pixHD generator but has no residual blocks "
+                "(model.K.conv_block.*); check the file."
+            )
         d = (blocks[0] - 4) // 3
         nb = len(blocks)
         final = f"model.{5 + 6 * d + nb}.weight"
         out = shape(final)[0] if final in state else 3
         norm = "batch" if "model.2.running_mean" in state else "instance"
-        return "pix2pixhd_global", {"in_channels": w[1], "out_channels": out, "ngf": w[0], "n_downsample": d,
-                                    "n_blocks": nb, "norm": norm, **({"se_blocks": False} if not se else se)}
+        return "pix2pixhd_global", {
+            "in_channels": w[1],
+            "out_channels": out,
+            "ngf": w[0],
+            "n_downsample": d,
+            "n_blocks": nb,
+            "norm": norm,
+            **({"se_blocks": False} if not se else se),
+        }
     first = ", ".join(list(state)[:3]) or "(none)"
-    raise UserError(f"unrecognised generator: keys start {first}; SAR Studio loads SAR2Optical, junyanz pix2pix "
-                    f"U-Net, pix2pixHD and C-HR-GAN generators, our .safetensors and .onnx files.")
+    raise UserError(
+        f"unrecognised generator: keys start {first}; SAR Studio loads SAR2Optical, junyanz pix2pix "
+        f"U-Net, pix2pixHD and C-HR-GAN generators, our .safetensors and .onnx files."
+    )
 
 
 class LoadedGenerator:
     """A translation generator ready for the engine: a torch module or a checked ONNX file, plus how to feed it."""
 
-    def __init__(self, path, fmt: str, arch: str, config: dict, normalization: dict, model=None, onnx=None,
-                 description: str = ""):
+    def __init__(
+        self, path, fmt: str, arch: str, config: dict, normalization: dict, model=None, onnx=None, description: str = ""
+    ):
         self.path = Path(path)
-        self.format = fmt                  # "sar-studio", "pth", "safetensors" (foreign) or "onnx"
-        self.arch = arch                   # registry name, or "onnx"
+        self.format = fmt  # "sar-studio", "pth", "safetensors" (foreign) or "onnx"
+        self.arch = arch  # registry name, or "onnx"
         self.config = config
         self.normalization = {**TRANSLATION_NORMALIZATION, **(normalization or {})}
-        self.model = model                 # torch nn.Module in eval mode on CPU, or None for ONNX
-        self.onnx = onnx                   # core.onnx.OnnxInfo or None
+        self.model = model  # torch nn.Module in eval mode on CPU, or None for ONNX
+        self.onnx = onnx  # core.onnx.OnnxInfo or None
         self.description = description
 
     @property
@@ -351,22 +423,36 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from core.onnx import inspect_onnx
+
         info = inspect_onnx(path)
-        return LoadedGenerator(path, "onnx", "onnx", {}, {}, onnx=info,
-                               description=f"ONNX graph, input {info.input_name} {info.shape_text}")
+        return LoadedGenerator(
+            path,
+            "onnx",
+            "onnx",
+            {},
+            {},
+            onnx=info,
+            description=f"ONNX graph, input {info.input_name} {info.shape_text}",
+        )
     if suffix == ".safetensors":
         tensors, meta = load_tensors(path)
         if meta.get("format") == FORMAT and "arch" in meta:
             arch = meta["arch"]
             if arch not in GENERATOR_ARCHS:
-                raise UserError(f"{name} holds a {arch} network, not a SAR-to-optical generator; "
-                                f"pick a translation checkpoint.")
+                raise UserError(
+                    f"{name} holds a {arch} network, not a SAR-to-optical generator; pick a translation checkpoint."
+                )
             model = build(arch, meta.get("config") or {})
             load_state_strict(model, tensors, arch, name)
-            return LoadedGenerator(path, "sar-studio", arch, model.config, meta.get("normalization") or {},
-                                   model=model.to(device).eval(),
-                                   description=f"SAR Studio checkpoint, {ARCH_LABELS.get(arch, arch)} "
-                                               f"({_sizes_text(model.config)})")
+            return LoadedGenerator(
+                path,
+                "sar-studio",
+                arch,
+                model.config,
+                meta.get("normalization") or {},
+                model=model.to(device).eval(),
+                description=f"SAR Studio checkpoint, {ARCH_LABELS.get(arch, arch)} ({_sizes_text(model.config)})",
+            )
         state, fmt = tensors, "safetensors"
     elif head.startswith(b"PK") or suffix in (".pth", ".pt", ".ckpt", ".bin"):
         state, fmt = unwrap_state(torch_load_weights(path), name), "pth"
@@ -377,12 +463,20 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
     try:
         model = build(arch, config)
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{name} looks like a {ARCH_LABELS[arch]} but its sizes are inconsistent ({exc}); "
-                        f"check the file.") from None
+        raise UserError(
+            f"{name} looks like a {ARCH_LABELS[arch]} but its sizes are inconsistent ({exc}); check the file."
+        ) from None
     load_state_strict(model, state, f"{ARCH_LABELS[arch]} (detected)", name)
     norm = translation_normalization(config.get("in_channels", 3))
-    return LoadedGenerator(path, fmt, arch, model.config, norm, model=model.to(device).eval(),
-                           description=f"{ARCH_LABELS[arch]} ({_sizes_text(config)})")
+    return LoadedGenerator(
+        path,
+        fmt,
+        arch,
+        model.config,
+        norm,
+        model=model.to(device).eval(),
+        description=f"{ARCH_LABELS[arch]} ({_sizes_text(config)})",
+    )
 
 
 def _sizes_text(config: dict) -> str:

@@ -3,6 +3,7 @@
 Each engine module defines `add_cli(subparsers)` which adds its subcommand(s) with `set_defaults(func=...)`;
 `func(args)` returns an exit status. UserError -> `error: <sentence>` on stderr and exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.add_cli(sub)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
 """Which compute is in use: torch device resolution with a visible note, and a summary for the home page."""
+
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
     requested = (requested or "auto").lower()
     if requested not in DEVICES:
         from core.errors import UserError
+
         raise UserError(f"unknown device {requested!r}; use one of {', '.join(DEVICES)}.")
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
@@ -40,6 +42,7 @@ def compute_summary() -> dict:
     }
     try:
         import onnxruntime as ort
+
         info["onnxruntime"] = ort.__version__
         info["onnx_providers"] = ort.get_available_providers()
     except ImportError:  # pragma: no cover - onnxruntime is in requirements

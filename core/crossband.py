@@ -17,6 +17,7 @@ Gram files: ours (safetensors: one (C, C) tensor per layer, `gram.<layer>`, plus
 extractor) and transband's `latest_gram_trainTotal.pth` (a list of 5 tensors [1, C, C], VGG19, loaded with
 weights_only). `python -m core gram FOLDER OUT` accumulates a folder's mean Gram into a file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,12 +56,14 @@ BYTES_PER_PIXEL = {"vgg19": 3600, "vgg16": 2900, "random_features": 800}
 
 # ------------------------------------------------------------------------------------ feature extractors
 
+
 @dataclass
 class Extractor:
     """A feature network plus what the user must know about it."""
-    net: object                  # models.vgg.VGG19 / VGG16 or models.random_features.RandomFeatures
-    arch: str                    # "vgg19", "vgg16", "random_features"
-    label: str                   # one line for the page / CLI: which extractor ran
+
+    net: object  # models.vgg.VGG19 / VGG16 or models.random_features.RandomFeatures
+    arch: str  # "vgg19", "vgg16", "random_features"
+    label: str  # one line for the page / CLI: which extractor ran
     style_layers: tuple[str, ...]
     content_layers: tuple[str, ...]
     defaults: dict
@@ -88,10 +91,14 @@ def random_extractor(seed: int = 0) -> Extractor:
     from models.random_features import RandomFeatures
 
     net = RandomFeatures(seed=int(seed)).eval()
-    return Extractor(net=net, arch="random_features",
-                     label=f"random multi-scale features (fallback, seed {seed}): no VGG weights were given",
-                     style_layers=tuple(net.names), content_layers=RANDOM_CONTENT_LAYERS,
-                     defaults=dict(RANDOM_DEFAULTS))
+    return Extractor(
+        net=net,
+        arch="random_features",
+        label=f"random multi-scale features (fallback, seed {seed}): no VGG weights were given",
+        style_layers=tuple(net.names),
+        content_layers=RANDOM_CONTENT_LAYERS,
+        defaults=dict(RANDOM_DEFAULTS),
+    )
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -106,8 +113,14 @@ def load_vgg(path: str | os.PathLike, sha256: str | None = None) -> Extractor:
     """A torchvision-format VGG16/VGG19 weights file (state_dict) as an extractor. Loaded with weights_only,
     strictly: torchvision's classifier head is recognised and dropped; any other stray key is an error."""
     from core.checkpoints import load_state_strict, torch_load_weights
-    from models.vgg import (TRANSBAND_CONTENT_LAYERS, TRANSBAND_STYLE_LAYERS, VGG16_CONTENT_LAYERS,
-                            VGG16_STYLE_LAYERS, split_torchvision_state, vgg_for_depth)
+    from models.vgg import (
+        TRANSBAND_CONTENT_LAYERS,
+        TRANSBAND_STYLE_LAYERS,
+        VGG16_CONTENT_LAYERS,
+        VGG16_STYLE_LAYERS,
+        split_torchvision_state,
+        vgg_for_depth,
+    )
 
     name = Path(path).name
     if not Path(path).is_file():
@@ -121,18 +134,30 @@ def load_vgg(path: str | os.PathLike, sha256: str | None = None) -> Extractor:
     if depth is None:
         bn = any(k.endswith("running_mean") for k in feats)
         hint = "batch-norm VGG (vgg19_bn) is not supported; " if bn else ""
-        raise UserError(f"{name} does not hold torchvision VGG16 or VGG19 features ({hint}expected keys like "
-                        f"features.0.weight (64, 3, 3, 3) up to features.34.weight); give vgg19-dcbb9e9d.pth "
-                        f"or vgg16-397923af.pth.")
+        raise UserError(
+            f"{name} does not hold torchvision VGG16 or VGG19 features ({hint}expected keys like "
+            f"features.0.weight (64, 3, 3, 3) up to features.34.weight); give vgg19-dcbb9e9d.pth "
+            f"or vgg16-397923af.pth."
+        )
     net = vgg_for_depth(depth)
     load_state_strict(net, feats, f"vgg{depth}", name)
     for p in net.parameters():
         p.requires_grad_(False)
-    style, content = ((TRANSBAND_STYLE_LAYERS, TRANSBAND_CONTENT_LAYERS) if depth == 19
-                      else (VGG16_STYLE_LAYERS, VGG16_CONTENT_LAYERS))
-    return Extractor(net=net.eval(), arch=f"vgg{depth}", label=f"VGG{depth} with weights from {name}",
-                     style_layers=style, content_layers=content, defaults=dict(VGG_DEFAULTS),
-                     weights_name=name, weights_sha256=sha256 or file_sha256(path))
+    style, content = (
+        (TRANSBAND_STYLE_LAYERS, TRANSBAND_CONTENT_LAYERS)
+        if depth == 19
+        else (VGG16_STYLE_LAYERS, VGG16_CONTENT_LAYERS)
+    )
+    return Extractor(
+        net=net.eval(),
+        arch=f"vgg{depth}",
+        label=f"VGG{depth} with weights from {name}",
+        style_layers=style,
+        content_layers=content,
+        defaults=dict(VGG_DEFAULTS),
+        weights_name=name,
+        weights_sha256=sha256 or file_sha256(path),
+    )
 
 
 def make_extractor(vgg_weights: str | os.PathLike | None = None, seed: int = 0) -> Extractor:
@@ -143,6 +168,7 @@ def make_extractor(vgg_weights: str | os.PathLike | None = None, seed: int = 0) 
 
 
 # ------------------------------------------------------------------------------------------ images
+
 
 def band_display(raster: sio.Raster, band: int | None = None) -> np.ndarray:
     """What the user sees of one band: uint8 (H, W); SAR is dB with a 2-98 % stretch. An 8-bit RGB display
@@ -162,8 +188,10 @@ def band_display(raster: sio.Raster, band: int | None = None) -> np.ndarray:
 
 def _check_band(raster: sio.Raster, band: int) -> int:
     if not 0 <= band < raster.bands:
-        raise UserError(f"{raster.name} has {raster.bands} band(s); band {band + 1} does not exist, "
-                        f"choose a band from 1 to {raster.bands}.")
+        raise UserError(
+            f"{raster.name} has {raster.bands} band(s); band {band + 1} does not exist, "
+            f"choose a band from 1 to {raster.bands}."
+        )
     return band
 
 
@@ -188,6 +216,7 @@ def as_rgb(x):
 
 
 # ------------------------------------------------------------------------------------------ Gram
+
 
 def gram_matrix(f):
     """Gram of features (N, C, H, W): F F^T / (C H W), shape (N, C, C).
@@ -223,6 +252,7 @@ def _gram_function():
 
 class _LazyGram:
     """Defers `import torch` until the first Gram with gradients (the CLI imports this module for --help)."""
+
     fn = None
 
     @classmethod
@@ -238,10 +268,11 @@ _Gram = _LazyGram
 @dataclass
 class GramSet:
     """Target style statistics: one (C, C) Gram per layer, and what made them."""
-    grams: dict                  # layer -> torch tensor (C, C), float32, CPU
-    extractor: dict              # Extractor.identity() of the features that made them
-    count: int = 1               # images averaged
-    source: str = ""             # one line: where they came from
+
+    grams: dict  # layer -> torch tensor (C, C), float32, CPU
+    extractor: dict  # Extractor.identity() of the features that made them
+    count: int = 1  # images averaged
+    source: str = ""  # one line: where they came from
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -252,16 +283,20 @@ def check_size(h: int, w: int, name: str, extractor: Extractor, memory_gb: float
     """UserError when an image is too small for the network or needs more memory than the limit."""
     min_side = int(getattr(extractor.net, "min_size", 16))
     if min(h, w) < min_side:
-        raise UserError(f"{name} is {w}x{h}; {extractor.arch} features need at least {min_side} pixels on each "
-                        f"side, use a larger image.")
+        raise UserError(
+            f"{name} is {w}x{h}; {extractor.arch} features need at least {min_side} pixels on each "
+            f"side, use a larger image."
+        )
     limit = memory_gb if memory_gb is not None else memory_limit_gb()
     need = h * w * BYTES_PER_PIXEL.get(extractor.arch, 3600) / 1e9
     if need > limit:
         max_px = limit * 1e9 / BYTES_PER_PIXEL.get(extractor.arch, 3600)
         side = int(math.sqrt(max_px))
-        raise UserError(f"{name} is {w}x{h} = {h * w / 1e6:.1f} Mpixel and {extractor.arch} needs about "
-                        f"{need:.1f} GB for it, above the cross-band limit of {limit:g} GB (about {side}x{side} "
-                        f"pixels); crop or downsample it, or raise SAR_STUDIO_CROSSBAND_MEM_GB.")
+        raise UserError(
+            f"{name} is {w}x{h} = {h * w / 1e6:.1f} Mpixel and {extractor.arch} needs about "
+            f"{need:.1f} GB for it, above the cross-band limit of {limit:g} GB (about {side}x{side} "
+            f"pixels); crop or downsample it, or raise SAR_STUDIO_CROSSBAND_MEM_GB."
+        )
 
 
 def memory_limit_gb() -> float:
@@ -271,15 +306,15 @@ def memory_limit_gb() -> float:
         return DEFAULT_MEMORY_GB
 
 
-def _resolve_layers(extractor: Extractor, layers: Iterable[str] | None, default: tuple[str, ...],
-                    what: str) -> tuple[str, ...]:
+def _resolve_layers(
+    extractor: Extractor, layers: Iterable[str] | None, default: tuple[str, ...], what: str
+) -> tuple[str, ...]:
     chosen = tuple(layers) if layers else default
     known = list(getattr(extractor.net, "names"))
     bad = [n for n in chosen if n not in known]
     if bad:
         usable = [n for n in known if n.startswith(("relu", "rand"))]
-        raise UserError(f"{what} layer {bad[0]} does not exist in {extractor.arch}; use some of "
-                        f"{', '.join(usable)}.")
+        raise UserError(f"{what} layer {bad[0]} does not exist in {extractor.arch}; use some of {', '.join(usable)}.")
     return chosen
 
 
@@ -292,10 +327,16 @@ def image_grams(extractor: Extractor, img: np.ndarray, layers: Iterable[str], de
         return {n: gram_matrix(feats[n])[0].float().cpu() for n in layers}
 
 
-def accumulate_grams(extractor: Extractor, images: Iterable[tuple[str, np.ndarray]],
-                     layers: Iterable[str] | None = None, device: str = "cpu", source: str = "",
-                     progress: ProgressFn | None = None, total: int | None = None,
-                     memory_gb: float | None = None) -> GramSet:
+def accumulate_grams(
+    extractor: Extractor,
+    images: Iterable[tuple[str, np.ndarray]],
+    layers: Iterable[str] | None = None,
+    device: str = "cpu",
+    source: str = "",
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+    memory_gb: float | None = None,
+) -> GramSet:
     """Mean Gram per layer over display images ("training" the target band's statistics)."""
     layers = _resolve_layers(extractor, layers, extractor.style_layers, "style")
     sums: dict = {}
@@ -310,17 +351,25 @@ def accumulate_grams(extractor: Extractor, images: Iterable[tuple[str, np.ndarra
             progress(n / total if total else 0.0, f"Gram of {name} ({n}{'/' + str(total) if total else ''})")
     if n == 0:
         raise UserError(f"{source or 'the style source'} holds no images; give at least one image.")
-    return GramSet(grams={k: (v / n).float() for k, v in sums.items()}, extractor=extractor.identity(),
-                   count=n, source=source)
+    return GramSet(
+        grams={k: (v / n).float() for k, v in sums.items()}, extractor=extractor.identity(), count=n, source=source
+    )
 
 
 def save_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
     """Our Gram file: safetensors with `gram.<layer>` tensors and the extractor in the metadata."""
     from core.checkpoints import save_tensors
 
-    return save_tensors(path, {f"gram.{k}": v for k, v in gramset.grams.items()}, format=GRAM_FORMAT,
-                        layers=list(gramset.grams), extractor=gramset.extractor, count=gramset.count,
-                        source=gramset.source, input_scaling="display dB (2-98 % stretch) scaled to [-1, 1]")
+    return save_tensors(
+        path,
+        {f"gram.{k}": v for k, v in gramset.grams.items()},
+        format=GRAM_FORMAT,
+        layers=list(gramset.grams),
+        extractor=gramset.extractor,
+        count=gramset.count,
+        source=gramset.source,
+        input_scaling="display dB (2-98 % stretch) scaled to [-1, 1]",
+    )
 
 
 def save_transband_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
@@ -329,8 +378,10 @@ def save_transband_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
     from models.vgg import TRANSBAND_STYLE_LAYERS
 
     if gramset.extractor.get("arch") != "vgg19" or tuple(gramset.grams) != TRANSBAND_STYLE_LAYERS:
-        raise UserError("transband's Gram format holds VGG19 relu1_2, relu2_2, relu3_4, relu4_4, relu5_4; "
-                        "compute the Gram with VGG19 weights and the default style layers, or save as .safetensors.")
+        raise UserError(
+            "transband's Gram format holds VGG19 relu1_2, relu2_2, relu3_4, relu4_4, relu5_4; "
+            "compute the Gram with VGG19 weights and the default style layers, or save as .safetensors."
+        )
     with sio.atomic_output(path) as tmp:
         torch.save([gramset.grams[k][None].contiguous() for k in TRANSBAND_STYLE_LAYERS], str(tmp))
     return Path(path)
@@ -342,8 +393,10 @@ def write_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
         return save_gram(path, gramset)
     if suffix in (".pth", ".pt"):
         return save_transband_gram(path, gramset)
-    raise UserError(f"{Path(path).name}: a Gram file ends in .safetensors (ours) or .pth (transband's list of "
-                    f"tensors); rename the output.")
+    raise UserError(
+        f"{Path(path).name}: a Gram file ends in .safetensors (ours) or .pth (transband's list of "
+        f"tensors); rename the output."
+    )
 
 
 def encode_gram(gramset: GramSet) -> bytes:
@@ -370,8 +423,10 @@ def load_gram(path: str | os.PathLike, extractor: Extractor) -> GramSet:
 
     tensors, meta = load_tensors(p)
     if meta.get("format") != GRAM_FORMAT:
-        raise UserError(f"{name} is a safetensors file but not a SAR Studio Gram file; make one with "
-                        f"`python -m core gram FOLDER OUT.safetensors`.")
+        raise UserError(
+            f"{name} is a safetensors file but not a SAR Studio Gram file; make one with "
+            f"`python -m core gram FOLDER OUT.safetensors`."
+        )
     layers = list(meta.get("layers") or [k[5:] for k in tensors if k.startswith("gram.")])
     ident = meta.get("extractor") or {}
     _check_same_features(name, ident, extractor)
@@ -380,31 +435,40 @@ def load_gram(path: str | os.PathLike, extractor: Extractor) -> GramSet:
         t = tensors.get(f"gram.{layer}")
         c = _layer_channels(extractor, layer, name)
         if t is None or tuple(t.shape) != (c, c):
-            raise UserError(f"{name}: Gram for {layer} is {None if t is None else tuple(t.shape)}, expected "
-                            f"({c}, {c}); the file is damaged or made with other features.")
+            raise UserError(
+                f"{name}: Gram for {layer} is {None if t is None else tuple(t.shape)}, expected "
+                f"({c}, {c}); the file is damaged or made with other features."
+            )
         grams[layer] = t.float()
-    return GramSet(grams=grams, extractor=ident, count=int(meta.get("count") or 1),
-                   source=meta.get("source") or name)
+    return GramSet(grams=grams, extractor=ident, count=int(meta.get("count") or 1), source=meta.get("source") or name)
 
 
 def _layer_channels(extractor: Extractor, layer: str, name: str) -> int:
     try:
         return extractor.channels(layer)
     except KeyError:
-        raise UserError(f"{name} holds a Gram for layer {layer}, which {extractor.arch} does not have; "
-                        f"use the features the file was made with.") from None
+        raise UserError(
+            f"{name} holds a Gram for layer {layer}, which {extractor.arch} does not have; "
+            f"use the features the file was made with."
+        ) from None
 
 
 def _check_same_features(name: str, ident: dict, extractor: Extractor) -> None:
     arch = ident.get("arch")
     if arch != extractor.arch:
-        need = ("the random-feature fallback (run without VGG weights)" if arch == "random_features"
-                else f"{arch.upper() if arch else 'the same'} weights (--vgg-weights)")
-        raise UserError(f"{name} was computed with {arch or 'unknown'} features but {extractor.arch} is in use; "
-                        f"use {need}.")
+        need = (
+            "the random-feature fallback (run without VGG weights)"
+            if arch == "random_features"
+            else f"{arch.upper() if arch else 'the same'} weights (--vgg-weights)"
+        )
+        raise UserError(
+            f"{name} was computed with {arch or 'unknown'} features but {extractor.arch} is in use; use {need}."
+        )
     if arch == "random_features" and ident.get("config") != extractor.identity()["config"]:
-        raise UserError(f"{name} was computed with random features {ident.get('config')} but "
-                        f"{extractor.identity()['config']} are in use; use the same seed.")
+        raise UserError(
+            f"{name} was computed with random features {ident.get('config')} but "
+            f"{extractor.identity()['config']} are in use; use the same seed."
+        )
 
 
 def _load_transband_gram(path: Path, extractor: Extractor) -> GramSet:
@@ -416,26 +480,38 @@ def _load_transband_gram(path: Path, extractor: Extractor) -> GramSet:
     if isinstance(obj, dict) and obj and all(k.startswith("gram.") for k in obj):
         obj = list(obj.values())
     if not isinstance(obj, (list, tuple)) or not all(hasattr(t, "shape") for t in obj):
-        raise UserError(f"{name} is not a Gram file: transband's holds a list of 5 tensors shaped [1,64,64] .. "
-                        f"[1,512,512]; give such a file or one of ours (.safetensors).")
+        raise UserError(
+            f"{name} is not a Gram file: transband's holds a list of 5 tensors shaped [1,64,64] .. "
+            f"[1,512,512]; give such a file or one of ours (.safetensors)."
+        )
     expected = [64, 128, 256, 512, 512]
     shapes = [tuple(t.shape) for t in obj]
     ok = len(obj) == 5 and all(s in ((1, c, c), (c, c)) for s, c in zip(shapes, expected))
     if not ok:
-        raise UserError(f"{name} holds tensors shaped {shapes[:5]}, not transband's 5 Gram matrices [1,64,64], "
-                        f"[1,128,128], [1,256,256], [1,512,512], [1,512,512]; check the file.")
+        raise UserError(
+            f"{name} holds tensors shaped {shapes[:5]}, not transband's 5 Gram matrices [1,64,64], "
+            f"[1,128,128], [1,256,256], [1,512,512], [1,512,512]; check the file."
+        )
     if extractor.arch != "vgg19":
-        raise UserError(f"{name} is a transband Gram file of VGG19 features but {extractor.arch} is in use; "
-                        f"give VGG19 weights (vgg19-dcbb9e9d.pth) with --vgg-weights or on the page.")
+        raise UserError(
+            f"{name} is a transband Gram file of VGG19 features but {extractor.arch} is in use; "
+            f"give VGG19 weights (vgg19-dcbb9e9d.pth) with --vgg-weights or on the page."
+        )
     grams = {k: t.detach().reshape(t.shape[-1], t.shape[-1]).float() for k, t in zip(TRANSBAND_STYLE_LAYERS, obj)}
-    return GramSet(grams=grams, extractor=extractor.identity() | {"from": "transband"}, count=1,
-                   source=f"{name} (transband list of tensors)")
+    return GramSet(
+        grams=grams,
+        extractor=extractor.identity() | {"from": "transband"},
+        count=1,
+        source=f"{name} (transband list of tensors)",
+    )
 
 
 # ------------------------------------------------------------------------------------------ style source
 
-def read_display(source, name: str | None = None, band: int | None = None, kind: str | None = None,
-                 max_pixels: int | None = None) -> tuple[np.ndarray, sio.Raster]:
+
+def read_display(
+    source, name: str | None = None, band: int | None = None, kind: str | None = None, max_pixels: int | None = None
+) -> tuple[np.ndarray, sio.Raster]:
     raster = sio.read_raster(source, name=name, kind=kind, max_pixels=max_pixels)
     return band_display(raster, band), raster
 
@@ -450,18 +526,39 @@ def folder_images(folder: str | os.PathLike) -> list[Path]:
     return found
 
 
-def gram_from_folder(folder: str | os.PathLike, extractor: Extractor, layers: Iterable[str] | None = None,
-                     band: int | None = None, kind: str | None = None, device: str = "cpu",
-                     progress: ProgressFn | None = None, memory_gb: float | None = None) -> GramSet:
+def gram_from_folder(
+    folder: str | os.PathLike,
+    extractor: Extractor,
+    layers: Iterable[str] | None = None,
+    band: int | None = None,
+    kind: str | None = None,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    memory_gb: float | None = None,
+) -> GramSet:
     files = folder_images(folder)
     imgs = ((f.name, read_display(f, band=band, kind=kind)[0]) for f in files)
-    return accumulate_grams(extractor, imgs, layers, device, source=f"{len(files)} images in {Path(folder).name}",
-                            progress=progress, total=len(files), memory_gb=memory_gb)
+    return accumulate_grams(
+        extractor,
+        imgs,
+        layers,
+        device,
+        source=f"{len(files)} images in {Path(folder).name}",
+        progress=progress,
+        total=len(files),
+        memory_gb=memory_gb,
+    )
 
 
-def style_from_path(path: str | os.PathLike, extractor: Extractor, layers: Iterable[str] | None = None,
-                    band: int | None = None, kind: str | None = None, device: str = "cpu",
-                    progress: ProgressFn | None = None) -> tuple[GramSet, np.ndarray | None]:
+def style_from_path(
+    path: str | os.PathLike,
+    extractor: Extractor,
+    layers: Iterable[str] | None = None,
+    band: int | None = None,
+    kind: str | None = None,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+) -> tuple[GramSet, np.ndarray | None]:
     """Style statistics from an image, a folder of images or a Gram file. Returns (grams, style display or None)."""
     p = Path(path)
     if p.is_dir():
@@ -474,43 +571,52 @@ def style_from_path(path: str | os.PathLike, extractor: Extractor, layers: Itera
             wanted = _resolve_layers(extractor, layers, extractor.style_layers, "style")
             missing = [k for k in wanted if k not in gs.grams]
             if missing:
-                raise UserError(f"{p.name} has no Gram for {missing[0]} (it holds {', '.join(gs.grams)}); "
-                                f"choose style layers from those.")
+                raise UserError(
+                    f"{p.name} has no Gram for {missing[0]} (it holds {', '.join(gs.grams)}); "
+                    f"choose style layers from those."
+                )
             gs = replace(gs, grams={k: gs.grams[k] for k in wanted})
         return gs, None
     img, _ = read_display(p, band=band, kind=kind)
     return style_from_image(img, extractor, layers, device, name=p.name), img
 
 
-def style_from_image(img: np.ndarray, extractor: Extractor, layers: Iterable[str] | None = None,
-                     device: str = "cpu", name: str = "style image") -> GramSet:
+def style_from_image(
+    img: np.ndarray,
+    extractor: Extractor,
+    layers: Iterable[str] | None = None,
+    device: str = "cpu",
+    name: str = "style image",
+) -> GramSet:
     return accumulate_grams(extractor, [(name, img)], layers, device, source=name)
 
 
 # ------------------------------------------------------------------------------------------ generation
 
+
 @dataclass
 class CrossbandOptions:
     """Everything that steers one generation; None means the extractor's default."""
+
     steps: int | None = None
-    optimizer: str = "adam"           # adam | lbfgs
-    lr: float | None = None           # Adam learning rate (L-BFGS uses lr 1 with a strong-Wolfe line search)
+    optimizer: str = "adam"  # adam | lbfgs
+    lr: float | None = None  # Adam learning rate (L-BFGS uses lr 1 with a strong-Wolfe line search)
     style_weight: float | None = None
     content_weight: float | None = None
     style_layers: tuple[str, ...] | None = None
     content_layers: tuple[str, ...] | None = None
     seed: int = 0
-    init: str = "content"             # content | noise
+    init: str = "content"  # content | noise
     device: str = "auto"
     preview_every: int = 25
     memory_gb: float | None = None
-    threads: int | None = None        # PyTorch CPU threads for this run (restored afterwards); None: unchanged
+    threads: int | None = None  # PyTorch CPU threads for this run (restored afterwards); None: unchanged
 
 
 @dataclass
 class CrossbandResult:
-    image: np.ndarray                 # uint8 display (H, W) or (H, W, 3)
-    content: np.ndarray               # the content display it started from
+    image: np.ndarray  # uint8 display (H, W) or (H, W, 3)
+    content: np.ndarray  # the content display it started from
     history: list = field(default_factory=list)  # dicts: step, style, content, total, evaluations
     extractor_label: str = ""
     device: str = "cpu"
@@ -541,9 +647,15 @@ def resolved_options(extractor: Extractor, options: CrossbandOptions | None) -> 
     return o
 
 
-def generate_crossband(content: np.ndarray, style: GramSet, extractor: Extractor,
-                       options: CrossbandOptions | None = None, progress: ProgressFn | None = None,
-                       on_preview: PreviewFn | None = None, name: str = "content image") -> CrossbandResult:
+def generate_crossband(
+    content: np.ndarray,
+    style: GramSet,
+    extractor: Extractor,
+    options: CrossbandOptions | None = None,
+    progress: ProgressFn | None = None,
+    on_preview: PreviewFn | None = None,
+    name: str = "content image",
+) -> CrossbandResult:
     """Optimise an image with the content of `content` (uint8 display) and the Gram statistics of `style`.
 
     progress(fraction, message) is called every step; on_preview(step, uint8 image, history) every
@@ -574,14 +686,17 @@ def _generate(content, style, extractor, options, progress, on_preview, name) ->
     _resolve_layers(extractor, style_layers, style_layers, "style")
     missing = [k for k in style_layers if k not in style.grams]
     if missing:
-        raise UserError(f"the style statistics have no Gram for {missing[0]}; choose style layers from "
-                        f"{', '.join(style.grams)}.")
+        raise UserError(
+            f"the style statistics have no Gram for {missing[0]}; choose style layers from {', '.join(style.grams)}."
+        )
     o.style_layers = style_layers
     for k in style_layers:
         c = extractor.channels(k)
         if tuple(style.grams[k].shape) != (c, c):
-            raise UserError(f"the style Gram for {k} is {tuple(style.grams[k].shape)} but {extractor.arch} has {c} "
-                            f"channels there; use statistics made with the same features.")
+            raise UserError(
+                f"the style Gram for {k} is {tuple(style.grams[k].shape)} but {extractor.arch} has {c} "
+                f"channels there; use statistics made with the same features."
+            )
     h, w = content.shape[:2]
     check_size(h, w, name, extractor, o.memory_gb)
     device, note = resolve_device(o.device)
@@ -614,8 +729,16 @@ def _generate(content, style, extractor, options, progress, on_preview, name) ->
         opt = torch.optim.Adam([x], lr=o.lr)
     else:
         # max_eval must be given: its default, int(1.25 * max_iter) = 1, leaves the line search no evaluations
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, max_eval=20, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=0.0, tolerance_change=0.0)  # the step count decides
+        opt = torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=1,
+            max_eval=20,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )  # the step count decides
     last: dict = {}
 
     scale: list = []  # L-BFGS: the loss is scaled once so the first gradient's largest entry is 1; its
@@ -647,30 +770,45 @@ def _generate(content, style, extractor, options, progress, on_preview, name) ->
             # L-BFGS: no clamping inside (it would break its curvature history); clamped at the end
             opt.step(closure)
         if not all(math.isfinite(v) for v in last.values()):
-            raise UserError(f"the optimisation diverged at step {step} (loss {last['total']}); lower the learning "
-                            f"rate or the style weight.")
+            raise UserError(
+                f"the optimisation diverged at step {step} (loss {last['total']}); lower the learning "
+                f"rate or the style weight."
+            )
         # the losses logged are those of the image the step started from (computed for its gradient)
         history.append(dict(step=step, evaluations=evals[0], **last))
         if progress is not None:
-            progress(step / o.steps, f"step {step}/{o.steps}: style {last['style']:.3g}, "
-                                     f"content {last['content']:.3g}")
+            progress(step / o.steps, f"step {step}/{o.steps}: style {last['style']:.3g}, content {last['content']:.3g}")
         if on_preview is not None and (step % max(1, o.preview_every) == 0 or step == o.steps):
             on_preview(step, to_display(x), history)
     image = to_display(x)
-    return CrossbandResult(image=image, content=content, history=history, extractor_label=extractor.label,
-                           device=device, notes=notes, seconds=time.perf_counter() - start, options=o)
+    return CrossbandResult(
+        image=image,
+        content=content,
+        history=history,
+        extractor_label=extractor.label,
+        device=device,
+        notes=notes,
+        seconds=time.perf_counter() - start,
+        options=o,
+    )
 
 
-def final_losses(image: np.ndarray, content: np.ndarray, style: GramSet, extractor: Extractor,
-                 style_layers: Iterable[str], content_layers: Iterable[str], device: str = "cpu") -> dict:
+def final_losses(
+    image: np.ndarray,
+    content: np.ndarray,
+    style: GramSet,
+    extractor: Extractor,
+    style_layers: Iterable[str],
+    content_layers: Iterable[str],
+    device: str = "cpu",
+) -> dict:
     """Style and content loss of a finished image (unweighted sums of MSE), for reporting and tests."""
     import torch
 
     style_layers, content_layers = list(style_layers), list(content_layers)
     with torch.no_grad():
         net = extractor.net.to(device)
-        f = net(as_rgb(to_tensor(image, device)), sorted(set(style_layers) | set(content_layers),
-                                                         key=net.layer_index))
+        f = net(as_rgb(to_tensor(image, device)), sorted(set(style_layers) | set(content_layers), key=net.layer_index))
         p = net(as_rgb(to_tensor(content, device)), content_layers)
         s = sum(float(torch.mean((gram_matrix(f[k])[0] - style.grams[k].to(device)) ** 2)) for k in style_layers)
         c = sum(float(torch.mean((f[k] - p[k]) ** 2)) for k in content_layers)
@@ -679,8 +817,20 @@ def final_losses(image: np.ndarray, content: np.ndarray, style: GramSet, extract
 
 # ------------------------------------------------------------------------------------------ visualisation
 
-def _maximise(extractor: Extractor, layer: str, objective, count: int, size: int, steps: int, lr: float,
-              seed: int, device: str, progress: ProgressFn | None, what: str) -> list[np.ndarray]:
+
+def _maximise(
+    extractor: Extractor,
+    layer: str,
+    objective,
+    count: int,
+    size: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    device: str,
+    progress: ProgressFn | None,
+    what: str,
+) -> list[np.ndarray]:
     """Gradient ascent on `objective(features (N, C, h, w)) -> (N,)` from faint noise, one image per row."""
     import torch
 
@@ -713,9 +863,17 @@ def _maximise(extractor: Extractor, layer: str, objective, count: int, size: int
     return out
 
 
-def channel_images(extractor: Extractor, layer: str, channels: list[int], size: int = 96, steps: int = 80,
-                   lr: float = 0.05, seed: int = 0, device: str = "cpu",
-                   progress: ProgressFn | None = None) -> list[tuple[str, np.ndarray]]:
+def channel_images(
+    extractor: Extractor,
+    layer: str,
+    channels: list[int],
+    size: int = 96,
+    steps: int = 80,
+    lr: float = 0.05,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+) -> list[tuple[str, np.ndarray]]:
     """Images that maximise single channels of `layer` (mean activation), labelled 'layer ch N'."""
     layer = _resolve_layers(extractor, [layer], (), "visualisation")[0]
     c = extractor.channels(layer)
@@ -726,15 +884,24 @@ def channel_images(extractor: Extractor, layer: str, channels: list[int], size: 
 
     def objective(f):
         import torch
+
         return f[torch.arange(len(idx)), idx].mean(dim=(1, 2))
 
     imgs = _maximise(extractor, layer, objective, len(idx), size, steps, lr, seed, device, progress, "channels")
     return [(f"{layer} ch {i}", im) for i, im in zip(idx, imgs)]
 
 
-def gram_element_images(extractor: Extractor, layer: str, pairs: list[tuple[int, int]], size: int = 96,
-                        steps: int = 80, lr: float = 0.05, seed: int = 0, device: str = "cpu",
-                        progress: ProgressFn | None = None) -> list[tuple[str, np.ndarray]]:
+def gram_element_images(
+    extractor: Extractor,
+    layer: str,
+    pairs: list[tuple[int, int]],
+    size: int = 96,
+    steps: int = 80,
+    lr: float = 0.05,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+) -> list[tuple[str, np.ndarray]]:
     """Images that maximise single Gram elements G[i, j] of `layer` (co-activation of channels i and j)."""
     layer = _resolve_layers(extractor, [layer], (), "visualisation")[0]
     c = extractor.channels(layer)
@@ -748,6 +915,7 @@ def gram_element_images(extractor: Extractor, layer: str, pairs: list[tuple[int,
 
     def objective(f):
         import torch
+
         g = gram_matrix(f)
         return g[torch.arange(len(pairs)), ii, jj]
 
@@ -758,12 +926,14 @@ def gram_element_images(extractor: Extractor, layer: str, pairs: list[tuple[int,
 def strongest_channels(gram, k: int = 8) -> list[int]:
     """Channels with the largest Gram diagonal (most energy in the style)."""
     import torch
+
     return [int(i) for i in torch.argsort(torch.diagonal(gram), descending=True)[:k]]
 
 
 def strongest_pairs(gram, k: int = 8) -> list[tuple[int, int]]:
     """Off-diagonal Gram elements (i < j) with the largest values in the style."""
     import torch
+
     c = gram.shape[0]
     iu = torch.triu_indices(c, c, offset=1)
     vals = gram[iu[0], iu[1]]
@@ -776,6 +946,7 @@ def grid_png(panels: list[tuple[str, np.ndarray]], columns: int = 4) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ outputs
+
 
 def comparison_png(result: CrossbandResult, style_img: np.ndarray | None = None) -> bytes:
     panels = [("content", result.content)]
@@ -797,6 +968,7 @@ def write_result(path: str | os.PathLike, result: CrossbandResult, geo: sio.GeoI
 
 # ------------------------------------------------------------------------------------------ command line
 
+
 def _layers_arg(text: str | None) -> tuple[str, ...] | None:
     return tuple(s.strip() for s in text.split(",") if s.strip()) if text else None
 
@@ -814,6 +986,7 @@ def _set_threads(n: int | None) -> None:
         if n < 1:
             raise UserError(f"--threads must be at least 1 (got {n}).")
         import torch
+
         torch.set_num_threads(n)
 
 
@@ -829,12 +1002,20 @@ def _cli_crossband(args) -> int:
     print(f"features: {extractor.label}", file=sys.stderr)
     content, raster = read_display(args.content, band=_band_arg(args.content_band), kind=args.kind)
     device, _ = _device_for(args.device)
-    style, style_img = style_from_path(args.style, extractor, _layers_arg(args.style_layers),
-                                       _band_arg(args.style_band), args.kind, device)
-    opts = CrossbandOptions(steps=args.steps, optimizer=args.optimizer, lr=args.lr,
-                            style_weight=args.style_weight, content_weight=args.content_weight,
-                            style_layers=_layers_arg(args.style_layers),
-                            content_layers=_layers_arg(args.content_layers), seed=args.seed, device=args.device)
+    style, style_img = style_from_path(
+        args.style, extractor, _layers_arg(args.style_layers), _band_arg(args.style_band), args.kind, device
+    )
+    opts = CrossbandOptions(
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        style_weight=args.style_weight,
+        content_weight=args.content_weight,
+        style_layers=_layers_arg(args.style_layers),
+        content_layers=_layers_arg(args.content_layers),
+        seed=args.seed,
+        device=args.device,
+    )
 
     def progress(f, msg):
         if not args.quiet:
@@ -851,31 +1032,43 @@ def _cli_crossband(args) -> int:
     if args.save_gram:
         write_gram(args.save_gram, style)
     h = result.history
-    print(f"{out}: {result.options.steps} {result.options.optimizer} steps in {result.seconds:.1f} s on "
-          f"{result.device}; style loss {h[0]['style']:.4g} -> {h[-1]['style']:.4g}, content loss "
-          f"{h[-1]['content']:.4g}")
+    print(
+        f"{out}: {result.options.steps} {result.options.optimizer} steps in {result.seconds:.1f} s on "
+        f"{result.device}; style loss {h[0]['style']:.4g} -> {h[-1]['style']:.4g}, content loss "
+        f"{h[-1]['content']:.4g}"
+    )
     return 0
 
 
 def _device_for(requested: str):
     from core.compute import resolve_device
+
     return resolve_device(requested)
 
 
 def _cli_gram(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".safetensors", ".pth", ".pt"):
-        raise UserError(f"{out.name}: a Gram file ends in .safetensors (ours) or .pth (transband's list); "
-                        f"rename the output.")
+        raise UserError(
+            f"{out.name}: a Gram file ends in .safetensors (ours) or .pth (transband's list); rename the output."
+        )
     _set_threads(args.threads)
     extractor = make_extractor(args.vgg_weights, args.seed)
     import sys
+
     print(f"features: {extractor.label}", file=sys.stderr)
     device, note = _device_for(args.device)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    gs = gram_from_folder(args.folder, extractor, _layers_arg(args.layers), _band_arg(args.band), args.kind,
-                          device, progress=lambda f, m: print(f"\r{m}   ", end="", file=sys.stderr, flush=True))
+    gs = gram_from_folder(
+        args.folder,
+        extractor,
+        _layers_arg(args.layers),
+        _band_arg(args.band),
+        args.kind,
+        device,
+        progress=lambda f, m: print(f"\r{m}   ", end="", file=sys.stderr, flush=True),
+    )
     print(file=sys.stderr)
     write_gram(out, gs)
     print(f"{out}: mean Gram of {gs.count} images over {', '.join(gs.grams)} ({extractor.arch})")
@@ -887,24 +1080,28 @@ def add_cli(subparsers) -> None:
     from core.io import KINDS
 
     p = subparsers.add_parser(
-        "crossband", help="cross-band generation: content of one band, Gram statistics of another",
+        "crossband",
+        help="cross-band generation: content of one band, Gram statistics of another",
         description="Optimise an image that keeps the content of CONTENT and takes the texture statistics "
-                    "(Gram matrices) of STYLE: an image, a folder of images (mean Gram) or a Gram file "
-                    "(.safetensors from `gram`, or transband's .pth list). Without --vgg-weights the "
-                    "random multi-scale feature fallback runs (its own defaults: 60 steps, lr 0.03, style "
-                    "weight 1e6); with VGG19 weights transband's defaults (1000 steps, lr 0.01, 1e5).")
+        "(Gram matrices) of STYLE: an image, a folder of images (mean Gram) or a Gram file "
+        "(.safetensors from `gram`, or transband's .pth list). Without --vgg-weights the "
+        "random multi-scale feature fallback runs (its own defaults: 60 steps, lr 0.03, style "
+        "weight 1e6); with VGG19 weights transband's defaults (1000 steps, lr 0.01, 1e5).",
+    )
     p.add_argument("content", help="content image (PNG, JPEG, GeoTIFF)")
     p.add_argument("output", help="output .png/.jpg (display) or .tif (same values, content's georeference)")
     p.add_argument("--style", required=True, help="style image, folder of images, or Gram file")
-    p.add_argument("--vgg-weights", help="torchvision VGG19/VGG16 weights (.pth state_dict); default: "
-                                         "random-feature fallback")
+    p.add_argument(
+        "--vgg-weights", help="torchvision VGG19/VGG16 weights (.pth state_dict); default: random-feature fallback"
+    )
     p.add_argument("--steps", type=int, help="optimisation steps (default depends on the features)")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--style-weight", type=float)
     p.add_argument("--content-weight", type=float)
-    p.add_argument("--style-layers", help="comma-separated, e.g. relu1_2,relu2_2 (default: all of the file / "
-                                          "the extractor's five)")
+    p.add_argument(
+        "--style-layers", help="comma-separated, e.g. relu1_2,relu2_2 (default: all of the file / the extractor's five)"
+    )
     p.add_argument("--content-layers", help="comma-separated (default relu4_4 for VGG19, rand2 for random)")
     p.add_argument("--content-band", type=int, help="band of a multi-band content file, from 1 (default 1)")
     p.add_argument("--style-band", type=int, help="band of multi-band style files, from 1 (default 1)")
@@ -913,16 +1110,21 @@ def add_cli(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--comparison", help="also write a labelled content | style | generated PNG here")
     p.add_argument("--save-gram", help="also write the style statistics used (.safetensors or .pth)")
-    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's); on a busy shared "
-                                               "machine 1 can be several times faster")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="PyTorch CPU threads (default: PyTorch's); on a busy shared machine 1 can be several times faster",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cli_crossband)
 
     g = subparsers.add_parser(
-        "gram", help="accumulate a folder's mean Gram statistics into a Gram file",
+        "gram",
+        help="accumulate a folder's mean Gram statistics into a Gram file",
         description="'Training' for cross-band generation: the mean Gram matrix per layer over every image in "
-                    "FOLDER (the target band), written to OUT (.safetensors, ours; or .pth, transband's list "
-                    "of 5 tensors, VGG19 only).")
+        "FOLDER (the target band), written to OUT (.safetensors, ours; or .pth, transband's list "
+        "of 5 tensors, VGG19 only).",
+    )
     g.add_argument("folder")
     g.add_argument("output")
     g.add_argument("--vgg-weights", help="torchvision VGG19/VGG16 weights; default: random-feature fallback")

@@ -11,6 +11,7 @@ R = VV, G = VH, B = VV/VH (the linear ratio, i.e. VV_dB - VH_dB), each stretched
 Every writer goes through `atomic_output`: a temporary file in the destination folder, renamed on success,
 so an interrupted or failed write never leaves a half-written output.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,14 +48,16 @@ def max_pixels_default() -> int:
 @dataclass
 class GeoInfo:
     """Georeference carried from a GeoTIFF input to every GeoTIFF output."""
-    crs: str | None = None                      # WKT
+
+    crs: str | None = None  # WKT
     transform: tuple[float, ...] | None = None  # affine a, b, c, d, e, f (rasterio order)
     nodata: float | None = None
 
     @property
     def is_georeferenced(self) -> bool:
-        return self.crs is not None or (self.transform is not None and
-                                        tuple(self.transform) != (1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
+        return self.crs is not None or (
+            self.transform is not None and tuple(self.transform) != (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+        )
 
     def scaled(self, factor: float) -> "GeoInfo":
         """Georeference of the same footprint sampled `factor` times finer (e.g. 4 for x4 super-resolution)."""
@@ -67,8 +70,9 @@ class GeoInfo:
 @dataclass
 class Raster:
     """An image as read: raw values, what they mean, and where they sit on the map."""
-    data: np.ndarray            # (H, W) for one band, (H, W, C) for several; dtype as stored (complex -> intensity)
-    kind: str                   # one of KINDS
+
+    data: np.ndarray  # (H, W) for one band, (H, W, C) for several; dtype as stored (complex -> intensity)
+    kind: str  # one of KINDS
     name: str = "image"
     geo: GeoInfo | None = None
     band_names: list[str] = field(default_factory=list)
@@ -117,8 +121,9 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def read_raster(source: str | os.PathLike | bytes, name: str | None = None, kind: str | None = None,
-                max_pixels: int | None = None) -> Raster:
+def read_raster(
+    source: str | os.PathLike | bytes, name: str | None = None, kind: str | None = None, max_pixels: int | None = None
+) -> Raster:
     """Read PNG, JPEG or (Geo)TIFF from a path or bytes. Raises UserError with one sentence on bad input."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         blob = bytes(source)
@@ -151,8 +156,10 @@ def _check_pixels(w: int, h: int, name: str, limit: int) -> None:
     if w <= 0 or h <= 0:
         raise UserError(f"{name} has no pixels ({w}x{h}); check the file.")
     if w * h > limit:
-        raise UserError(f"{name} is {w}x{h} = {w * h / 1e6:.0f} Mpixel, above the limit of {limit / 1e6:.0f} Mpixel; "
-                        f"crop it or raise SAR_STUDIO_MAX_PIXELS.")
+        raise UserError(
+            f"{name} is {w}x{h} = {w * h / 1e6:.0f} Mpixel, above the limit of {limit / 1e6:.0f} Mpixel; "
+            f"crop it or raise SAR_STUDIO_MAX_PIXELS."
+        )
 
 
 def _read_pil(blob: bytes, name: str, limit: int) -> np.ndarray:
@@ -166,8 +173,9 @@ def _read_pil(blob: bytes, name: str, limit: int) -> np.ndarray:
     except UserError:
         raise
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise UserError(f"{name} could not be decoded ({_short(exc)}); the file is truncated or corrupt, "
-                        f"export it again.") from None
+        raise UserError(
+            f"{name} could not be decoded ({_short(exc)}); the file is truncated or corrupt, export it again."
+        ) from None
     mode = im.mode
     if mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBA", "RGBX", "1"):
         im = im.convert("L" if mode == "1" else "RGB")
@@ -193,8 +201,10 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
             if count < 1 or count > 4:
-                raise UserError(f"{name} has {count} bands; SAR Studio reads 1 to 3 bands (VV, VH, ratio or RGB), "
-                                f"so export the bands you need.")
+                raise UserError(
+                    f"{name} has {count} bands; SAR Studio reads 1 to 3 bands (VV, VH, ratio or RGB), "
+                    f"so export the bands you need."
+                )
             data = ds.read()  # (bands, H, W)
             crs = ds.crs.to_wkt() if ds.crs else None
             t = ds.transform
@@ -204,8 +214,9 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
     except UserError:
         raise
     except (RasterioError, OSError, ValueError) as exc:
-        raise UserError(f"{name} could not be read as TIFF ({_short(exc)}); the file is truncated or corrupt, "
-                        f"export it again.") from None
+        raise UserError(
+            f"{name} could not be read as TIFF ({_short(exc)}); the file is truncated or corrupt, export it again."
+        ) from None
     if count == 4:
         if data.dtype != np.uint8:
             raise UserError(f"{name} has 4 bands; SAR Studio reads 1 to 3 bands, so export the bands you need.")
@@ -225,6 +236,7 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
 
 def _short(exc: BaseException) -> str:
     import re
+
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = re.sub(r"(/vsimem/)?[0-9a-f]{8}-[0-9a-f-]{27}\.tif:\s*", "", text)  # GDAL's in-memory file name
     return text[:120]
@@ -267,6 +279,7 @@ def detect_kind(data: np.ndarray) -> str:
 
 # -------------------------------------------------------------------------------------------- conversion
 
+
 def to_intensity(data: np.ndarray, kind: str) -> np.ndarray:
     """Linear intensity as float32. Display images have no radiometry: their values are taken as they are."""
     x = data.astype(np.float32, copy=False)
@@ -298,8 +311,13 @@ def to_db(intensity: np.ndarray) -> np.ndarray:
     return (10.0 * np.log10(np.maximum(x, DB_FLOOR))).astype(np.float32)
 
 
-def stretch(values: np.ndarray, lo: float = 2.0, hi: float = 98.0, mask: np.ndarray | None = None,
-            limits: tuple[float, float] | None = None) -> np.ndarray:
+def stretch(
+    values: np.ndarray,
+    lo: float = 2.0,
+    hi: float = 98.0,
+    mask: np.ndarray | None = None,
+    limits: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Percentile stretch to uint8. `limits` fixes (low, high) so several images share one scale."""
     v = np.asarray(values, dtype=np.float32)
     if limits is None:
@@ -311,8 +329,9 @@ def stretch(values: np.ndarray, lo: float = 2.0, hi: float = 98.0, mask: np.ndar
     return np.rint(out).astype(np.uint8)
 
 
-def percentile_limits(values: np.ndarray, lo: float = 2.0, hi: float = 98.0,
-                      mask: np.ndarray | None = None) -> tuple[float, float]:
+def percentile_limits(
+    values: np.ndarray, lo: float = 2.0, hi: float = 98.0, mask: np.ndarray | None = None
+) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float32)
     sel = np.isfinite(v) if mask is None else (mask & np.isfinite(v))
     finite = v[sel]
@@ -340,18 +359,21 @@ def render(raster: Raster, lo: float = 2.0, hi: float = 98.0) -> np.ndarray:
     return np.stack([stretch(to_db(inten[..., i]), lo, hi, mask) for i in range(3)], axis=-1)
 
 
-def render_intensity(intensity: np.ndarray, lo: float = 2.0, hi: float = 98.0,
-                     limits: tuple[float, float] | None = None) -> np.ndarray:
+def render_intensity(
+    intensity: np.ndarray, lo: float = 2.0, hi: float = 98.0, limits: tuple[float, float] | None = None
+) -> np.ndarray:
     """Grey display of one linear-intensity band: dB, then stretch (optionally with shared dB limits)."""
     return stretch(to_db(intensity), lo, hi, limits=limits)
 
 
-def render_dualpol(vv: np.ndarray, vh: np.ndarray, lo: float = 2.0, hi: float = 98.0,
-                   mask: np.ndarray | None = None) -> np.ndarray:
+def render_dualpol(
+    vv: np.ndarray, vh: np.ndarray, lo: float = 2.0, hi: float = 98.0, mask: np.ndarray | None = None
+) -> np.ndarray:
     """False colour from linear intensities: R = VV dB, G = VH dB, B = VV/VH ratio (VV dB - VH dB)."""
     vv_db, vh_db = to_db(vv), to_db(vh)
-    return np.stack([stretch(vv_db, lo, hi, mask), stretch(vh_db, lo, hi, mask),
-                     stretch(vv_db - vh_db, lo, hi, mask)], axis=-1)
+    return np.stack(
+        [stretch(vv_db, lo, hi, mask), stretch(vh_db, lo, hi, mask), stretch(vv_db - vh_db, lo, hi, mask)], axis=-1
+    )
 
 
 DUALPOL_CONVENTION = "R = VV (dB), G = VH (dB), B = VV/VH ratio (VV dB − VH dB), each 2–98 % stretched"
@@ -367,6 +389,7 @@ def to_rgb(img: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- writing
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
@@ -442,13 +465,15 @@ def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
     return write_bytes(path, encode_png(img))
 
 
-def write_geotiff(path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None,
-                  band_names: list[str] | None = None) -> Path:
+def write_geotiff(
+    path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None
+) -> Path:
     return write_bytes(path, encode_geotiff(data, geo, band_names))
 
 
-def write_image(path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None,
-                band_names: list[str] | None = None) -> Path:
+def write_image(
+    path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None
+) -> Path:
     """Write by extension: .tif/.tiff -> GeoTIFF with the values as they are; .png/.jpg -> uint8 display."""
     suffix = Path(path).suffix.lower()
     if suffix in (".tif", ".tiff"):
@@ -459,6 +484,7 @@ def write_image(path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None =
         if suffix == ".png":
             return write_png(path, data)
         from PIL import Image
+
         buf = io.BytesIO()
         Image.fromarray(data).save(buf, format="JPEG", quality=95)
         return write_bytes(path, buf.getvalue())
@@ -467,16 +493,19 @@ def write_image(path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None =
 
 # ------------------------------------------------------------------------------------------- comparisons
 
+
 def _font(size: int):
     from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # pragma: no cover - very old Pillow
         return ImageFont.load_default()
 
 
-def comparison_image(panels: list[tuple[str, np.ndarray]], columns: int | None = None,
-                     gap: int = 8, label_height: int | None = None) -> np.ndarray:
+def comparison_image(
+    panels: list[tuple[str, np.ndarray]], columns: int | None = None, gap: int = 8, label_height: int | None = None
+) -> np.ndarray:
     """Labelled side-by-side (or grid) of uint8 images, each resized to the first panel's height if needed."""
     from PIL import Image, ImageDraw
 

@@ -30,6 +30,7 @@ as a module (it still exports to ONNX).
 Strength multiplies the adapter's contribution: 0 is the base model, 1 the adapter as trained.
 An adapter that does not fit the model (missing modules, wrong shapes) is refused with a UserError.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,6 +54,7 @@ PEFT_PREFIX = "base_model.model."
 
 
 # ----------------------------------------------------------------------------------- peft custom layer
+
 
 @lru_cache(maxsize=1)
 def lora_conv_transpose_class():
@@ -80,12 +82,12 @@ def lora_conv_transpose_class():
                 raise ValueError("LoRA on grouped transpose convolutions is not supported")
             super().update_layer(adapter_name, r, lora_alpha=lora_alpha, config=config, **kwargs)
             a = self.lora_A[adapter_name]
-            a.output_padding = base.output_padding   # same output size as the base layer
+            a.output_padding = base.output_padding  # same output size as the base layer
             a.dilation = base.dilation
 
         def get_delta_weight(self, adapter) -> torch.Tensor:
-            a = self.lora_A[adapter].weight          # (in, r, kh, kw)
-            b = self.lora_B[adapter].weight          # (r, out, 1, 1)
+            a = self.lora_A[adapter].weight  # (in, r, kh, kw)
+            b = self.lora_B[adapter].weight  # (r, out, 1, 1)
             dtype = a.dtype
             delta = torch.einsum("irhw,ro->iohw", a.float(), b[:, :, 0, 0].float()) * self.scaling[adapter]
             return delta.to(dtype)
@@ -102,11 +104,18 @@ def _register_custom_layers(config) -> None:
 
 def conv_module_names(model: nn.Module) -> list[str]:
     """Names of every Conv2d and ConvTranspose2d in `model` (the default LoRA targets)."""
-    return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-            and name and ".lora_" not in name and not name.endswith("base_layer")]
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+        and name
+        and ".lora_" not in name
+        and not name.endswith("base_layer")
+    ]
 
 
 # ------------------------------------------------------------------------------------------- training
+
 
 def freeze_batchnorm(model: nn.Module) -> nn.Module:
     """Keep every BatchNorm in eval mode (running statistics used and never updated), even under model.train()."""
@@ -124,8 +133,9 @@ def freeze_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def add_lora(model: nn.Module, rank: int = 16, alpha: float = 32, dropout: float = 0.1,
-             target_modules: list[str] | None = None) -> nn.Module:
+def add_lora(
+    model: nn.Module, rank: int = 16, alpha: float = 32, dropout: float = 0.1, target_modules: list[str] | None = None
+) -> nn.Module:
     """Inject peft LoRA layers (in place) on `target_modules` (default: every Conv2d and ConvTranspose2d).
 
     Afterwards only the LoRA weights are trainable; base weights are frozen and BatchNorm stays in eval mode
@@ -137,13 +147,21 @@ def add_lora(model: nn.Module, rank: int = 16, alpha: float = 32, dropout: float
     targets = list(target_modules) if target_modules else conv_module_names(model)
     if not targets:
         raise UserError("the model has no convolution layers to put LoRA adapters on; pick a convolutional generator.")
-    config = LoraConfig(r=int(rank), lora_alpha=alpha, lora_dropout=float(dropout), target_modules=targets,
-                        bias="none", init_lora_weights=True)
+    config = LoraConfig(
+        r=int(rank),
+        lora_alpha=alpha,
+        lora_dropout=float(dropout),
+        target_modules=targets,
+        bias="none",
+        init_lora_weights=True,
+    )
     _register_custom_layers(config)
     try:
         inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
     except ValueError as exc:
-        raise UserError(f"LoRA could not be added ({str(exc).splitlines()[0][:120]}); check the target modules.") from None
+        raise UserError(
+            f"LoRA could not be added ({str(exc).splitlines()[0][:120]}); check the target modules."
+        ) from None
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_A." in name or ".lora_B." in name)
     freeze_batchnorm(model)
@@ -194,12 +212,14 @@ def save_adapter(model: nn.Module, folder: str | os.PathLike, **extra) -> Path:
 
 # ------------------------------------------------------------------------------------------ inference
 
+
 class SAR2OpticalLoraConv(nn.Module):
     """SAR2Optical's hand-written encoder adapter around a Conv2d:
     out = conv(x) + strength * resize_bilinear(B(A(x)) * alpha / r, conv output size, align_corners=False)."""
 
-    def __init__(self, base: nn.Conv2d, lora_a: torch.Tensor, lora_b: torch.Tensor, alpha: float,
-                 strength: float = 1.0):
+    def __init__(
+        self, base: nn.Conv2d, lora_a: torch.Tensor, lora_b: torch.Tensor, alpha: float, strength: float = 1.0
+    ):
         super().__init__()
         self.base = base
         r = lora_a.shape[0]
@@ -234,10 +254,13 @@ def _read_adapter_file(path: Path) -> dict:
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
         try:
             return load_file(str(path))
         except Exception as exc:  # safetensors has its own error types
-            raise UserError(f"{path.name} is not a readable safetensors adapter ({str(exc)[:80]}); check the file.") from None
+            raise UserError(
+                f"{path.name} is not a readable safetensors adapter ({str(exc)[:80]}); check the file."
+            ) from None
     return torch_load_weights(path)
 
 
@@ -267,7 +290,9 @@ def sar2optical_adapter_pairs(raw) -> tuple[list[tuple[int, torch.Tensor, torch.
     for idx in sorted(pairs):
         a, b = pairs[idx].get("A"), pairs[idx].get("B")
         if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-            raise UserError(f"SAR2Optical adapter entry {idx} lacks lora_A or lora_B weights; the adapter file is incomplete.")
+            raise UserError(
+                f"SAR2Optical adapter entry {idx} lacks lora_A or lora_B weights; the adapter file is incomplete."
+            )
         out.append((idx, a, b))
     return out, alpha
 
@@ -276,33 +301,51 @@ def _apply_sar2optical(model: nn.Module, pairs, alpha: float | None, strength: f
     encoder = getattr(model, "encoder", None)
     arch = getattr(model, "arch_name", type(model).__name__)
     if encoder is None or not hasattr(encoder, "enc1"):
-        raise UserError(f"{name} is a SAR2Optical encoder adapter but the model is {arch}, which has no "
-                        f"SAR2Optical encoder; use it with a SAR2Optical generator.")
+        raise UserError(
+            f"{name} is a SAR2Optical encoder adapter but the model is {arch}, which has no "
+            f"SAR2Optical encoder; use it with a SAR2Optical generator."
+        )
     n_enc = sum(1 for n, _ in encoder.named_children() if n.startswith("enc"))
     if len(pairs) != n_enc:
-        raise UserError(f"{name} has {len(pairs)} encoder adapters but the model has {n_enc} encoder blocks; "
-                        f"the adapter was made for another network.")
+        raise UserError(
+            f"{name} has {len(pairs)} encoder adapters but the model has {n_enc} encoder blocks; "
+            f"the adapter was made for another network."
+        )
     for idx, a, b in pairs:
         block = getattr(encoder, f"enc{idx}", None)
         conv = block.conv_block[0] if block is not None else None
         if not isinstance(conv, nn.Conv2d):
-            raise UserError(f"{name}: encoder block {idx} of the model is not a plain convolution; "
-                            f"the adapter does not fit this model.")
-        if a.ndim != 4 or b.ndim != 4 or a.shape[1] != conv.in_channels or b.shape[0] != conv.out_channels \
-                or b.shape[1] != a.shape[0] or a.shape[2:] != (1, 1) or b.shape[2:] != (1, 1):
-            raise UserError(f"{name} does not fit the model: encoder {idx} adapter is A {tuple(a.shape)}, "
-                            f"B {tuple(b.shape)} but the conv takes {conv.in_channels} -> {conv.out_channels} channels; "
-                            f"pick the adapter made for this checkpoint.")
+            raise UserError(
+                f"{name}: encoder block {idx} of the model is not a plain convolution; "
+                f"the adapter does not fit this model."
+            )
+        if (
+            a.ndim != 4
+            or b.ndim != 4
+            or a.shape[1] != conv.in_channels
+            or b.shape[0] != conv.out_channels
+            or b.shape[1] != a.shape[0]
+            or a.shape[2:] != (1, 1)
+            or b.shape[2:] != (1, 1)
+        ):
+            raise UserError(
+                f"{name} does not fit the model: encoder {idx} adapter is A {tuple(a.shape)}, "
+                f"B {tuple(b.shape)} but the conv takes {conv.in_channels} -> {conv.out_channels} channels; "
+                f"pick the adapter made for this checkpoint."
+            )
     rank = int(pairs[0][1].shape[0])
     alpha_used = alpha if alpha is not None else 32.0
     for idx, a, b in pairs:
         block = getattr(encoder, f"enc{idx}")
         base = block.conv_block[0]
-        block.conv_block[0] = SAR2OpticalLoraConv(base, a.to(base.weight.dtype), b.to(base.weight.dtype),
-                                                  alpha_used, strength).to(base.weight.device)
+        block.conv_block[0] = SAR2OpticalLoraConv(
+            base, a.to(base.weight.dtype), b.to(base.weight.dtype), alpha_used, strength
+        ).to(base.weight.device)
     src = "" if alpha is not None else " (alpha not stored in the file; 32 assumed, as SAR2Optical trains)"
-    return (f"Applied SAR2Optical LoRA adapter {name}: rank {rank}, alpha {alpha_used:g}{src}, on {len(pairs)} "
-            f"encoder convolutions, strength {strength:g}.")
+    return (
+        f"Applied SAR2Optical LoRA adapter {name}: rank {rank}, alpha {alpha_used:g}{src}, on {len(pairs)} "
+        f"encoder convolutions, strength {strength:g}."
+    )
 
 
 def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Module, str]:
@@ -313,7 +356,9 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
     try:
         raw_cfg = json.loads((folder / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{name}/{CONFIG_FILE} is not readable JSON ({str(exc)[:60]}); save the adapter again.") from None
+        raise UserError(
+            f"{name}/{CONFIG_FILE} is not readable JSON ({str(exc)[:60]}); save the adapter again."
+        ) from None
     if str(raw_cfg.get("peft_type", "LORA")).upper() != "LORA":
         raise UserError(f"{name} is a {raw_cfg.get('peft_type')} adapter; only LoRA adapters are supported.")
     weights = folder / WEIGHTS_FILE
@@ -325,16 +370,21 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
         state = load_file(str(weights))
     except Exception as exc:  # noqa: BLE001 - safetensors error types
         raise UserError(f"{name}/{WEIGHTS_FILE} is not readable ({str(exc)[:60]}); save the adapter again.") from None
-    state = {(k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k): v for k, v in state.items()}
+    state = {(k[len(PEFT_PREFIX) :] if k.startswith(PEFT_PREFIX) else k): v for k, v in state.items()}
     known = {f.name for f in __import__("dataclasses").fields(LoraConfig)}
-    kwargs = {k: v for k, v in raw_cfg.items() if k in known and k not in ("peft_type", "task_type", "auto_mapping",
-                                                                           "base_model_name_or_path", "revision",
-                                                                           "peft_version")}
+    kwargs = {
+        k: v
+        for k, v in raw_cfg.items()
+        if k in known
+        and k not in ("peft_type", "task_type", "auto_mapping", "base_model_name_or_path", "revision", "peft_version")
+    }
     kwargs["inference_mode"] = True
     try:
         config = LoraConfig(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise UserError(f"{name}/{CONFIG_FILE} is not a LoRA configuration peft understands ({str(exc)[:80]}).") from None
+        raise UserError(
+            f"{name}/{CONFIG_FILE} is not a LoRA configuration peft understands ({str(exc)[:80]})."
+        ) from None
     targets = config.target_modules
     if isinstance(targets, str) or targets is None:
         wanted = sorted({k.rsplit(".lora_", 1)[0] for k in state if ".lora_" in k})
@@ -344,15 +394,19 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
     missing = [t for t in wanted if t not in modules and not any(n.endswith("." + t) for n in modules)]
     if missing:
         arch = getattr(model, "arch_name", type(model).__name__)
-        raise UserError(f"{name} does not fit {arch}: the model has no module {', '.join(missing[:3])}"
-                        f"{' and others' if len(missing) > 3 else ''}; pick the adapter trained for this model.")
+        raise UserError(
+            f"{name} does not fit {arch}: the model has no module {', '.join(missing[:3])}"
+            f"{' and others' if len(missing) > 3 else ''}; pick the adapter trained for this model."
+        )
     model = copy.deepcopy(model)
     _register_custom_layers(config)
     try:
         inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{name} does not fit the model ({str(exc).splitlines()[0][:120]}); "
-                        f"pick the adapter trained for this model.") from None
+        raise UserError(
+            f"{name} does not fit the model ({str(exc).splitlines()[0][:120]}); "
+            f"pick the adapter trained for this model."
+        ) from None
     own = {}
     for k in model.state_dict():
         m = re.match(rf"^(.*)\.(lora_[AB])\.{ADAPTER_NAME}\.weight$", k)
@@ -370,21 +424,26 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
             parts.append(f"{len(unexpected)} weights for modules the model lacks (e.g. {unexpected[0]})")
         if shape:
             k = shape[0]
-            parts.append(f"{len(shape)} shape mismatches (e.g. {k}: adapter {tuple(state[k].shape)} vs model "
-                         f"{tuple(sd[own[k]].shape)})")
+            parts.append(
+                f"{len(shape)} shape mismatches (e.g. {k}: adapter {tuple(state[k].shape)} vs model "
+                f"{tuple(sd[own[k]].shape)})"
+            )
         raise UserError(f"{name} does not fit the model: {'; '.join(parts)}; pick the adapter trained for this model.")
     with torch.no_grad():
         for short, full in own.items():
             sd[full].copy_(state[short])
     from peft.tuners.tuners_utils import BaseTunerLayer
+
     n_layers = 0
     for m in model.modules():
         if isinstance(m, BaseTunerLayer) and ADAPTER_NAME in getattr(m, "scaling", {}):
             m.scaling[ADAPTER_NAME] = m.scaling[ADAPTER_NAME] * float(strength)
             n_layers += 1
     model.eval()
-    return model, (f"Applied LoRA adapter {name}: rank {config.r}, alpha {config.lora_alpha:g}, on {n_layers} "
-                   f"layers, strength {strength:g}.")
+    return model, (
+        f"Applied LoRA adapter {name}: rank {config.r}, alpha {config.lora_alpha:g}, on {n_layers} "
+        f"layers, strength {strength:g}."
+    )
 
 
 def apply_adapter(model: nn.Module, path: str | os.PathLike, strength: float = 1.0) -> tuple[nn.Module, str]:
@@ -410,10 +469,14 @@ def apply_adapter(model: nn.Module, path: str | os.PathLike, strength: float = 1
     found = sar2optical_adapter_pairs(raw)
     if found is None:
         if isinstance(raw, dict) and any(".lora_A" in str(k) for k in raw):
-            raise UserError(f"{path.name} looks like peft adapter weights without adapter_config.json; "
-                            f"give the whole adapter folder.")
-        raise UserError(f"{path.name} is not a LoRA adapter SAR Studio knows (peft folder or SAR2Optical "
-                        f"lora_modules / encoder_enc*.lora_A layouts); check the file.")
+            raise UserError(
+                f"{path.name} looks like peft adapter weights without adapter_config.json; "
+                f"give the whole adapter folder."
+            )
+        raise UserError(
+            f"{path.name} is not a LoRA adapter SAR Studio knows (peft folder or SAR2Optical "
+            f"lora_modules / encoder_enc*.lora_A layouts); check the file."
+        )
     pairs, alpha = found
     model = copy.deepcopy(model)
     note = _apply_sar2optical(model, pairs, alpha, strength, path.name)

@@ -2,6 +2,7 @@
 
 A plain module of functions on numpy arrays. ENL, mean ratio and EPI take linear intensity.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,7 @@ def find_homogeneous_region(intensity: np.ndarray, size: int = 32, mask: np.ndar
     # windows centred at (r, c) span r-half .. r-half+size-1: keep those fully inside the image and valid
     full = n >= size * size - 0.5
     inside = np.zeros_like(full)
-    inside[half:h - (size - 1 - half), half:w - (size - 1 - half)] = True
+    inside[half : h - (size - 1 - half), half : w - (size - 1 - half)] = True
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(full & inside & (mean > 0) & (var > 0), mean * mean / var, -np.inf)
     if not np.isfinite(score).any():
@@ -41,8 +42,7 @@ def find_homogeneous_region(intensity: np.ndarray, size: int = 32, mask: np.ndar
     return int(r - half), int(c - half), size, size
 
 
-def enl(intensity: np.ndarray, region: Region | None = None, size: int = 32,
-        mask: np.ndarray | None = None) -> float:
+def enl(intensity: np.ndarray, region: Region | None = None, size: int = 32, mask: np.ndarray | None = None) -> float:
     """Equivalent number of looks mean² / variance over `region` (row, col, height, width), or over the most
     homogeneous size x size window when region is None. Invalid pixels are left out."""
     x = np.asarray(intensity, np.float64)
@@ -50,10 +50,12 @@ def enl(intensity: np.ndarray, region: Region | None = None, size: int = 32,
         region = find_homogeneous_region(intensity, size, mask)
     r, c, hh, ww = (int(v) for v in region)
     if hh < 2 or ww < 2 or r < 0 or c < 0 or r + hh > x.shape[0] or c + ww > x.shape[1]:
-        raise UserError(f"ENL region (row {r}, column {c}, {hh}x{ww}) is not inside the {x.shape[1]}x{x.shape[0]} "
-                        f"image; choose a region inside it.")
-    ok = _valid(x, mask)[r:r + hh, c:c + ww]
-    v = x[r:r + hh, c:c + ww][ok]
+        raise UserError(
+            f"ENL region (row {r}, column {c}, {hh}x{ww}) is not inside the {x.shape[1]}x{x.shape[0]} "
+            f"image; choose a region inside it."
+        )
+    ok = _valid(x, mask)[r : r + hh, c : c + ww]
+    v = x[r : r + hh, c : c + ww][ok]
     if v.size < 4:
         raise UserError("the ENL region holds fewer than 4 valid pixels; choose another region.")
     var = v.var()
@@ -93,8 +95,11 @@ def psnr(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
     """Peak signal-to-noise ratio (dB) from scikit-image, with an explicit data range."""
     from skimage.metrics import peak_signal_noise_ratio
 
-    return float(peak_signal_noise_ratio(np.asarray(reference, np.float64), np.asarray(test, np.float64),
-                                         data_range=float(data_range)))
+    return float(
+        peak_signal_noise_ratio(
+            np.asarray(reference, np.float64), np.asarray(test, np.float64), data_range=float(data_range)
+        )
+    )
 
 
 def ssim(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
@@ -109,16 +114,21 @@ def ssim(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
 
 def speckle_metrics(original: np.ndarray, filtered: np.ndarray, region: Region) -> dict:
     """The figures the speckle page and CLI report for one band: ENL over `region`, mean ratio, EPI."""
-    return {"ENL": enl(filtered, region), "mean ratio": mean_ratio(filtered, original),
-            "EPI": edge_preservation_index(filtered, original)}
+    return {
+        "ENL": enl(filtered, region),
+        "mean ratio": mean_ratio(filtered, original),
+        "EPI": edge_preservation_index(filtered, original),
+    }
 
 
 # ------------------------------------------------------------------------------ FID (added by the training engine)
 
 FID_INPUT_SIZE = 299  # the Inception input size FID is defined at
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), computed as pytorch-fid does (scipy sqrtm; an eps
     offset on the diagonals when the product is singular; the imaginary part of round-off dropped)."""
     from scipy import linalg
@@ -146,10 +156,13 @@ def load_fid_inception(path: str, device: str = "cpu"):
         raise UserError(f"{path} holds no state_dict; give pytorch-fid's pt_inception-2015-12-05 weights file.")
     state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
     if "AuxLogits.fc.weight" in state:
-        raise UserError(f"{path} is torchvision's ImageNet Inception-v3, not the FID Inception; give pytorch-fid's "
-                        f"pt_inception-2015-12-05-6726825d.pth.")
-    net = InceptionFID(num_classes=int(state["fc.weight"].shape[0]) if "fc.weight" in state else 1008,
-                       input_size=FID_INPUT_SIZE)
+        raise UserError(
+            f"{path} is torchvision's ImageNet Inception-v3, not the FID Inception; give pytorch-fid's "
+            f"pt_inception-2015-12-05-6726825d.pth."
+        )
+    net = InceptionFID(
+        num_classes=int(state["fc.weight"].shape[0]) if "fc.weight" in state else 1008, input_size=FID_INPUT_SIZE
+    )
     load_state_strict(net, state, "FID Inception-v3", str(path))
     return net.to(device).eval()
 
@@ -161,9 +174,10 @@ def inception_features(images, net, device: str = "cpu", batch_size: int = 16) -
     feats = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            chunk = images[i:i + batch_size]
-            x = torch.stack([torch.from_numpy(np.ascontiguousarray(im[..., :3].transpose(2, 0, 1))).float() / 255.0
-                             for im in chunk]).to(device)
+            chunk = images[i : i + batch_size]
+            x = torch.stack(
+                [torch.from_numpy(np.ascontiguousarray(im[..., :3].transpose(2, 0, 1))).float() / 255.0 for im in chunk]
+            ).to(device)
             feats.append(net(x).double().cpu().numpy())
     return np.concatenate(feats)
 
@@ -191,7 +205,7 @@ def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
         return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
     A1, A2 = a - a.mean(0), b - b.mean(0)
     diff = a.mean(0) - b.mean(0)
-    tr1 = float((A1 ** 2).sum() / (n1 - 1))
-    tr2 = float((A2 ** 2).sum() / (n2 - 1))
+    tr1 = float((A1**2).sum() / (n1 - 1))
+    tr2 = float((A2**2).sum() / (n2 - 1))
     tr_covmean = float(np.linalg.svd(A1 @ A2.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1)))
     return float(diff.dot(diff) + tr1 + tr2 - 2 * tr_covmean)

@@ -19,6 +19,7 @@ Definitions (see shared/spec/sar-basics.md), with Cu² = 1/L and Ci² = local va
   bilateral  on dB values, spatial and range Gaussian weights, then back to intensity.
 MERLIN: the pretrained networks of the `deepdespeckling` package, preprocessing as in its MerlinDenoiser.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,8 +39,10 @@ ProgressFn = Callable[[float, str], None]
 
 # ------------------------------------------------------------------------------------------- local sums
 
+
 def _cv2():
     import cv2
+
     cv2.setNumThreads(max(1, min(4, __import__("os").cpu_count() or 1)))
     return cv2
 
@@ -77,8 +80,9 @@ def _count_all_valid(h: int, w: int, window: int) -> tuple[np.ndarray, np.ndarra
     return c, inv
 
 
-def local_moments(intensity: np.ndarray, window: int, valid: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def local_moments(
+    intensity: np.ndarray, window: int, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, variance, count) over the valid pixels of each window (population variance)."""
     x, m, all_valid = _prepare(intensity, valid)
     if all_valid:
@@ -127,6 +131,7 @@ def _weight_lee(mean: np.ndarray, var: np.ndarray, cu2: float) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- filters
 
+
 def boxcar_filter(intensity, window: int = 5, valid=None):
     window = _check_window(window)
     x, m, all_valid = _prepare(intensity, valid)
@@ -156,6 +161,7 @@ def _moment_filter(intensity, window, looks, valid, rule: Callable) -> np.ndarra
     def block(xb, mb):
         mean, var, _ = local_moments(xb, window, mb > 0)
         return rule(xb, mean, var, L)
+
     return _by_rows(block, x, m, window // 2, rows=512)
 
 
@@ -186,7 +192,7 @@ def _gamma_map_rule(x, mean, var, L):
 def _rings(window: int) -> list[tuple[float, np.ndarray]]:
     """(distance, kernel selecting the pixels at that distance from the centre) for a square window."""
     r = window // 2
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     d2 = yy * yy + xx * xx
     return [(math.sqrt(v), (d2 == v).astype(np.float32)) for v in np.unique(d2)]
 
@@ -235,10 +241,10 @@ def refined_lee_choice(sub) -> np.ndarray:
     """Which of the 8 half windows to use, from sub-window means: sub[row][col] for the 3x3 grid (arrays)."""
     (s00, s01, s02), (s10, s11, s12), (s20, s21, s22) = sub
     g = [
-        np.abs((s02 + s12 + s22) - (s00 + s10 + s20)),   # left/right: vertical edge
-        np.abs((s20 + s21 + s22) - (s00 + s01 + s02)),   # top/bottom: horizontal edge
-        np.abs((s00 + s01 + s10) - (s22 + s21 + s12)),   # top-left / bottom-right
-        np.abs((s02 + s01 + s12) - (s20 + s10 + s21)),   # top-right / bottom-left
+        np.abs((s02 + s12 + s22) - (s00 + s10 + s20)),  # left/right: vertical edge
+        np.abs((s20 + s21 + s22) - (s00 + s01 + s02)),  # top/bottom: horizontal edge
+        np.abs((s00 + s01 + s10) - (s22 + s21 + s12)),  # top-left / bottom-right
+        np.abs((s02 + s01 + s12) - (s20 + s10 + s21)),  # top-right / bottom-left
     ]
     direction = np.zeros(s11.shape, np.intp)
     best = g[0]
@@ -263,7 +269,7 @@ def _by_rows(fn: Callable, x: np.ndarray, m: np.ndarray, halo: int, rows: int = 
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         a, b = max(0, r0 - halo), min(h, r1 + halo)
-        out[r0:r1] = fn(x[a:b], m[a:b])[r0 - a:r0 - a + (r1 - r0)]
+        out[r0:r1] = fn(x[a:b], m[a:b])[r0 - a : r0 - a + (r1 - r0)]
     return out
 
 
@@ -282,7 +288,7 @@ def _refined_lee_block(x: np.ndarray, m: np.ndarray, window: int, L: float, fall
     mean3 = np.where(n3 > 0, mean3, fallback).astype(np.float32)
     d = (window - 3) // 2
     padded = np.pad(mean3, d, mode="edge")
-    sub = [[padded[d + dy:d + dy + h, d + dx:d + dx + w] for dx in (-d, 0, d)] for dy in (-d, 0, d)]
+    sub = [[padded[d + dy : d + dy + h, d + dx : d + dx + w] for dx in (-d, 0, d)] for dy in (-d, 0, d)]
     choice = refined_lee_choice(sub)
     del sub, padded
     cv2 = _cv2()
@@ -291,12 +297,13 @@ def _refined_lee_block(x: np.ndarray, m: np.ndarray, window: int, L: float, fall
     c = window // 2
     masks = refined_lee_masks(window)
     anti = np.fliplr(np.eye(window, dtype=np.float32))  # the i + j = 2c line
-    diag = np.eye(window, dtype=np.float32)             # the i = j line
+    diag = np.eye(window, dtype=np.float32)  # the i = j line
     const = cv2.BORDER_CONSTANT
     for j, src in enumerate((m, x, xx)):
         # rectangular halves: box sums anchored on the centre line (cost independent of the window)
-        for k, (size, anchor) in enumerate((((c + 1, window), (c, c)), ((c + 1, window), (0, c)),
-                                            ((window, c + 1), (c, c)), ((window, c + 1), (c, 0)))):
+        for k, (size, anchor) in enumerate(
+            (((c + 1, window), (c, c)), ((c + 1, window), (0, c)), ((window, c + 1), (c, c)), ((window, c + 1), (c, 0)))
+        ):
             cv2.boxFilter(src, -1, size, dst=sums[j, k], anchor=anchor, normalize=False, borderType=const)
         # triangles: two by correlation, their complements from the full window plus the shared diagonal
         full = box_sum(src, window)
@@ -342,6 +349,7 @@ def median_filter(intensity, window: int = 5, valid=None):
     if window <= 5:
         return _cv2().medianBlur(x, window)
     from scipy import ndimage
+
     return ndimage.median_filter(x, size=window, mode="nearest")
 
 
@@ -369,13 +377,13 @@ def _bilateral_block(x, m, r, sigma_space, sigma_db, all_valid):
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             ws = np.float32(math.exp(-(dy * dy + dx * dx) / (2 * sigma_space * sigma_space)))
-            q = dbp[r + dy:r + dy + h, r + dx:r + dx + w]
+            q = dbp[r + dy : r + dy + h, r + dx : r + dx + w]
             np.subtract(q, db, out=wgt)
             np.multiply(wgt, wgt, out=wgt)
             np.multiply(wgt, inv_s, out=wgt)
             np.exp(wgt, out=wgt)
             np.multiply(wgt, ws, out=wgt)
-            np.multiply(wgt, mp[r + dy:r + dy + h, r + dx:r + dx + w], out=wgt)
+            np.multiply(wgt, mp[r + dy : r + dy + h, r + dx : r + dx + w], out=wgt)
             np.multiply(wgt, q, out=tmp)
             num += tmp
             den += wgt
@@ -385,6 +393,7 @@ def _bilateral_block(x, m, r, sigma_space, sigma_db, all_valid):
 
 
 # ---------------------------------------------------------------------------------------------- ENL
+
 
 def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: int = 16) -> float:
     """Equivalent number of looks estimated from the image itself.
@@ -406,8 +415,8 @@ def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: 
         b //= 2
     nby, nbx = h // b, w // b
     if nby * nbx >= 4:
-        xb = x[:nby * b, :nbx * b].reshape(nby, b, nbx, b).transpose(0, 2, 1, 3).reshape(nby * nbx, b * b)
-        okb = ok[:nby * b, :nbx * b].reshape(nby, b, nbx, b).transpose(0, 2, 1, 3).reshape(nby * nbx, b * b)
+        xb = x[: nby * b, : nbx * b].reshape(nby, b, nbx, b).transpose(0, 2, 1, 3).reshape(nby * nbx, b * b)
+        okb = ok[: nby * b, : nbx * b].reshape(nby, b, nbx, b).transpose(0, 2, 1, 3).reshape(nby * nbx, b * b)
         iy, ix = np.mgrid[0:b, 0:b]
         half = ((iy + ix) % 2 == 0).ravel()
         enls = []
@@ -446,8 +455,10 @@ def merlin_weights_path(variant: str) -> Path:
         raise UserError(f"unknown MERLIN model {variant!r}; use one of {', '.join(MERLIN_MODELS)}.")
     spec = importlib.util.find_spec("deepdespeckling")
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("the deepdespeckling package is not installed, so MERLIN weights are missing; "
-                        "run `make install` (it installs deepdespeckling --no-deps).")
+        raise UserError(
+            "the deepdespeckling package is not installed, so MERLIN weights are missing; "
+            "run `make install` (it installs deepdespeckling --no-deps)."
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "merlin" / "saved_models" / MERLIN_MODELS[variant][0]
     if not path.is_file():
         raise UserError(f"MERLIN weights {path.name} are missing from the deepdespeckling package; reinstall it.")
@@ -466,12 +477,22 @@ def load_merlin(variant: str = "sentinel_tops", device: str = "cpu"):
     return net.to(device).eval()
 
 
-MERLIN_MEAN_WIDTH = 33      # box width of the bias correction (3 passes: about a Gaussian of sigma 16 px)
+MERLIN_MEAN_WIDTH = 33  # box width of the bias correction (3 passes: about a Gaussian of sigma 16 px)
 
 
-def merlin_filter(intensity, model: str = "sentinel_tops", keep_mean: bool = True, device: str = "auto", tile: int = 256,
-                  overlap: int = 32, seed: int = 0, valid=None, progress: ProgressFn | None = None,
-                  notes: list | None = None, network=None):
+def merlin_filter(
+    intensity,
+    model: str = "sentinel_tops",
+    keep_mean: bool = True,
+    device: str = "auto",
+    tile: int = 256,
+    overlap: int = 32,
+    seed: int = 0,
+    valid=None,
+    progress: ProgressFn | None = None,
+    notes: list | None = None,
+    network=None,
+):
     """MERLIN despeckling of detected intensity.
 
     MERLIN was trained on the real and imaginary parts of single-look complex data. A detected intensity I
@@ -555,10 +576,11 @@ def _merlin_bias_correction(out: np.ndarray, x: np.ndarray, msk: np.ndarray) -> 
 
 # ------------------------------------------------------------------------------------------ registry
 
+
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str            # "int", "float", "bool" or "choice"
+    kind: str  # "int", "float", "bool" or "choice"
     default: object
     help: str
     min: float | None = None
@@ -584,38 +606,102 @@ class FilterSpec:
 
 _WINDOW = Param("window", "int", 7, "side of the square window in pixels (odd)", 3, 101, 2)
 _WINDOW5 = Param("window", "int", 5, "side of the square window in pixels (odd)", 3, 101, 2)
-_LOOKS = Param("looks", "float", None, "equivalent number of looks L (Cu² = 1/L); empty = estimated from the image",
-               0.1, 1000.0, 0.5)
+_LOOKS = Param(
+    "looks",
+    "float",
+    None,
+    "equivalent number of looks L (Cu² = 1/L); empty = estimated from the image",
+    0.1,
+    1000.0,
+    0.5,
+)
 
-FILTERS: dict[str, FilterSpec] = {f.name: f for f in [
-    FilterSpec("boxcar", "Boxcar (mean)", boxcar_filter, (_WINDOW5,), True, "plain mean over the window"),
-    FilterSpec("median", "Median", median_filter, (_WINDOW5,), False,
-               "median over the window; lowers the mean of speckled areas (median < mean for speckle)"),
-    FilterSpec("gaussian", "Gaussian", gaussian_filter,
-               (_WINDOW5, Param("sigma", "float", 0.0, "Gaussian sigma in pixels (0 = from the window)", 0.0, 50.0, 0.5)),
-               True, "Gaussian-weighted mean"),
-    FilterSpec("bilateral", "Bilateral (dB)", bilateral_filter,
-               (_WINDOW5, Param("sigma_space", "float", 1.5, "spatial sigma in pixels", 0.1, 50.0, 0.5),
-                Param("sigma_db", "float", 3.0, "range sigma in dB", 0.1, 50.0, 0.5)),
-               False, "edge-preserving smoothing of dB values; averaging in dB lowers the mean intensity"),
-    FilterSpec("lee", "Lee", lee_filter, (_WINDOW, _LOOKS), True, "local linear MMSE (Lee 1980)"),
-    FilterSpec("refined_lee", "Refined Lee", refined_lee_filter,
-               (Param("window", "int", 7, "side of the square window in pixels (odd, at least 5)", 5, 101, 2), _LOOKS),
-               True, "Lee inside edge-aligned half windows (Lee 1981)"),
-    FilterSpec("frost", "Frost", frost_filter,
-               (_WINDOW, Param("damping", "float", 2.0, "damping factor K of the exponential weights", 0.01, 100.0, 0.5)),
-               True, "exponentially weighted mean, sharper where the local variation is high (Frost 1982)"),
-    FilterSpec("kuan", "Kuan", kuan_filter, (_WINDOW, _LOOKS), True, "local linear MMSE, multiplicative model (Kuan 1985)"),
-    FilterSpec("gamma_map", "Gamma-MAP", gamma_map_filter, (_WINDOW, _LOOKS), True,
-               "maximum a posteriori with a Gamma prior (Lopes 1990); the posterior mode sits a few % below "
-               "the mean on single-look speckle"),
-    FilterSpec("merlin", "MERLIN (deep)", merlin_filter,
-               (Param("model", "choice", "sentinel_tops", "pretrained MERLIN weights from deepdespeckling",
-                      choices=tuple(MERLIN_MODELS)),
-                Param("keep_mean", "bool", True, "correct the network's brightness bias (smooth local ratio, then the "
-                      "band mean equals the input's)")),
-               True, "self-supervised deep despeckling (Dalsasso et al. 2022), pretrained weights", deep=True),
-]}
+FILTERS: dict[str, FilterSpec] = {
+    f.name: f
+    for f in [
+        FilterSpec("boxcar", "Boxcar (mean)", boxcar_filter, (_WINDOW5,), True, "plain mean over the window"),
+        FilterSpec(
+            "median",
+            "Median",
+            median_filter,
+            (_WINDOW5,),
+            False,
+            "median over the window; lowers the mean of speckled areas (median < mean for speckle)",
+        ),
+        FilterSpec(
+            "gaussian",
+            "Gaussian",
+            gaussian_filter,
+            (_WINDOW5, Param("sigma", "float", 0.0, "Gaussian sigma in pixels (0 = from the window)", 0.0, 50.0, 0.5)),
+            True,
+            "Gaussian-weighted mean",
+        ),
+        FilterSpec(
+            "bilateral",
+            "Bilateral (dB)",
+            bilateral_filter,
+            (
+                _WINDOW5,
+                Param("sigma_space", "float", 1.5, "spatial sigma in pixels", 0.1, 50.0, 0.5),
+                Param("sigma_db", "float", 3.0, "range sigma in dB", 0.1, 50.0, 0.5),
+            ),
+            False,
+            "edge-preserving smoothing of dB values; averaging in dB lowers the mean intensity",
+        ),
+        FilterSpec("lee", "Lee", lee_filter, (_WINDOW, _LOOKS), True, "local linear MMSE (Lee 1980)"),
+        FilterSpec(
+            "refined_lee",
+            "Refined Lee",
+            refined_lee_filter,
+            (Param("window", "int", 7, "side of the square window in pixels (odd, at least 5)", 5, 101, 2), _LOOKS),
+            True,
+            "Lee inside edge-aligned half windows (Lee 1981)",
+        ),
+        FilterSpec(
+            "frost",
+            "Frost",
+            frost_filter,
+            (_WINDOW, Param("damping", "float", 2.0, "damping factor K of the exponential weights", 0.01, 100.0, 0.5)),
+            True,
+            "exponentially weighted mean, sharper where the local variation is high (Frost 1982)",
+        ),
+        FilterSpec(
+            "kuan", "Kuan", kuan_filter, (_WINDOW, _LOOKS), True, "local linear MMSE, multiplicative model (Kuan 1985)"
+        ),
+        FilterSpec(
+            "gamma_map",
+            "Gamma-MAP",
+            gamma_map_filter,
+            (_WINDOW, _LOOKS),
+            True,
+            "maximum a posteriori with a Gamma prior (Lopes 1990); the posterior mode sits a few % below "
+            "the mean on single-look speckle",
+        ),
+        FilterSpec(
+            "merlin",
+            "MERLIN (deep)",
+            merlin_filter,
+            (
+                Param(
+                    "model",
+                    "choice",
+                    "sentinel_tops",
+                    "pretrained MERLIN weights from deepdespeckling",
+                    choices=tuple(MERLIN_MODELS),
+                ),
+                Param(
+                    "keep_mean",
+                    "bool",
+                    True,
+                    "correct the network's brightness bias (smooth local ratio, then the band mean equals the input's)",
+                ),
+            ),
+            True,
+            "self-supervised deep despeckling (Dalsasso et al. 2022), pretrained weights",
+            deep=True,
+        ),
+    ]
+}
 
 
 def filter_spec(name: str) -> FilterSpec:
@@ -639,8 +725,15 @@ def _check_params(spec: FilterSpec, params: dict) -> dict:
     return out
 
 
-def despeckle(source, name: str, progress: ProgressFn | None = None, notes: list | None = None,
-              device: str = "auto", network=None, **params) -> np.ndarray:
+def despeckle(
+    source,
+    name: str,
+    progress: ProgressFn | None = None,
+    notes: list | None = None,
+    device: str = "auto",
+    network=None,
+    **params,
+) -> np.ndarray:
     """Filter `source` (a core.io.Raster, or an intensity array (H, W) or (H, W, C)) with filter `name`.
 
     Works per band on linear intensity, keeps NaN/nodata pixels invalid (NaN in the result), and returns
@@ -718,6 +811,7 @@ def input_intensity(raster: sio.Raster) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- display
 
+
 def display_limits(intensity: np.ndarray, lo: float = 2.0, hi: float = 98.0) -> list[tuple[float, float]]:
     """dB stretch limits of an input, per displayed channel (1 band: dB; 2 bands: VV dB, VH dB, VV/VH dB),
     so that every filtered result can be shown on the same scale as the input."""
@@ -746,14 +840,22 @@ def render_with_limits(intensity: np.ndarray, limits: list[tuple[float, float]])
 
 # ------------------------------------------------------------------------------------------ command line
 
+
 def add_cli(sub) -> None:
-    p = sub.add_parser("despeckle", help="speckle filtering of one image or a folder of images",
-                       description="Filter SAR images on linear intensity. Filters: " + ", ".join(FILTERS) + ".")
+    p = sub.add_parser(
+        "despeckle",
+        help="speckle filtering of one image or a folder of images",
+        description="Filter SAR images on linear intensity. Filters: " + ", ".join(FILTERS) + ".",
+    )
     p.add_argument("input", help="image file (GeoTIFF, TIFF, PNG, JPEG) or folder of images")
-    p.add_argument("output", help="output file (.tif keeps values and georeference, .png is a dB display) "
-                                  "or folder (one <name>_<filter>.tif per input)")
-    p.add_argument("--filter", required=True, choices=list(FILTERS), metavar="NAME",
-                   help="one of " + ", ".join(FILTERS))
+    p.add_argument(
+        "output",
+        help="output file (.tif keeps values and georeference, .png is a dB display) "
+        "or folder (one <name>_<filter>.tif per input)",
+    )
+    p.add_argument(
+        "--filter", required=True, choices=list(FILTERS), metavar="NAME", help="one of " + ", ".join(FILTERS)
+    )
     p.add_argument("--window", type=int, help="window side in pixels (odd)")
     p.add_argument("--looks", type=float, help="equivalent number of looks (default: estimated from the image)")
     p.add_argument("--damping", type=float, help="Frost damping factor K (default 2)")
@@ -761,8 +863,14 @@ def add_cli(sub) -> None:
     p.add_argument("--sigma-space", type=float, dest="sigma_space", help="bilateral spatial sigma in pixels")
     p.add_argument("--sigma-db", type=float, dest="sigma_db", help="bilateral range sigma in dB")
     p.add_argument("--model", choices=list(MERLIN_MODELS), help="MERLIN weights (default sentinel_tops)")
-    p.add_argument("--no-keep-mean", dest="keep_mean", action="store_const", const=False, default=None,
-                   help="MERLIN: skip the local mean correction (raw network output, biased on detected data)")
+    p.add_argument(
+        "--no-keep-mean",
+        dest="keep_mean",
+        action="store_const",
+        const=False,
+        default=None,
+        help="MERLIN: skip the local mean correction (raw network output, biased on detected data)",
+    )
     p.add_argument("--kind", choices=["auto", *sio.KINDS], default="auto", help="what the input values are")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="for MERLIN")
     p.set_defaults(func=_run_cli)
@@ -772,13 +880,17 @@ def _run_cli(args) -> int:
     import sys
 
     spec = filter_spec(args.filter)
-    params = {k: getattr(args, k) for k in ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model",
-                                             "keep_mean")
-              if getattr(args, k) is not None}
+    params = {
+        k: getattr(args, k)
+        for k in ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model", "keep_mean")
+        if getattr(args, k) is not None
+    }
     params = _check_params(spec, params)  # fail before reading anything
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in (".tif", ".tiff", ".png", ".jpg", ".jpeg"))
+        files = sorted(
+            p for p in src.iterdir() if p.is_file() and p.suffix.lower() in (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+        )
         if not files:
             raise UserError(f"{src} holds no TIFF, PNG or JPEG images; pick another folder.")
         if dst.exists() and not dst.is_dir():

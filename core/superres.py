@@ -17,6 +17,7 @@ tile sees exactly the crop of the globally prepared inputs: the reference tile i
 same footprint, and no tile-edge bicubic differs from the whole-image one. Memory: about 1.1 kB per LR pixel
 (estimated from the array sizes); LR images above 2 Mpixel are refused unless SAR_STUDIO_SR_MAX_LR_PIXELS is raised.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,15 @@ import numpy as np
 from core.errors import UserError
 
 SCALE = 4
-DEFAULT_TILE = 64      # LR pixels per tile side (256 output pixels)
-DEFAULT_OVERLAP = 8    # LR pixels
+DEFAULT_TILE = 64  # LR pixels per tile side (256 output pixels)
+DEFAULT_OVERLAP = 8  # LR pixels
 BYTES_PER_LR_PIXEL = 1100  # estimate from array sizes: packed inputs 588 B, x4 output + weights + copies
 
 
 def max_lr_pixels() -> int:
     """Largest LR image accepted (about 2 GB of working memory); SAR_STUDIO_SR_MAX_LR_PIXELS overrides it."""
     import os
+
     try:
         return int(os.environ.get("SAR_STUDIO_SR_MAX_LR_PIXELS", 2_000_000))
     except ValueError:
@@ -44,6 +46,7 @@ def max_lr_pixels() -> int:
 
 
 # --------------------------------------------------------------------------------------------- resizing
+
 
 def resize_bicubic(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """Bicubic resize of a float image (H, W) or (H, W, C) to (h, w); antialiased when shrinking (PIL)."""
@@ -73,8 +76,11 @@ def bicubic_upscale(lr: np.ndarray) -> np.ndarray:
 def _fold(x: np.ndarray) -> np.ndarray:
     """(4h, 4w, C) -> (h, w, 16*C): each 4x4 HR block becomes channels of one LR pixel."""
     H, W, C = x.shape
-    return x.reshape(H // SCALE, SCALE, W // SCALE, SCALE, C).transpose(0, 2, 1, 3, 4).reshape(
-        H // SCALE, W // SCALE, SCALE * SCALE * C)
+    return (
+        x.reshape(H // SCALE, SCALE, W // SCALE, SCALE, C)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(H // SCALE, W // SCALE, SCALE * SCALE * C)
+    )
 
 
 def _unfold(x: np.ndarray, c: int) -> np.ndarray:
@@ -96,7 +102,7 @@ def _strip_prefix(state: dict) -> dict:
     for k, v in state.items():
         for prefix in ("module.", "_orig_mod."):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
         out[k] = v
     return out
 
@@ -119,8 +125,9 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     if path.suffix.lower() == ".safetensors":
         meta = read_metadata(path)
         if meta.get("arch") not in (None, "rgtgan", "rrsgan"):
-            raise UserError(f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; "
-                            f"pick an RGTGAN checkpoint.")
+            raise UserError(
+                f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; pick an RGTGAN checkpoint."
+            )
         model, meta = load_model(path, device)
         n = sum(p.numel() for p in model.parameters())
         return model, f"{name} (SAR Studio RGTGAN, {n / 1e6:.2f} M parameters)"
@@ -132,12 +139,15 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     state = _strip_prefix(state)
     if KNOWN_FOREIGN["rrsgan"] in state:
         from models.rrsgan import RRSGANGenerator
+
         model = RRSGANGenerator()
         load_state_strict(model, state, "rrsgan", name)
         return model.to(device).eval(), f"{name} (RRSGAN generator, DCNv2 alignment, full size)"
     if KNOWN_FOREIGN["rgtgan"] not in state:
-        raise UserError(f"{name} is not an RGTGAN generator (no {KNOWN_FOREIGN['rgtgan']}); "
-                        f"give RGTGAN's {{iter}}_G.pth (not the discriminator _D.pth).")
+        raise UserError(
+            f"{name} is not an RGTGAN generator (no {KNOWN_FOREIGN['rgtgan']}); "
+            f"give RGTGAN's {{iter}}_G.pth (not the discriminator _D.pth)."
+        )
     model = RGTGANGenerator()
     load_state_strict(model, state, "rgtgan", name)
     return model.to(device).eval(), f"{name} (RGTGAN generator, 19.9 M parameters, full size)"
@@ -157,13 +167,17 @@ class OnnxSuperRes:
         try:
             self.session = ort.InferenceSession(str(path), providers=onnx_providers(device))
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise UserError(f"{Path(path).name} is not a readable ONNX model ({str(exc).splitlines()[0][:80]}); "
-                            f"export it again with `python -m core superres-onnx`.") from None
+            raise UserError(
+                f"{Path(path).name} is not a readable ONNX model ({str(exc).splitlines()[0][:80]}); "
+                f"export it again with `python -m core superres-onnx`."
+            ) from None
         ort.set_default_logger_severity(2)
         names = tuple(i.name for i in self.session.get_inputs())
         if names != self.INPUTS:
-            raise UserError(f"{Path(path).name} has inputs {', '.join(names)}, not lr, lr_up, ref, ref_dup; "
-                            f"export an RGTGAN model with `python -m core superres-onnx`.")
+            raise UserError(
+                f"{Path(path).name} has inputs {', '.join(names)}, not lr, lr_up, ref, ref_dup; "
+                f"export an RGTGAN model with `python -m core superres-onnx`."
+            )
         self.provider = self.session.get_providers()[0]
 
     def eval(self):
@@ -174,19 +188,29 @@ class OnnxSuperRes:
 
     def __call__(self, *tensors):
         import torch
+
         feed = {n: t.detach().cpu().numpy() for n, t in zip(self.INPUTS, tensors)}
         return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 # -------------------------------------------------------------------------------------------- inference
 
+
 def _as_tensor(batch: np.ndarray, device):
     import torch
+
     return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).to(device)
 
 
-def super_resolve(lr: np.ndarray, ref: np.ndarray, model, device: str = "cpu", tile: int = DEFAULT_TILE,
-                  overlap: int = DEFAULT_OVERLAP, progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+def super_resolve(
+    lr: np.ndarray,
+    ref: np.ndarray,
+    model,
+    device: str = "cpu",
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    progress: Callable[[float, str], None] | None = None,
+) -> np.ndarray:
     """x4 super-resolution of `lr` (h, w, 3) in [0, 1] with reference `ref` (any size, same footprint).
 
     Returns (4h, 4w, 3) float32 in [0, 1]."""
@@ -201,16 +225,18 @@ def super_resolve(lr: np.ndarray, ref: np.ndarray, model, device: str = "cpu", t
         raise UserError(f"tile size {tile} is too small; use at least 8 LR pixels (64 is the default).")
     h, w = lr.shape[:2]
     if h * w > max_lr_pixels():
-        raise UserError(f"the LR image is {w}x{h}: x4 super-resolution of it needs about "
-                        f"{h * w * BYTES_PER_LR_PIXEL / 1e9:.1f} GB of memory, above the limit of {max_lr_pixels():,} "
-                        f"LR pixels; crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS.")
+        raise UserError(
+            f"the LR image is {w}x{h}: x4 super-resolution of it needs about "
+            f"{h * w * BYTES_PER_LR_PIXEL / 1e9:.1f} GB of memory, above the limit of {max_lr_pixels():,} "
+            f"LR pixels; crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS."
+        )
     lr_, lr_up, ref_hr, ref_dup = prepare_inputs(lr, ref)
     packed = np.concatenate([lr_, _fold(lr_up), _fold(ref_hr), _fold(ref_dup)], axis=-1)
     dev = torch.device(device)
 
     def run(batch: np.ndarray) -> np.ndarray:
         b_lr = batch[..., :3]
-        parts = [_unfold(batch[..., 3 + 48 * i: 3 + 48 * (i + 1)], 3) for i in range(3)]
+        parts = [_unfold(batch[..., 3 + 48 * i : 3 + 48 * (i + 1)], 3) for i in range(3)]
         with torch.inference_mode():
             out = model(*[_as_tensor(x, dev) for x in (b_lr, *parts)])
         return out.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
@@ -220,11 +246,13 @@ def super_resolve(lr: np.ndarray, ref: np.ndarray, model, device: str = "cpu", t
         if progress:
             progress(1.0, "1/1 tile")
         return out
-    return tile_blend(packed, run, tile=tile, overlap=min(overlap, tile // 2), scale=SCALE, batch_size=1,
-                      progress=progress)
+    return tile_blend(
+        packed, run, tile=tile, overlap=min(overlap, tile // 2), scale=SCALE, batch_size=1, progress=progress
+    )
 
 
 # ------------------------------------------------------------------------------------ rasters and metrics
+
 
 def raster_to_rgb01(raster) -> np.ndarray:
     """What the network sees of a raster: (H, W, 3) float32 in [0, 1] (see the module note)."""
@@ -244,31 +272,43 @@ def _crop(x: np.ndarray, border: int) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray, border: int = SCALE) -> float:
     """PSNR (dB) of `a` against reference `b`, images in [0, 1], `border` pixels cropped (core.metrics.psnr)."""
     from core import metrics
+
     return metrics.psnr(_crop(b, border), _crop(a, border), data_range=1.0)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, border: int = SCALE) -> float:
     """SSIM of `a` against `b` over RGB, data range 1, `border` cropped (core.metrics.ssim, scikit-image)."""
     from core import metrics
+
     return metrics.ssim(_crop(b, border), _crop(a, border), data_range=1.0)
 
 
 @dataclass
 class SRResult:
-    bicubic: np.ndarray            # (4h, 4w, 3) float32 [0, 1]
-    sr: np.ndarray                 # (4h, 4w, 3)
-    hr: np.ndarray | None = None   # (4h, 4w, 3) when given
-    metrics: dict = field(default_factory=dict)   # {"bicubic": {"psnr", "ssim"}, "model": {...}}
+    bicubic: np.ndarray  # (4h, 4w, 3) float32 [0, 1]
+    sr: np.ndarray  # (4h, 4w, 3)
+    hr: np.ndarray | None = None  # (4h, 4w, 3) when given
+    metrics: dict = field(default_factory=dict)  # {"bicubic": {"psnr", "ssim"}, "model": {...}}
     notes: list[str] = field(default_factory=list)
 
 
 def compare_to_hr(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray) -> dict:
-    return {"bicubic": {"psnr": psnr(bicubic, hr), "ssim": ssim(bicubic, hr)},
-            "model": {"psnr": psnr(sr, hr), "ssim": ssim(sr, hr)}}
+    return {
+        "bicubic": {"psnr": psnr(bicubic, hr), "ssim": ssim(bicubic, hr)},
+        "model": {"psnr": psnr(sr, hr), "ssim": ssim(sr, hr)},
+    }
 
 
-def superres_rasters(lr_raster, ref_raster, model, hr_raster=None, device: str = "cpu", tile: int = DEFAULT_TILE,
-                     overlap: int = DEFAULT_OVERLAP, progress=None) -> SRResult:
+def superres_rasters(
+    lr_raster,
+    ref_raster,
+    model,
+    hr_raster=None,
+    device: str = "cpu",
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    progress=None,
+) -> SRResult:
     """Everything the page and the CLI show: bicubic, ours, and PSNR / SSIM against HR when given."""
     lr = raster_to_rgb01(lr_raster)
     ref = raster_to_rgb01(ref_raster)
@@ -278,11 +318,15 @@ def superres_rasters(lr_raster, ref_raster, model, hr_raster=None, device: str =
     if hr_raster is not None:  # checked before the (slow) network runs
         hr = raster_to_rgb01(hr_raster)
         if hr.shape[:2] != (h * SCALE, w * SCALE):
-            raise UserError(f"{hr_raster.name} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is "
-                            f"{w * SCALE}×{h * SCALE}; give the HR image of the same footprint at 4× size.")
+            raise UserError(
+                f"{hr_raster.name} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is "
+                f"{w * SCALE}×{h * SCALE}; give the HR image of the same footprint at 4× size."
+            )
     if ref.shape[:2] != (h * SCALE, w * SCALE):
-        notes.append(f"The reference ({ref.shape[1]}×{ref.shape[0]}) was resized to 4× the LR size "
-                     f"({w * SCALE}×{h * SCALE}); it is assumed to cover the same area as the LR image.")
+        notes.append(
+            f"The reference ({ref.shape[1]}×{ref.shape[0]}) was resized to 4× the LR size "
+            f"({w * SCALE}×{h * SCALE}); it is assumed to cover the same area as the LR image."
+        )
     sr = super_resolve(lr, ref, model, device, tile, overlap, progress)
     bic = bicubic_upscale(lr)
     result = SRResult(bicubic=bic, sr=sr, hr=hr, notes=notes)
@@ -302,6 +346,7 @@ def to_output(img01: np.ndarray, bands: int) -> np.ndarray:
 def output_geo(geo):
     """The LR's georeference for the x4 output: pixel size / 4; no nodata (the output is 8-bit display)."""
     from dataclasses import replace
+
     return None if geo is None else replace(geo.scaled(SCALE), nodata=None)
 
 
@@ -314,6 +359,7 @@ def file_hash(path: str | Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- ONNX
+
 
 def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
     """Export the generator to one ONNX file (opset 17) with dynamic batch, height and width.
@@ -331,22 +377,45 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
 
     model = model.eval()
     h = lr_size
-    args = (torch.rand(1, 3, h, h), torch.rand(1, 3, 4 * h, 4 * h), torch.rand(1, 3, 4 * h, 4 * h),
-            torch.rand(1, 3, 4 * h, 4 * h))
+    args = (
+        torch.rand(1, 3, h, h),
+        torch.rand(1, 3, 4 * h, 4 * h),
+        torch.rand(1, 3, 4 * h, 4 * h),
+        torch.rand(1, 3, 4 * h, 4 * h),
+    )
     names = ["lr", "lr_up", "ref", "ref_dup"]
-    dyn = {n: {0: "batch", 2: "height" if n == "lr" else "height4", 3: "width" if n == "lr" else "width4"}
-           for n in names}
+    dyn = {
+        n: {0: "batch", 2: "height" if n == "lr" else "height4", 3: "width" if n == "lr" else "width4"} for n in names
+    }
     dyn["sr"] = {0: "batch", 2: "height4", 3: "width4"}
     with atomic_output(path) as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(model, args, str(tmp), input_names=names, output_names=["sr"], opset_version=17,
-                              dynamic_axes=dyn, dynamo=False, do_constant_folding=True)
+            torch.onnx.export(
+                model,
+                args,
+                str(tmp),
+                input_names=names,
+                output_names=["sr"],
+                opset_version=17,
+                dynamic_axes=dyn,
+                dynamo=False,
+                do_constant_folding=True,
+            )
         except (TypeError, RuntimeError, AttributeError, ValueError):
             onnx_path = Path(str(tmp) + ".onnx")
             try:
-                torch.onnx.export(model, args, str(onnx_path), input_names=names, output_names=["sr"],
-                                  opset_version=17, dynamic_axes=dyn, dynamo=True, external_data=False)
+                torch.onnx.export(
+                    model,
+                    args,
+                    str(onnx_path),
+                    input_names=names,
+                    output_names=["sr"],
+                    opset_version=17,
+                    dynamic_axes=dyn,
+                    dynamo=True,
+                    external_data=False,
+                )
                 onnx_path.replace(tmp)
             finally:
                 if onnx_path.exists():
@@ -356,10 +425,14 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
 
 # -------------------------------------------------------------------------------------------------- CLI
 
+
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("superres", help="x4 reference-based super-resolution (RGTGAN, RRSGAN)",
-                              description="x4 super-resolution of LR with a sharper reference image of the same "
-                                          "area. Writes OUTPUT (.tif keeps the georeference, scaled 4x; .png).")
+    p = subparsers.add_parser(
+        "superres",
+        help="x4 reference-based super-resolution (RGTGAN, RRSGAN)",
+        description="x4 super-resolution of LR with a sharper reference image of the same "
+        "area. Writes OUTPUT (.tif keeps the georeference, scaled 4x; .png).",
+    )
     p.add_argument("lr", metavar="LR", help="low-resolution image (PNG, JPEG or GeoTIFF)")
     p.add_argument("output", metavar="OUTPUT", help="output file, .tif or .png")
     p.add_argument("--ref", required=True, help="reference image of the same area (any size; resized to 4x LR)")
@@ -370,9 +443,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
     p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
     p.set_defaults(func=_cli_run)
-    q = subparsers.add_parser("superres-onnx", help="export a super-resolution model to ONNX",
-                              description="Export an RGTGAN model (.safetensors or {iter}_G.pth) to one ONNX file "
-                                          "(opset 17, dynamic batch / height / width), checked against PyTorch.")
+    q = subparsers.add_parser(
+        "superres-onnx",
+        help="export a super-resolution model to ONNX",
+        description="Export an RGTGAN model (.safetensors or {iter}_G.pth) to one ONNX file "
+        "(opset 17, dynamic batch / height / width), checked against PyTorch.",
+    )
     q.add_argument("model", metavar="MODEL")
     q.add_argument("output", metavar="OUTPUT", help="output .onnx file")
     q.set_defaults(func=_cli_export)
@@ -430,6 +506,8 @@ def _cli_run(args) -> int:
     print(f"wrote {out} ({res.sr.shape[1]}x{res.sr.shape[0]}) with {desc}")
     if res.metrics:
         b, m = res.metrics["bicubic"], res.metrics["model"]
-        print(f"PSNR bicubic {b['psnr']:.2f} dB, model {m['psnr']:.2f} dB; "
-              f"SSIM bicubic {b['ssim']:.4f}, model {m['ssim']:.4f} (border {SCALE} cropped)")
+        print(
+            f"PSNR bicubic {b['psnr']:.2f} dB, model {m['psnr']:.2f} dB; "
+            f"SSIM bicubic {b['ssim']:.4f}, model {m['ssim']:.4f} (border {SCALE} cropped)"
+        )
     return 0

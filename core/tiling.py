@@ -5,6 +5,7 @@ batches of them, and blends the outputs with feathered (linear ramp) weights so 
 the size of the input times `scale`. Images smaller than a tile are reflect-padded up to one tile and cropped
 back. Tiles are produced and consumed batch by batch, so only the output accumulator is scene-sized.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -34,7 +35,7 @@ def feather_weights(size: int, overlap: int) -> np.ndarray:
     if r > 0:
         ramp = (np.arange(1, r + 1, dtype=np.float32)) / (r + 1)
         w[:r] = ramp
-        w[size - r:] = ramp[::-1]
+        w[size - r :] = ramp[::-1]
     return w
 
 
@@ -59,9 +60,16 @@ def _pad_to(image: np.ndarray, th: int, tw: int) -> np.ndarray:
     return np.pad(image, pad, mode=mode)
 
 
-def tile_blend(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: int = 256, overlap: int = 32,
-               scale: int = 1, batch_size: int = 1, progress: ProgressFn | None = None,
-               out_dtype=np.float32) -> np.ndarray:
+def tile_blend(
+    image: np.ndarray,
+    fn: Callable[[np.ndarray], np.ndarray],
+    tile: int = 256,
+    overlap: int = 32,
+    scale: int = 1,
+    batch_size: int = 1,
+    progress: ProgressFn | None = None,
+    out_dtype=np.float32,
+) -> np.ndarray:
     """Run `fn` over overlapping tiles of `image` (H, W, C) and blend.
 
     `fn` takes a float32 batch (N, tile, tile, C) and returns (N, tile*scale, tile*scale, C_out).
@@ -78,18 +86,19 @@ def tile_blend(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: 
     norm = np.zeros((ph * scale, pw * scale), np.float32)
     done = 0
     for b in range(0, len(positions), max(1, batch_size)):
-        group = positions[b:b + batch_size]
-        batch = np.stack([padded[y:y + tile, x:x + tile] for y, x in group]).astype(np.float32, copy=False)
+        group = positions[b : b + batch_size]
+        batch = np.stack([padded[y : y + tile, x : x + tile] for y, x in group]).astype(np.float32, copy=False)
         out = np.asarray(fn(batch), dtype=np.float32)
         if out.shape[:3] != (len(group), tile * scale, tile * scale):
-            raise ValueError(f"tile function returned {out.shape}, expected ({len(group)}, {tile * scale}, "
-                             f"{tile * scale}, C)")
+            raise ValueError(
+                f"tile function returned {out.shape}, expected ({len(group)}, {tile * scale}, {tile * scale}, C)"
+            )
         if acc is None:
             acc = np.zeros((ph * scale, pw * scale, out.shape[3]), np.float32)
         for (y, x), o in zip(group, out):
             ys, xs = y * scale, x * scale
-            acc[ys:ys + tile * scale, xs:xs + tile * scale] += o * wt[..., None]
-            norm[ys:ys + tile * scale, xs:xs + tile * scale] += wt
+            acc[ys : ys + tile * scale, xs : xs + tile * scale] += o * wt[..., None]
+            norm[ys : ys + tile * scale, xs : xs + tile * scale] += wt
         done += len(group)
         if progress is not None:
             progress(done / len(positions), f"tile {done}/{len(positions)}")

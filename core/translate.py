@@ -16,6 +16,7 @@ How a SAR image becomes network input (every step is reported in `result.notes`)
 4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
    streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,31 +44,32 @@ DUALPOL_LABELS = {
 
 @dataclass
 class TranslateOptions:
-    backend: str = "torch"              # "torch" (PyTorch eager) or "onnx" (ONNX Runtime)
-    device: str = "auto"                # "auto", "cpu" or "cuda"
-    half: bool = False                  # float16 on CUDA (PyTorch backend); ignored on CPU, with a note
-    tile: int | None = None             # None: the model's native size (256 for the U-Nets)
-    overlap: int = 32                   # pixels shared by neighbouring tiles, feather-blended
-    batch_size: int = 4                 # tiles (or whole small images) per forward pass
-    adapter: str | None = None          # LoRA adapter: peft folder or SAR2Optical adapter file
+    backend: str = "torch"  # "torch" (PyTorch eager) or "onnx" (ONNX Runtime)
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    half: bool = False  # float16 on CUDA (PyTorch backend); ignored on CPU, with a note
+    tile: int | None = None  # None: the model's native size (256 for the U-Nets)
+    overlap: int = 32  # pixels shared by neighbouring tiles, feather-blended
+    batch_size: int = 4  # tiles (or whole small images) per forward pass
+    adapter: str | None = None  # LoRA adapter: peft folder or SAR2Optical adapter file
     adapter_strength: float = 1.0
-    prefilter: str | None = None        # core.speckle filter name applied to SAR intensity first
+    prefilter: str | None = None  # core.speckle filter name applied to SAR intensity first
     prefilter_params: dict = field(default_factory=dict)
-    dualpol: str = "auto"               # how two-band VV/VH input is fed, see DUALPOL_MODES
-    threads: int | None = None          # ONNX Runtime intra-op threads (None: its default)
+    dualpol: str = "auto"  # how two-band VV/VH input is fed, see DUALPOL_MODES
+    threads: int | None = None  # ONNX Runtime intra-op threads (None: its default)
 
 
 @dataclass
 class TranslationResult:
     name: str
-    output: np.ndarray                  # uint8 (H, W, 3)
-    network_input: np.ndarray           # uint8 display image that was fed (H, W) or (H, W, C)
+    output: np.ndarray  # uint8 (H, W, 3)
+    network_input: np.ndarray  # uint8 display image that was fed (H, W) or (H, W, C)
     geo: sio.GeoInfo | None
     notes: list[str]
     tiles: int
 
 
 # ---------------------------------------------------------------------------------------------- backends
+
 
 class Translator:
     """A generator ready to run: backend, device, adapter and normalisation resolved once."""
@@ -95,12 +97,15 @@ class Translator:
             backend = "onnx"
             self.notes.append("An ONNX file runs with ONNX Runtime; the backend was switched to ONNX Runtime.")
         if gen.onnx is not None and opts.adapter:
-            raise UserError("LoRA adapters apply to PyTorch checkpoints; merge the adapter before export "
-                            "(export-onnx --lora) or load the .safetensors/.pth model.")
+            raise UserError(
+                "LoRA adapters apply to PyTorch checkpoints; merge the adapter before export "
+                "(export-onnx --lora) or load the .safetensors/.pth model."
+            )
         self.backend = backend
         model = gen.model
         if model is not None and opts.adapter:
             from core.lora import apply_adapter, merge_adapter
+
             model, note = apply_adapter(model, opts.adapter, opts.adapter_strength)
             model = merge_adapter(model)
             self.notes.append(note)
@@ -125,6 +130,7 @@ class Translator:
             if opts.half:
                 self.notes.append("Half precision applies to the PyTorch backend on CUDA; ONNX Runtime runs float32.")
             from core.onnx import make_session
+
             self.session, self.provider, note = make_session(path, opts.device, opts.threads)
             if note:
                 self.notes.append(note)
@@ -140,9 +146,16 @@ class Translator:
         self._tmpdir = tempfile.mkdtemp(prefix="sar_studio_onnx_")
         path = Path(self._tmpdir) / "generator.onnx"
         size = self.tile_size()
-        report = export_onnx(model, path, size=size, normalization=self.gen.normalization,
-                             progress=(lambda f, m: progress(0.0, f"preparing ONNX Runtime: {m}")) if progress else None)
-        self.notes.append(f"Exported to ONNX for ONNX Runtime (max difference to PyTorch {report['max_abs_diff']:.1e}).")
+        report = export_onnx(
+            model,
+            path,
+            size=size,
+            normalization=self.gen.normalization,
+            progress=(lambda f, m: progress(0.0, f"preparing ONNX Runtime: {m}")) if progress else None,
+        )
+        self.notes.append(
+            f"Exported to ONNX for ONNX Runtime (max difference to PyTorch {report['max_abs_diff']:.1e})."
+        )
         return path
 
     def close(self) -> None:
@@ -163,11 +176,15 @@ class Translator:
         tile = int(requested or self.options.tile or gen.native_tile)
         m = gen.size_multiple
         if tile <= 0 or tile % m:
-            raise UserError(f"tile size {tile} is not a multiple of {m}, which {gen.label} needs; "
-                            f"use {m * max(1, round(tile / m))}.")
+            raise UserError(
+                f"tile size {tile} is not a multiple of {m}, which {gen.label} needs; "
+                f"use {m * max(1, round(tile / m))}."
+            )
         if gen.onnx is not None and gen.onnx.fixed_hw and tuple(gen.onnx.fixed_hw) != (tile, tile):
-            raise UserError(f"{gen.path.name} only takes {gen.onnx.fixed_hw[0]}x{gen.onnx.fixed_hw[1]} inputs; "
-                            f"use tile {gen.onnx.fixed_hw[0]}.")
+            raise UserError(
+                f"{gen.path.name} only takes {gen.onnx.fixed_hw[0]}x{gen.onnx.fixed_hw[1]} inputs; "
+                f"use tile {gen.onnx.fixed_hw[0]}."
+            )
         return tile
 
     # -- one batch
@@ -183,21 +200,24 @@ class Translator:
         x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
         if self.backend == "torch":
             import torch
+
             with torch.inference_mode():
                 t = torch.from_numpy(x).to(self.device, self.dtype)
                 y = self.model(t).float().cpu().numpy()
         else:
             step = self.max_batch or len(x)
-            y = np.concatenate([self.session.run(None, {self.input_name: x[i:i + step]})[0]
-                                for i in range(0, len(x), step)], axis=0).astype(np.float32)
+            y = np.concatenate(
+                [self.session.run(None, {self.input_name: x[i : i + step]})[0] for i in range(0, len(x), step)], axis=0
+            ).astype(np.float32)
         y = np.transpose(y, (0, 2, 3, 1))
         if self.norm.get("output") in ("sigmoid", "0_1", "x"):
             return y * np.float32(255.0)
         return (y + np.float32(1.0)) * np.float32(127.5)
 
 
-def open_translator(model_path: str | os.PathLike, options: TranslateOptions | None = None,
-                    progress: ProgressFn | None = None) -> Translator:
+def open_translator(
+    model_path: str | os.PathLike, options: TranslateOptions | None = None, progress: ProgressFn | None = None
+) -> Translator:
     from core.checkpoints import load_generator
 
     return Translator(load_generator(model_path), options, progress)
@@ -205,8 +225,13 @@ def open_translator(model_path: str | os.PathLike, options: TranslateOptions | N
 
 # ----------------------------------------------------------------------------------------- input mapping
 
-def network_input(raster: sio.Raster, translator: Translator, options: TranslateOptions | None = None,
-                  progress: ProgressFn | None = None) -> tuple[np.ndarray, list[str]]:
+
+def network_input(
+    raster: sio.Raster,
+    translator: Translator,
+    options: TranslateOptions | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """The uint8 display image (H, W, C_in) fed to the network, and sentences saying which conversion ran."""
     opts = options or translator.options
     notes: list[str] = []
@@ -216,6 +241,7 @@ def network_input(raster: sio.Raster, translator: Translator, options: Translate
         raise UserError(f"unknown dual-pol mode {opts.dualpol!r}; use one of {', '.join(DUALPOL_MODES)}.")
     if raster.kind != "display" and opts.prefilter:
         from core import speckle
+
         raster = speckle.despeckle_raster(raster, opts.prefilter, progress=progress, **(opts.prefilter_params or {}))
         notes.append(f"Speckle pre-filter: {opts.prefilter} on linear intensity.")
     elif raster.kind == "display" and opts.prefilter:
@@ -228,8 +254,11 @@ def network_input(raster: sio.Raster, translator: Translator, options: Translate
         if raster.bands == 2:
             dual = opts.dualpol
             if dual == "auto":  # as the checkpoint says it was trained, else by its channel layout
-                dual = translator.norm.get("dualpol") if translator.norm.get("dualpol") in DUALPOL_MODES[1:] else \
-                    {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
+                dual = (
+                    translator.norm.get("dualpol")
+                    if translator.norm.get("dualpol") in DUALPOL_MODES[1:]
+                    else {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
+                )
             if dual == "vv":
                 raster = replace(raster, data=raster.band(0), band_names=raster.band_names[:1])
                 notes.append("Dual-pol input: VV band used (choose false colour to feed VV, VH and their ratio).")
@@ -244,8 +273,10 @@ def network_input(raster: sio.Raster, translator: Translator, options: Translate
                 notes.append("Dual-pol input fed as two channels, VV and VH, each in dB with a 2-98 % stretch.")
         else:
             img = sio.render(raster)
-        notes.append(f"Input is {label}: converted to an 8-bit display image (dB, 2-98 % stretch), "
-                     f"as the model was trained on display images.")
+        notes.append(
+            f"Input is {label}: converted to an 8-bit display image (dB, 2-98 % stretch), "
+            f"as the model was trained on display images."
+        )
     img = _fit_channels(img, want, notes)
     return img, notes
 
@@ -273,6 +304,7 @@ def _fit_channels(img: np.ndarray, want: int, notes: list[str]) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- translate
 
+
 def _to_uint8(display: np.ndarray) -> np.ndarray:
     """Round and clip to 8 bits, in place when possible (no scene-sized float temporaries)."""
     if display.dtype == np.float32 and display.flags.writeable and display.flags.c_contiguous:
@@ -282,8 +314,14 @@ def _to_uint8(display: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(display), 0, 255).astype(np.uint8)
 
 
-def translate_array(img: np.ndarray, translator: Translator, tile: int | None = None, overlap: int | None = None,
-                    batch_size: int | None = None, progress: ProgressFn | None = None) -> tuple[np.ndarray, int]:
+def translate_array(
+    img: np.ndarray,
+    translator: Translator,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, int]:
     """uint8 network-ready image (H, W, C) -> (uint8 (H, W, 3), number of tiles). Any size; tiles blended."""
     from core.tiling import count_tiles, tile_blend
 
@@ -301,15 +339,21 @@ def translate_array(img: np.ndarray, translator: Translator, tile: int | None = 
     return _to_uint8(out), n
 
 
-def translate_raster(raster: sio.Raster, translator: Translator, options: TranslateOptions | None = None,
-                     progress: ProgressFn | None = None) -> TranslationResult:
+def translate_raster(
+    raster: sio.Raster,
+    translator: Translator,
+    options: TranslateOptions | None = None,
+    progress: ProgressFn | None = None,
+) -> TranslationResult:
     """Translate one image: output the size of the input, with the input's georeference."""
     opts = options or translator.options
     img, notes = network_input(raster, translator, opts)
-    out, n = translate_array(img, translator, tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size,
-                             progress=progress)
-    return TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
-                             notes, n)
+    out, n = translate_array(
+        img, translator, tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size, progress=progress
+    )
+    return TranslationResult(
+        raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo), notes, n
+    )
 
 
 def _output_geo(geo: sio.GeoInfo | None) -> sio.GeoInfo | None:
@@ -318,8 +362,13 @@ def _output_geo(geo: sio.GeoInfo | None) -> sio.GeoInfo | None:
     return replace(geo, nodata=None)  # the input's nodata value (e.g. -9999) means nothing in an 8-bit RGB output
 
 
-def translate_many(rasters: Iterable[sio.Raster], translator: Translator, options: TranslateOptions | None = None,
-                   progress: ProgressFn | None = None, total: int | None = None) -> Iterator[TranslationResult]:
+def translate_many(
+    rasters: Iterable[sio.Raster],
+    translator: Translator,
+    options: TranslateOptions | None = None,
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+) -> Iterator[TranslationResult]:
     """Translate several images in order. Images exactly one tile in size run together, `batch_size` per pass."""
     opts = options or translator.options
     t = translator.tile_size(opts.tile)
@@ -355,10 +404,12 @@ def translate_many(rasters: Iterable[sio.Raster], translator: Translator, option
         def sub(frac: float, msg: str, base=done) -> None:
             if progress is not None and total:
                 progress(min(1.0, (base + frac) / total), f"{raster.name}: {msg}")
+
         out, n = translate_array(img, translator, tile=t, overlap=opts.overlap, batch_size=bs, progress=sub)
         done += 1
-        yield TranslationResult(raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo),
-                                notes, n)
+        yield TranslationResult(
+            raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo), notes, n
+        )
         report(f"{done} images")
     yield from flush()
 
@@ -373,9 +424,17 @@ def write_result(result: TranslationResult, path: str | os.PathLike) -> Path:
 
 def comparison_png(result: TranslationResult, optical: np.ndarray | None = None) -> bytes:
     """Labelled side-by-side PNG: SAR input (as fed), translation, and the real optical image when given."""
-    panels = [("SAR input", sio.to_rgb(result.network_input[..., :3] if result.network_input.ndim == 3 and
-                                       result.network_input.shape[2] > 3 else result.network_input)),
-              ("Translated", result.output)]
+    panels = [
+        (
+            "SAR input",
+            sio.to_rgb(
+                result.network_input[..., :3]
+                if result.network_input.ndim == 3 and result.network_input.shape[2] > 3
+                else result.network_input
+            ),
+        ),
+        ("Translated", result.output),
+    ]
     if optical is not None:
         panels.append(("Real optical", sio.to_rgb(optical)))
     return sio.encode_png(sio.comparison_image(panels))
@@ -385,8 +444,10 @@ def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:
     """PSNR and SSIM of the translation against the real optical image (uint8 RGB or grey, same size)."""
     ref = sio.to_rgb(optical)
     if ref.shape[:2] != result.output.shape[:2]:
-        raise UserError(f"the optical image is {ref.shape[1]}x{ref.shape[0]} but the translation is "
-                        f"{result.output.shape[1]}x{result.output.shape[0]}; give the co-registered optical image.")
+        raise UserError(
+            f"the optical image is {ref.shape[1]}x{ref.shape[0]} but the translation is "
+            f"{result.output.shape[1]}x{result.output.shape[0]}; give the co-registered optical image."
+        )
     try:
         from core import metrics
     except ImportError:  # pragma: no cover - core.metrics is part of the product
@@ -396,6 +457,7 @@ def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:
         ssim = metrics.ssim(ref, result.output, data_range=255)
     else:  # pragma: no cover
         from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
         psnr = float(peak_signal_noise_ratio(ref, result.output, data_range=255))
         ssim = float(structural_similarity(ref, result.output, channel_axis=2, data_range=255))
     return {"psnr": psnr, "ssim": ssim}
@@ -421,8 +483,10 @@ def _plan(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Pat
     if output_path.is_dir():
         return [(input_path, output_path / (input_path.stem + _suffix_for(input_path, fmt)))]
     if output_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-        raise UserError(f"{output_path.name}: unknown output format {output_path.suffix or '(none)'}; "
-                        f"use .png, .jpg or .tif (GeoTIFF), or an existing folder.")
+        raise UserError(
+            f"{output_path.name}: unknown output format {output_path.suffix or '(none)'}; "
+            f"use .png, .jpg or .tif (GeoTIFF), or an existing folder."
+        )
     return [(input_path, output_path)]
 
 
@@ -435,10 +499,13 @@ def _suffix_for(src: Path, fmt: str) -> str:
 
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("translate", help="translate SAR images to optical-like RGB with a generator",
-                              description="Translate SAR to optical-like images at native size. INPUT and OUTPUT "
-                                          "are files or folders. .tif outputs are GeoTIFFs with the input's "
-                                          "georeference.")
+    p = subparsers.add_parser(
+        "translate",
+        help="translate SAR images to optical-like RGB with a generator",
+        description="Translate SAR to optical-like images at native size. INPUT and OUTPUT "
+        "are files or folders. .tif outputs are GeoTIFFs with the input's "
+        "georeference.",
+    )
     p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
     p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
     p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
@@ -453,8 +520,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
-    p.add_argument("--format", choices=("auto", "png", "tif"), default="auto",
-                   help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)")
+    p.add_argument(
+        "--format",
+        choices=("auto", "png", "tif"),
+        default="auto",
+        help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
+    )
     p.set_defaults(func=_cli)
 
 
@@ -463,9 +534,18 @@ def _cli(args) -> int:
     import time
 
     plan = _plan(Path(args.input), Path(args.output), args.format)
-    opts = TranslateOptions(backend=args.backend, device=args.device, half=args.half, tile=args.tile,
-                            overlap=args.overlap, batch_size=args.batch, adapter=args.lora,
-                            adapter_strength=args.lora_strength, prefilter=args.prefilter, dualpol=args.dualpol)
+    opts = TranslateOptions(
+        backend=args.backend,
+        device=args.device,
+        half=args.half,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch_size=args.batch,
+        adapter=args.lora,
+        adapter_strength=args.lora_strength,
+        prefilter=args.prefilter,
+        dualpol=args.dualpol,
+    )
     translator = open_translator(args.model, opts)
     try:
         translator.tile_size()
@@ -491,8 +571,10 @@ def _cli(args) -> int:
                     shown.add(n)
             h, w = result.output.shape[:2]
             print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
-        print(f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
+        print(
+            f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
     finally:
         translator.close()
     return 0

@@ -2,6 +2,7 @@
 
 Importing this package imports every network module so the registry is complete.
 """
+
 import importlib
 import pkgutil
 

@@ -14,6 +14,7 @@ Every block except the outermost returns cat([x, block(x)]). Convs have a bias o
 or "instance" (affine False, no running stats, so no keys).
 Input and output in [-1, 1]; H and W multiples of 2**num_downs.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,10 +24,18 @@ from models.layers import norm_layer
 from models.registry import register
 
 
-
 class UnetSkipBlock(nn.Module):
-    def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None, submodule: nn.Module | None = None,
-                 outermost: bool = False, innermost: bool = False, norm: str = "batch", use_dropout: bool = False):
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        norm: str = "batch",
+        use_dropout: bool = False,
+    ):
         super().__init__()
         self.outermost = outermost
         use_bias = norm == "instance"
@@ -40,8 +49,15 @@ class UnetSkipBlock(nn.Module):
             layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), upconv, norm_layer(norm, outer_nc)]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
-            layers = [nn.LeakyReLU(0.2), downconv, norm_layer(norm, inner_nc), submodule,
-                      nn.ReLU(), upconv, norm_layer(norm, outer_nc)]
+            layers = [
+                nn.LeakyReLU(0.2),
+                downconv,
+                norm_layer(norm, inner_nc),
+                submodule,
+                nn.ReLU(),
+                upconv,
+                norm_layer(norm, outer_nc),
+            ]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -56,8 +72,15 @@ class UnetSkipBlock(nn.Module):
 class JunyanUNet(nn.Module):
     """UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout) as in junyanz's networks.py."""
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, num_downs: int = 8,
-                 norm: str = "batch", use_dropout: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        num_downs: int = 8,
+        norm: str = "batch",
+        use_dropout: bool = True,
+    ):
         super().__init__()
         if num_downs < 5:
             raise ValueError("num_downs must be at least 5")
@@ -72,7 +95,7 @@ class JunyanUNet(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        return 2 ** self.num_downs
+        return 2**self.num_downs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -6,6 +6,7 @@ The state_dict keys (enc0..enc6, dec5, dec5b, dec4, dec4b, dec3, dec3b, dec2, de
 match the pretrained `deepdespeckling/merlin/saved_models/*.pth` files, which load strictly.
 Pre- and post-processing (normalisation, real/imaginary split) live in core.speckle, not here.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,7 +58,12 @@ class Merlin(nn.Module):
             skips.append(n)
         n = self.pool(act(self.enc5(n)))
         n = act(self.enc6(n))
-        for a, b in ((self.dec5, self.dec5b), (self.dec4, self.dec4b), (self.dec3, self.dec3b), (self.dec2, self.dec2b)):
+        for a, b in (
+            (self.dec5, self.dec5b),
+            (self.dec4, self.dec4b),
+            (self.dec3, self.dec3b),
+            (self.dec2, self.dec2b),
+        ):
             n = torch.cat((self.up(n), skips.pop()), dim=1)
             n = act(b(act(a(n))))
         n = torch.cat((self.up(n), skips.pop()), dim=1)

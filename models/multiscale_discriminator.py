@@ -7,6 +7,7 @@ Conv(s1) -> Norm -> LeakyReLU; Conv(-> 1, s1). Keys `scale{i}_layer{j}.*` as in 
 features. forward returns, per scale (finest first), the list of every layer's output; the last entry is the
 patch logits (no sigmoid: LSGAN), the others feed the feature-matching loss.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,6 @@ from torch import nn
 
 from models.layers import norm_layer
 from models.registry import register
-
 
 
 def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[nn.Sequential]:
@@ -33,8 +33,7 @@ def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[n
 
 @register("multiscale_discriminator")
 class MultiscaleDiscriminator(nn.Module):
-    def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, num_D: int = 3,
-                 norm: str = "instance"):
+    def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, num_D: int = 3, norm: str = "instance"):
         super().__init__()
         self.num_D, self.n_layers = num_D, n_layers
         for i in range(num_D):

@@ -7,13 +7,13 @@ With n_layers 3 every output logit sees a 70x70 input patch. Input: the SAR cond
 concatenated along channels (in_channels = SAR channels + optical channels); output: one logit per patch
 (no sigmoid; use BCE-with-logits). Keys `model.N.*` as in junyanz's files.
 """
+
 from __future__ import annotations
 
 from torch import nn
 
 from models.layers import norm_layer
 from models.registry import register
-
 
 
 @register("patchgan")
@@ -23,12 +23,19 @@ class PatchGAN(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):
-            prev, mult = mult, min(2 ** n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=False), norm_layer(norm, ndf * mult),
-                       nn.LeakyReLU(0.2, True)]
-        prev, mult = mult, min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=False), norm_layer(norm, ndf * mult),
-                   nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
+            prev, mult = mult, min(2**n, 8)
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=False),
+                norm_layer(norm, ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=False),
+            norm_layer(norm, ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, 1, 1),
+        ]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):

@@ -14,6 +14,7 @@ Conv1x1(dim/4 -> dim), Sigmoid] on r; out = x + res_weight * r * se(r), res_weig
 Norm "instance" = InstanceNorm2d(affine False): no keys; "batch" = BatchNorm2d with keys at the norm positions.
 Input and output in [-1, 1]; H and W multiples of 2**n_downsample.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,21 +24,30 @@ from models.layers import norm_layer
 from models.registry import register
 
 
-
 class ResnetBlock(nn.Module):
     """pix2pixHD ResnetBlock; with `se=True` the C-HR-GAN SE-ResNet block."""
 
-    def __init__(self, dim: int, norm: str = "instance", se: bool = False, se_reduction: int = 4,
-                 se_bias: bool = True):
+    def __init__(self, dim: int, norm: str = "instance", se: bool = False, se_reduction: int = 4, se_bias: bool = True):
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(norm, dim), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(norm, dim))
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(norm, dim),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(norm, dim),
+        )
         self.use_se = se
         if se:
             hidden = max(1, dim // se_reduction)
-            self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, hidden, 1, bias=se_bias), nn.ReLU(),
-                                    nn.Conv2d(hidden, dim, 1, bias=se_bias), nn.Sigmoid())
+            self.se = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1),
+                nn.Conv2d(dim, hidden, 1, bias=se_bias),
+                nn.ReLU(),
+                nn.Conv2d(hidden, dim, 1, bias=se_bias),
+                nn.Sigmoid(),
+            )
             self.res_weight = nn.Parameter(torch.zeros(1))
 
     def forward(self, x):
@@ -47,19 +57,31 @@ class ResnetBlock(nn.Module):
         return x + r
 
 
-def global_layers(in_channels: int, out_channels: int, ngf: int, n_downsample: int, n_blocks: int, norm: str,
-                  se_blocks: bool, se_reduction: int, se_bias: bool) -> list[nn.Module]:
+def global_layers(
+    in_channels: int,
+    out_channels: int,
+    ngf: int,
+    n_downsample: int,
+    n_blocks: int,
+    norm: str,
+    se_blocks: bool,
+    se_reduction: int,
+    se_bias: bool,
+) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), norm_layer(norm, ngf), nn.ReLU()]
     for i in range(n_downsample):
-        m = 2 ** i
+        m = 2**i
         layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1), norm_layer(norm, ngf * m * 2), nn.ReLU()]
-    m = 2 ** n_downsample
+    m = 2**n_downsample
     for _ in range(n_blocks):
         layers.append(ResnetBlock(ngf * m, norm, se_blocks, se_reduction, se_bias))
     for i in range(n_downsample):
         m = 2 ** (n_downsample - i)
-        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
-                   norm_layer(norm, ngf * m // 2), nn.ReLU()]
+        layers += [
+            nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
+            norm_layer(norm, ngf * m // 2),
+            nn.ReLU(),
+        ]
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
     return layers
 
@@ -68,17 +90,29 @@ def global_layers(in_channels: int, out_channels: int, ngf: int, n_downsample: i
 class GlobalGenerator(nn.Module):
     """pix2pixHD GlobalGenerator; `se_blocks=True` gives C-HR-GAN's generator."""
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_downsample: int = 4,
-                 n_blocks: int = 9, norm: str = "instance", se_blocks: bool = False, se_reduction: int = 4,
-                 se_bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_downsample: int = 4,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        se_blocks: bool = False,
+        se_reduction: int = 4,
+        se_bias: bool = True,
+    ):
         super().__init__()
         self.n_downsample = n_downsample
-        self.model = nn.Sequential(*global_layers(in_channels, out_channels, ngf, n_downsample, n_blocks, norm,
-                                                  se_blocks, se_reduction, se_bias))
+        self.model = nn.Sequential(
+            *global_layers(
+                in_channels, out_channels, ngf, n_downsample, n_blocks, norm, se_blocks, se_reduction, se_bias
+            )
+        )
 
     @property
     def size_multiple(self) -> int:
-        return 2 ** self.n_downsample
+        return 2**self.n_downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -8,6 +8,7 @@ Forward: an input pyramid by AvgPool(3, s2, p1, count_include_pad False); the gl
 level, then output = model{n}_2(model{n}_1(input at that level) + output).
 Input and output in [-1, 1]; H and W multiples of 2**(n_downsample_global + n_local_enhancers).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,24 +21,55 @@ from models.registry import register
 
 @register("pix2pixhd_local")
 class LocalEnhancer(nn.Module):
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 32, n_downsample_global: int = 4,
-                 n_blocks_global: int = 9, n_local_enhancers: int = 1, n_blocks_local: int = 3,
-                 norm: str = "instance", se_blocks: bool = False, se_reduction: int = 4, se_bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 32,
+        n_downsample_global: int = 4,
+        n_blocks_global: int = 9,
+        n_local_enhancers: int = 1,
+        n_blocks_local: int = 3,
+        norm: str = "instance",
+        se_blocks: bool = False,
+        se_reduction: int = 4,
+        se_bias: bool = True,
+    ):
         super().__init__()
         self.n_local_enhancers = n_local_enhancers
         self.n_downsample_global = n_downsample_global
-        ngf_global = ngf * 2 ** n_local_enhancers
-        layers = global_layers(in_channels, out_channels, ngf_global, n_downsample_global, n_blocks_global, norm,
-                               se_blocks, se_reduction, se_bias)
+        ngf_global = ngf * 2**n_local_enhancers
+        layers = global_layers(
+            in_channels,
+            out_channels,
+            ngf_global,
+            n_downsample_global,
+            n_blocks_global,
+            norm,
+            se_blocks,
+            se_reduction,
+            se_bias,
+        )
         self.model = nn.Sequential(*layers[:-3])
         for n in range(1, n_local_enhancers + 1):
             g = ngf * 2 ** (n_local_enhancers - n)
-            down = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, g, 7), norm_layer(norm, g), nn.ReLU(),
-                    nn.Conv2d(g, g * 2, 3, stride=2, padding=1), norm_layer(norm, g * 2), nn.ReLU()]
-            up: list[nn.Module] = [ResnetBlock(g * 2, norm, se_blocks, se_reduction, se_bias)
-                                   for _ in range(n_blocks_local)]
-            up += [nn.ConvTranspose2d(g * 2, g, 3, stride=2, padding=1, output_padding=1), norm_layer(norm, g),
-                   nn.ReLU()]
+            down = [
+                nn.ReflectionPad2d(3),
+                nn.Conv2d(in_channels, g, 7),
+                norm_layer(norm, g),
+                nn.ReLU(),
+                nn.Conv2d(g, g * 2, 3, stride=2, padding=1),
+                norm_layer(norm, g * 2),
+                nn.ReLU(),
+            ]
+            up: list[nn.Module] = [
+                ResnetBlock(g * 2, norm, se_blocks, se_reduction, se_bias) for _ in range(n_blocks_local)
+            ]
+            up += [
+                nn.ConvTranspose2d(g * 2, g, 3, stride=2, padding=1, output_padding=1),
+                norm_layer(norm, g),
+                nn.ReLU(),
+            ]
             if n == n_local_enhancers:
                 up += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
             setattr(self, f"model{n}_1", nn.Sequential(*down))

@@ -10,6 +10,7 @@ followed by a ReLU. Level k sees structures about 5 * 2^k pixels wide.
 The filters are drawn from a seeded generator, so the same (seed, channels, kernel) always gives the same
 features and a Gram file made with them stays valid. Layers are named rand1 .. rand{n}.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,13 @@ from models.registry import register
 class RandomFeatures(nn.Module):
     """Seeded random filters on an average-pooled pyramid; `forward(x, layers)` -> dict like models.vgg."""
 
-    def __init__(self, channels: list[int] | tuple[int, ...] = (32, 64, 64, 128, 128), kernel: int = 5,
-                 in_channels: int = 3, seed: int = 0):
+    def __init__(
+        self,
+        channels: list[int] | tuple[int, ...] = (32, 64, 64, 128, 128),
+        kernel: int = 5,
+        in_channels: int = 3,
+        seed: int = 0,
+    ):
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed))
         self.kernel = int(kernel)

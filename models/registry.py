@@ -3,6 +3,7 @@
 Every registered class takes only keyword arguments that are plain JSON values (ints, floats, strings, bools,
 lists), so that its config can be stored in a safetensors header and rebuilt exactly.
 """
+
 from typing import Callable
 
 REGISTRY: dict[str, type] = {}
@@ -16,13 +17,16 @@ def register(name: str) -> Callable[[type], type]:
         cls.arch_name = name
         _record_config(cls)
         return cls
+
     return deco
 
 
 def build(name: str, config: dict | None = None):
     import models  # noqa: F401  (fills the registry)
+
     if name not in REGISTRY:
         from core.errors import UserError
+
         raise UserError(f"unknown architecture {name!r}; known: {', '.join(sorted(REGISTRY))}.")
     return REGISTRY[name](**(config or {}))
 

@@ -34,6 +34,7 @@ Compact configurations change widths and depths: `ngf` (64), `n_blocks` (16), `g
 `gtem_blocks` (16), `align_tail_blocks` (16, dead), `dense_rounds` (3) and `dense_steps` (3). With the defaults
 every key and shape is RGTGAN's: 800 tensors, 19.9 M parameters.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,6 +45,7 @@ from models.registry import register
 
 
 # ------------------------------------------------------------------------------------------------ blocks
+
 
 def conv_selu(cin: int, cout: int, k: int, stride: int = 1, pad: int | None = None) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2 if pad is None else pad), nn.SELU(inplace=True))
@@ -72,8 +74,9 @@ def deconv_selu(cin: int, cout: int, k: int) -> nn.Sequential:
 class ResBlock(nn.Module):
     def __init__(self, n_filters: int = 64):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(n_filters, n_filters, 3, 1, 1), nn.ReLU(True),
-                                  nn.Conv2d(n_filters, n_filters, 3, 1, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(n_filters, n_filters, 3, 1, 1), nn.ReLU(True), nn.Conv2d(n_filters, n_filters, 3, 1, 1)
+        )
 
     def forward(self, x):
         return self.body(x) + x
@@ -149,8 +152,8 @@ def gtem_pixel_shuffle(x: torch.Tensor, r: int = 2) -> torch.Tensor:
     (h, w) goes to flat position ((h*W + w)*r + i)*r + j of the (r*H, r*W) output plane."""
     n, c, h, w = x.shape
     g = c // (r * r)
-    t = x.reshape(n, g, r, r, h, w)          # t[n, g, p, q, h, w] = channel g*r*r + p*r + q
-    z = t.permute(0, 1, 4, 5, 3, 2)          # z[n, g, h, w, i, j] = channel g*r*r + j*r + i
+    t = x.reshape(n, g, r, r, h, w)  # t[n, g, p, q, h, w] = channel g*r*r + p*r + q
+    z = t.permute(0, 1, 4, 5, 3, 2)  # z[n, g, h, w, i, j] = channel g*r*r + j*r + i
     return z.reshape(n, g, r * h, r * w)
 
 
@@ -235,8 +238,16 @@ class DenseResNet3(nn.Module):
 
 # ------------------------------------------------------------------------------------------------- DCNv3
 
-def dcnv3_sample(value: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, group: int, kernel: int = 3,
-                 dilation: int = 1, naive: bool = False) -> torch.Tensor:
+
+def dcnv3_sample(
+    value: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    group: int,
+    kernel: int = 3,
+    dilation: int = 1,
+    naive: bool = False,
+) -> torch.Tensor:
     """DCNv3 core (stride 1, 'same' padding), channels last.
 
     value (N, H, W, C); offset (N, H, W, G*P*2) ordered (group, point, xy); mask (N, H, W, G*P) already
@@ -252,16 +263,16 @@ def dcnv3_sample(value: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, 
     dev, dt = value.device, value.dtype
     half = kernel // 2
     taps = (torch.arange(kernel, device=dev, dtype=dt) - half) * dilation
-    tap_x = taps.repeat_interleave(kernel)   # p // k
-    tap_y = taps.repeat(kernel)              # p % k
+    tap_x = taps.repeat_interleave(kernel)  # p // k
+    tap_y = taps.repeat(kernel)  # p % k
     ys = torch.arange(h, device=dev, dtype=dt).view(1, h, 1, 1, 1)
     xs = torch.arange(w, device=dev, dtype=dt).view(1, 1, w, 1, 1)
     off = offset.reshape(n, h, w, group, p, 2)
-    px = xs + tap_x.view(1, 1, 1, 1, p) + off[..., 0]          # (N, H, W, G, P) pixel coordinates
+    px = xs + tap_x.view(1, 1, 1, 1, p) + off[..., 0]  # (N, H, W, G, P) pixel coordinates
     py = ys + tap_y.view(1, 1, 1, 1, p) + off[..., 1]
-    gx = (2 * px + 1) / w - 1                                   # align_corners=False normalisation
+    gx = (2 * px + 1) / w - 1  # align_corners=False normalisation
     gy = (2 * py + 1) / h - 1
-    grid = torch.stack((gx, gy), -1)                            # (N, H, W, G, P, 2)
+    grid = torch.stack((gx, gy), -1)  # (N, H, W, G, P, 2)
     grid = grid.permute(0, 3, 1, 2, 4, 5).reshape(n * group, h, w * p, 2) if not naive else grid
     val = value.permute(0, 3, 1, 2).reshape(n * group, cg, h, w)
     m = mask.reshape(n, h, w, group, p).permute(0, 3, 1, 2, 4)  # (N, G, H, W, P)
@@ -274,22 +285,24 @@ def dcnv3_sample(value: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, 
         return out.reshape(n, c, h, w).permute(0, 2, 3, 1)
     s = F.grid_sample(val, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (NG, Cg, H, W*P)
     s = s.view(n, group, cg, h, w, p)
-    out = (s * m.unsqueeze(2)).sum(-1)                          # (N, G, Cg, H, W)
+    out = (s * m.unsqueeze(2)).sum(-1)  # (N, G, Cg, H, W)
     return out.reshape(n, c, h, w).permute(0, 2, 3, 1)
 
 
 class DCNv3(nn.Module):
     """InternImage DCNv3 module with RGTGAN's two-argument call: forward(value_nhwc, offset_feature_nhwc)."""
 
-    def __init__(self, channels: int = 80, kernel_size: int = 3, group: int = 8, dilation: int = 1,
-                 offset_scale: float = 1.0):
+    def __init__(
+        self, channels: int = 80, kernel_size: int = 3, group: int = 8, dilation: int = 1, offset_scale: float = 1.0
+    ):
         super().__init__()
         self.channels, self.kernel_size, self.group = channels, kernel_size, group
         self.dilation, self.offset_scale = dilation, offset_scale
         self.dw_conv = nn.Sequential(
             nn.Conv2d(channels, channels, kernel_size, 1, (kernel_size - 1) // 2, groups=channels),
             nn.Sequential(_ToChannelsLast(), nn.LayerNorm(channels, eps=1e-6)),
-            nn.GELU())
+            nn.GELU(),
+        )
         p = kernel_size * kernel_size
         self.offset = nn.Linear(channels, group * p * 2)
         self.mask = nn.Linear(channels, group * p)
@@ -325,11 +338,13 @@ class _ToChannelsLast(nn.Module):
 
 # -------------------------------------------------------------------------------------------- alignment
 
+
 class GPCDAlign(nn.Module):
     """Pyramid (L3 = 1/4, L2 = 1/2, L1 = full), cascading, deformable alignment of the reference features."""
 
-    def __init__(self, nf: int = 80, nf_out: int = 64, groups: int = 8, tail_blocks: int = 16,
-                 with_unused: bool = True):
+    def __init__(
+        self, nf: int = 80, nf_out: int = 64, groups: int = 8, tail_blocks: int = 16, with_unused: bool = True
+    ):
         super().__init__()
         self.with_unused = with_unused
         conv = lambda a, b: nn.Conv2d(a, b, 3, 1, 1)  # noqa: E731
@@ -410,6 +425,7 @@ class GPCDAlign(nn.Module):
 
 # ---------------------------------------------------------------------------------------- restoration
 
+
 class ContentExtractor(nn.Module):
     def __init__(self, ngf: int = 64, n_blocks: int = 16, with_unused: bool = True):
         super().__init__()
@@ -417,9 +433,16 @@ class ContentExtractor(nn.Module):
         self.body = res_stack(n_blocks, ngf)
         if with_unused:  # x4 upsampling tail: its output is never used by RGTGAN
             self.tail = nn.Sequential(
-                nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True),
-                nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True),
-                nn.Conv2d(ngf, ngf, 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(ngf, 3, 3, 1, 1))
+                nn.Conv2d(ngf, ngf * 4, 3, 1, 1),
+                nn.PixelShuffle(2),
+                nn.LeakyReLU(0.1, True),
+                nn.Conv2d(ngf, ngf * 4, 3, 1, 1),
+                nn.PixelShuffle(2),
+                nn.LeakyReLU(0.1, True),
+                nn.Conv2d(ngf, ngf, 3, 1, 1),
+                nn.LeakyReLU(0.1, True),
+                nn.Conv2d(ngf, 3, 3, 1, 1),
+            )
 
     def forward(self, x, full: bool = False):
         h = self.head(x)
@@ -439,8 +462,9 @@ class TextureTransfer(nn.Module):
             setattr(self, f"body_{scale}", res_stack(n_blocks, ngf))
         self.tail_small = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True))
         self.tail_medium = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True))
-        self.tail_large = nn.Sequential(nn.Conv2d(ngf, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.1, True),
-                                        nn.Conv2d(ngf // 2, 3, 3, 1, 1))
+        self.tail_large = nn.Sequential(
+            nn.Conv2d(ngf, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(ngf // 2, 3, 3, 1, 1)
+        )
         DenseBlock.make(self, ngf)
 
     def forward(self, x, maps):
@@ -455,14 +479,25 @@ class TextureTransfer(nn.Module):
 
 # --------------------------------------------------------------------------------------------- network
 
+
 @register("rgtgan")
 class RGTGANGenerator(nn.Module):
     """RGTGAN's RGTNet generator. forward(lr, lr_up, ref, ref_dup) -> SR (N, 3, 4h, 4w), all in [0, 1] RGB."""
 
     scale = 4
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 16, groups: int = 8, gtem_nf: int = 64, gtem_blocks: int = 16,
-                 align_tail_blocks: int = 16, dense_rounds: int = 3, dense_steps: int = 3, with_unused: bool = True):
+    def __init__(
+        self,
+        ngf: int = 64,
+        n_blocks: int = 16,
+        groups: int = 8,
+        gtem_nf: int = 64,
+        gtem_blocks: int = 16,
+        align_tail_blocks: int = 16,
+        dense_rounds: int = 3,
+        dense_steps: int = 3,
+        with_unused: bool = True,
+    ):
         super().__init__()
         if ngf % 4 or (ngf + ngf // 4) % groups:
             raise ValueError(f"ngf must be a multiple of 4 with ngf + ngf/4 divisible by groups ({groups})")
@@ -488,20 +523,25 @@ class RGTGANGenerator(nn.Module):
         grad = self.GTEM(self.get_g_nopadding(img_up))
         return [torch.cat([a, b], 1) for a, b in zip(self.Encoder(img_up), self.Encoder_grad_ori(grad))]
 
-    def forward(self, lr, lr_up, ref, ref_dup, full: bool = False, naive_dcn: bool = False,
-                separate_encoders: bool = False):
+    def forward(
+        self, lr, lr_up, ref, ref_dup, full: bool = False, naive_dcn: bool = False, separate_encoders: bool = False
+    ):
         """`full=True` also runs the branches whose results the original computes and discards; `naive_dcn`
         samples DCNv3 one kernel point at a time; `separate_encoders` runs the encoders once per image."""
         if full and not self.with_unused:
             raise ValueError("full=True needs a network built with with_unused=True")
         n = lr.shape[0]
-        if ref.shape[0] == n and ref_dup.shape[0] == n and lr_up.shape[-2:] == ref.shape[-2:] \
-                and not (full or separate_encoders):
+        if (
+            ref.shape[0] == n
+            and ref_dup.shape[0] == n
+            and lr_up.shape[-2:] == ref.shape[-2:]
+            and not (full or separate_encoders)
+        ):
             # one batched pass of the shared encoders over the three images (same result, fewer calls)
             feats = self.features(torch.cat([lr_up, ref_dup, ref], 0))
             lr_f = [f[:n] for f in feats]
-            ref_f = [f[n:2 * n] for f in feats]
-            use_f = [f[2 * n:] for f in feats]
+            ref_f = [f[n : 2 * n] for f in feats]
+            use_f = [f[2 * n :] for f in feats]
         else:
             lr_f, ref_f, use_f = self.features(lr_up), self.features(ref_dup), self.features(ref)
         maps = self.gpcd_align(use_f, ref_f, lr_f, full=full, naive_dcn=naive_dcn)
@@ -521,7 +561,8 @@ def unused_parameter_names(model: RGTGANGenerator) -> list[str]:
     keys = []
     for k in model.state_dict():
         short = k.split(".", 2)
-        if k.startswith(dead_prefixes) or (k.startswith("gpcd_align.") and ("offset_head_conv" in short[1]
-                                                                             or "offset_tail" in short[1])):
+        if k.startswith(dead_prefixes) or (
+            k.startswith("gpcd_align.") and ("offset_head_conv" in short[1] or "offset_tail" in short[1])
+        ):
             keys.append(k)
     return keys

@@ -1,4 +1,5 @@
 """Discriminator used when training RGTGAN with an adversarial term (core/train/superres.py)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -17,8 +18,12 @@ class RGTGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         cin = in_nc
         for i, width in enumerate((nf, 2 * nf, 4 * nf, 8 * nf)):
-            layers += [nn.Conv2d(cin, width, 3, 1, 1), nn.LeakyReLU(0.2, True),
-                       nn.Conv2d(width, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(cin, width, 3, 1, 1),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width, width, 4, 2, 1),
+                nn.LeakyReLU(0.2, True),
+            ]
             cin = width
         layers.append(nn.Conv2d(cin, 1, 1))
         self.body = nn.Sequential(*layers)

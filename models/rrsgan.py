@@ -12,6 +12,7 @@ strictly. Written from its public description; it shares most pieces with RGTGAN
 Unlike RGTGAN, the residual is added to the LR upsampled x4 *bilinearly* (align_corners False), as RRSNet does.
 forward(lr, lr_up, ref, ref_dup) keeps RGTGAN's signature; `lr_up` feeds the encoders.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,14 @@ from models.registry import register
 from models.rgtgan import RAM, ContentExtractor, Encoder, GPCDAlign, GradientMagnitude, res_stack
 
 
-def dcnv2_sample_conv(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
-                      bias: torch.Tensor | None, groups: int) -> torch.Tensor:
+def dcnv2_sample_conv(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    groups: int,
+) -> torch.Tensor:
     """Modulated deformable 3x3 convolution (stride 1, padding 1), channels first.
 
     x (N, C, H, W); offset (N, G*9*2, H, W) with (dy, dx) per group and kernel point (row-major); mask
@@ -34,19 +41,20 @@ def dcnv2_sample_conv(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
     cg = c // groups
     dev, dt = x.device, x.dtype
     taps = torch.arange(k, device=dev, dtype=dt) - k // 2
-    tap_y = taps.repeat_interleave(k)   # kernel row
-    tap_x = taps.repeat(k)              # kernel column
+    tap_y = taps.repeat_interleave(k)  # kernel row
+    tap_x = taps.repeat(k)  # kernel column
     off = offset.reshape(n, groups, p, 2, h, w)
     ys = torch.arange(h, device=dev, dtype=dt).view(1, 1, 1, h, 1)
     xs = torch.arange(w, device=dev, dtype=dt).view(1, 1, 1, 1, w)
-    py = ys + tap_y.view(1, 1, p, 1, 1) + off[:, :, :, 0]     # (N, G, P, H, W)
+    py = ys + tap_y.view(1, 1, p, 1, 1) + off[:, :, :, 0]  # (N, G, P, H, W)
     px = xs + tap_x.view(1, 1, p, 1, 1) + off[:, :, :, 1]
-    grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), -1)     # (N, G, P, H, W, 2)
+    grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), -1)  # (N, G, P, H, W, 2)
     grid = grid.permute(0, 1, 3, 4, 2, 5).reshape(n * groups, h, w * p, 2)
-    s = F.grid_sample(x.reshape(n * groups, cg, h, w), grid, mode="bilinear", padding_mode="zeros",
-                      align_corners=False).view(n, groups, cg, h, w, p)
+    s = F.grid_sample(
+        x.reshape(n * groups, cg, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    ).view(n, groups, cg, h, w, p)
     s = s * mask.reshape(n, groups, 1, p, h, w).permute(0, 1, 2, 4, 5, 3)
-    cols = s.permute(0, 1, 2, 5, 3, 4).reshape(n, c * p, h * w)                 # channel-major, then point
+    cols = s.permute(0, 1, 2, 5, 3, 4).reshape(n, c * p, h * w)  # channel-major, then point
     out = torch.matmul(weight.reshape(weight.shape[0], c * p), cols)
     if bias is not None:
         out = out + bias.view(1, -1, 1)
@@ -61,8 +69,8 @@ class DCNv2Sep(nn.Module):
         self.groups = groups
         self.weight = nn.Parameter(torch.empty(out_channels, channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        nn.init.uniform_(self.weight, -(channels * kernel_size ** 2) ** -0.5, (channels * kernel_size ** 2) ** -0.5)
-        self.conv_offset_mask = nn.Conv2d(channels, groups * 3 * kernel_size ** 2, kernel_size, 1, kernel_size // 2)
+        nn.init.uniform_(self.weight, -((channels * kernel_size**2) ** -0.5), (channels * kernel_size**2) ** -0.5)
+        self.conv_offset_mask = nn.Conv2d(channels, groups * 3 * kernel_size**2, kernel_size, 1, kernel_size // 2)
         nn.init.zeros_(self.conv_offset_mask.weight)
         nn.init.zeros_(self.conv_offset_mask.bias)
 
@@ -82,8 +90,9 @@ class RRSTextureTransfer(nn.Module):
             setattr(self, f"body_{scale}", res_stack(n_blocks, ngf))
         self.tail_small = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True))
         self.tail_medium = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, True))
-        self.tail_large = nn.Sequential(nn.Conv2d(ngf, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.1, True),
-                                        nn.Conv2d(ngf // 2, 3, 3, 1, 1))
+        self.tail_large = nn.Sequential(
+            nn.Conv2d(ngf, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Conv2d(ngf // 2, 3, 3, 1, 1)
+        )
 
     def forward(self, x, maps):
         for scale, ref in (("small", maps[2]), ("medium", maps[1]), ("large", maps[0])):

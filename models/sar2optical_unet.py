@@ -14,6 +14,7 @@ Head: Conv2d(width -> out, k3, p1) -> Tanh, keys `head.0.*`.
 Input: `in_channels` channels in [-1, 1] (SAR2Optical: grey SAR copied to R = G = B, x/255 then (x-0.5)/0.5);
 output tanh in [-1, 1]. H and W must be multiples of 2**n_down (256 by default).
 """
+
 from __future__ import annotations
 
 import torch
@@ -53,15 +54,23 @@ class UpBlock(nn.Module):
 
 
 def encoder_channels(width: int, n_down: int) -> list[int]:
-    return [width * min(2 ** i, 8) for i in range(n_down)]
+    return [width * min(2**i, 8) for i in range(n_down)]
 
 
 @register("sar2optical_unet")
 class SAR2OpticalUNet(nn.Module):
     """SAR2Optical U-Net. Defaults reproduce the published network exactly."""
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_down: int = 8,
-                 use_upsampling: bool = False, use_dropout: bool = True, upsample_mode: str = "nearest"):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        width: int = 64,
+        n_down: int = 8,
+        use_upsampling: bool = False,
+        use_dropout: bool = True,
+        upsample_mode: str = "nearest",
+    ):
         super().__init__()
         if n_down < 2:
             raise ValueError("n_down must be at least 2")
@@ -82,14 +91,17 @@ class SAR2OpticalUNet(nn.Module):
                 cin, cout = 2 * c[n_down - j], c[n_down - j - 1]
             else:
                 cin, cout = 2 * c[0], c[0]
-            setattr(self.decoder, f"dec{j}", UpBlock(cin, cout, dropout=use_dropout and j <= 3,
-                                                     use_upsampling=use_upsampling, mode=upsample_mode))
+            setattr(
+                self.decoder,
+                f"dec{j}",
+                UpBlock(cin, cout, dropout=use_dropout and j <= 3, use_upsampling=use_upsampling, mode=upsample_mode),
+            )
         self.head = nn.Sequential(nn.Conv2d(c[0], out_channels, 3, 1, 1), nn.Tanh())
 
     @property
     def size_multiple(self) -> int:
         """H and W must be multiples of this."""
-        return 2 ** self.n_down
+        return 2**self.n_down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []

@@ -14,6 +14,7 @@ Layer names are the usual ones: conv{block}_{i}, relu{block}_{i}, pool{block}; `
 position in `features`. Inputs are (N, 3, H, W); what scaling they expect depends on the weights (ImageNet
 mean/std for torchvision's own training, [-1, 1] in transband-SARgeneration): the caller decides.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,14 +25,16 @@ from models.registry import register
 # torchvision's configurations "D" (VGG16) and "E" (VGG19): channels per conv, "M" for a 2x2 max pool.
 CONFIGS = {
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-         512, 512, 512, 512, "M"],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 # torchvision's classifier head: key -> shape (accepted in a weights file and dropped).
 CLASSIFIER_SHAPES = {
-    "classifier.0.weight": (4096, 512 * 7 * 7), "classifier.0.bias": (4096,),
-    "classifier.3.weight": (4096, 4096), "classifier.3.bias": (4096,),
-    "classifier.6.weight": (1000, 4096), "classifier.6.bias": (1000,),
+    "classifier.0.weight": (4096, 512 * 7 * 7),
+    "classifier.0.bias": (4096,),
+    "classifier.3.weight": (4096, 4096),
+    "classifier.3.bias": (4096,),
+    "classifier.6.weight": (1000, 4096),
+    "classifier.6.bias": (1000,),
 }
 
 
@@ -117,6 +120,7 @@ class _VGGFeatures(nn.Module):
 @register("vgg19")
 class VGG19(_VGGFeatures):
     """VGG19 convolutional features (torchvision config "E"), 16 convs, keys features.{0,2,5,...,34}."""
+
     depth = 19
 
     def __init__(self):
@@ -126,6 +130,7 @@ class VGG19(_VGGFeatures):
 @register("vgg16")
 class VGG16(_VGGFeatures):
     """VGG16 convolutional features (torchvision config "D"), 13 convs, keys features.{0,2,5,...,28}."""
+
     depth = 16
 
     def __init__(self):
@@ -143,15 +148,16 @@ def split_torchvision_state(state: dict) -> tuple[dict, list[str], int | None]:
     for k, v in state.items():
         for prefix in ("module.", "_orig_mod."):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
         clean[k] = v
     dropped = []
     for k, shape in CLASSIFIER_SHAPES.items():
         if k in clean and hasattr(clean[k], "shape") and tuple(clean[k].shape) == shape:
             dropped.append(k)
             del clean[k]
-    conv_keys = {k for k in clean if k.startswith("features.") and k.endswith(".weight")
-                 and getattr(clean[k], "ndim", 0) == 4}
+    conv_keys = {
+        k for k in clean if k.startswith("features.") and k.endswith(".weight") and getattr(clean[k], "ndim", 0) == 4
+    }
     depth = None
     for d in (19, 16):
         if conv_keys == {k for k in expected_feature_shapes(d) if k.endswith(".weight")}:

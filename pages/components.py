@@ -2,6 +2,7 @@
 
 Pages stay thin: read widgets, call core, show results with these helpers.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,6 +34,7 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
 
 # --------------------------------------------------------------------------------------------- inputs
 
+
 def sample_paths(category: str) -> list[Path]:
     """Images in samples/<category>/ (sorted), for the sample picker."""
     folder = SAMPLES / category
@@ -41,9 +43,14 @@ def sample_paths(category: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
 
 
-def pick_inputs(key: str, label: str = "SAR image", category: str | tuple[str, ...] | list[str] = "sar",
-                multiple: bool = False, allow_folder: bool = False,
-                default_sample: str | None = None) -> list[tuple[str, bytes]]:
+def pick_inputs(
+    key: str,
+    label: str = "SAR image",
+    category: str | tuple[str, ...] | list[str] = "sar",
+    multiple: bool = False,
+    allow_folder: bool = False,
+    default_sample: str | None = None,
+) -> list[tuple[str, bytes]]:
     """Upload, bundled sample or (optionally) a folder on the server. Returns [(name, bytes)].
 
     `category` is one samples/ subfolder (options are file names) or a list of them, offered in that order
@@ -65,8 +72,9 @@ def pick_inputs(key: str, label: str = "SAR image", category: str | tuple[str, .
             chosen = [st.selectbox(f"{label}: bundled sample", names, index=index, key=f"{key}_sample")]
         return [(n, paths[n].read_bytes()) for n in chosen if n]
     if mode == "Upload":
-        files = st.file_uploader(f"{label}: PNG, JPEG or (Geo)TIFF", type=IMAGE_TYPES, key=f"{key}_upload",
-                                 accept_multiple_files=multiple)
+        files = st.file_uploader(
+            f"{label}: PNG, JPEG or (Geo)TIFF", type=IMAGE_TYPES, key=f"{key}_upload", accept_multiple_files=multiple
+        )
         if not files:
             return []
         files = files if multiple else [files]
@@ -108,28 +116,36 @@ def input_kind_control(raster: sio.Raster, key: str) -> sio.Raster:
     options = ["auto"] + list(sio.KINDS)
     detected = raster.detected_kind or raster.kind
     choice = st.selectbox(
-        f"Input kind for {raster.name}", options, key=f"{key}_kind",
+        f"Input kind for {raster.name}",
+        options,
+        key=f"{key}_kind",
         format_func=lambda k: f"auto (detected: {sio.KIND_LABELS[detected]})" if k == "auto" else sio.KIND_LABELS[k],
-        help="What the pixel values mean. Detected from dtype and value range; override when it is wrong.")
+        help="What the pixel values mean. Detected from dtype and value range; override when it is wrong.",
+    )
     raster = raster.with_kind(choice)
     geo = "georeferenced" if raster.geo is not None and raster.geo.is_georeferenced else "no georeference"
-    st.caption(f"{raster.name}: {raster.width}×{raster.height}, {raster.bands} band(s), {raster.data.dtype}, "
-               f"read as {sio.KIND_LABELS[raster.kind]}, {geo}.")
+    st.caption(
+        f"{raster.name}: {raster.width}×{raster.height}, {raster.bands} band(s), {raster.data.dtype}, "
+        f"read as {sio.KIND_LABELS[raster.kind]}, {geo}."
+    )
     return raster
 
 
 # -------------------------------------------------------------------------------------------- outputs
 
+
 def _data_url(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(sio.encode_png(sio.to_rgb(img))).decode()
 
 
-def slider_html(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"),
-                height: int = 512) -> str:
+def slider_html(
+    before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), height: int = 512
+) -> str:
     """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`."""
     h, w = before.shape[:2]
     if after.shape[:2] != (h, w):
         from PIL import Image
+
         after = np.asarray(Image.fromarray(sio.to_rgb(after)).resize((w, h), Image.Resampling.BICUBIC))
     labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
     uid = hashlib.md5(before.tobytes()[:4096] + after.tobytes()[:4096]).hexdigest()[:8]
@@ -148,8 +164,9 @@ def slider_html(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] =
 </div>"""
 
 
-def compare_view(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"),
-                 key: str = "cmp") -> None:
+def compare_view(
+    before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), key: str = "cmp"
+) -> None:
     """Input and output side by side, and a slider view, in two tabs."""
     tab_side, tab_slider = st.tabs(["Side by side", "Slider"])
     with tab_side:
@@ -166,7 +183,7 @@ def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:
     """Several labelled images in a grid (e.g. one per filter)."""
     for start in range(0, len(panels), columns):
         cols = st.columns(columns)
-        for col, (label, img) in zip(cols, panels[start:start + columns]):
+        for col, (label, img) in zip(cols, panels[start : start + columns]):
             col.image(img, caption=label, width="stretch")
 
 
@@ -184,6 +201,7 @@ def progress_bar(text: str = "Working…") -> Callable[[float, str], None]:
 
     def update(fraction: float, message: str = "") -> None:
         bar.progress(min(1.0, max(0.0, float(fraction))), text=f"{text} {message}".strip())
+
     return update
 
 

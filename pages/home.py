@@ -1,12 +1,15 @@
 """Home: what each tool does, and the compute in use."""
+
 import streamlit as st
 
 from core.compute import compute_summary
 
 st.title("SAR Studio")
-st.write("Tools for synthetic aperture radar imagery: translate SAR to optical-like images, despeckle, "
-         "super-resolve, generate one radar band from another, and train or fine-tune the models on your own data. "
-         "Every page takes an upload or a bundled sample and shows input and output side by side.")
+st.write(
+    "Tools for synthetic aperture radar imagery: translate SAR to optical-like images, despeckle, "
+    "super-resolve, generate one radar band from another, and train or fine-tune the models on your own data. "
+    "Every page takes an upload or a bundled sample and shows input and output side by side."
+)
 
 st.markdown("""
 | Page | What it does |
@@ -31,8 +34,12 @@ c1, c2, c3 = st.columns(3)
 c1.metric("PyTorch device", "CUDA: " + info["gpu"] if info["cuda_available"] else "CPU")
 c2.metric("PyTorch", info["torch"])
 c3.metric("ONNX Runtime", info["onnxruntime"] or "not installed")
-st.caption(f"CPU threads for PyTorch: {info['cpu_threads']} of {info['cpu_count']} cores. "
-           f"ONNX Runtime providers available: {', '.join(info['onnx_providers']) or 'none'}.")
+st.caption(
+    f"CPU threads for PyTorch: {info['cpu_threads']} of {info['cpu_count']} cores. "
+    f"ONNX Runtime providers available: {', '.join(info['onnx_providers']) or 'none'}."
+)
 if not info["cuda_available"]:
-    st.info("No CUDA GPU is visible to PyTorch: every page runs on the CPU. Pages that offer a CUDA device "
-            "fall back to the CPU and say so.")
+    st.info(
+        "No CUDA GPU is visible to PyTorch: every page runs on the CPU. Pages that offer a CUDA device "
+        "fall back to the CPU and say so."
+    )

@@ -1,4 +1,5 @@
 """Speckle filtering: classic filters and MERLIN on linear intensity, compared in a grid with ENL, mean ratio, EPI."""
+
 import hashlib
 
 import numpy as np
@@ -9,16 +10,27 @@ from core import metrics
 from core import speckle as sp
 from core.compute import DEVICES
 from core.errors import UserError
-from pages.components import (compare_view, download_buttons, image_grid, pick_inputs, progress_bar, read_input,
-                              run_guarded, show_notes, stem)
+from pages.components import (
+    compare_view,
+    download_buttons,
+    image_grid,
+    pick_inputs,
+    progress_bar,
+    read_input,
+    run_guarded,
+    show_notes,
+    stem,
+)
 
 KEY = "speckle"
 
 st.title("Speckle filtering")
-st.write("Classic filters and MERLIN deep despeckling on **linear intensity** (as SNAP does), one band at a time. "
-         "Every result is shown in dB with the input's own 2–98 % stretch, so the images are comparable; "
-         "the table gives ENL over a homogeneous area (higher is smoother), the mean ratio output/input "
-         "(1 means radiometry kept) and the edge preservation index against the input (higher keeps more edges).")
+st.write(
+    "Classic filters and MERLIN deep despeckling on **linear intensity** (as SNAP does), one band at a time. "
+    "Every result is shown in dB with the input's own 2–98 % stretch, so the images are comparable; "
+    "the table gives ENL over a homogeneous area (higher is smoother), the mean ratio output/input "
+    "(1 means radiometry kept) and the edge preservation index against the input (higher keeps more edges)."
+)
 
 inputs = pick_inputs(KEY, "SAR image", category="sar")
 if not inputs:
@@ -29,8 +41,10 @@ raster = read_input(name, blob, KEY)
 if raster is None:
     st.stop()
 if raster.kind == "display":
-    st.warning("This is an 8-bit display image: its values have no radiometric meaning, so the filters treat them "
-               "as intensity as they are. Choose the input kind above if the file holds real SAR values.")
+    st.warning(
+        "This is an 8-bit display image: its values have no radiometric meaning, so the filters treat them "
+        "as intensity as they are. Choose the input kind above if the file holds real SAR values."
+    )
 if raster.bands == 3:
     st.warning("Three bands: each is filtered on its own and shown as RGB.")
 
@@ -58,30 +72,54 @@ def _weights_sha(variant: str) -> str:
 
 
 inten = _input_intensity(input_id, raster)
-band_names = raster.band_names if len(raster.band_names) == raster.bands else \
-    (["VV", "VH"] if raster.bands == 2 else [f"band {i + 1}" for i in range(raster.bands)])
+band_names = (
+    raster.band_names
+    if len(raster.band_names) == raster.bands
+    else (["VV", "VH"] if raster.bands == 2 else [f"band {i + 1}" for i in range(raster.bands)])
+)
 looks_est = run_guarded(_estimated_looks, input_id, inten)
 if looks_est is not None:
-    st.caption("Equivalent number of looks estimated from the image: " +
-               ", ".join(f"{b} {v:.2f}" for b, v in zip(band_names, looks_est)) +
-               ". Filters that need the number of looks use this estimate unless you give one.")
+    st.caption(
+        "Equivalent number of looks estimated from the image: "
+        + ", ".join(f"{b} {v:.2f}" for b, v in zip(band_names, looks_est))
+        + ". Filters that need the number of looks use this estimate unless you give one."
+    )
 
 # --------------------------------------------------------------------------------------------- options
 names = list(sp.FILTERS)
-chosen = st.multiselect("Filters to compare", names, default=["lee", "refined_lee"], key=f"{KEY}_filters",
-                        format_func=lambda n: sp.FILTERS[n].label)
+chosen = st.multiselect(
+    "Filters to compare",
+    names,
+    default=["lee", "refined_lee"],
+    key=f"{KEY}_filters",
+    format_func=lambda n: sp.FILTERS[n].label,
+)
 
 
 def _param_widget(fname: str, p: sp.Param):
     key = f"{KEY}_{fname}_{p.name}"
     label = p.name.replace("_", " ")
     if p.kind == "int":
-        return st.number_input(label, min_value=int(p.min), max_value=int(p.max), value=int(p.default),
-                               step=int(p.step or 1), key=key, help=p.help)
+        return st.number_input(
+            label,
+            min_value=int(p.min),
+            max_value=int(p.max),
+            value=int(p.default),
+            step=int(p.step or 1),
+            key=key,
+            help=p.help,
+        )
     if p.kind == "float":
-        return st.number_input(label, min_value=float(p.min), max_value=float(p.max),
-                               value=None if p.default is None else float(p.default), step=float(p.step or 0.1),
-                               key=key, help=p.help, placeholder="estimated" if p.default is None else None)
+        return st.number_input(
+            label,
+            min_value=float(p.min),
+            max_value=float(p.max),
+            value=None if p.default is None else float(p.default),
+            step=float(p.step or 0.1),
+            key=key,
+            help=p.help,
+            placeholder="estimated" if p.default is None else None,
+        )
     if p.kind == "bool":
         return st.checkbox(label, value=bool(p.default), key=key, help=p.help)
     return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key, help=p.help)
@@ -99,8 +137,12 @@ device = "auto"
 if any(sp.FILTERS[f].deep for f in chosen):
     device = st.selectbox("Device for MERLIN", DEVICES, key=f"{KEY}_device")
 
-region_mode = st.radio("ENL area", ["Most homogeneous window of the input", "Rows and columns I choose"],
-                       horizontal=True, key=f"{KEY}_region_mode")
+region_mode = st.radio(
+    "ENL area",
+    ["Most homogeneous window of the input", "Rows and columns I choose"],
+    horizontal=True,
+    key=f"{KEY}_region_mode",
+)
 h, w = raster.height, raster.width
 if min(h, w) < 3:
     region_request = None
@@ -125,11 +167,15 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
         extra = {}
         if spec.deep:
             from core.compute import resolve_device
+
             dev, note = resolve_device(device)
             if note:
                 notes.append(note)
-            net = run_guarded(lambda: _merlin_network(kwargs.get("model", "sentinel_tops"), dev,
-                                                      _weights_sha(kwargs.get("model", "sentinel_tops"))))
+            net = run_guarded(
+                lambda: _merlin_network(
+                    kwargs.get("model", "sentinel_tops"), dev, _weights_sha(kwargs.get("model", "sentinel_tops"))
+                )
+            )
             if net is None:
                 continue
             extra = {"device": dev, "network": net}
@@ -173,39 +219,76 @@ try:
         how = "your region"
     rows = []
     for b, band in enumerate(bands):
-        rows.append({"filter": "Input", "band": band_names[b], "ENL": metrics.enl(band, region),
-                     "mean ratio": 1.0, "EPI": 1.0, "parameters": ""})
+        rows.append(
+            {
+                "filter": "Input",
+                "band": band_names[b],
+                "ENL": metrics.enl(band, region),
+                "mean ratio": 1.0,
+                "EPI": 1.0,
+                "parameters": "",
+            }
+        )
     for r in results:
-        out_bands = [r["intensity"]] if r["intensity"].ndim == 2 else \
-            [r["intensity"][..., b] for b in range(r["intensity"].shape[2])]
+        out_bands = (
+            [r["intensity"]]
+            if r["intensity"].ndim == 2
+            else [r["intensity"][..., b] for b in range(r["intensity"].shape[2])]
+        )
         for b, (band, ob) in enumerate(zip(bands, out_bands)):
             m = metrics.speckle_metrics(band, ob, region)
-            rows.append({"filter": r["label"], "band": band_names[b], **m,
-                         "parameters": ", ".join(f"{k}={v}" for k, v in r["params"].items())})
+            rows.append(
+                {
+                    "filter": r["label"],
+                    "band": band_names[b],
+                    **m,
+                    "parameters": ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                }
+            )
     st.subheader("Metrics")
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"ENL": st.column_config.NumberColumn(format="%.2f"),
-                                "mean ratio": st.column_config.NumberColumn(format="%.3f"),
-                                "EPI": st.column_config.NumberColumn(format="%.3f")})
-    st.caption(f"ENL over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}: "
-               f"{how}. EPI: summed absolute neighbour differences of the output over those of the input.")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "ENL": st.column_config.NumberColumn(format="%.2f"),
+            "mean ratio": st.column_config.NumberColumn(format="%.3f"),
+            "EPI": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+    st.caption(
+        f"ENL over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}: "
+        f"{how}. EPI: summed absolute neighbour differences of the output over those of the input."
+    )
 except UserError as exc:
     st.error(str(exc))
 
 st.subheader("Compare")
 labels = [r["label"] for r in results]
-pick = st.selectbox("Result to compare with the input", range(len(results)), format_func=lambda i: labels[i],
-                    key=f"{KEY}_compare")
+pick = st.selectbox(
+    "Result to compare with the input", range(len(results)), format_func=lambda i: labels[i], key=f"{KEY}_compare"
+)
 pick = pick if pick is not None and pick < len(results) else 0
 compare_view(input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp")
 
 chosen_result = results[pick]
 out_raster = sp.result_raster(raster, chosen_result["intensity"], chosen_result["name"])
 base = f"{stem(name)}_{chosen_result['name']}"
-download_buttons([
-    (f"GeoTIFF ({sio.KIND_LABELS[raster.kind].split(' (')[0]}, float)",
-     sio.encode_geotiff(out_raster.data, raster.geo, raster.band_names), f"{base}.tif", "image/tiff"),
-    ("Display PNG", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
-    ("Comparison PNG (all)", sio.encode_png(sio.comparison_image(panels)), f"{stem(name)}_comparison.png",
-     "image/png"),
-], key=KEY)
+download_buttons(
+    [
+        (
+            f"GeoTIFF ({sio.KIND_LABELS[raster.kind].split(' (')[0]}, float)",
+            sio.encode_geotiff(out_raster.data, raster.geo, raster.band_names),
+            f"{base}.tif",
+            "image/tiff",
+        ),
+        ("Display PNG", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
+        (
+            "Comparison PNG (all)",
+            sio.encode_png(sio.comparison_image(panels)),
+            f"{stem(name)}_comparison.png",
+            "image/png",
+        ),
+    ],
+    key=KEY,
+)

@@ -1,4 +1,5 @@
 """Super-resolution: x4 from a low-resolution image and a sharper reference of the same place (RGTGAN)."""
+
 import hashlib
 import tempfile
 from pathlib import Path
@@ -9,17 +10,29 @@ import streamlit as st
 from core import io as sio
 from core import superres as sr
 from core.compute import DEVICES, resolve_device
-from pages.components import (ROOT, compare_view, download_buttons, image_grid, pick_inputs, progress_bar,
-                              read_input, run_guarded, show_notes, stem)
+from pages.components import (
+    ROOT,
+    compare_view,
+    download_buttons,
+    image_grid,
+    pick_inputs,
+    progress_bar,
+    read_input,
+    run_guarded,
+    show_notes,
+    stem,
+)
 
 KEY = "superres"
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 
 st.title("Super-resolution ×4")
-st.write("Reference-based super-resolution (RGTGAN): a low-resolution image plus a sharper reference image of the "
-         "same area (another date or view) give an image 4× larger in each direction. The reference is resized to "
-         "4× the LR size, so it should cover the same footprint; the network aligns what is shifted or rotated a "
-         "little. SAR inputs are super-resolved as displayed (dB, 2–98 % stretch).")
+st.write(
+    "Reference-based super-resolution (RGTGAN): a low-resolution image plus a sharper reference image of the "
+    "same area (another date or view) give an image 4× larger in each direction. The reference is resized to "
+    "4× the LR size, so it should cover the same footprint; the network aligns what is shifted or rotated a "
+    "little. SAR inputs are super-resolved as displayed (dB, 2–98 % stretch)."
+)
 
 # --------------------------------------------------------------------------------------------- model
 with st.sidebar:
@@ -27,18 +40,29 @@ with st.sidebar:
     sources = (["Bundled demo (compact RGTGAN)"] if DEMO.exists() else []) + ["Upload a model"]
     source = st.radio("Super-resolution model", sources, key=f"{KEY}_model_src")
     device_req = st.selectbox("Device", DEVICES, key=f"{KEY}_device")
-    tile = st.number_input("Tile size (LR pixels)", 16, 512, sr.DEFAULT_TILE, 16, key=f"{KEY}_tile",
-                           help="Larger images are processed in overlapping tiles of this size.")
+    tile = st.number_input(
+        "Tile size (LR pixels)",
+        16,
+        512,
+        sr.DEFAULT_TILE,
+        16,
+        key=f"{KEY}_tile",
+        help="Larger images are processed in overlapping tiles of this size.",
+    )
 
 model_path = None
 if source.startswith("Bundled"):
     model_path = DEMO
-    st.caption("Model: bundled compact RGTGAN demo trained on synthetic optical scenes "
-               "(see checkpoints/rgtgan_demo.md). Upload RGTGAN's own `{iter}_G.pth` for the full network.")
+    st.caption(
+        "Model: bundled compact RGTGAN demo trained on synthetic optical scenes "
+        "(see checkpoints/rgtgan_demo.md). Upload RGTGAN's own `{iter}_G.pth` for the full network."
+    )
 else:
-    up = st.file_uploader("Model file: our .safetensors, RGTGAN's or RRSGAN's {iter}_G.pth, or an exported .onnx",
-                          type=["safetensors", "pth", "pt", "onnx"],
-                          key=f"{KEY}_model_upload")
+    up = st.file_uploader(
+        "Model file: our .safetensors, RGTGAN's or RRSGAN's {iter}_G.pth, or an exported .onnx",
+        type=["safetensors", "pth", "pt", "onnx"],
+        key=f"{KEY}_model_upload",
+    )
     if up is not None:
         blob = up.getvalue()
         digest = hashlib.sha1(blob).hexdigest()[:16]
@@ -68,16 +92,22 @@ model, model_desc = loaded
 # -------------------------------------------------------------------------------------------- inputs
 c_lr, c_ref, c_hr = st.columns(3)
 with c_lr:
-    lr_in = pick_inputs(f"{KEY}_lr", "Low-resolution image", category="superres/lr",
-                        default_sample="synthetic_town.png")
+    lr_in = pick_inputs(
+        f"{KEY}_lr", "Low-resolution image", category="superres/lr", default_sample="synthetic_town.png"
+    )
 default_name = lr_in[0][0] if lr_in else None
 with c_ref:
     ref_in = pick_inputs(f"{KEY}_ref", "Reference image", category="superres/ref", default_sample=default_name)
 with c_hr:
-    use_hr = st.checkbox("Compare with the true HR image", value=True, key=f"{KEY}_use_hr",
-                         help="PSNR and SSIM against it (border of 4 pixels cropped), for bicubic and for the model.")
-    hr_in = pick_inputs(f"{KEY}_hr", "True HR image", category="superres/hr", default_sample=default_name) \
-        if use_hr else []
+    use_hr = st.checkbox(
+        "Compare with the true HR image",
+        value=True,
+        key=f"{KEY}_use_hr",
+        help="PSNR and SSIM against it (border of 4 pixels cropped), for bicubic and for the model.",
+    )
+    hr_in = (
+        pick_inputs(f"{KEY}_hr", "True HR image", category="superres/hr", default_sample=default_name) if use_hr else []
+    )
 if not lr_in or not ref_in:
     st.info("Pick or upload a low-resolution image and a reference image.")
     st.stop()
@@ -97,9 +127,20 @@ with c_lr:
 with c_ref:
     st.image(sio.render(ref_r), caption=f"Reference {ref_r.width}×{ref_r.height}", width="stretch")
 
-run_id = hashlib.sha1(b"".join([lr_in[0][1], ref_in[0][1], hr_in[0][1] if hr_in else b"",
-                                str(model_path).encode(), device.encode(), str(tile).encode(),
-                                lr_r.kind.encode(), ref_r.kind.encode()])).hexdigest()[:16]
+run_id = hashlib.sha1(
+    b"".join(
+        [
+            lr_in[0][1],
+            ref_in[0][1],
+            hr_in[0][1] if hr_in else b"",
+            str(model_path).encode(),
+            device.encode(),
+            str(tile).encode(),
+            lr_r.kind.encode(),
+            ref_r.kind.encode(),
+        ]
+    )
+).hexdigest()[:16]
 
 if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
     bar = progress_bar("Super-resolving…")
@@ -138,8 +179,11 @@ geo = sr.output_geo(lr_r.geo)
 out = sr.to_output(result.sr, bands)
 base = stem(lr_in[0][0])
 comparison = sio.comparison_image(panels)
-download_buttons([
-    ("Super-resolved PNG", sio.encode_png(out), f"{base}_x4.png", "image/png"),
-    ("Super-resolved GeoTIFF", sio.encode_geotiff(out, geo), f"{base}_x4.tif", "image/tiff"),
-    ("Comparison PNG", sio.encode_png(comparison), f"{base}_x4_comparison.png", "image/png"),
-], key=KEY)
+download_buttons(
+    [
+        ("Super-resolved PNG", sio.encode_png(out), f"{base}_x4.png", "image/png"),
+        ("Super-resolved GeoTIFF", sio.encode_geotiff(out, geo), f"{base}_x4.tif", "image/tiff"),
+        ("Comparison PNG", sio.encode_png(comparison), f"{base}_x4_comparison.png", "image/png"),
+    ],
+    key=KEY,
+)

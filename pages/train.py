@@ -1,4 +1,5 @@
 """Training: start, watch, stop and resume training runs in the background; download or send the result."""
+
 import hashlib
 import io
 import os
@@ -24,18 +25,29 @@ TASK_LABELS = {
     "lora": "LoRA fine-tuning of an existing generator (adapters only)",
     "finetune": "Full fine-tuning of an existing generator (all weights)",
 }
-STATUS_ICON = {"running": "🟢", "starting": "🟡", "stopping": "🟡", "stopped": "⏸️", "finished": "✅",
-               "failed": "❌", "interrupted": "⚠️", "new": "⚪"}
+STATUS_ICON = {
+    "running": "🟢",
+    "starting": "🟡",
+    "stopping": "🟡",
+    "stopped": "⏸️",
+    "finished": "✅",
+    "failed": "❌",
+    "interrupted": "⚠️",
+    "new": "⚪",
+}
 
 st.title("Training")
-st.write("Train a SAR-to-optical generator (pix2pix, pix2pixHD, C-HR-GAN) on paired images, or fine-tune one "
-         "(LoRA adapters or all weights) for your sensor and region. Runs go on in a background process: reload "
-         "the page or close the tab and they keep going; stop one and resume it later from its last checkpoint. "
-         f"Run folders live in `{runs_root()}`.")
+st.write(
+    "Train a SAR-to-optical generator (pix2pix, pix2pixHD, C-HR-GAN) on paired images, or fine-tune one "
+    "(LoRA adapters or all weights) for your sensor and region. Runs go on in a background process: reload "
+    "the page or close the tab and they keep going; stop one and resume it later from its last checkpoint. "
+    f"Run folders live in `{runs_root()}`."
+)
 
 
 def _is_generator(path: Path) -> bool:
     from core.checkpoints import GENERATOR_ARCHS, read_metadata
+
     try:
         return read_metadata(path).get("arch") in GENERATOR_ARCHS
     except UserError:
@@ -59,25 +71,39 @@ def _extract_upload(digest: str, blob: bytes, name: str) -> str:
 
 def dataset_section() -> tuple[str | None, str]:
     """Returns (data spec for TrainConfig or None, layout)."""
-    mode = st.radio("Training data", ["Synthetic demo scenes", "Folder on the server", "Upload a zip"],
-                    horizontal=True, key=f"{KEY}_data_mode",
-                    help="Synthetic scenes come from core/train/synthetic.py: land cover, roads, rivers and urban "
-                         "blocks with speckled SAR, useful to try the tools. Real data: SEN1-2, QXSLAB, pix2pixHD "
-                         "train_A/train_B, pix2pix A|B images, or sar/ + optical/ folders.")
+    mode = st.radio(
+        "Training data",
+        ["Synthetic demo scenes", "Folder on the server", "Upload a zip"],
+        horizontal=True,
+        key=f"{KEY}_data_mode",
+        help="Synthetic scenes come from core/train/synthetic.py: land cover, roads, rivers and urban "
+        "blocks with speckled SAR, useful to try the tools. Real data: SEN1-2, QXSLAB, pix2pixHD "
+        "train_A/train_B, pix2pix A|B images, or sar/ + optical/ folders.",
+    )
     layout = st.selectbox("Folder layout", ["auto", *dsets.LAYOUTS], key=f"{KEY}_layout")
     if mode == "Synthetic demo scenes":
-        sensor = st.selectbox("Synthetic sensor", ["A", "B"], key=f"{KEY}_sensor",
-                              help="A: 4-look speckle (the demo models' sensor); B: single-look, 2.5x gain, blur.")
+        sensor = st.selectbox(
+            "Synthetic sensor",
+            ["A", "B"],
+            key=f"{KEY}_sensor",
+            help="A: 4-look speckle (the demo models' sensor); B: single-look, 2.5x gain, blur.",
+        )
         return f"synthetic:{sensor}", layout
     if mode == "Folder on the server":
-        folder = st.text_input("Dataset folder on the server", key=f"{KEY}_folder",
-                               placeholder="/data/SEN1-2  (or …/QXSLAB, …/pix2pixHD with train_A + train_B)")
+        folder = st.text_input(
+            "Dataset folder on the server",
+            key=f"{KEY}_folder",
+            placeholder="/data/SEN1-2  (or …/QXSLAB, …/pix2pixHD with train_A + train_B)",
+        )
         if not folder:
             return None, layout
         root = folder.strip()
     else:
-        up = st.file_uploader("Dataset zip (the folder zipped: e.g. sar/ + optical/, or s1/ + s2/ per terrain)",
-                              type=["zip"], key=f"{KEY}_zip")
+        up = st.file_uploader(
+            "Dataset zip (the folder zipped: e.g. sar/ + optical/, or s1/ + s2/ per terrain)",
+            type=["zip"],
+            key=f"{KEY}_zip",
+        )
         if up is None:
             return None, layout
         blob = up.getvalue()
@@ -100,13 +126,18 @@ with st.expander("New run", expanded=not list_runs()):
     if task in ("lora", "finetune"):
         models = base_models()
         if not models:
-            st.warning("No generator to start from: checkpoints/ is empty and no run has finished yet. "
-                       "Give a path below or train a model first.")
+            st.warning(
+                "No generator to start from: checkpoints/ is empty and no run has finished yet. "
+                "Give a path below or train a model first."
+            )
         labels = [str(p.relative_to(ROOT)) if ROOT in p.parents else str(p) for p in models]
-        choice = st.selectbox("Base generator", ["(path below)"] + labels, index=1 if labels else 0,
-                              key=f"{KEY}_base_pick")
-        typed = st.text_input("…or a generator file on the server (.safetensors of ours, SAR2Optical / pix2pixHD "
-                              ".pth)", key=f"{KEY}_base_path")
+        choice = st.selectbox(
+            "Base generator", ["(path below)"] + labels, index=1 if labels else 0, key=f"{KEY}_base_pick"
+        )
+        typed = st.text_input(
+            "…or a generator file on the server (.safetensors of ours, SAR2Optical / pix2pixHD .pth)",
+            key=f"{KEY}_base_path",
+        )
         base = typed.strip() or (str(models[labels.index(choice)]) if choice in labels else "")
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 10000, 5, key=f"{KEY}_epochs")
@@ -114,15 +145,21 @@ with st.expander("New run", expanded=not list_runs()):
     lr = c3.number_input("Learning rate", 1e-6, 1e-1, 2e-4, format="%.5f", key=f"{KEY}_lr")
     size = c4.select_slider("Training crop (px)", [32, 64, 128, 256, 512], value=128, key=f"{KEY}_size")
     c1, c2, c3, c4 = st.columns(4)
-    width = c1.number_input("Generator width", 4, 128, 16, step=4, key=f"{KEY}_width",
-                            help="U-Net width / pix2pixHD ngf (64 is the published size; 16 trains fast on CPU).")
+    width = c1.number_input(
+        "Generator width",
+        4,
+        128,
+        16,
+        step=4,
+        key=f"{KEY}_width",
+        help="U-Net width / pix2pixHD ngf (64 is the published size; 16 trains fast on CPU).",
+    )
     count = c2.number_input("Synthetic scenes", 8, 5000, 64, key=f"{KEY}_count")
     minutes = c3.number_input("Time limit (minutes, 0 = none)", 0.0, 10000.0, 0.0, key=f"{KEY}_minutes")
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key=f"{KEY}_device")
     with st.expander("Losses, LoRA and more"):
         c1, c2, c3, c4 = st.columns(4)
-        lambda_l1 = c1.number_input("λ L1 (−1 = 100 for pix2pix, 0 otherwise)", -1.0, 1000.0, -1.0,
-                                    key=f"{KEY}_l1")
+        lambda_l1 = c1.number_input("λ L1 (−1 = 100 for pix2pix, 0 otherwise)", -1.0, 1000.0, -1.0, key=f"{KEY}_l1")
         lambda_feat = c2.number_input("λ feature matching", 0.0, 100.0, 10.0, key=f"{KEY}_feat")
         lambda_ssim = c3.number_input("λ 2·(1−SSIM) (−1 = 1 for C-HR-GAN)", -1.0, 100.0, -1.0, key=f"{KEY}_ssim")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}_seed")
@@ -131,17 +168,36 @@ with st.expander("New run", expanded=not list_runs()):
         alpha = c2.number_input("LoRA alpha", 0.5, 1024.0, 32.0, key=f"{KEY}_alpha")
         dropout = c3.number_input("LoRA dropout", 0.0, 0.9, 0.1, key=f"{KEY}_dropout")
         val_fraction = c4.number_input("Validation fraction", 0.0, 0.5, 0.1, key=f"{KEY}_val")
-        vgg = st.text_input("VGG19 weights for the perceptual loss (torchvision .pth on the server; optional, "
-                            "pix2pixHD / C-HR-GAN)", key=f"{KEY}_vgg")
+        vgg = st.text_input(
+            "VGG19 weights for the perceptual loss (torchvision .pth on the server; optional, pix2pixHD / C-HR-GAN)",
+            key=f"{KEY}_vgg",
+        )
     if st.button("Start training", type="primary", key=f"{KEY}_start", disabled=data is None):
-        cfg = dict(task=task, data=data.split(":")[0] if data.startswith("synthetic") else data,
-                   synthetic_sensor=data.split(":")[1] if data.startswith("synthetic:") else "A",
-                   layout=layout, epochs=int(epochs), batch_size=int(batch), lr=float(lr), size=int(size),
-                   width=int(width), synthetic_count=int(count), max_seconds=float(minutes) * 60, device=device,
-                   lambda_l1=float(lambda_l1), lambda_feat=float(lambda_feat), lambda_ssim=float(lambda_ssim),
-                   seed=int(seed), lora_rank=int(rank), lora_alpha=float(alpha), lora_dropout=float(dropout),
-                   val_fraction=float(val_fraction), vgg_weights=vgg.strip(), base_model=base,
-                   n_down=max(2, min(8, int(size).bit_length() - 2)))  # U-Net: 2x2 bottleneck at the crop size
+        cfg = dict(
+            task=task,
+            data=data.split(":")[0] if data.startswith("synthetic") else data,
+            synthetic_sensor=data.split(":")[1] if data.startswith("synthetic:") else "A",
+            layout=layout,
+            epochs=int(epochs),
+            batch_size=int(batch),
+            lr=float(lr),
+            size=int(size),
+            width=int(width),
+            synthetic_count=int(count),
+            max_seconds=float(minutes) * 60,
+            device=device,
+            lambda_l1=float(lambda_l1),
+            lambda_feat=float(lambda_feat),
+            lambda_ssim=float(lambda_ssim),
+            seed=int(seed),
+            lora_rank=int(rank),
+            lora_alpha=float(alpha),
+            lora_dropout=float(dropout),
+            val_fraction=float(val_fraction),
+            vgg_weights=vgg.strip(),
+            base_model=base,
+            n_down=max(2, min(8, int(size).bit_length() - 2)),
+        )  # U-Net: 2x2 bottleneck at the crop size
         run = run_guarded(jobs.start_job, cfg)
         if run is not None:
             st.session_state[f"{KEY}_run"] = str(run.path)
@@ -157,8 +213,13 @@ paths = [str(r.path) for r in runs]
 if st.session_state.get(f"{KEY}_select") not in paths:
     chosen = st.session_state.get(f"{KEY}_run")
     st.session_state[f"{KEY}_select"] = chosen if chosen in paths else paths[0]
-selected = st.selectbox("Run", paths, format_func=lambda p: Path(p).name, key=f"{KEY}_select",
-                        help="Runs in the runs folder, newest first; a run keeps going when the page is closed.")
+selected = st.selectbox(
+    "Run",
+    paths,
+    format_func=lambda p: Path(p).name,
+    key=f"{KEY}_select",
+    help="Runs in the runs folder, newest first; a run keeps going when the page is closed.",
+)
 st.session_state[f"{KEY}_run"] = selected
 run = RunFolder(selected)
 
@@ -179,28 +240,45 @@ def controls(status: dict) -> None:
             jobs.stop_job(run)
             st.rerun()
     elif status["status"] in ("stopped", "interrupted", "failed"):
-        if c1.button("Resume", key=f"{KEY}_resume", type="primary",
-                     help="Continues from the last checkpoint, at the same step."):
+        if c1.button(
+            "Resume", key=f"{KEY}_resume", type="primary", help="Continues from the last checkpoint, at the same step."
+        ):
             if run_guarded(jobs.resume_job, run) is not None:
                 st.rerun()
     if run.generator_path.exists():
-        c2.download_button("Download generator (.safetensors)", run.generator_path.read_bytes(),
-                           file_name=f"{run.name}.safetensors", key=f"{KEY}_dl_gen")
+        c2.download_button(
+            "Download generator (.safetensors)",
+            run.generator_path.read_bytes(),
+            file_name=f"{run.name}.safetensors",
+            key=f"{KEY}_dl_gen",
+        )
         if c3.button("Send to translation", key=f"{KEY}_send"):
             st.session_state["translate_model_path"] = str(run.generator_path)
             st.switch_page("pages/translate.py")
     if run.adapter_path.is_dir():
-        c2.download_button("Download LoRA adapter (.zip)", _zip_folder(run.adapter_path),
-                           file_name=f"{run.name}_adapter.zip", key=f"{KEY}_dl_adapter")
+        c2.download_button(
+            "Download LoRA adapter (.zip)",
+            _zip_folder(run.adapter_path),
+            file_name=f"{run.name}_adapter.zip",
+            key=f"{KEY}_dl_adapter",
+        )
     best = run.file("best_generator.safetensors")
     if best.exists() and status["status"] not in ("running", "starting"):
-        c2.download_button("Download best-validation generator", best.read_bytes(),
-                           file_name=f"{run.name}_best.safetensors", key=f"{KEY}_dl_best",
-                           help="The generator after the epoch with the best validation PSNR.")
+        c2.download_button(
+            "Download best-validation generator",
+            best.read_bytes(),
+            file_name=f"{run.name}_best.safetensors",
+            key=f"{KEY}_dl_best",
+            help="The generator after the epoch with the best validation PSNR.",
+        )
     best_adapter = run.file("best_adapter")
     if best_adapter.is_dir() and status["status"] not in ("running", "starting"):
-        c2.download_button("Download best-validation adapter (.zip)", _zip_folder(best_adapter),
-                           file_name=f"{run.name}_best_adapter.zip", key=f"{KEY}_dl_best_adapter")
+        c2.download_button(
+            "Download best-validation adapter (.zip)",
+            _zip_folder(best_adapter),
+            file_name=f"{run.name}_best_adapter.zip",
+            key=f"{KEY}_dl_best_adapter",
+        )
 
 
 ACTIVE = jobs.job_status(run)["status"] in jobs.ACTIVE
@@ -211,11 +289,17 @@ def monitor() -> None:
     status = jobs.job_status(run)
     total = int(status.get("total_steps") or 0)
     step = int(status.get("step") or 0)
-    st.markdown(f"**{STATUS_ICON.get(status['status'], '')} {status['status'].capitalize()}**"
-                f" · step {step}" + (f" of {total}" if total else "") +
-                (f" · {status['images_per_s']:.1f} images/s" if status.get("images_per_s") else "") +
-                (f" · about {status['eta_s'] / 60:.0f} min left" if status.get("eta_s") and
-                 status["status"] == "running" else ""))
+    st.markdown(
+        f"**{STATUS_ICON.get(status['status'], '')} {status['status'].capitalize()}**"
+        f" · step {step}"
+        + (f" of {total}" if total else "")
+        + (f" · {status['images_per_s']:.1f} images/s" if status.get("images_per_s") else "")
+        + (
+            f" · about {status['eta_s'] / 60:.0f} min left"
+            if status.get("eta_s") and status["status"] == "running"
+            else ""
+        )
+    )
     if total:
         st.progress(min(1.0, step / total))
     if status.get("message"):
@@ -228,6 +312,7 @@ def monitor() -> None:
     rows = run.read_rows("log.csv")
     if rows:
         import pandas as pd
+
         df = pd.DataFrame(rows).set_index("step")
         loss_cols = [c for c in df.columns if c.startswith("loss_")]
         c1, c2 = st.columns(2)
@@ -238,18 +323,24 @@ def monitor() -> None:
     val = run.read_rows("val.csv")
     if val:
         import pandas as pd
+
         vdf = pd.DataFrame(val)
         c1, c2 = st.columns(2)
-        c1.metric("Validation PSNR (dB)", f"{vdf['psnr'].iloc[-1]:.2f}",
-                  delta=f"{vdf['psnr'].iloc[-1] - vdf['psnr'].iloc[0]:+.2f}" if len(vdf) > 1 else None)
-        c2.metric("Validation SSIM", f"{vdf['ssim'].iloc[-1]:.3f}",
-                  delta=f"{vdf['ssim'].iloc[-1] - vdf['ssim'].iloc[0]:+.3f}" if len(vdf) > 1 else None)
+        c1.metric(
+            "Validation PSNR (dB)",
+            f"{vdf['psnr'].iloc[-1]:.2f}",
+            delta=f"{vdf['psnr'].iloc[-1] - vdf['psnr'].iloc[0]:+.2f}" if len(vdf) > 1 else None,
+        )
+        c2.metric(
+            "Validation SSIM",
+            f"{vdf['ssim'].iloc[-1]:.3f}",
+            delta=f"{vdf['ssim'].iloc[-1] - vdf['ssim'].iloc[0]:+.3f}" if len(vdf) > 1 else None,
+        )
         st.line_chart(vdf.set_index("epoch")[["psnr"]])
         st.dataframe(vdf, hide_index=True, width="stretch")
     latest = run.file("samples/latest.png")
     if latest.exists():
-        st.image(str(latest), caption="Validation samples (SAR | generated | optical), latest epoch",
-                 width="stretch")
+        st.image(str(latest), caption="Validation samples (SAR | generated | optical), latest epoch", width="stretch")
     with st.expander("Process output"):
         st.code(jobs.output_tail(run, 3000) or "(no output yet)")
     with st.expander("Configuration"):

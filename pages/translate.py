@@ -1,4 +1,5 @@
 """SAR to optical: any generator (SAR Studio, SAR2Optical, pix2pix, pix2pixHD / C-HR-GAN, ONNX), any image size."""
+
 import hashlib
 import io
 import os
@@ -13,8 +14,18 @@ from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
-from pages.components import (ROOT, SAMPLES, compare_view, download_buttons, pick_inputs, progress_bar, read_input,
-                              run_guarded, show_notes, stem)
+from pages.components import (
+    ROOT,
+    SAMPLES,
+    compare_view,
+    download_buttons,
+    pick_inputs,
+    progress_bar,
+    read_input,
+    run_guarded,
+    show_notes,
+    stem,
+)
 
 KEY = "translate"
 CHECKPOINTS = Path(os.environ.get("SAR_STUDIO_CHECKPOINTS", ROOT / "checkpoints"))
@@ -23,20 +34,24 @@ UPLOAD_DIR = Path(tempfile.gettempdir()) / "sar_studio_uploads"
 PAIRS_SAR = "pairs/sar"  # synthetic SAR samples with an optical partner in samples/pairs/optical/
 
 st.title("SAR to optical")
-st.write("Translate SAR into an optical-like RGB image with a generator from SAR Studio's training, SAR2Optical "
-         "(`pix2pix_gen_*.pth`), junyanz pix2pix, pix2pixHD or C-HR-GAN (`latest_net_G.pth`), or an `.onnx` export. "
-         "Images of any size are translated at native resolution in overlapping, blended tiles; the output has the "
-         "input's size and, for GeoTIFFs, its georeference. Float SAR is converted to an 8-bit display image "
-         "(dB, 2–98 % stretch) first, as the public models were trained on such images.")
+st.write(
+    "Translate SAR into an optical-like RGB image with a generator from SAR Studio's training, SAR2Optical "
+    "(`pix2pix_gen_*.pth`), junyanz pix2pix, pix2pixHD or C-HR-GAN (`latest_net_G.pth`), or an `.onnx` export. "
+    "Images of any size are translated at native resolution in overlapping, blended tiles; the output has the "
+    "input's size and, for GeoTIFFs, its georeference. Float SAR is converted to an 8-bit display image "
+    "(dB, 2–98 % stretch) first, as the public models were trained on such images."
+)
 
 
 # ------------------------------------------------------------------------------------------------ model
+
 
 def _is_translation_model(path: Path) -> bool:
     """Our .safetensors files name their architecture: list only translation generators (not e.g. RGTGAN)."""
     if path.suffix.lower() != ".safetensors":
         return True
     from core.checkpoints import FORMAT, GENERATOR_ARCHS, read_metadata
+
     try:
         meta = read_metadata(path)
     except UserError:
@@ -47,8 +62,11 @@ def _is_translation_model(path: Path) -> bool:
 def bundled_models() -> list[Path]:
     if not CHECKPOINTS.is_dir():
         return []
-    return sorted(p for p in CHECKPOINTS.iterdir()
-                  if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and _is_translation_model(p))
+    return sorted(
+        p
+        for p in CHECKPOINTS.iterdir()
+        if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and _is_translation_model(p)
+    )
 
 
 def bundled_adapters() -> list[Path]:
@@ -78,7 +96,9 @@ def _file_hash(path: str, mtime: float, size: int) -> str:
 
 def path_hash(path: Path) -> str:
     if path.is_dir():  # a peft adapter folder: hash its files
-        return hashlib.sha1("".join(path_hash(p) for p in sorted(path.iterdir()) if p.is_file()).encode()).hexdigest()[:16]
+        return hashlib.sha1("".join(path_hash(p) for p in sorted(path.iterdir()) if p.is_file()).encode()).hexdigest()[
+            :16
+        ]
     st_ = path.stat()
     return _file_hash(str(path), st_.st_mtime, st_.st_size)
 
@@ -94,19 +114,36 @@ def save_upload(blob: bytes, name: str) -> Path:
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
-def _translator(model_hash: str, model_path: str, backend: str, device: str, half: bool, tile: int | None,
-                adapter_hash: str | None, adapter_path: str | None, strength: float) -> tr.Translator:
-    opts = tr.TranslateOptions(backend=backend, device=device, half=half, tile=tile, adapter=adapter_path,
-                               adapter_strength=strength)
+def _translator(
+    model_hash: str,
+    model_path: str,
+    backend: str,
+    device: str,
+    half: bool,
+    tile: int | None,
+    adapter_hash: str | None,
+    adapter_path: str | None,
+    strength: float,
+) -> tr.Translator:
+    opts = tr.TranslateOptions(
+        backend=backend, device=device, half=half, tile=tile, adapter=adapter_path, adapter_strength=strength
+    )
     return tr.open_translator(model_path, opts)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _generator_info(model_hash: str, model_path: str):
     from core.checkpoints import load_generator
+
     gen = load_generator(model_path)
-    return {"description": gen.description, "arch": gen.arch, "tile": gen.native_tile, "multiple": gen.size_multiple,
-            "onnx": gen.onnx is not None, "in_channels": gen.in_channels}
+    return {
+        "description": gen.description,
+        "arch": gen.arch,
+        "tile": gen.native_tile,
+        "multiple": gen.size_multiple,
+        "onnx": gen.onnx is not None,
+        "in_channels": gen.in_channels,
+    }
 
 
 st.subheader("Model")
@@ -123,8 +160,10 @@ source = st.radio("Model source", sources, index=default_source, horizontal=True
 model_path: Path | None = None
 if source == sources[0]:
     if not bundled:
-        st.warning(f"checkpoints/ is empty: no bundled model has been trained or added yet ({CHECKPOINTS}). "
-                   f"Upload a generator file or give its path on the server, or train one on the Training page.")
+        st.warning(
+            f"checkpoints/ is empty: no bundled model has been trained or added yet ({CHECKPOINTS}). "
+            f"Upload a generator file or give its path on the server, or train one on the Training page."
+        )
     else:
         names = [p.name for p in bundled]
         index = names.index(Path(sent).name) if sent and Path(sent).name in names else 0
@@ -135,13 +174,17 @@ if source == sources[0]:
             with st.expander("Model card"):
                 st.markdown(card.read_text())
 elif source == sources[1]:
-    up = st.file_uploader("Generator file (.safetensors, .pth, .onnx); for files over the upload limit give a path",
-                          type=["safetensors", "pth", "pt", "onnx"], key=f"{KEY}_model_upload")
+    up = st.file_uploader(
+        "Generator file (.safetensors, .pth, .onnx); for files over the upload limit give a path",
+        type=["safetensors", "pth", "pt", "onnx"],
+        key=f"{KEY}_model_upload",
+    )
     if up is not None:
         model_path = save_upload(up.getvalue(), up.name)
 else:
-    typed = st.text_input("Model file on the server", key=f"{KEY}_model_path",
-                          placeholder="/data/models/pix2pix_gen_180.pth")
+    typed = st.text_input(
+        "Model file on the server", key=f"{KEY}_model_path", placeholder="/data/models/pix2pix_gen_180.pth"
+    )
     if typed:
         p = Path(typed).expanduser()
         if not p.is_file():
@@ -155,35 +198,65 @@ if model_path is not None:
     model_hash = path_hash(model_path)
     info = run_guarded(_generator_info, model_hash, str(model_path))
     if info is not None:
-        st.caption(f"{model_path.name}: {info['description']}; input multiple of {info['multiple']} px, "
-                   f"default tile {info['tile']} px.")
+        st.caption(
+            f"{model_path.name}: {info['description']}; input multiple of {info['multiple']} px, "
+            f"default tile {info['tile']} px."
+        )
 
 with st.expander("Options: backend, device, adapter, tiles, pre-filter", expanded=False):
     c1, c2, c3 = st.columns(3)
-    backend = c1.selectbox("Backend", tr.BACKENDS, key=f"{KEY}_backend",
-                           format_func=lambda b: {"torch": "PyTorch", "onnx": "ONNX Runtime"}[b],
-                           help="ONNX Runtime runs .onnx files, and .pth/.safetensors models after an automatic export.")
-    device = c2.selectbox("Device", DEVICES, key=f"{KEY}_device",
-                          help="auto uses CUDA when available; a CUDA request without a GPU runs on the CPU, with a note.")
+    backend = c1.selectbox(
+        "Backend",
+        tr.BACKENDS,
+        key=f"{KEY}_backend",
+        format_func=lambda b: {"torch": "PyTorch", "onnx": "ONNX Runtime"}[b],
+        help="ONNX Runtime runs .onnx files, and .pth/.safetensors models after an automatic export.",
+    )
+    device = c2.selectbox(
+        "Device",
+        DEVICES,
+        key=f"{KEY}_device",
+        help="auto uses CUDA when available; a CUDA request without a GPU runs on the CPU, with a note.",
+    )
     half = c3.checkbox("Half precision (CUDA)", key=f"{KEY}_half", help="float16 on CUDA with PyTorch; ignored on CPU.")
     default_tile = info["tile"] if info else 256
     multiple = info["multiple"] if info else 256
     c4, c5, c6 = st.columns(3)
-    tile = c4.number_input("Tile (px)", min_value=multiple, max_value=4096, value=max(default_tile, multiple),
-                           step=multiple, key=f"{KEY}_tile_{multiple}",
-                           help="Tiles at the model's training size; a multiple of what the network needs.")
-    overlap = c5.number_input("Overlap (px)", min_value=0, max_value=2048, value=32, step=8, key=f"{KEY}_overlap", help="Overlapping tiles are blended with feathered weights.")
+    tile = c4.number_input(
+        "Tile (px)",
+        min_value=multiple,
+        max_value=4096,
+        value=max(default_tile, multiple),
+        step=multiple,
+        key=f"{KEY}_tile_{multiple}",
+        help="Tiles at the model's training size; a multiple of what the network needs.",
+    )
+    overlap = c5.number_input(
+        "Overlap (px)",
+        min_value=0,
+        max_value=2048,
+        value=32,
+        step=8,
+        key=f"{KEY}_overlap",
+        help="Overlapping tiles are blended with feathered weights.",
+    )
     batch = c6.number_input("Batch (tiles per pass)", min_value=1, max_value=64, value=4, key=f"{KEY}_batch")
     c7, c8 = st.columns(2)
     adapters = bundled_adapters()
     adapter_modes = ["None"] + (["Bundled"] if adapters else []) + ["Upload file", "Path on the server"]
-    adapter_mode = c7.radio("LoRA adapter", adapter_modes, horizontal=True, key=f"{KEY}_adapter_mode",
-                            help="peft adapter folder (bundled in checkpoints/, or a path) or a SAR2Optical adapter "
-                                 "file (.pth / .safetensors).")
+    adapter_mode = c7.radio(
+        "LoRA adapter",
+        adapter_modes,
+        horizontal=True,
+        key=f"{KEY}_adapter_mode",
+        help="peft adapter folder (bundled in checkpoints/, or a path) or a SAR2Optical adapter "
+        "file (.pth / .safetensors).",
+    )
     adapter_path: Path | None = None
     if adapter_mode == "Bundled":
-        chosen_adapter = c7.selectbox("Bundled adapter (checkpoints/)", [p.name for p in adapters],
-                                      key=f"{KEY}_adapter_bundled")
+        chosen_adapter = c7.selectbox(
+            "Bundled adapter (checkpoints/)", [p.name for p in adapters], key=f"{KEY}_adapter_bundled"
+        )
         adapter_path = CHECKPOINTS / chosen_adapter
     elif adapter_mode == "Upload file":
         aup = c7.file_uploader("Adapter file", type=["pth", "pt", "safetensors"], key=f"{KEY}_adapter_upload")
@@ -197,16 +270,17 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
                 c7.error(f"{atyped} does not exist on this server; give a peft adapter folder or an adapter file.")
             else:
                 adapter_path = ap
-    strength = c7.slider("Adapter strength", 0.0, 2.0, 1.0, 0.05, key=f"{KEY}_strength",
-                         disabled=adapter_path is None)
+    strength = c7.slider("Adapter strength", 0.0, 2.0, 1.0, 0.05, key=f"{KEY}_strength", disabled=adapter_path is None)
     try:
         from core import speckle
+
         filter_names = list(speckle.FILTERS)
     except ImportError:  # pragma: no cover - core.speckle ships with the product
         filter_names = []
     prefilter = c8.selectbox("Speckle pre-filter (SAR values only)", ["none"] + filter_names, key=f"{KEY}_prefilter")
-    dualpol = c8.selectbox("Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol",
-                           format_func=lambda m: tr.DUALPOL_LABELS[m])
+    dualpol = c8.selectbox(
+        "Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol", format_func=lambda m: tr.DUALPOL_LABELS[m]
+    )
 
 if adapter_path is not None and adapter_mode == "Bundled" and adapter_path.with_suffix(".md").is_file():
     with st.expander("Adapter card"):  # outside the options expander: Streamlit does not nest expanders
@@ -216,10 +290,12 @@ if adapter_path is not None and adapter_mode == "Bundled" and adapter_path.with_
 st.subheader("SAR images")
 inputs = pick_inputs(KEY, "SAR image", category=(PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
 if st.session_state.get(f"{KEY}_mode") == "Sample":
-    st.caption("`pairs/sar/`: synthetic scenes with their real optical partner (PSNR / SSIM shown automatically); "
-               "`synthetic_A_*` is the sensor the bundled demo models were trained on, `synthetic_B_*` the sensor of "
-               "the bundled LoRA adapter. `sar/`: real Sentinel-1 scenes (no optical partner; the demo models, "
-               "trained on synthetic scenes only, do not translate them well).")
+    st.caption(
+        "`pairs/sar/`: synthetic scenes with their real optical partner (PSNR / SSIM shown automatically); "
+        "`synthetic_A_*` is the sensor the bundled demo models were trained on, `synthetic_B_*` the sensor of "
+        "the bundled LoRA adapter. `sar/`: real Sentinel-1 scenes (no optical partner; the demo models, "
+        "trained on synthetic scenes only, do not translate them well)."
+    )
 if not inputs:
     st.info("Pick bundled samples, upload SAR images, or give a folder on the server.")
     st.stop()
@@ -232,41 +308,81 @@ if not rasters:
     st.stop()
 optical_up = None
 if len(rasters) == 1:
-    optical_up = st.file_uploader("Real optical image of the same place (optional, for PSNR / SSIM)",
-                                  type=["png", "jpg", "jpeg", "tif", "tiff"], key=f"{KEY}_optical")
+    optical_up = st.file_uploader(
+        "Real optical image of the same place (optional, for PSNR / SSIM)",
+        type=["png", "jpg", "jpeg", "tif", "tiff"],
+        key=f"{KEY}_optical",
+    )
 partners = [optical_partner(name) for name, _ in inputs]
 if any(partners) and optical_up is None:
-    st.caption(f"Bundled optical partner{'s' if sum(map(bool, partners)) > 1 else ''} found "
-               f"({', '.join('samples/pairs/optical/' + p.name for p in partners if p)}): used as the real optical "
-               f"image for PSNR / SSIM" + (" unless you upload one." if len(rasters) == 1 else "."))
+    st.caption(
+        f"Bundled optical partner{'s' if sum(map(bool, partners)) > 1 else ''} found "
+        f"({', '.join('samples/pairs/optical/' + p.name for p in partners if p)}): used as the real optical "
+        f"image for PSNR / SSIM" + (" unless you upload one." if len(rasters) == 1 else ".")
+    )
 
 if model_path is None or info is None:
     st.info("Choose a model above to translate.")
     st.stop()
 
 adapter_hash = path_hash(adapter_path) if adapter_path is not None else None
-options = tr.TranslateOptions(backend=backend, device=device, half=half, tile=int(tile), overlap=int(overlap),
-                              batch_size=int(batch), adapter=str(adapter_path) if adapter_path else None,
-                              adapter_strength=float(strength), prefilter=None if prefilter == "none" else prefilter,
-                              dualpol=dualpol)
-signature = (model_hash, backend, device, half, int(tile), int(overlap), adapter_hash, float(strength), prefilter,
-             dualpol, tuple(h for _, h in rasters))
+options = tr.TranslateOptions(
+    backend=backend,
+    device=device,
+    half=half,
+    tile=int(tile),
+    overlap=int(overlap),
+    batch_size=int(batch),
+    adapter=str(adapter_path) if adapter_path else None,
+    adapter_strength=float(strength),
+    prefilter=None if prefilter == "none" else prefilter,
+    dualpol=dualpol,
+)
+signature = (
+    model_hash,
+    backend,
+    device,
+    half,
+    int(tile),
+    int(overlap),
+    adapter_hash,
+    float(strength),
+    prefilter,
+    dualpol,
+    tuple(h for _, h in rasters),
+)
 
 # --------------------------------------------------------------------------------------------------- run
 if st.button("Translate", type="primary", key=f"{KEY}_run"):
     update = progress_bar("Translating…")
     update(0.0, "loading the model")
-    translator = run_guarded(_translator, model_hash, str(model_path), backend, device, half, int(tile),
-                             adapter_hash, options.adapter, float(strength))
+    translator = run_guarded(
+        _translator,
+        model_hash,
+        str(model_path),
+        backend,
+        device,
+        half,
+        int(tile),
+        adapter_hash,
+        options.adapter,
+        float(strength),
+    )
     if translator is not None:
+
         def go():
-            return list(tr.translate_many([r for r, _ in rasters], translator, options, progress=update,
-                                          total=len(rasters)))
+            return list(
+                tr.translate_many([r for r, _ in rasters], translator, options, progress=update, total=len(rasters))
+            )
+
         results = run_guarded(go)
         if results is not None:
             update(1.0, "done")
-            st.session_state[f"{KEY}_results"] = {"signature": signature, "results": results,
-                                                  "notes": list(translator.notes)}
+            st.session_state[f"{KEY}_results"] = {
+                "signature": signature,
+                "results": results,
+                "notes": list(translator.notes),
+            }
 
 state = st.session_state.get(f"{KEY}_results")
 if not state or state["signature"] != signature:
@@ -280,8 +396,11 @@ show_notes(notes)
 names = [r.name for r in results]
 pick = st.selectbox("Result", names, key=f"{KEY}_result") if len(results) > 1 else names[0]
 res = results[names.index(pick)]
-shown_input = res.network_input if res.network_input.ndim == 2 or res.network_input.shape[2] in (1, 3) \
+shown_input = (
+    res.network_input
+    if res.network_input.ndim == 2 or res.network_input.shape[2] in (1, 3)
     else res.network_input[..., 0]
+)
 compare_view(shown_input, res.output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
 h, w = res.output.shape[:2]
 geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced else "no georeference"
@@ -295,7 +414,9 @@ if optical_up is not None or partner is not None:
             optical_raster = sio.read_raster(optical_up.getvalue(), name=optical_up.name)
         else:
             optical_raster = sio.read_raster(partner)
-            st.caption(f"PSNR / SSIM against the sample's bundled optical partner, samples/pairs/optical/{partner.name}.")
+            st.caption(
+                f"PSNR / SSIM against the sample's bundled optical partner, samples/pairs/optical/{partner.name}."
+            )
         optical = sio.render(optical_raster)
         q = tr.quality_against(res, optical)
         m1, m2 = st.columns(2)
@@ -306,41 +427,71 @@ if optical_up is not None or partner is not None:
         optical = None
 
 base = stem(res.name)
-download_buttons([
-    ("PNG", sio.encode_png(res.output), f"{base}_optical.png", "image/png"),
-    ("GeoTIFF", sio.encode_geotiff(res.output, res.geo, ["red", "green", "blue"]), f"{base}_optical.tif", "image/tiff"),
-    ("Comparison PNG", tr.comparison_png(res, optical), f"{base}_comparison.png", "image/png"),
-], key=f"{KEY}_dl")
+download_buttons(
+    [
+        ("PNG", sio.encode_png(res.output), f"{base}_optical.png", "image/png"),
+        (
+            "GeoTIFF",
+            sio.encode_geotiff(res.output, res.geo, ["red", "green", "blue"]),
+            f"{base}_optical.tif",
+            "image/tiff",
+        ),
+        ("Comparison PNG", tr.comparison_png(res, optical), f"{base}_comparison.png", "image/png"),
+    ],
+    key=f"{KEY}_dl",
+)
 if len(results) > 1:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for r in results:
             zf.writestr(f"{stem(r.name)}_optical.png", sio.encode_png(r.output))
             zf.writestr(f"{stem(r.name)}_optical.tif", sio.encode_geotiff(r.output, r.geo, ["red", "green", "blue"]))
-    st.download_button(f"All {len(results)} results (zip: PNG + GeoTIFF)", buf.getvalue(), "translations.zip",
-                       "application/zip", key=f"{KEY}_zip")
+    st.download_button(
+        f"All {len(results)} results (zip: PNG + GeoTIFF)",
+        buf.getvalue(),
+        "translations.zip",
+        "application/zip",
+        key=f"{KEY}_zip",
+    )
 
 # ------------------------------------------------------------------------------------------------ export
 st.subheader("Export ONNX")
 if info["onnx"]:
     st.caption("The model is already an ONNX file.")
 else:
-    st.caption("One .onnx file (opset 17, dynamic batch, height and width), LoRA adapter merged, checked against "
-               "PyTorch before it is offered.")
+    st.caption(
+        "One .onnx file (opset 17, dynamic batch, height and width), LoRA adapter merged, checked against "
+        "PyTorch before it is offered."
+    )
     if st.button("Export ONNX", key=f"{KEY}_export"):
         from core.onnx import export_generator_file
+
         out = Path(tempfile.mkdtemp(prefix="sar_studio_export_")) / f"{stem(model_path.name)}.onnx"
         update = progress_bar("Exporting…")
-        report = run_guarded(export_generator_file, str(model_path), str(out), options.adapter,
-                             float(strength), None, update)
+        report = run_guarded(
+            export_generator_file, str(model_path), str(out), options.adapter, float(strength), None, update
+        )
         if report is not None:
-            st.session_state[f"{KEY}_export_file"] = {"signature": (model_hash, adapter_hash, float(strength)),
-                                                      "path": str(out), "report": report}
+            st.session_state[f"{KEY}_export_file"] = {
+                "signature": (model_hash, adapter_hash, float(strength)),
+                "path": str(out),
+                "report": report,
+            }
     exported = st.session_state.get(f"{KEY}_export_file")
-    if exported and exported["signature"] == (model_hash, adapter_hash, float(strength)) and \
-            Path(exported["path"]).exists():
+    if (
+        exported
+        and exported["signature"] == (model_hash, adapter_hash, float(strength))
+        and Path(exported["path"]).exists()
+    ):
         rep = exported["report"]
-        st.success(f"Exported: opset {rep['opset']}, {rep['bytes'] / 1e6:.1f} MB, max |ONNX − PyTorch| = "
-                   f"{rep['max_abs_diff']:.1e}.")
-        st.download_button("Download .onnx", Path(exported["path"]).read_bytes(), Path(exported["path"]).name,
-                           "application/octet-stream", key=f"{KEY}_onnx_dl")
+        st.success(
+            f"Exported: opset {rep['opset']}, {rep['bytes'] / 1e6:.1f} MB, max |ONNX − PyTorch| = "
+            f"{rep['max_abs_diff']:.1e}."
+        )
+        st.download_button(
+            "Download .onnx",
+            Path(exported["path"]).read_bytes(),
+            Path(exported["path"]).name,
+            "application/octet-stream",
+            key=f"{KEY}_onnx_dl",
+        )

@@ -9,6 +9,7 @@
 
 Usage: .venv/bin/python scripts/make_crossband_samples.py [--if-missing]
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -38,8 +39,11 @@ def main(if_missing: bool = False) -> int:
         sio.write_png(OUT / f"{scene}_vh_style.png", vh)
         sio.write_png(OUT / "vh_tiles" / f"{scene}_vh_top_left.png", vh[:128, :128])
         sio.write_png(OUT / "vh_tiles" / f"{scene}_vh_bottom_right.png", vh[128:, 128:])
-    subprocess.run([sys.executable, "-m", "core", "gram", str(OUT / "vh_tiles"), str(gram), "--device", "cpu"],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "core", "gram", str(OUT / "vh_tiles"), str(gram), "--device", "cpu"],
+        cwd=ROOT,
+        check=True,
+    )
     return 0
 
 

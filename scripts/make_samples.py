@@ -13,6 +13,7 @@ an unpickler that only allows numpy's array reconstruction (nothing else can be 
 The AirSAR and PiSAR tiles in the same package have no stated redistribution terms and are not shipped.
 Usage: python scripts/make_samples.py [--if-missing]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,10 +78,13 @@ def artifacts_dir() -> Path:
 
 
 def outputs(scene: str) -> list[Path]:
-    return [ROOT / "samples" / "sar" / f"{scene}_s1_vvvh.tif", ROOT / "samples" / "sar" / f"{scene}_s1_vv.tif",
-            ROOT / "samples" / "previews" / f"{scene}_s1_vv_db.png",
-            ROOT / "samples" / "previews" / f"{scene}_s1_vh_db.png",
-            ROOT / "samples" / "previews" / f"{scene}_s1_vvvh_falsecolour.png"]
+    return [
+        ROOT / "samples" / "sar" / f"{scene}_s1_vvvh.tif",
+        ROOT / "samples" / "sar" / f"{scene}_s1_vv.tif",
+        ROOT / "samples" / "previews" / f"{scene}_s1_vv_db.png",
+        ROOT / "samples" / "previews" / f"{scene}_s1_vh_db.png",
+        ROOT / "samples" / "previews" / f"{scene}_s1_vvvh_falsecolour.png",
+    ]
 
 
 def make_scene(scene: str) -> None:

@@ -8,6 +8,7 @@ in training or validation: four from sensor A (4-look speckle, the demo models' 
 stretch, exactly what the translation page feeds a model for float SAR), the optical partner under the same name.
 Each pair also gets the float32 linear intensity as a GeoTIFF in samples/pairs/sar_intensity/.
 """
+
 from __future__ import annotations
 
 import argparse

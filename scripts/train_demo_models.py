@@ -15,6 +15,7 @@ lookup (5x5 mean-filtered SAR display level -> mean optical colour of that level
 end are the ones in the model cards.
 Run with `nice -n 10`; it sets one PyTorch thread by default (--threads).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,24 +38,53 @@ BASELINE_SCENES = 120  # training scenes the baselines are fitted on
 
 
 def demo_configs(minutes: float, threads: int) -> dict:
-    common = dict(data="synthetic", synthetic_count=TRAIN_SCENES, size=64, batch_size=8, epochs=1000,
-                  max_seconds=minutes * 60, val_max=16, val_size=256, log_every=10, checkpoint_every=200, seed=0,
-                  threads=threads)
+    common = dict(
+        data="synthetic",
+        synthetic_count=TRAIN_SCENES,
+        size=64,
+        batch_size=8,
+        epochs=1000,
+        max_seconds=minutes * 60,
+        val_max=16,
+        val_size=256,
+        log_every=10,
+        checkpoint_every=200,
+        seed=0,
+        threads=threads,
+    )
     return {
         "pix2pix_unet_demo": dict(common, task="pix2pix", width=16, n_down=5, ndf=32),
-        "chrgan_demo": dict(common, task="chrgan", width=16, n_downsample=3, n_blocks=6, ndf=32, num_d=2,
-                            lambda_l1=20.0, lambda_ssim=5.0),
-        "pix2pix_unet_demo_sensorB_lora": dict(common, task="lora", data="synthetic:B",
-                                               base_model=str(CKPT / "pix2pix_unet_demo.safetensors"),
-                                               lora_rank=16, lora_alpha=32.0, lora_dropout=0.1, synthetic_count=200,
-                                               max_seconds=minutes * 60 * 0.6),
+        "chrgan_demo": dict(
+            common,
+            task="chrgan",
+            width=16,
+            n_downsample=3,
+            n_blocks=6,
+            ndf=32,
+            num_d=2,
+            lambda_l1=20.0,
+            lambda_ssim=5.0,
+        ),
+        "pix2pix_unet_demo_sensorB_lora": dict(
+            common,
+            task="lora",
+            data="synthetic:B",
+            base_model=str(CKPT / "pix2pix_unet_demo.safetensors"),
+            lora_rank=16,
+            lora_alpha=32.0,
+            lora_dropout=0.1,
+            synthetic_count=200,
+            max_seconds=minutes * 60 * 0.6,
+        ),
     }
 
 
 # ------------------------------------------------------------------------------------------ baselines
 
+
 def _box5(grey: np.ndarray) -> np.ndarray:
     from scipy import ndimage
+
     return np.rint(ndimage.uniform_filter(grey.astype(np.float32), 5, mode="reflect")).astype(np.uint8)
 
 
@@ -86,6 +116,7 @@ def apply_baseline(name: str, fitted: dict, sar: np.ndarray) -> np.ndarray:
 
 def score(predict, sources) -> tuple[float, float]:
     from core.train.evaluate import image_metrics
+
     ps, ss = [], []
     for src in sources:
         sar, opt = src.load()
@@ -98,11 +129,13 @@ def score(predict, sources) -> tuple[float, float]:
 def score_model(model_path: Path, sources, adapter: Path | None = None) -> tuple[float, float]:
     from core.train.datasets import to_channels
     from core.train.evaluate import generate, load_for_inference
+
     net, _ = load_for_inference(str(model_path), str(adapter) if adapter else None)
     return score(lambda sar: generate(net, to_channels(sar, 3)), sources)
 
 
 # ------------------------------------------------------------------------------------------- training
+
 
 def train_one(name: str, cfg: dict, runs: Path) -> dict:
     from core.train.runs import RunFolder
@@ -130,6 +163,7 @@ def train_one(name: str, cfg: dict, runs: Path) -> dict:
 
 def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], extra: str = "") -> str:
     from core.checkpoints import read_metadata
+
     meta = read_metadata(CKPT / f"{name}.safetensors") if (CKPT / f"{name}.safetensors").exists() else {}
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     rows = "\n".join(f"| {label} | {p:.2f} | {s:.4f} |" for label, p, s in table)
@@ -140,23 +174,23 @@ def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], ext
 {extra}
 
 ## What it is
-- Files: {', '.join(f.relative_to(ROOT).as_posix() for f in files)} ({size_mb:.1f} MB).
-- Architecture: `{arch}` {json.dumps(meta.get('config', {})) if meta else ''}.
-- Task / objective: `{cfg['task']}` / `{result.get('objective', meta.get('objective', ''))}`.
+- Files: {", ".join(f.relative_to(ROOT).as_posix() for f in files)} ({size_mb:.1f} MB).
+- Architecture: `{arch}` {json.dumps(meta.get("config", {})) if meta else ""}.
+- Task / objective: `{cfg["task"]}` / `{result.get("objective", meta.get("objective", ""))}`.
 - Normalisation (in the file's metadata): SAR as an 8-bit display image (float SAR rendered by `core.io.render`:
   dB, 2-98 % stretch), grey copied to R = G = B, x/255*2-1; output tanh, shown as (y+1)/2*255.
 
 ## Data
 Synthetic scenes from `core/train/synthetic.py` (land cover classes with their own optical colour and radar
 backscatter, roads, rivers, urban blocks with double bounce and shadow), SAR rendered to 8-bit display like any
-float SAR input. Training: {result.get('data', '')}; random {cfg['size']} px crops with flips and 90-degree rotations;
+float SAR input. Training: {result.get("data", "")}; random {cfg["size"]} px crops with flips and 90-degree rotations;
 validation on 16 of the validation scenes at their full 256 px after every epoch.
 Held-out test: {N_TEST} scenes of 256 px, seeds 100000-{100000 + N_TEST - 1}, never used in training or validation.
 
 ## Training
-{result['step']} steps of batch {cfg['batch_size']} ({result['step'] * cfg['batch_size']} image crops), Adam lr {cfg.get('lr', 2e-4)},
-beta1 0.5, in {result['wall_seconds'] / 60:.1f} minutes wall time (data generation included) on {platform.machine()} CPU with {cfg.get('threads', 1)} PyTorch thread(s)
-(a shared 2-core machine, under `nice`). Shipped: {result.get('selected', 'the final weights')}.
+{result["step"]} steps of batch {cfg["batch_size"]} ({result["step"] * cfg["batch_size"]} image crops), Adam lr {cfg.get("lr", 2e-4)},
+beta1 0.5, in {result["wall_seconds"] / 60:.1f} minutes wall time (data generation included) on {platform.machine()} CPU with {cfg.get("threads", 1)} PyTorch thread(s)
+(a shared 2-core machine, under `nice`). Shipped: {result.get("selected", "the final weights")}.
 Reproduce: `{cmd}`.
 
 ## Held-out results ({N_TEST} synthetic scenes, 256 x 256, scikit-image PSNR / SSIM, data range 255, RGB)
@@ -180,13 +214,18 @@ Baselines are fitted on the first {BASELINE_SCENES} training scenes: "mean colou
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", action="append", choices=["pix2pix", "chrgan", "lora"],
-                    help="train only these (repeatable); default all three")
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=["pix2pix", "chrgan", "lora"],
+        help="train only these (repeatable); default all three",
+    )
     ap.add_argument("--minutes", type=float, default=20.0, help="training time budget per model (LoRA: 60 %%)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", default=str(ROOT / "runs" / "demo"), help="where the run folders go")
     args = ap.parse_args(argv)
     import torch
+
     torch.set_num_threads(args.threads)
 
     from core.io import atomic_output
@@ -214,44 +253,65 @@ def main(argv=None) -> int:
                 shutil.rmtree(dest)
             best = run_dir / "best_adapter"
             shutil.copytree(best if best.exists() else run_dir / "adapter", dest)
-            result["selected"] = ("the adapter after the epoch with the best validation PSNR (validation scenes, "
-                                  "not the held-out test scenes)" if best.exists() else "the final adapter")
+            result["selected"] = (
+                "the adapter after the epoch with the best validation PSNR (validation scenes, "
+                "not the held-out test scenes)"
+                if best.exists()
+                else "the final adapter"
+            )
             base = CKPT / "pix2pix_unet_demo.safetensors"
             p, s = score_model(base, test, adapter=dest)
             table.append(("base pix2pix_unet_demo + this adapter", p, s))
             p0, s0 = score_model(base, test)
             table.append(("base pix2pix_unet_demo alone (trained on sensor A)", p0, s0))
             files = sorted(f for f in dest.rglob("*") if f.is_file())
-            extra = ("LoRA adapter for `checkpoints/pix2pix_unet_demo.safetensors` that adapts it to synthetic "
-                     "sensor B (single-look speckle instead of 4 looks, 2.5x radiometric gain, 0.7 px blur). "
-                     "Load the base model on the translation page and pick this folder as the adapter.")
+            extra = (
+                "LoRA adapter for `checkpoints/pix2pix_unet_demo.safetensors` that adapts it to synthetic "
+                "sensor B (single-look speckle instead of 4 looks, 2.5x radiometric gain, 0.7 px blur). "
+                "Load the base model on the translation page and pick this folder as the adapter."
+            )
         else:
             dest = CKPT / f"{name}.safetensors"
             best = run_dir / "best_generator.safetensors"
             chosen = best if best.exists() else run_dir / "generator.safetensors"
-            result["selected"] = ("the generator after the epoch with the best validation PSNR (validation scenes, "
-                                  "not the held-out test scenes)" if best.exists() else "the final generator")
+            result["selected"] = (
+                "the generator after the epoch with the best validation PSNR (validation scenes, "
+                "not the held-out test scenes)"
+                if best.exists()
+                else "the final generator"
+            )
             with atomic_output(dest) as tmp:
                 shutil.copyfile(chosen, tmp)
             p, s = score_model(dest, test)
             table.append((name, p, s))
             files = [dest]
-            extra = ("Demo SAR-to-optical generator trained here on synthetic data, so the app works out of the "
-                     "box with no downloads.")
+            extra = (
+                "Demo SAR-to-optical generator trained here on synthetic data, so the app works out of the "
+                "box with no downloads."
+            )
         # per-image held-out scores beside the card (the same numbers, from `python -m core evaluate`)
         from core.train.evaluate import evaluate
-        evaluate(str(CKPT / ("pix2pix_unet_demo.safetensors" if key == "lora" else f"{name}.safetensors")),
-                 f"synthetic:{sensor}", synthetic_count=N_TEST, size=256,
-                 adapter=str(CKPT / name) if key == "lora" else None, out=str(CKPT / "heldout" / name))
+
+        evaluate(
+            str(CKPT / ("pix2pix_unet_demo.safetensors" if key == "lora" else f"{name}.safetensors")),
+            f"synthetic:{sensor}",
+            synthetic_count=N_TEST,
+            size=256,
+            adapter=str(CKPT / name) if key == "lora" else None,
+            out=str(CKPT / "heldout" / name),
+        )
         for bname in ("mean colour", "grey-level lookup"):
             bp, bs = score(lambda sar, b=bname: apply_baseline(b, fitted, sar), test)
             table.append((f"baseline: {bname}", bp, bs))
         md_path = CKPT / f"{name}.md"
         with atomic_output(md_path) as tmp:
             tmp.write_text(card(name, cfg, result, table, files, extra))
-        summary[name] = {"steps": result["step"], "minutes": round(result["wall_seconds"] / 60, 2),
-                         "size_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
-                         "table": [(label, round(p, 3), round(s, 4)) for label, p, s in table]}
+        summary[name] = {
+            "steps": result["step"],
+            "minutes": round(result["wall_seconds"] / 60, 2),
+            "size_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
+            "table": [(label, round(p, 3), round(s, 4)) for label, p, s in table],
+        }
         print(json.dumps({name: summary[name]}, indent=2), flush=True)
     print("SUMMARY " + json.dumps(summary))
     return 0

@@ -5,6 +5,7 @@ and its model card (checkpoints/rgtgan_demo.safetensors and .md). The card's num
 
 CPU, one thread (the machine is shared). Training seeds 0..pool-1; held-out seeds 10000.. (never trained on).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def main() -> int:
     init_model, prior_steps, prior_seconds = None, 0, 0.0
     if args.init:
         from core.checkpoints import load_model
+
         init_model, meta = load_model(args.init)
         init_model.train()
         prior_steps = int(meta.get("steps", 0))
@@ -51,15 +53,22 @@ def main() -> int:
     m = ev["mean"]
     print(json.dumps(m, indent=1), flush=True)
     out = Path(args.out)
-    save_model(out, model, normalization={"input": "RGB in [0, 1]", "output": "RGB in [0, 1]", "scale": 4},
-               task="superres", steps=history["steps_done"],
-               train_seconds=history["seconds_total"], train_config=cfg.to_dict(), heldout=m)
+    save_model(
+        out,
+        model,
+        normalization={"input": "RGB in [0, 1]", "output": "RGB in [0, 1]", "scale": 4},
+        task="superres",
+        steps=history["steps_done"],
+        train_seconds=history["seconds_total"],
+        train_config=cfg.to_dict(),
+        heldout=m,
+    )
     n_params = sum(p.numel() for p in model.parameters())
     card = f"""# rgtgan_demo: compact RGTGAN for x4 reference-based super-resolution (demo)
 
 Made by `scripts/train_superres_demo.py` (command: `nice -n 10 .venv/bin/python scripts/train_superres_demo.py
---minutes {args.minutes:g} --steps {args.steps} --lr-size {args.lr_size}{' --init ' + args.init if args.init else ''}`), {time.strftime('%Y-%m-%d')}, CPU, {args.threads} thread(s),
-{history['steps_done']} steps in {history['seconds_total']:.0f} s.
+--minutes {args.minutes:g} --steps {args.steps} --lr-size {args.lr_size}{" --init " + args.init if args.init else ""}`), {time.strftime("%Y-%m-%d")}, CPU, {args.threads} thread(s),
+{history["steps_done"]} steps in {history["seconds_total"]:.0f} s.
 
 - Architecture: `rgtgan` (models/rgtgan.py), compact configuration `{json.dumps(cfg.model)}`;
   {n_params:,} parameters, {out.stat().st_size / 1e6:.1f} MB. The unused branches of the original are not built.
@@ -74,15 +83,15 @@ Made by `scripts/train_superres_demo.py` (command: `nice -n 10 .venv/bin/python 
 
 ## Held-out evaluation (the script's output)
 
-{m['n']} synthetic triples, seeds {HELD_OUT[0]}..{HELD_OUT[-1]} (never seen in training), LR 32x32 -> 128x128,
+{m["n"]} synthetic triples, seeds {HELD_OUT[0]}..{HELD_OUT[-1]} (never seen in training), LR 32x32 -> 128x128,
 border of 4 pixels cropped, RGB in [0, 1]:
 
 | | PSNR (dB) | SSIM |
 |---|---|---|
-| bicubic | {m['psnr_bicubic']:.2f} | {m['ssim_bicubic']:.4f} |
-| rgtgan_demo | {m['psnr_model']:.2f} | {m['ssim_model']:.4f} |
+| bicubic | {m["psnr_bicubic"]:.2f} | {m["ssim_bicubic"]:.4f} |
+| rgtgan_demo | {m["psnr_model"]:.2f} | {m["ssim_model"]:.4f} |
 
-Gain over bicubic: **{m['psnr_gain']:+.2f} dB** ({'meets' if m['psnr_gain'] >= 1.0 else 'does NOT meet'} the
+Gain over bicubic: **{m["psnr_gain"]:+.2f} dB** ({"meets" if m["psnr_gain"] >= 1.0 else "does NOT meet"} the
 1 dB target).
 
 ## Limits

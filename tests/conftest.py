@@ -1,4 +1,5 @@
 """Shared test set-up: project root on sys.path, small generated fixtures, AppTest helpers."""
+
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ def one_torch_thread():
     mostly wait on each other: measured several times (up to 100x on 48-px images) slower on a busy 2-core
     machine. Tests that are about threads set their own count and restore it."""
     import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -34,8 +36,12 @@ def utm_geo():
     """A real projected georeference (UTM 33N, 10 m pixels) with a nodata value."""
     import rasterio
     from core.io import GeoInfo
-    return GeoInfo(crs=rasterio.crs.CRS.from_epsg(32633).to_wkt(),
-                   transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0), nodata=-9999.0)
+
+    return GeoInfo(
+        crs=rasterio.crs.CRS.from_epsg(32633).to_wkt(),
+        transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0),
+        nodata=-9999.0,
+    )
 
 
 @pytest.fixture
@@ -50,4 +56,5 @@ def speckled(rng):
 def app_test(page: str, timeout: float = 120):
     """AppTest for one page file under pages/ (run directly, not through app.py's navigation)."""
     from streamlit.testing.v1 import AppTest
+
     return AppTest.from_file(str(ROOT / "pages" / page), default_timeout=timeout)

@@ -1,4 +1,5 @@
 """The app shell: navigation, home page facts, compute fallback notes, shared widgets, CLI entry."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_app_runs_and_reruns_with_navigation():
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     assert not at.exception and at.title[0].value == "SAR Studio"
@@ -22,12 +24,14 @@ def test_app_runs_and_reruns_with_navigation():
     labels = [m.label for m in at.metric]
     assert labels == ["PyTorch device", "PyTorch", "ONNX Runtime"]
     import torch
+
     assert at.metric[1].value == torch.__version__
 
 
 def test_home_states_cpu_fallback_when_no_gpu():
     import torch
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
     infos = " ".join(i.value for i in at.info)
     if torch.cuda.is_available():
@@ -38,6 +42,7 @@ def test_home_states_cpu_fallback_when_no_gpu():
 
 def test_resolve_device_falls_back_with_a_note(monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == ("cpu", None)
     dev, note = resolve_device("cuda")
@@ -55,6 +60,7 @@ def test_compute_summary_lists_onnx_providers():
 
 def test_slider_html_is_self_contained():
     from pages.components import slider_html
+
     a = np.zeros((10, 20), np.uint8)
     b = np.full((5, 10, 3), 200, np.uint8)  # other size: resized to the input's
     html = slider_html(a, b, ("SAR", "Optical"))
@@ -65,13 +71,13 @@ def test_slider_html_is_self_contained():
 def test_cli_without_command_prints_help_and_exits_2():
     res = subprocess.run([sys.executable, "-m", "core"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 2 and "usage: python -m core" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "core", "no-such-command"], cwd=ROOT, capture_output=True,
-                         text=True)
+    res = subprocess.run([sys.executable, "-m", "core", "no-such-command"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 2 and "invalid choice" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_slider_escapes_file_names():
     from pages.components import slider_html
+
     a = np.zeros((4, 4), np.uint8)
     html = slider_html(a, a, ("<script>alert(1)</script>.png", "out"))
     assert "<script>" not in html and "&lt;script&gt;" in html

@@ -1,4 +1,5 @@
 """core.checkpoints: our safetensors format rebuilds a network from metadata; safe loading of .pth."""
+
 import json
 import pickle
 
@@ -15,11 +16,13 @@ from models.registry import REGISTRY, register
 def tiny_arch():
     name = "test_tiny_conv"
     if name not in REGISTRY:
+
         @register(name)
         class TinyConv(nn.Module):
             def __init__(self, channels: int = 4, kernel: int = 3):
                 super().__init__()
                 self.conv = nn.Conv2d(1, channels, kernel, padding=kernel // 2)
+
     return REGISTRY[name]
 
 
@@ -50,6 +53,7 @@ def test_strict_load_names_architecture_and_keys(tiny_arch):
 
 def test_not_our_format_and_not_safetensors(tmp_path):
     from safetensors.torch import save_file
+
     save_file({"a": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(UserError, match="no SAR Studio metadata"):
         ck.load_model(tmp_path / "plain.safetensors")
@@ -65,6 +69,7 @@ class _Evil:
 
 def test_pth_with_code_is_refused_and_not_executed(tmp_path):
     import os
+
     p = tmp_path / "evil.pth"
     torch.save({"w": torch.zeros(1), "payload": _Evil()}, p)
     if os.path.exists("/tmp/sar_studio_pwned"):
@@ -92,6 +97,7 @@ def test_save_tensors_roundtrip(tmp_path):
 
 def test_random_bytes_are_unreadable_not_unsafe(tmp_path):
     import numpy as np
+
     p = tmp_path / "noise.pth"
     p.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     with pytest.raises(UserError) as e:

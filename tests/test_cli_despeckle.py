@@ -1,4 +1,5 @@
 """`python -m core despeckle`: files and folders, georeference and radiometry kept, bad inputs -> exit 2 + one line."""
+
 import os
 import subprocess
 import sys
@@ -65,8 +66,9 @@ def test_db_input_stays_db_and_png_output_is_a_display(tmp_path, rng, capsys):
     inten = rng.gamma(1.0, 1.0, (40, 30)).astype(np.float32) * 0.1
     src = tmp_path / "db.tif"
     sio.write_geotiff(src, sio.to_db(inten))
-    code, _, err = _run(["despeckle", str(src), str(tmp_path / "o.tif"), "--filter", "kuan", "--looks", "1",
-                         "--kind", "db"], capsys)
+    code, _, err = _run(
+        ["despeckle", str(src), str(tmp_path / "o.tif"), "--filter", "kuan", "--looks", "1", "--kind", "db"], capsys
+    )
     assert code == 0, err
     out_db = sio.read_raster(tmp_path / "o.tif").data
     np.testing.assert_allclose(out_db, sio.to_db(sp.despeckle(inten, "kuan", looks=1.0)), atol=1e-3)
@@ -111,11 +113,14 @@ def test_folder_processes_good_files_and_reports_bad_ones(tmp_path, capsys):
     assert sio.read_raster(dst / "good_frost.tif").data.shape == (32, 32)
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["--filter", "lee", "--damping", "2"], "no parameter 'damping'"),
-    (["--filter", "lee", "--window", "4"], "odd whole number"),
-    (["--filter", "boxcar", "--looks", "2"], "no parameter 'looks'"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--filter", "lee", "--damping", "2"], "no parameter 'damping'"),
+        (["--filter", "lee", "--window", "4"], "odd whole number"),
+        (["--filter", "boxcar", "--looks", "2"], "no parameter 'looks'"),
+    ],
+)
 def test_bad_options_exit_2(geotiff, tmp_path, capsys, argv, words):
     src, _ = geotiff
     code, _, err = _run(["despeckle", str(src), str(tmp_path / "o.tif"), *argv], capsys)
@@ -127,7 +132,9 @@ def test_unknown_output_format_and_missing_input(geotiff, tmp_path, capsys):
     src, _ = geotiff
     code, _, err = _run(["despeckle", str(src), str(tmp_path / "o.bmp"), "--filter", "lee"], capsys)
     assert code == 2 and "unknown output format" in err
-    code, _, err = _run(["despeckle", str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), "--filter", "lee"], capsys)
+    code, _, err = _run(
+        ["despeckle", str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), "--filter", "lee"], capsys
+    )
     assert code == 2 and "not found" in err and err.count("\n") == 1
 
 
@@ -135,8 +142,14 @@ def test_real_process_exit_status_and_stderr(tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"II*\x00" + b"\x00" * 10)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "core", "despeckle", str(bad), str(tmp_path / "o.tif"),
-                           "--filter", "gamma_map"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "despeckle", str(bad), str(tmp_path / "o.tif"), "--filter", "gamma_map"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: bad.tif") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.tif").exists()
@@ -145,8 +158,9 @@ def test_real_process_exit_status_and_stderr(tmp_path):
 def test_merlin_from_the_command_line_keeps_georeference(geotiff, tmp_path, capsys, utm_geo):
     src, inten = geotiff
     dst = tmp_path / "merlin.tif"
-    code, _, err = _run(["despeckle", str(src), str(dst), "--filter", "merlin", "--model", "sentinel_tops",
-                         "--device", "cpu"], capsys)
+    code, _, err = _run(
+        ["despeckle", str(src), str(dst), "--filter", "merlin", "--model", "sentinel_tops", "--device", "cpu"], capsys
+    )
     assert code == 0, err
     res = sio.read_raster(dst)
     assert res.geo.crs == utm_geo.crs and res.geo.transform == utm_geo.transform and res.data[0, 0] == -9999.0

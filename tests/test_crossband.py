@@ -1,4 +1,5 @@
 """Cross-band engine: Gram, Gram files (ours and transband's), style loss falling, size limits, visualisation."""
+
 import numpy as np
 import pytest
 import torch
@@ -54,8 +55,7 @@ def test_gram_gradient_equals_autograd_of_the_plain_product():
     flat = f.reshape(2, 3, 20)
     ((flat @ flat.transpose(1, 2) / 60) * w).sum().backward()
     assert torch.allclose(ours, f.grad, atol=1e-12)
-    assert torch.autograd.gradcheck(cb.gram_matrix, (torch.randn(1, 2, 3, 3, dtype=torch.float64,
-                                                                 requires_grad=True),))
+    assert torch.autograd.gradcheck(cb.gram_matrix, (torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True),))
 
 
 def test_grey_input_equals_rgb_copy(rand_ex, vgg_file):
@@ -155,13 +155,16 @@ def test_style_loss_falls_as_steps_go(rand_ex, rng, optimizer, steps):
     style_img = scene(rng, 48, contrast=3.0)
     style = cb.style_from_image(style_img, rand_ex)
     previews = []
-    res = cb.generate_crossband(content, style, rand_ex,
-                                cb.CrossbandOptions(steps=steps, optimizer=optimizer, device="cpu",
-                                                    preview_every=10),
-                                on_preview=lambda s, im, h: previews.append((s, im.shape)))
+    res = cb.generate_crossband(
+        content,
+        style,
+        rand_ex,
+        cb.CrossbandOptions(steps=steps, optimizer=optimizer, device="cpu", preview_every=10),
+        on_preview=lambda s, im, h: previews.append((s, im.shape)),
+    )
     h = [r["style"] for r in res.history]
     assert h[-1] < 0.5 * h[0]
-    assert min(h[len(h) // 2:]) < min(h[: len(h) // 2])  # still falling in the second half
+    assert min(h[len(h) // 2 :]) < min(h[: len(h) // 2])  # still falling in the second half
     # independently recomputed on the written uint8 images
     before = cb.final_losses(content, content, style, rand_ex, style.layers, ["rand2"])
     after = cb.final_losses(res.image, content, style, rand_ex, style.layers, ["rand2"])
@@ -180,11 +183,17 @@ def test_size_limits(rand_ex, rng):
 
 def test_threads_option_is_applied_and_restored(rand_ex, rng):
     import torch
+
     style = cb.style_from_image(scene(rng, 48), rand_ex)
     seen = []
     before = torch.get_num_threads()
-    cb.generate_crossband(scene(rng, 48), style, rand_ex, cb.CrossbandOptions(steps=1, threads=2),
-                          progress=lambda f, m: seen.append(torch.get_num_threads()))
+    cb.generate_crossband(
+        scene(rng, 48),
+        style,
+        rand_ex,
+        cb.CrossbandOptions(steps=1, threads=2),
+        progress=lambda f, m: seen.append(torch.get_num_threads()),
+    )
     assert seen == [2] and torch.get_num_threads() == before
     with pytest.raises(UserError, match="CPU threads must be at least 1"):
         cb.generate_crossband(scene(rng, 48), style, rand_ex, cb.CrossbandOptions(steps=1, threads=0))

@@ -1,4 +1,5 @@
 """`python -m core crossband` and `python -m core gram`: outputs, georeference, one-line errors with exit 2."""
+
 import subprocess
 import sys
 
@@ -33,12 +34,25 @@ def style_png(tmp_path, rng):
     return path
 
 
-def test_crossband_writes_geotiff_with_georeference_and_comparison(content_tif, style_png, tmp_path, capsys,
-                                                                   utm_geo):
+def test_crossband_writes_geotiff_with_georeference_and_comparison(content_tif, style_png, tmp_path, capsys, utm_geo):
     out = tmp_path / "out.tif"
-    code, stdout, err = run(["crossband", str(content_tif), str(out), "--style", str(style_png), "--steps", "3",
-                             "--comparison", str(tmp_path / "cmp.png"), "--save-gram",
-                             str(tmp_path / "g.safetensors"), "--quiet"], capsys)
+    code, stdout, err = run(
+        [
+            "crossband",
+            str(content_tif),
+            str(out),
+            "--style",
+            str(style_png),
+            "--steps",
+            "3",
+            "--comparison",
+            str(tmp_path / "cmp.png"),
+            "--save-gram",
+            str(tmp_path / "g.safetensors"),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "random multi-scale features (fallback" in err
     assert "3 adam steps" in stdout
@@ -47,8 +61,19 @@ def test_crossband_writes_geotiff_with_georeference_and_comparison(content_tif, 
     assert r.geo is not None and r.geo.transform == utm_geo.transform
     assert sio.read_raster(tmp_path / "cmp.png").data.shape[1] > 3 * 64
     # the saved Gram drives a second run (our safetensors format through the CLI)
-    code, _, err = run(["crossband", str(content_tif), str(tmp_path / "o2.png"), "--style",
-                        str(tmp_path / "g.safetensors"), "--steps", "2", "--quiet"], capsys)
+    code, _, err = run(
+        [
+            "crossband",
+            str(content_tif),
+            str(tmp_path / "o2.png"),
+            "--style",
+            str(tmp_path / "g.safetensors"),
+            "--steps",
+            "2",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert sio.read_raster(tmp_path / "o2.png").data.shape == (64, 64)
 
@@ -62,19 +87,23 @@ def test_gram_command_writes_a_folder_mean(tmp_path, rng, capsys):
     assert code == 0, err
     assert "mean Gram of 2 images" in stdout
     from core.checkpoints import read_metadata
+
     assert read_metadata(tmp_path / "g.safetensors")["count"] == 2
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--style", "{tmp}/missing.png"], "style file or folder not found"),
-    (["--style", "{tmp}/empty"], "holds no PNG, JPEG or TIFF images"),
-    (["--style", "{tmp}/transband.pth"], "transband Gram file of VGG19 features"),
-    (["--style", "{style}", "--vgg-weights", "{tmp}/nope.pth"], "VGG weights file not found"),
-    (["--style", "{style}", "--content-layers", "relu4_4"], "content layer relu4_4 does not exist"),
-    (["--style", "{style}", "--steps", "0"], "steps must be at least 1"),
-    (["--style", "{style}", "--content-band", "3"], "band 3 does not exist"),
-    (["--style", "{style}", "--threads", "0"], "--threads must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--style", "{tmp}/missing.png"], "style file or folder not found"),
+        (["--style", "{tmp}/empty"], "holds no PNG, JPEG or TIFF images"),
+        (["--style", "{tmp}/transband.pth"], "transband Gram file of VGG19 features"),
+        (["--style", "{style}", "--vgg-weights", "{tmp}/nope.pth"], "VGG weights file not found"),
+        (["--style", "{style}", "--content-layers", "relu4_4"], "content layer relu4_4 does not exist"),
+        (["--style", "{style}", "--steps", "0"], "steps must be at least 1"),
+        (["--style", "{style}", "--content-band", "3"], "band 3 does not exist"),
+        (["--style", "{style}", "--threads", "0"], "--threads must be at least 1"),
+    ],
+)
 def test_crossband_errors_are_one_line(args, message, content_tif, style_png, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     torch.save([torch.zeros(1, c, c) for c in (64, 128, 256, 512, 512)], tmp_path / "transband.pth")
@@ -100,9 +129,22 @@ def test_gram_errors(tmp_path, capsys):
 
 def test_real_command_line_exit_status(tmp_path):
     """The module entry point itself: stderr carries `error: ...`, exit status 2, no traceback."""
-    proc = subprocess.run([sys.executable, "-m", "core", "crossband", str(tmp_path / "none.png"),
-                           str(tmp_path / "o.png"), "--style", str(tmp_path / "s.png")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "crossband",
+            str(tmp_path / "none.png"),
+            str(tmp_path / "o.png"),
+            "--style",
+            str(tmp_path / "s.png"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: none.png: file not found; check the path."
     assert "Traceback" not in proc.stderr

@@ -1,4 +1,5 @@
 """The cross-band page under AppTest: bundled samples end to end, Gram file source, VGG errors, visualisation."""
+
 import numpy as np
 import torch
 
@@ -50,8 +51,10 @@ def test_missing_vgg_weights_is_one_error_line():
     at.text_input(key=f"{K}_vgg_path").set_value("/nonexistent/vgg19.pth")
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["vgg19.pth: VGG weights file not found; give a torchvision vgg19 or "
-                                           "vgg16 .pth file, or use the built-in random features."]
+    assert [e.value for e in at.error] == [
+        "vgg19.pth: VGG weights file not found; give a torchvision vgg19 or "
+        "vgg16 .pth file, or use the built-in random features."
+    ]
 
 
 def test_channel_visualisation_grid():
@@ -76,6 +79,7 @@ def test_channel_visualisation_grid():
 def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
     import torch
     from tests.test_vgg import TV_VGG16_CONVS, torchvision_state
+
     path = tmp_path / "vgg16-test.pth"
     torch.save(torchvision_state(TV_VGG16_CONVS, with_classifier=False), path)
     at = app_test("crossband.py")
@@ -86,7 +90,13 @@ def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("VGG16 with weights from vgg16-test.pth" in i.value for i in at.info)
-    assert at.multiselect(key=f"{K}_style_layers_vgg16_5").value == ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+    assert at.multiselect(key=f"{K}_style_layers_vgg16_5").value == [
+        "relu1_2",
+        "relu2_2",
+        "relu3_3",
+        "relu4_3",
+        "relu5_3",
+    ]
     assert at.multiselect(key=f"{K}_content_layers_vgg16").value == ["relu4_3"]
     assert at.number_input(key=f"{K}_steps_vgg16").value == 1000
 

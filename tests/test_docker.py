@@ -1,4 +1,5 @@
 """Docker files: no engine runs here, so lint the Dockerfile with hadolint and check the compose structure."""
+
 import ast
 import json
 import re

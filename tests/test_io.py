@@ -1,4 +1,5 @@
 """core.io: reading, kind detection, conversions, rendering, writing with georeference, bad files."""
+
 import io
 
 import numpy as np
@@ -18,6 +19,7 @@ def _png_bytes(arr, mode=None):
 
 # ------------------------------------------------------------------------------------------- round trips
 
+
 def test_geotiff_roundtrip_keeps_values_crs_transform_nodata(tmp_path, rng, utm_geo):
     data = rng.gamma(1.0, 0.1, (70, 90)).astype(np.float32)
     data[3, 4] = utm_geo.nodata
@@ -29,6 +31,7 @@ def test_geotiff_roundtrip_keeps_values_crs_transform_nodata(tmp_path, rng, utm_
     assert r.kind == "intensity" and r.band_names == ["VV"]
     assert r.geo.transform == utm_geo.transform and r.geo.nodata == -9999.0
     import rasterio
+
     assert rasterio.crs.CRS.from_wkt(r.geo.crs).to_epsg() == 32633
 
 
@@ -86,6 +89,7 @@ def test_complex_tiff_becomes_intensity(tmp_path):
 
 # ------------------------------------------------------------------------------------------- conversions
 
+
 def test_conversions_closed_form():
     inten = np.array([1e-3, 0.01, 0.1, 1.0, 4.0], np.float32)
     np.testing.assert_allclose(sio.to_db(inten), [-30, -20, -10, 0, 6.0206], atol=1e-4)
@@ -127,12 +131,16 @@ def test_render_dualpol_blue_is_vv_over_vh(rng):
 
 # ------------------------------------------------------------------------------------------- bad files
 
-@pytest.mark.parametrize("blob,needle", [
-    (b"", "is empty"),
-    (b"hello, this is text", "is not a PNG, JPEG or TIFF"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "truncated or corrupt"),
-    (b"II*\x00\x08\x00\x00\x00" + b"\x00" * 10, "truncated or corrupt"),
-])
+
+@pytest.mark.parametrize(
+    "blob,needle",
+    [
+        (b"", "is empty"),
+        (b"hello, this is text", "is not a PNG, JPEG or TIFF"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "truncated or corrupt"),
+        (b"II*\x00\x08\x00\x00\x00" + b"\x00" * 10, "truncated or corrupt"),
+    ],
+)
 def test_bad_bytes_give_one_line_errors(blob, needle):
     with pytest.raises(UserError) as e:
         sio.read_raster(blob, "bad.img")
@@ -175,6 +183,7 @@ def test_missing_path_and_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- writing
+
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.tif"

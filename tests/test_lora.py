@@ -1,4 +1,5 @@
 """LoRA: peft adapters on Conv2d and ConvTranspose2d, SAR2Optical's hand-written layouts, strength, merge, refusal."""
+
 import json
 
 import pytest
@@ -46,7 +47,7 @@ def test_add_lora_freezes_base_and_batchnorm_and_starts_at_identity():
     # both kinds of layer carry an adapter: 1 first conv + 2 down + 2 res convs + 2 transpose + 1 final
     assert sum(".lora_A." in n for n in trainable) == 8
     assert any("model.11.lora_A" in n for n in trainable)  # the first ConvTranspose2d, at 4 + 3d + nb
-    out = m(x)                       # train-mode forward: B = 0, so the output equals the base model's
+    out = m(x)  # train-mode forward: B = 0, so the output equals the base model's
     assert torch.allclose(out, y0, atol=1e-6)
     out.mean().backward()
     after = {k: v for k, v in m.state_dict().items() if "running" in k and "base_layer" not in k}
@@ -62,8 +63,8 @@ def test_conv_transpose_lora_matches_closed_form():
     add_lora(net, rank=3, alpha=6, dropout=0.0, target_modules=["0"])
     _randomise_lora(net)
     layer = net[0]
-    a = layer.lora_A["default"].weight.detach()        # (in, r, 3, 3)
-    b = layer.lora_B["default"].weight.detach()        # (r, out, 1, 1)
+    a = layer.lora_A["default"].weight.detach()  # (in, r, 3, 3)
+    b = layer.lora_B["default"].weight.detach()  # (r, out, 1, 1)
     assert a.shape == (5, 3, 3, 3) and b.shape == (3, 6, 1, 1)
     net.eval()
     with torch.no_grad():
@@ -94,6 +95,7 @@ def test_peft_folder_round_trip_strength_and_merge(tmp_path):
     cfg = json.loads((folder / "adapter_config.json").read_text())
     assert cfg["r"] == 2 and cfg["lora_alpha"] == 4 and cfg["peft_type"] == "LORA"
     from safetensors.torch import load_file
+
     keys = list(load_file(str(folder / "adapter_model.safetensors")))
     assert all(k.startswith("base_model.model.") and k.endswith(("lora_A.weight", "lora_B.weight")) for k in keys)
 
@@ -101,7 +103,7 @@ def test_peft_folder_round_trip_strength_and_merge(tmp_path):
     assert "rank 2" in note and "8 layers" in note
     with torch.no_grad():
         assert torch.allclose(adapted(x), y_adapter, atol=1e-6)
-        assert torch.allclose(base(x), y_base)                      # the base model is left as it was
+        assert torch.allclose(base(x), y_base)  # the base model is left as it was
         zero, _ = apply_adapter(base, folder, strength=0.0)
         assert torch.allclose(zero(x), y_base, atol=1e-6)
         merged = merge_adapter(adapted)
@@ -123,13 +125,18 @@ def test_peft_adapter_for_another_model_is_refused(tmp_path):
 
 # ------------------------------------------------------------------------ SAR2Optical hand-written adapters
 
+
 def _sar2optical_adapter(model, rank=4, seed=5):
     g = torch.Generator().manual_seed(seed)
     mods = []
     for i in range(1, 9):
         conv = getattr(model.encoder, f"enc{i}").conv_block[0]
-        mods.append({"lora_A": {"weight": torch.randn(rank, conv.in_channels, 1, 1, generator=g) * 0.3},
-                     "lora_B": {"weight": torch.randn(conv.out_channels, rank, 1, 1, generator=g) * 0.3}})
+        mods.append(
+            {
+                "lora_A": {"weight": torch.randn(rank, conv.in_channels, 1, 1, generator=g) * 0.3},
+                "lora_B": {"weight": torch.randn(conv.out_channels, rank, 1, 1, generator=g) * 0.3},
+            }
+        )
     return mods
 
 
@@ -145,15 +152,33 @@ def _reference_with_encoder_lora(model, x, mods, scaling):
         low = F.conv2d(F.conv2d(inp, a), b) * scaling
         x = x + F.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
         if i > 1:
-            x = F.batch_norm(x, sd[p + "1.running_mean"], sd[p + "1.running_var"], sd[p + "1.weight"],
-                             sd[p + "1.bias"], False, 0.0, 1e-5)
+            x = F.batch_norm(
+                x,
+                sd[p + "1.running_mean"],
+                sd[p + "1.running_var"],
+                sd[p + "1.weight"],
+                sd[p + "1.bias"],
+                False,
+                0.0,
+                1e-5,
+            )
         x = F.leaky_relu(x, 0.2)
         skips.append(x)
     for j in range(1, 9):
         p = f"decoder.dec{j}.conv_block."
         x = F.conv_transpose2d(x, sd[p + "0.weight"], stride=2, padding=1)
-        x = F.relu(F.batch_norm(x, sd[p + "1.running_mean"], sd[p + "1.running_var"], sd[p + "1.weight"],
-                                sd[p + "1.bias"], False, 0.0, 1e-5))
+        x = F.relu(
+            F.batch_norm(
+                x,
+                sd[p + "1.running_mean"],
+                sd[p + "1.running_var"],
+                sd[p + "1.weight"],
+                sd[p + "1.bias"],
+                False,
+                0.0,
+                1e-5,
+            )
+        )
         if j < 8:
             x = torch.cat([skips[8 - 1 - j], x], 1)
     return torch.tanh(F.conv2d(x, sd["head.0.weight"], sd["head.0.bias"], padding=1))
@@ -182,7 +207,7 @@ def test_sar2optical_adapter_layouts_reproduce_their_forward(tmp_path, layout):
         out = adapted(x)
         assert torch.allclose(out, ref, atol=1e-5)
         assert (out - model(x)).abs().max() > 1e-3  # the adapter really changes the output
-        assert merge_adapter(adapted) is adapted       # stays as a module (cannot be folded), still works
+        assert merge_adapter(adapted) is adapted  # stays as a module (cannot be folded), still works
         assert torch.allclose(adapted(x), ref, atol=1e-5)
 
 
@@ -191,7 +216,9 @@ def test_sar2optical_adapter_that_does_not_fit_is_refused(tmp_path):
     wrong = _sar2optical_adapter(build("sar2optical_unet", {"width": 8}))
     path = tmp_path / "wrong.pth"
     torch.save({"lora_modules": wrong, "config": {"rank": 4, "alpha": 32}}, path)
-    with pytest.raises(UserError, match=r"wrong.pth does not fit the model: encoder 1 adapter .* takes 3 -> 4 channels"):
+    with pytest.raises(
+        UserError, match=r"wrong.pth does not fit the model: encoder 1 adapter .* takes 3 -> 4 channels"
+    ):
         apply_adapter(model, path)
     other = build("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 1})
     torch.save({"lora_modules": _sar2optical_adapter(model)}, path)

@@ -1,4 +1,5 @@
 """ENL, mean ratio, EPI against hand computations; PSNR/SSIM against closed forms and scikit-image."""
+
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_homogeneous_region_avoids_nan(rng):
     img[:, 20:] = rng.gamma(1.0, 1.0, (40, 20))
     img[10, 5] = np.nan
     r, c, h, w = metrics.find_homogeneous_region(img, 8)
-    assert np.isfinite(img[r:r + h, c:c + w]).all()
+    assert np.isfinite(img[r : r + h, c : c + w]).all()
 
 
 def test_mean_ratio_and_epi_by_hand():
@@ -63,6 +64,7 @@ def test_psnr_closed_form_and_ssim_from_skimage(rng):
     assert metrics.psnr(ref, test, data_range=2.0) == pytest.approx(10 * math.log10(4 / 0.01))
     assert metrics.ssim(ref, ref, data_range=1.0) == pytest.approx(1.0)
     from skimage.metrics import structural_similarity
+
     noisy = ref + rng.normal(0, 0.1, ref.shape)
     assert metrics.ssim(ref, noisy, 1.0) == pytest.approx(structural_similarity(ref, noisy, data_range=1.0))
     rgb = rng.uniform(0, 255, (24, 24, 3))

@@ -3,6 +3,7 @@
 The references below are written with torch.nn.functional directly from the state_dict (eval mode), following
 the architecture descriptions in shared/spec/foreign-formats.md, not from the module code.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,11 +18,14 @@ def _count(name, config):
     return len(sd), sum(p.numel() for p in m.parameters()), sd
 
 
-@pytest.mark.parametrize("name, config, tensors, params, first_key, first_shape", [
-    ("sar2optical_unet", {}, 94, 54_541_827, "encoder.enc1.conv_block.0.weight", (64, 3, 4, 4)),
-    ("junyan_unet", {}, 82, 54_413_955, "model.model.0.weight", (64, 3, 4, 4)),
-    ("pix2pixhd_global", {}, 56, 182_443_267, "model.1.weight", (64, 3, 7, 7)),
-])
+@pytest.mark.parametrize(
+    "name, config, tensors, params, first_key, first_shape",
+    [
+        ("sar2optical_unet", {}, 94, 54_541_827, "encoder.enc1.conv_block.0.weight", (64, 3, 4, 4)),
+        ("junyan_unet", {}, 82, 54_413_955, "model.model.0.weight", (64, 3, 4, 4)),
+        ("pix2pixhd_global", {}, 56, 182_443_267, "model.1.weight", (64, 3, 7, 7)),
+    ],
+)
 def test_published_sizes(name, config, tensors, params, first_key, first_shape):
     n, p, sd = _count(name, config)
     assert (n, p) == (tensors, params)
@@ -43,8 +47,8 @@ def test_sar2optical_keys_match_the_published_layout():
 def test_pix2pixhd_key_positions():
     _, _, sd = _count("pix2pixhd_global", {})
     d, nb = 4, 9
-    assert "model.38.weight" in sd and tuple(sd["model.38.weight"].shape) == (3, 64, 7, 7)   # 5 + 6d + nb
-    assert "model.16.conv_block.1.weight" in sd and "model.16.conv_block.5.weight" in sd      # 4 + 3d
+    assert "model.38.weight" in sd and tuple(sd["model.38.weight"].shape) == (3, 64, 7, 7)  # 5 + 6d + nb
+    assert "model.16.conv_block.1.weight" in sd and "model.16.conv_block.5.weight" in sd  # 4 + 3d
     assert "model.25.weight" in sd and tuple(sd["model.25.weight"].shape) == (1024, 512, 3, 3)  # 4 + 3d + nb
     assert not any("running" in k for k in sd)  # instance norm: no keys
     _, _, se = _count("pix2pixhd_global", {"se_blocks": True})
@@ -59,6 +63,7 @@ def test_pix2pixhd_key_positions():
 
 
 # ------------------------------------------------------------------- hand-written functional references
+
 
 def _randomise(model, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -75,8 +80,9 @@ def _randomise(model, seed=0):
 
 
 def _bn(x, sd, p):
-    return F.batch_norm(x, sd[p + "running_mean"], sd[p + "running_var"], sd[p + "weight"], sd[p + "bias"],
-                        False, 0.0, 1e-5)
+    return F.batch_norm(
+        x, sd[p + "running_mean"], sd[p + "running_var"], sd[p + "weight"], sd[p + "bias"], False, 0.0, 1e-5
+    )
 
 
 def _inorm(x):
@@ -118,6 +124,7 @@ def junyan_reference(sd, x, num_downs):
         h = block(h, p + "3.", level + 1)
         h = _bn(F.conv_transpose2d(F.relu(h), sd[p + "5.weight"], stride=2, padding=1), sd, p + "6.")
         return torch.cat([x, h], 1)
+
     return block(x, "model.", 0)
 
 
@@ -146,8 +153,13 @@ def global_trunk(sd, x, d, nb, se):
         x = _resblock(sd, f"model.{4 + 3 * d + j}.", x, se)
     for i in range(d):
         k = 4 + 3 * d + nb + 3 * i
-        x = F.relu(_inorm(F.conv_transpose2d(x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2,
-                                             padding=1, output_padding=1)))
+        x = F.relu(
+            _inorm(
+                F.conv_transpose2d(
+                    x, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2, padding=1, output_padding=1
+                )
+            )
+        )
     return x
 
 
@@ -166,8 +178,13 @@ def local_reference(sd, x, d, nb_global, nb_local):
     for j in range(nb_local):
         h = _resblock(sd, f"model1_2.{j}.", h, False)
     k = nb_local
-    h = F.relu(_inorm(F.conv_transpose2d(h, sd[f"model1_2.{k}.weight"], sd[f"model1_2.{k}.bias"], stride=2,
-                                         padding=1, output_padding=1)))
+    h = F.relu(
+        _inorm(
+            F.conv_transpose2d(
+                h, sd[f"model1_2.{k}.weight"], sd[f"model1_2.{k}.bias"], stride=2, padding=1, output_padding=1
+            )
+        )
+    )
     return torch.tanh(F.conv2d(_pad(h, 3), sd[f"model1_2.{k + 4}.weight"], sd[f"model1_2.{k + 4}.bias"]))
 
 
@@ -195,15 +212,18 @@ def test_global_generator_forward_matches_reference(se):
 
 
 def test_local_enhancer_runs_global_at_half_resolution():
-    m = _randomise(build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
-                                             "n_blocks_local": 1}), seed=3)
+    m = _randomise(
+        build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "n_blocks_local": 1}),
+        seed=3,
+    )
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     sd = m.state_dict()
     with torch.no_grad():
         # coarse input: 3x3 average, stride 2, padding not counted
         ones = torch.ones(1, 1, 32, 32)
-        coarse = F.conv2d(F.pad(x, (1, 1, 1, 1)), torch.ones(3, 1, 3, 3), stride=2, groups=3) / \
-            F.conv2d(F.pad(ones, (1, 1, 1, 1)), torch.ones(1, 1, 3, 3), stride=2)
+        coarse = F.conv2d(F.pad(x, (1, 1, 1, 1)), torch.ones(3, 1, 3, 3), stride=2, groups=3) / F.conv2d(
+            F.pad(ones, (1, 1, 1, 1)), torch.ones(1, 1, 3, 3), stride=2
+        )
         assert torch.allclose(m.downsample(x), coarse, atol=1e-6)
         assert m(x).shape == (1, 3, 32, 32)
         assert torch.allclose(m(x), local_reference(sd, x, 2, 1, 1), atol=1e-5)

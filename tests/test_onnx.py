@@ -1,4 +1,5 @@
 """ONNX: export (opset 17, dynamic batch / H / W, one file, checked), ONNX Runtime agrees with PyTorch, bad files refused."""
+
 import numpy as np
 import onnx
 import pytest
@@ -34,16 +35,16 @@ def test_export_cli_writes_one_dynamic_opset17_file_that_matches_pytorch(tmp_pat
     assert next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) == 17
     info = inspect_onnx(out)
     assert info.input_name == "input" and info.channels == 3
-    assert info.fixed_batch is None and info.fixed_hw is None        # dynamic batch, height and width
+    assert info.fixed_batch is None and info.fixed_hw is None  # dynamic batch, height and width
     assert info.metadata["arch"] == "sar2optical_unet" and info.size_multiple == 256
     session, provider, note = make_session(out, "cpu")
     assert provider == "CPUExecutionProvider" and note is None
-    x = torch.rand(2, 3, 256, 512) * 2 - 1                          # another batch and width than traced
+    x = torch.rand(2, 3, 256, 512) * 2 - 1  # another batch and width than traced
     got = session.run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
         ref = model(x).numpy()
     assert got.shape == (2, 3, 256, 512)
-    assert np.abs(got - ref).max() * 127.5 < 1.0                      # within one grey level
+    assert np.abs(got - ref).max() * 127.5 < 1.0  # within one grey level
 
 
 def test_onnx_and_pytorch_backends_agree_within_one_grey_level(tmp_path, unet_pth, rng):
@@ -72,10 +73,18 @@ def test_fixed_shape_onnx_like_sar2optical_export(tmp_path):
     model = _randomise(build("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 1}), seed=2)
     out = tmp_path / "fixed.onnx"
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, 256, 256),), str(out), input_names=["input"],
-                          output_names=["output"], opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 3, 256, 256),),
+            str(out),
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=17,
+            dynamo=False,
+        )
     gen = ck.load_generator(out)
     assert gen.onnx.fixed_hw == (256, 256) and gen.onnx.fixed_batch == 1 and gen.native_tile == 256
     t = Translator(gen, TranslateOptions(batch_size=4))
@@ -89,6 +98,7 @@ def test_fixed_shape_onnx_like_sar2optical_export(tmp_path):
 
 def test_merged_lora_exports_like_the_adapted_model(tmp_path):
     from core.lora import add_lora, apply_adapter, save_adapter
+
     torch.manual_seed(4)
     base = _randomise(build("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 1}), seed=4)
     pth = tmp_path / "g.pth"
@@ -116,6 +126,7 @@ def test_bad_onnx_files_are_refused(tmp_path):
     with pytest.raises(UserError, match="junk.onnx is not a (readable|valid) ONNX"):
         ck.load_generator(junk)
     from onnx import TensorProto, helper
+
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3, 8, 8])
     b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])

@@ -1,4 +1,5 @@
 """RGTGAN generator: DCNv3 against a per-pixel loop, RGTGAN's key set, strict .pth loading, pruned == full."""
+
 import os
 
 import numpy as np
@@ -6,15 +7,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.rgtgan import (GradientMagnitude, RGTGANGenerator, dcnv3_sample, gtem_pixel_shuffle, rgtgan_key_counts,
-                           unused_parameter_names)
+from models.rgtgan import (
+    GradientMagnitude,
+    RGTGANGenerator,
+    dcnv3_sample,
+    gtem_pixel_shuffle,
+    rgtgan_key_counts,
+    unused_parameter_names,
+)
 
 
 # The full-size network costs about 55 GFLOP per 16x16 LR patch and 875 GFLOP per 64x64 one (minutes on a busy
 # 2-core machine): the default run uses 16x16; SAR_STUDIO_RGTGAN_TEST_LR=64 runs the 64x64 forward.
 FULL_LR = int(os.environ.get("SAR_STUDIO_RGTGAN_TEST_LR", "16"))
-COMPACT = dict(ngf=16, n_blocks=1, groups=4, gtem_nf=8, gtem_blocks=1, align_tail_blocks=1, dense_rounds=1,
-               dense_steps=1)
+COMPACT = dict(
+    ngf=16, n_blocks=1, groups=4, gtem_nf=8, gtem_blocks=1, align_tail_blocks=1, dense_rounds=1, dense_steps=1
+)
 
 
 def _bilinear_zero(img, y, x):
@@ -42,9 +50,9 @@ def dcnv3_loop(value, offset, mask, group, k=3):
                     for q in range(p):
                         dx, dy = q // k - k // 2, q % k - k // 2
                         ox, oy = offset[b, i, j, (g * p + q) * 2], offset[b, i, j, (g * p + q) * 2 + 1]
-                        s = _bilinear_zero(value[b, :, :, g * cg:(g + 1) * cg], i + dy + oy, j + dx + ox)
+                        s = _bilinear_zero(value[b, :, :, g * cg : (g + 1) * cg], i + dy + oy, j + dx + ox)
                         acc += mask[b, i, j, g * p + q] * s
-                    out[b, i, j, g * cg:(g + 1) * cg] = acc
+                    out[b, i, j, g * cg : (g + 1) * cg] = acc
     return out
 
 
@@ -55,8 +63,9 @@ def test_dcnv3_sampling_matches_per_pixel_loop(rng, naive):
     offset = rng.uniform(-2.5, 2.5, size=(n, h, w, g * 9 * 2)).astype(np.float32)  # reaches past the borders
     logits = rng.normal(size=(n, h, w, g, 9))
     mask = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).reshape(n, h, w, g * 9).astype(np.float32)
-    got = dcnv3_sample(torch.from_numpy(value), torch.from_numpy(offset), torch.from_numpy(mask), g, 3,
-                       naive=naive).numpy()
+    got = dcnv3_sample(
+        torch.from_numpy(value), torch.from_numpy(offset), torch.from_numpy(mask), g, 3, naive=naive
+    ).numpy()
     want = dcnv3_loop(value, offset, mask, g)
     np.testing.assert_allclose(got, want, atol=2e-5)
 
@@ -77,7 +86,7 @@ def test_gradient_magnitude_matches_central_differences(rng):
     p = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     dv = p[:, :, 2:, 1:-1] - p[:, :, :-2, 1:-1]
     dh = p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]
-    np.testing.assert_allclose(got, np.sqrt(dv ** 2 + dh ** 2 + 1e-6), atol=1e-6)
+    np.testing.assert_allclose(got, np.sqrt(dv**2 + dh**2 + 1e-6), atol=1e-6)
 
 
 def test_gtem_pixel_shuffle_reproduces_the_ported_tensorflow_routine(rng):
@@ -87,7 +96,7 @@ def test_gtem_pixel_shuffle_reproduces_the_ported_tensorflow_routine(rng):
     nhwc = x[0].transpose(1, 2, 0)
     want = []
     for gi in range(2):
-        part = nhwc[..., gi * 4:(gi + 1) * 4].reshape(3, 5, 2, 2).transpose(0, 1, 3, 2)
+        part = nhwc[..., gi * 4 : (gi + 1) * 4].reshape(3, 5, 2, 2).transpose(0, 1, 3, 2)
         want.append(part.reshape(6, 10))
     got = gtem_pixel_shuffle(torch.from_numpy(x)).numpy()[0]
     np.testing.assert_array_equal(got, np.stack(want))
@@ -111,8 +120,10 @@ def test_full_size_key_set_matches_rgtgan():
 
 def _random_state(model, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {k: (torch.randn(v.shape, generator=g) * 0.05 if v.is_floating_point() else v.clone())
-            for k, v in model.state_dict().items()}
+    return {
+        k: (torch.randn(v.shape, generator=g) * 0.05 if v.is_floating_point() else v.clone())
+        for k, v in model.state_dict().items()
+    }
 
 
 def _inputs(h, seed=1):

@@ -1,5 +1,6 @@
 """Speckle filters against plain per-pixel loops written from the formulas, mean radiometry, ENL, NaN/nodata,
 and MERLIN against deepdespeckling's own network and pipeline."""
+
 import math
 import sys
 import types
@@ -46,6 +47,7 @@ def lee_rule(L):
         ci2 = v / (m * m)
         w = max(0.0, 1 - (1 / L) / ci2) if ci2 > 0 else 0.0
         return m + w * (i - m)
+
     return rule
 
 
@@ -55,6 +57,7 @@ def kuan_rule(L):
         ci2 = v / (m * m)
         w = max(0.0, (1 - (1 / L) / ci2) / (1 + 1 / L)) if ci2 > 0 else 0.0
         return m + w * (i - m)
+
     return rule
 
 
@@ -69,6 +72,7 @@ def gamma_map_rule(L):
         a = (1 + cu * cu) / (ci * ci - cu * cu)
         b = a - L - 1
         return (b * m + math.sqrt(m * m * b * b + 4 * a * L * i * m)) / (2 * a)
+
     return rule
 
 
@@ -78,6 +82,7 @@ def frost_rule(k):
         a = k * v / (m * m)
         ws = [math.exp(-a * math.hypot(dy, dx)) for dy, dx, _ in vals]
         return sum(w * t[2] for w, t in zip(ws, vals)) / sum(ws)
+
     return rule
 
 
@@ -85,6 +90,7 @@ def gaussian_rule(sigma):
     def rule(i, vals):
         ws = [math.exp(-(dy * dy + dx * dx) / (2 * sigma * sigma)) for dy, dx, _ in vals]
         return sum(w * t[2] for w, t in zip(ws, vals)) / sum(ws)
+
     return rule
 
 
@@ -94,10 +100,11 @@ def bilateral_rule(ss, sr):
         num = den = 0.0
         for dy, dx, v in vals:
             d = 10 * math.log10(max(v, 1e-10))
-            w = math.exp(-(dy * dy + dx * dx) / (2 * ss * ss)) * math.exp(-(d - d0) ** 2 / (2 * sr * sr))
+            w = math.exp(-(dy * dy + dx * dx) / (2 * ss * ss)) * math.exp(-((d - d0) ** 2) / (2 * sr * sr))
             num += w * d
             den += w
         return 10 ** (num / den / 10)
+
     return rule
 
 
@@ -114,18 +121,28 @@ def ref_refined_lee(img, ok, window, L):
         vals = _window(img, ok, y, x, 1)
         return sum(t[2] for t in vals) / len(vals) if vals else fallback
 
-    halves = [lambda i, j: j <= c, lambda i, j: j >= c, lambda i, j: i <= c, lambda i, j: i >= c,
-              lambda i, j: i + j <= 2 * c, lambda i, j: i + j >= 2 * c, lambda i, j: j >= i, lambda i, j: j <= i]
+    halves = [
+        lambda i, j: j <= c,
+        lambda i, j: j >= c,
+        lambda i, j: i <= c,
+        lambda i, j: i >= c,
+        lambda i, j: i + j <= 2 * c,
+        lambda i, j: i + j >= 2 * c,
+        lambda i, j: j >= i,
+        lambda i, j: j <= i,
+    ]
     out = np.full(img.shape, np.nan)
     for y in range(h):
         for x in range(w):
             if not ok[y, x]:
                 continue
             s = [[mean3(y + dy, x + dx) for dx in (-d, 0, d)] for dy in (-d, 0, d)]
-            grads = [abs(sum(s[i][2] for i in range(3)) - sum(s[i][0] for i in range(3))),
-                     abs(sum(s[2]) - sum(s[0])),
-                     abs(s[0][0] + s[0][1] + s[1][0] - s[2][2] - s[2][1] - s[1][2]),
-                     abs(s[0][2] + s[0][1] + s[1][2] - s[2][0] - s[1][0] - s[2][1])]
+            grads = [
+                abs(sum(s[i][2] for i in range(3)) - sum(s[i][0] for i in range(3))),
+                abs(sum(s[2]) - sum(s[0])),
+                abs(s[0][0] + s[0][1] + s[1][0] - s[2][2] - s[2][1] - s[1][2]),
+                abs(s[0][2] + s[0][1] + s[1][2] - s[2][0] - s[1][0] - s[2][1]),
+            ]
             k = grads.index(max(grads))
             a, b = [(s[1][0], s[1][2]), (s[0][1], s[2][1]), (s[0][0], s[2][2]), (s[0][2], s[2][0])][k]
             choice = 2 * k + (1 if abs(s[1][1] - a) > abs(s[1][1] - b) else 0)
@@ -184,7 +201,7 @@ def test_median_matches_np_median_in_the_interior(rng, window):
     r = window // 2
     for y in range(r, 18 - r):
         for x in range(r, 21 - r):
-            assert got[y, x] == pytest.approx(float(np.median(img[y - r:y + r + 1, x - r:x + r + 1])), rel=1e-6)
+            assert got[y, x] == pytest.approx(float(np.median(img[y - r : y + r + 1, x - r : x + r + 1])), rel=1e-6)
 
 
 def test_median_keeps_nan_and_fills_neighbours(small):
@@ -269,16 +286,19 @@ def test_progress_reaches_one(speckled):
     assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
 
 
-@pytest.mark.parametrize("kwargs,words", [
-    ({"name": "nope"}, "unknown filter"),
-    ({"name": "lee", "window": 4}, "odd whole number"),
-    ({"name": "lee", "window": 1}, "odd whole number"),
-    ({"name": "lee", "looks": -1.0}, "positive number"),
-    ({"name": "frost", "damping": 0.0}, "positive number"),
-    ({"name": "lee", "damping": 2.0}, "no parameter 'damping'"),
-    ({"name": "refined_lee", "window": 3}, "from 5"),
-    ({"name": "merlin", "model": "xband"}, "must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        ({"name": "nope"}, "unknown filter"),
+        ({"name": "lee", "window": 4}, "odd whole number"),
+        ({"name": "lee", "window": 1}, "odd whole number"),
+        ({"name": "lee", "looks": -1.0}, "positive number"),
+        ({"name": "frost", "damping": 0.0}, "positive number"),
+        ({"name": "lee", "damping": 2.0}, "no parameter 'damping'"),
+        ({"name": "refined_lee", "window": 3}, "from 5"),
+        ({"name": "merlin", "model": "xband"}, "must be one of"),
+    ],
+)
 def test_bad_parameters_give_one_sentence(speckled, kwargs, words):
     with pytest.raises(UserError) as exc:
         sp.despeckle(speckled[0], **kwargs)
@@ -292,11 +312,13 @@ def test_all_nan_is_refused():
 
 # -------------------------------------------------------------------------------------------------- MERLIN
 
+
 def test_merlin_network_matches_deepdespeckling_model():
     import torch
     from deepdespeckling.model import Model
 
     from core.checkpoints import torch_load_weights
+
     for variant in sp.MERLIN_MODELS:
         state = torch_load_weights(sp.merlin_weights_path(variant))
         ours = sp.load_merlin(variant, "cpu")
@@ -314,6 +336,7 @@ def _deepdespeckling_denoiser(model_name):
         fake.gdal = None
         sys.modules["osgeo"] = fake
     from deepdespeckling.merlin.merlin_denoiser import MerlinDenoiser
+
     den = MerlinDenoiser(model_name=model_name, symetrise=False)
     den.device = "cpu"
     return den
@@ -348,6 +371,7 @@ def test_merlin_keeps_mean_and_nan_on_a_speckled_scene(speckled):
 
 def test_merlin_cuda_request_falls_back_with_a_note(speckled, monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     notes = []
     sp.despeckle(speckled[0][:64, :64], "merlin", device="cuda", notes=notes)

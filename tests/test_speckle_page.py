@@ -1,5 +1,6 @@
 """The speckle page under AppTest: sample and upload, filters with parameters, metrics equal to core's values,
 results kept across reruns, errors shown as one line."""
+
 import numpy as np
 import pytest
 
@@ -98,6 +99,7 @@ def test_bad_region_is_an_error_not_a_crash(dualpol_tif):
 
 def test_merlin_on_cuda_request_without_gpu_says_so(dualpol_tif, monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     blob, img = dualpol_tif
     at = _upload(app_test("speckle.py").run(), "scene.tif", blob)

@@ -1,4 +1,5 @@
 """Super-resolution engine: input preparation, tiles see consistent reference crops, metrics, demo model, CLI."""
+
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_tiles_get_the_reference_crop_of_their_own_footprint(rng):
     lr = rng.random((40, 52, 3)).astype(np.float32)
     ref = rng.random((160, 208, 3)).astype(np.float32)
     net = PointwiseNet()
-    whole = sr.super_resolve(lr, ref, net, tile=64)   # one pass
+    whole = sr.super_resolve(lr, ref, net, tile=64)  # one pass
     seen = []
     tiled = sr.super_resolve(lr, ref, net, tile=16, overlap=4, progress=lambda f, m: seen.append(f))
     assert whole.shape == tiled.shape == (160, 208, 3)
@@ -74,7 +75,7 @@ def test_psnr_and_ssim_crop_the_border():
     hr = np.full((32, 32, 3), 0.5, np.float32)
     test = hr + 0.1
     test[:4] = 1.0  # damage confined to the cropped border
-    assert sr.psnr(test, hr) == pytest.approx(20.0, abs=1e-4)     # 10 log10(1 / 0.1^2)
+    assert sr.psnr(test, hr) == pytest.approx(20.0, abs=1e-4)  # 10 log10(1 / 0.1^2)
     assert sr.psnr(test, hr, border=0) < 19.0
     assert sr.ssim(hr, hr) == pytest.approx(1.0)
 
@@ -93,8 +94,21 @@ def test_cli_writes_a_georeferenced_x4_geotiff(tmp_path, utm_geo, rng, capsys):
     lr = tmp_path / "lr.tif"
     _write_lr_geotiff(lr, utm_geo, rng)
     out = tmp_path / "out.tif"
-    code = cli_main(["superres", str(lr), str(out), "--ref", str(SAMPLES / "ref" / "synthetic_town.png"),
-                     "--model", str(DEMO), "--device", "cpu", "--tile", "16"])
+    code = cli_main(
+        [
+            "superres",
+            str(lr),
+            str(out),
+            "--ref",
+            str(SAMPLES / "ref" / "synthetic_town.png"),
+            "--model",
+            str(DEMO),
+            "--device",
+            "cpu",
+            "--tile",
+            "16",
+        ]
+    )
     assert code == 0
     r = sio.read_raster(out)
     assert r.data.shape == (96, 96, 3) and r.data.dtype == np.uint8
@@ -106,10 +120,25 @@ def test_cli_writes_a_georeferenced_x4_geotiff(tmp_path, utm_geo, rng, capsys):
 def test_cli_prints_metrics_against_hr(tmp_path, capsys):
     # a 32x32 corner of the bundled town sample (and the matching 128x128 reference and HR corners)
     for part, size in (("lr", 32), ("ref", 128), ("hr", 128)):
-        sio.write_png(tmp_path / f"{part}.png", sio.read_raster(SAMPLES / part / "synthetic_town.png").data[:size, :size])
+        sio.write_png(
+            tmp_path / f"{part}.png", sio.read_raster(SAMPLES / part / "synthetic_town.png").data[:size, :size]
+        )
     out = tmp_path / "sr.png"
-    code = cli_main(["superres", str(tmp_path / "lr.png"), str(out), "--ref", str(tmp_path / "ref.png"),
-                     "--model", str(DEMO), "--hr", str(tmp_path / "hr.png"), "--bicubic", str(tmp_path / "bic.png")])
+    code = cli_main(
+        [
+            "superres",
+            str(tmp_path / "lr.png"),
+            str(out),
+            "--ref",
+            str(tmp_path / "ref.png"),
+            "--model",
+            str(DEMO),
+            "--hr",
+            str(tmp_path / "hr.png"),
+            "--bicubic",
+            str(tmp_path / "bic.png"),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     sr_img = sio.read_raster(out).data.astype(np.float64) / 255
@@ -152,8 +181,17 @@ def test_onnx_export_runs_in_onnx_runtime_like_pytorch(tmp_path, capsys, rng):
     from models.rgtgan import RGTGANGenerator
 
     torch.manual_seed(0)
-    model = RGTGANGenerator(ngf=8, n_blocks=1, groups=2, gtem_nf=4, gtem_blocks=1, align_tail_blocks=0,
-                            dense_rounds=1, dense_steps=1, with_unused=False).eval()
+    model = RGTGANGenerator(
+        ngf=8,
+        n_blocks=1,
+        groups=2,
+        gtem_nf=4,
+        gtem_blocks=1,
+        align_tail_blocks=0,
+        dense_rounds=1,
+        dense_steps=1,
+        with_unused=False,
+    ).eval()
     for k, v in model.state_dict().items():
         if "dcnpack.offset" in k or "dcnpack.mask" in k:
             v.normal_(0, 0.1)  # real deformations, not the zero init
@@ -163,7 +201,7 @@ def test_onnx_export_runs_in_onnx_runtime_like_pytorch(tmp_path, capsys, rng):
     assert "max difference to PyTorch" in capsys.readouterr().out
     runner, desc = sr.load_superres_model(onnx_path)
     assert "ONNX Runtime" in desc
-    lr = rng.random((12, 20, 3)).astype(np.float32)   # another size than the export's: dynamic height / width
+    lr = rng.random((12, 20, 3)).astype(np.float32)  # another size than the export's: dynamic height / width
     ref = rng.random((48, 80, 3)).astype(np.float32)
     got = sr.super_resolve(lr, ref, runner)
     want = sr.super_resolve(lr, ref, model)
@@ -172,6 +210,7 @@ def test_onnx_export_runs_in_onnx_runtime_like_pytorch(tmp_path, capsys, rng):
 
 def test_an_lr_image_too_large_for_memory_is_refused_before_any_work(monkeypatch):
     from core.errors import UserError
+
     monkeypatch.setenv("SAR_STUDIO_SR_MAX_LR_PIXELS", "1000")
     with pytest.raises(UserError, match=r"LR image is 40x30: .* crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS"):
         sr.super_resolve(np.zeros((30, 40, 3), np.float32), np.zeros((120, 160, 3), np.float32), PointwiseNet())

@@ -1,5 +1,6 @@
 """The super-resolution page under AppTest: bundled sample, metrics equal to core's, rerun keeps results,
 uploads, bad model and bad HR shown as one error line."""
+
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,8 @@ def test_a_model_that_is_not_rgtgan_is_one_error_line(tmp_path):
     at.radio(key="superres_model_src").set_value("Upload a model").run()
     p = tmp_path / "x.pth"
     torch.save({"model.0.weight": torch.zeros(3)}, p)
-    at.file_uploader(key="superres_model_upload").set_value(("x_G.pth", p.read_bytes(), "application/octet-stream")).run()
+    at.file_uploader(key="superres_model_upload").set_value(
+        ("x_G.pth", p.read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.exception
     assert len(at.error) == 1 and "is not an RGTGAN generator" in at.error[0].value

@@ -1,11 +1,11 @@
 """RRSGAN: DCNv2 (modulated deformable conv) against a per-pixel loop and a plain convolution; strict .pth load."""
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from models.rrsgan import RRSGANGenerator, dcnv2_sample_conv
 from tests.test_rgtgan import _bilinear_zero, _inputs, _random_state
-
 
 
 def dcnv2_loop(x, offset, mask, weight, bias, groups):
@@ -24,7 +24,7 @@ def dcnv2_loop(x, offset, mask, weight, bias, groups):
                     for q in range(9):
                         ky, kx = divmod(q, 3)
                         dy, dx = offset[b, g * 18 + 2 * q, i, j], offset[b, g * 18 + 2 * q + 1, i, j]
-                        v = _bilinear_zero(img[b, :, :, ci:ci + 1], i + ky - 1 + dy, j + kx - 1 + dx)[0]
+                        v = _bilinear_zero(img[b, :, :, ci : ci + 1], i + ky - 1 + dy, j + kx - 1 + dx)[0]
                         out[b, :, i, j] += weight[:, ci, ky, kx] * mask[b, g * 9 + q, i, j] * v
     return out + bias.reshape(1, -1, 1, 1)
 

@@ -1,4 +1,5 @@
 """Super-resolution trainer: synthetic triples, the untrained model is bicubic, a few GAN steps run."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +9,17 @@ from core.errors import UserError
 from core.train.superres import SRTrainConfig, example_tensors, make_sr_example, train_superres
 
 
-TINY = dict(ngf=8, n_blocks=1, groups=2, gtem_nf=4, gtem_blocks=1, align_tail_blocks=0, dense_rounds=1,
-            dense_steps=1, with_unused=False)
+TINY = dict(
+    ngf=8,
+    n_blocks=1,
+    groups=2,
+    gtem_nf=4,
+    gtem_blocks=1,
+    align_tail_blocks=0,
+    dense_rounds=1,
+    dense_steps=1,
+    with_unused=False,
+)
 
 
 def test_triples_are_deterministic_and_lr_is_the_hr_downsampled():

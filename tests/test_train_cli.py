@@ -1,4 +1,5 @@
 """`python -m core train` / `evaluate`: bad input is one line and exit 2; evaluate's numbers are recomputed here."""
+
 import csv
 import json
 
@@ -20,9 +21,11 @@ def test_train_refuses_bad_folders_in_one_line(tmp_path, capsys):
     (tmp_path / "ds" / "optical" / "synthetic_A_000001.png").unlink()
     assert main(["train", "--data", str(tmp_path / "ds"), "--run-dir", str(tmp_path / "r2")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("error: 1 of 3 SAR images in sar/ have no optical partner in optical/, first: "
-                   "sar/synthetic_A_000001.png (expected optical/synthetic_A_000001.png); add the partners or "
-                   "remove the unpaired images.")
+    assert err == (
+        "error: 1 of 3 SAR images in sar/ have no optical partner in optical/, first: "
+        "sar/synthetic_A_000001.png (expected optical/synthetic_A_000001.png); add the partners or "
+        "remove the unpaired images."
+    )
     assert json.loads((tmp_path / "r2" / "state.json").read_text())["status"] == "failed"
     assert main(["train", "--task", "lora", "--run-dir", str(tmp_path / "r3")]) == 2
     assert "needs a base model" in capsys.readouterr().err
@@ -36,8 +39,22 @@ def test_evaluate_writes_per_image_psnr_ssim_that_match_an_independent_computati
     g = build("sar2optical_unet", dict(width=4, n_down=5)).eval()
     save_model(tmp_path / "g.safetensors", g, normalization=normalization_for(3))
     write_synthetic_folder(tmp_path / "ds", range(3), size=32)
-    assert main(["evaluate", "--model", str(tmp_path / "g.safetensors"), "--data", str(tmp_path / "ds"),
-                 "--split", "all", "--out", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "g.safetensors"),
+                "--data",
+                str(tmp_path / "ds"),
+                "--split",
+                "all",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(tmp_path / "ev" / "per_image.csv")))
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
     assert len(rows) == 3 and summary["count"] == 3
@@ -49,11 +66,12 @@ def test_evaluate_writes_per_image_psnr_ssim_that_match_an_independent_computati
             y = g(x)[0].numpy().transpose(1, 2, 0)
         out = np.clip(np.rint((y + 1) / 2 * 255), 0, 255).astype(np.uint8)
         mse = np.mean((out.astype(np.float64) - opt) ** 2)
-        assert float(r["psnr"]) == pytest_approx(10 * np.log10(255 ** 2 / mse))
+        assert float(r["psnr"]) == pytest_approx(10 * np.log10(255**2 / mse))
         assert float(r["ssim"]) == pytest_approx(structural_similarity(opt, out, data_range=255, channel_axis=2), 1e-4)
     assert summary["psnr_mean"] == pytest_approx(np.mean([float(r["psnr"]) for r in rows]))
 
 
 def pytest_approx(v, tol=1e-3):
     import pytest
+
     return pytest.approx(v, abs=tol)

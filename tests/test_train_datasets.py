@@ -1,4 +1,5 @@
 """Dataset layouts, pairing errors, seeded splits, augmentation and conversion to network input."""
+
 import json
 
 import numpy as np
@@ -28,8 +29,9 @@ def make_sen12_terrain(root, rng, n=5, split=False):
             _png(root / terrain / "s2" / name.replace("_s1_", "_s2_"), o)
             names.append(f"{terrain}/s1/{name}")
     if split:
-        (root / "split.json").write_text(json.dumps({"data": {"train": names[:6], "val": names[6:8],
-                                                              "test": names[8:]}}))
+        (root / "split.json").write_text(
+            json.dumps({"data": {"train": names[:6], "val": names[6:8], "test": names[8:]}})
+        )
     return names
 
 
@@ -60,7 +62,11 @@ def test_every_layout_is_detected_and_paired(tmp_path, rng):
             _png(tmp_path / "hd" / f"{phase}_A" / f"a{k}.png", s)
             _png(tmp_path / "hd" / f"{phase}_B" / f"b{k}.png", o)
     pairs, layout = D.find_pairs(tmp_path / "hd")
-    assert layout == "pix2pixhd" and [(p.sar.name, p.optical.name, p.split) for p in pairs][-1] == ("a1.png", "b1.png", "test")
+    assert layout == "pix2pixhd" and [(p.sar.name, p.optical.name, p.split) for p in pairs][-1] == (
+        "a1.png",
+        "b1.png",
+        "test",
+    )
     # aligned A|B: left half SAR, right half optical
     s, o = _pair_arrays(rng)
     ab = np.concatenate([np.repeat(s[..., None], 3, 2), o], axis=1)
@@ -79,15 +85,19 @@ def test_unpaired_and_missing_images_are_named_in_one_sentence(tmp_path, rng):
     with pytest.raises(UserError) as e:
         D.find_pairs(tmp_path / "sen")
     msg = str(e.value)
-    assert msg.startswith("2 of 5 SAR images in urban/s1/ have no optical partner in urban/s2/, first: "
-                          "urban/s1/ROIs1970_fall_s1_1_p11.png")
+    assert msg.startswith(
+        "2 of 5 SAR images in urban/s1/ have no optical partner in urban/s2/, first: "
+        "urban/s1/ROIs1970_fall_s1_1_p11.png"
+    )
     assert "\n" not in msg
     # an optical image without SAR partner is refused too, not silently skipped
     s, o = _pair_arrays(rng)
     _png(tmp_path / "f" / "sar" / "a.png", s)
     _png(tmp_path / "f" / "optical" / "a.png", o)
     _png(tmp_path / "f" / "optical" / "b.png", o)
-    with pytest.raises(UserError, match=r"1 of 2 optical images in optical/ have no SAR partner in sar/, first: optical/b.png"):
+    with pytest.raises(
+        UserError, match=r"1 of 2 optical images in optical/ have no SAR partner in sar/, first: optical/b.png"
+    ):
         D.find_pairs(tmp_path / "f")
     _png(tmp_path / "hd" / "train_A" / "a.png", s)
     _png(tmp_path / "hd" / "train_B" / "a.png", o)
@@ -139,6 +149,7 @@ def test_augmentation_moves_both_images_together_and_is_deterministic(rng):
 
 def test_float_sar_is_rendered_like_the_translation_page(tmp_path, rng):
     from core import io as sio
+
     inten = rng.gamma(1.0, 0.05, (24, 24)).astype(np.float32)
     opt = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     sio.write_geotiff(tmp_path / "ds" / "sar" / "a.tif", inten)
@@ -172,8 +183,14 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, rng):
         b = io.BytesIO()
         Image.fromarray(arr).save(b, format="PNG")
         png[key] = b.getvalue()
-    good = zip_of([("mydata/sar/a.png", png["s"]), ("mydata/optical/a.png", png["o"]), ("mydata/notes.txt", b"x"),
-                   ("__MACOSX/mydata/._a.png", b"junk")])
+    good = zip_of(
+        [
+            ("mydata/sar/a.png", png["s"]),
+            ("mydata/optical/a.png", png["o"]),
+            ("mydata/notes.txt", b"x"),
+            ("__MACOSX/mydata/._a.png", b"junk"),
+        ]
+    )
     root = D.extract_zip(good, tmp_path / "x")
     assert root == tmp_path / "x" / "mydata"
     pairs, layout = D.find_pairs(root)

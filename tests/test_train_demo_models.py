@@ -1,4 +1,5 @@
 """The shipped demo models: loadable by the translation engine, small, with cards whose numbers can be recomputed."""
+
 import re
 from pathlib import Path
 
@@ -12,13 +13,16 @@ DEMOS = ["pix2pix_unet_demo", "chrgan_demo"]
 
 def _card_rows(name):
     text = (CKPT / f"{name}.md").read_text()
-    return {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^\| ([^|]+) \| ([0-9.]+) \| ([0-9.]+) \|$", text, re.M)}
+    return {
+        m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
+        for m in re.finditer(r"^\| ([^|]+) \| ([0-9.]+) \| ([0-9.]+) \|$", text, re.M)
+    }
 
 
 @pytest.mark.parametrize("name", DEMOS)
 def test_demo_generator_ships_small_with_a_card_and_loads_in_the_translation_engine(name):
     from core.checkpoints import load_generator
+
     path = CKPT / f"{name}.safetensors"
     assert path.exists(), "run scripts/train_demo_models.py"
     assert path.stat().st_size <= 25e6
@@ -31,10 +35,14 @@ def test_demo_generator_ships_small_with_a_card_and_loads_in_the_translation_eng
     assert ours[1] > mean_colour[1] and ours[1] > lookup[1]  # and so does its SSIM
 
 
-@pytest.mark.parametrize("name,model,adapter,sensor", [
-    ("pix2pix_unet_demo", "pix2pix_unet_demo.safetensors", None, "A"),
-    ("chrgan_demo", "chrgan_demo.safetensors", None, "A"),
-    ("pix2pix_unet_demo_sensorB_lora", "pix2pix_unet_demo.safetensors", "pix2pix_unet_demo_sensorB_lora", "B")])
+@pytest.mark.parametrize(
+    "name,model,adapter,sensor",
+    [
+        ("pix2pix_unet_demo", "pix2pix_unet_demo.safetensors", None, "A"),
+        ("chrgan_demo", "chrgan_demo.safetensors", None, "A"),
+        ("pix2pix_unet_demo_sensorB_lora", "pix2pix_unet_demo.safetensors", "pix2pix_unet_demo_sensorB_lora", "B"),
+    ],
+)
 def test_demo_card_numbers_are_reproduced(name, model, adapter, sensor):
     """The card's held-out means are those of checkpoints/heldout/<name>/per_image.csv (32 synthetic scenes never
     used in training, written by `python -m core evaluate`), and two of those rows are recomputed here."""
@@ -42,6 +50,7 @@ def test_demo_card_numbers_are_reproduced(name, model, adapter, sensor):
 
     from core.train.datasets import synthetic_sources, to_channels
     from core.train.evaluate import generate, image_metrics, load_for_inference
+
     rows = list(csv.DictReader(open(CKPT / "heldout" / name / "per_image.csv")))
     assert len(rows) == 32
     card = _card_rows(name)

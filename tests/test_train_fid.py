@@ -1,5 +1,6 @@
 """FID: the hand-written Inception-v3 has torchvision's layout; the Fréchet distance matches its closed form;
 evaluate adds FID with a user-supplied weights file and refuses the wrong Inception."""
+
 import json
 
 import numpy as np
@@ -27,7 +28,9 @@ def test_frechet_distance_closed_form_for_diagonal_gaussians(rng):
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
     assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-9)
     q, _ = np.linalg.qr(rng.normal(size=(5, 5)))  # rotating both covariances keeps the distance
-    assert frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T) == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_low_rank_route_equals_the_matrix_square_root(rng):
@@ -37,11 +40,13 @@ def test_low_rank_route_equals_the_matrix_square_root(rng):
     assert frechet_distance_of_features(a, b) == pytest.approx(ref, rel=1e-6)
     big_a, big_b = rng.normal(size=(60, 5)), rng.normal(1, 2, size=(70, 5))  # more samples than dimensions
     assert frechet_distance_of_features(big_a, big_b) == pytest.approx(
-        frechet_distance(big_a.mean(0), np.cov(big_a, rowvar=False), big_b.mean(0), np.cov(big_b, rowvar=False)))
+        frechet_distance(big_a.mean(0), np.cov(big_a, rowvar=False), big_b.mean(0), np.cov(big_b, rowvar=False))
+    )
 
 
 def test_evaluate_adds_fid_with_a_weights_file(tmp_path, rng, monkeypatch):
     import core.metrics
+
     monkeypatch.setattr(core.metrics, "FID_INPUT_SIZE", 75)  # the plumbing, at the smallest Inception input
     from core.checkpoints import save_model
     from core.train.datasets import write_synthetic_folder
@@ -54,8 +59,13 @@ def test_evaluate_adds_fid_with_a_weights_file(tmp_path, rng, monkeypatch):
     g = build("sar2optical_unet", dict(width=4, n_down=5)).eval()
     save_model(tmp_path / "g.safetensors", g, normalization=normalization_for(3))
     write_synthetic_folder(tmp_path / "ds", range(3), size=32)
-    s = evaluate(str(tmp_path / "g.safetensors"), str(tmp_path / "ds"), split="all",
-                 fid_weights=str(tmp_path / "pt_inception.pth"), out=str(tmp_path / "ev"))
+    s = evaluate(
+        str(tmp_path / "g.safetensors"),
+        str(tmp_path / "ds"),
+        split="all",
+        fid_weights=str(tmp_path / "pt_inception.pth"),
+        out=str(tmp_path / "ev"),
+    )
     assert np.isfinite(s["fid"]) and s["fid"] > 0
     assert json.loads((tmp_path / "ev" / "summary.json").read_text())["fid"] == pytest.approx(s["fid"])
     imgs = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2)]

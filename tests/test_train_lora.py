@@ -1,4 +1,5 @@
 """LoRA and full fine-tuning: what is trained, what stays frozen, and that the saved adapter reproduces it."""
+
 import torch
 
 from core.checkpoints import load_model, save_model
@@ -21,9 +22,24 @@ def _base(tmp_path):
 
 
 def _cfg(base, task, **kw):
-    return TrainConfig(task=task, base_model=str(base), data="synthetic:B", synthetic_count=5, size=32,
-                       synthetic_size=32, epochs=1, batch_size=2, ndf=4, lora_rank=2, lora_alpha=4.0,
-                       lora_dropout=0.0, val_max=2, log_every=1, threads=1, **kw)
+    return TrainConfig(
+        task=task,
+        base_model=str(base),
+        data="synthetic:B",
+        synthetic_count=5,
+        size=32,
+        synthetic_size=32,
+        epochs=1,
+        batch_size=2,
+        ndf=4,
+        lora_rank=2,
+        lora_alpha=4.0,
+        lora_dropout=0.0,
+        val_max=2,
+        log_every=1,
+        threads=1,
+        **kw,
+    )
 
 
 def test_lora_trains_only_the_adapter_and_the_saved_adapter_reproduces_it(tmp_path):
@@ -35,7 +51,9 @@ def test_lora_trains_only_the_adapter_and_the_saved_adapter_reproduces_it(tmp_pa
     assert trainer.objective == "pix2pix"  # taken from the base checkpoint
     trainable = [n for n, p in trainer.G.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
-    convs = [n for n, m in trainer.G.named_modules() if isinstance(m, (torch.nn.ConvTranspose2d,)) and "base_layer" in n]
+    convs = [
+        n for n, m in trainer.G.named_modules() if isinstance(m, (torch.nn.ConvTranspose2d,)) and "base_layer" in n
+    ]
     assert convs, "LoRA must also wrap the ConvTranspose2d layers"
     result = trainer.fit()
     assert result["status"] == "finished" and result["step"] == 2

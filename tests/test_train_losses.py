@@ -1,4 +1,5 @@
 """Losses and discriminators against independent references (scikit-image SSIM, closed forms, autograd)."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,11 +12,22 @@ from models.patchgan import PatchGAN
 
 def test_ssim_matches_scikit_image(rng):
     from skimage.metrics import structural_similarity
+
     a = rng.random((2, 3, 40, 36)).astype(np.float32)
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
     ours = L.ssim(torch.from_numpy(a), torch.from_numpy(b), reduction="none").numpy()
-    ref = [structural_similarity(a[i].transpose(1, 2, 0), b[i].transpose(1, 2, 0), data_range=1.0, channel_axis=2,
-                                 gaussian_weights=True, sigma=1.5, use_sample_covariance=False) for i in range(2)]
+    ref = [
+        structural_similarity(
+            a[i].transpose(1, 2, 0),
+            b[i].transpose(1, 2, 0),
+            data_range=1.0,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for i in range(2)
+    ]
     np.testing.assert_allclose(ours, ref, atol=2e-4)
     x = torch.from_numpy(a[:1]) * 2 - 1
     assert float(L.ssim_loss(x, x)) == pytest.approx(0.0, abs=1e-5)
@@ -31,7 +43,8 @@ def test_gan_losses_closed_form():
     assert float(L.gan_loss(logits, True, "lsgan")) == pytest.approx(float(((logits - 1) ** 2).mean()), rel=1e-6)
     nested = [[torch.zeros(1), logits], [torch.zeros(1), logits * 2]]
     assert float(L.gan_loss(nested, False, "lsgan")) == pytest.approx(
-        float((logits ** 2).mean() + ((2 * logits) ** 2).mean()), rel=1e-6)
+        float((logits**2).mean() + ((2 * logits) ** 2).mean()), rel=1e-6
+    )
     with pytest.raises(ValueError):
         L.gan_loss(logits, True, "wgan")
 
@@ -80,6 +93,7 @@ def test_multiscale_discriminator_scales_and_features():
 
 def test_vgg_perceptual_loss_from_a_torchvision_file(tmp_path):
     from models.vgg import VGG19
+
     torch.manual_seed(0)
     net = VGG19()
     state = {f"module.{k}": v for k, v in net.state_dict().items()}

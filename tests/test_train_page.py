@@ -1,4 +1,5 @@
 """The training page (AppTest): start a run in the background, watch it, stop, resume, send it to translation."""
+
 import pytest
 
 from core.train import jobs
@@ -24,6 +25,7 @@ def _small(at, epochs=1):
 def test_start_a_job_then_watch_and_send_a_finished_run(runs_dir):
     from core.train.runs import RunFolder
     from core.train.trainer import train
+
     at = app_test("train.py")
     at.run()
     assert not at.exception
@@ -42,8 +44,23 @@ def test_start_a_job_then_watch_and_send_a_finished_run(runs_dir):
     # a finished run: metrics, samples and "Send to translation"
     done = RunFolder(runs_dir / "done")
     done.path.mkdir()
-    train(dict(task="pix2pix", data="synthetic", synthetic_count=5, size=32, synthetic_size=32, width=4, n_down=3,
-               ndf=4, batch_size=2, epochs=2, threads=1), done, resume=False)
+    train(
+        dict(
+            task="pix2pix",
+            data="synthetic",
+            synthetic_count=5,
+            size=32,
+            synthetic_size=32,
+            width=4,
+            n_down=3,
+            ndf=4,
+            batch_size=2,
+            epochs=2,
+            threads=1,
+        ),
+        done,
+        resume=False,
+    )
     at.run()  # the new run is listed
     at.selectbox(key="train_select").set_value(str(done.path))
     at.run()
@@ -61,10 +78,23 @@ def test_resume_and_stop_from_the_page(runs_dir):
     # a run stopped at step 2 (trained in this process), then resumed and stopped again from the page
     from core.train.runs import RunFolder
     from core.train.trainer import train
+
     run = RunFolder(runs_dir / "stopped-run")
     run.path.mkdir(parents=True)
-    cfg = dict(task="pix2pix", data="synthetic", synthetic_count=8, size=32, synthetic_size=32, width=4, n_down=3,
-               ndf=4, batch_size=2, epochs=200, log_every=1, threads=1)
+    cfg = dict(
+        task="pix2pix",
+        data="synthetic",
+        synthetic_count=8,
+        size=32,
+        synthetic_size=32,
+        width=4,
+        n_down=3,
+        ndf=4,
+        batch_size=2,
+        epochs=200,
+        log_every=1,
+        threads=1,
+    )
     train(cfg, run, resume=False, progress=lambda f, m: run.request_stop() if m.startswith("step 2/") else None)
     at = app_test("train.py")
     at.run()
@@ -87,8 +117,9 @@ def test_bad_server_folder_is_one_error_and_start_is_disabled(runs_dir, tmp_path
     at.run()
     at.text_input(key="train_folder").set_value(str(tmp_path / "nowhere"))
     at.run()
-    assert [e.value for e in at.error] == [f"dataset folder {tmp_path / 'nowhere'} does not exist; give an existing "
-                                           f"folder on the server."]
+    assert [e.value for e in at.error] == [
+        f"dataset folder {tmp_path / 'nowhere'} does not exist; give an existing folder on the server."
+    ]
     assert at.button(key="train_start").disabled
     at.selectbox(key="train_task").set_value("lora")
     at.run()

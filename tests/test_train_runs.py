@@ -1,5 +1,6 @@
 """Run folders: atomic checkpoints with optimizer state; a stopped or killed run resumes at the same step
 with the same numbers as an uninterrupted run; background jobs survive, stop and resume."""
+
 import os
 import signal
 
@@ -14,14 +15,30 @@ from core.train.trainer import TrainConfig, train
 
 
 def tiny(**kw):
-    cfg = dict(task="pix2pix", data="synthetic", synthetic_count=6, size=32, synthetic_size=32, width=4, n_down=5, ndf=4,
-               batch_size=2, epochs=3, log_every=1, checkpoint_every=2, val_max=2, seed=3, threads=1)
+    cfg = dict(
+        task="pix2pix",
+        data="synthetic",
+        synthetic_count=6,
+        size=32,
+        synthetic_size=32,
+        width=4,
+        n_down=5,
+        ndf=4,
+        batch_size=2,
+        epochs=3,
+        log_every=1,
+        checkpoint_every=2,
+        val_max=2,
+        seed=3,
+        threads=1,
+    )
     cfg.update(kw)
     return cfg
 
 
 def _weights(path):
     from safetensors.torch import load_file
+
     return load_file(str(path))
 
 
@@ -58,6 +75,7 @@ def test_stopped_run_resumes_at_the_same_step_with_identical_weights(tmp_path):
     def stop_at_3(fraction, message):
         if message.startswith("step 3/"):
             run.request_stop()
+
     first = train(tiny(), run, resume=False, progress=stop_at_3)
     assert first["status"] == "stopped" and first["step"] == 3
     assert run.state()["status"] == "stopped"
@@ -71,8 +89,9 @@ def test_stopped_run_resumes_at_the_same_step_with_identical_weights(tmp_path):
     steps = [int(r["step"]) for r in run.read_rows("log.csv")]
     assert steps == [1, 2, 3, 4, 5, 6]
     straight_log = RunFolder(tmp_path / "straight").read_rows("log.csv")
-    np.testing.assert_allclose([r["loss_G_L1"] for r in run.read_rows("log.csv")],
-                               [r["loss_G_L1"] for r in straight_log], rtol=1e-6)
+    np.testing.assert_allclose(
+        [r["loss_G_L1"] for r in run.read_rows("log.csv")], [r["loss_G_L1"] for r in straight_log], rtol=1e-6
+    )
     val = run.read_rows("val.csv")
     assert [int(r["epoch"]) for r in val] == [0, 1, 2] and all(5 < r["psnr"] < 40 for r in val)
     assert len(run.samples()) == 3
@@ -104,6 +123,7 @@ def test_background_job_survives_sigkill_and_resumes(tmp_path, monkeypatch):
 
 def test_bad_options_are_one_sentence():
     from core.errors import UserError
+
     with pytest.raises(UserError, match="unknown task"):
         TrainConfig(task="cyclegan").check()
     with pytest.raises(UserError, match="needs a base model"):
@@ -114,6 +134,7 @@ def test_bad_options_are_one_sentence():
 
 def test_batch_of_one_at_a_1x1_bottleneck_is_a_sentence(tmp_path):
     from core.errors import UserError
+
     with pytest.raises(UserError, match="batch size of at least 2"):
         train(tiny(batch_size=1, n_down=5, epochs=1), tmp_path / "b1", resume=False)
     assert RunFolder(tmp_path / "b1").state()["status"] == "failed"

@@ -1,4 +1,5 @@
 """The synthetic SAR/optical scene generator: seeded, physically sensible, resolution independent."""
+
 import numpy as np
 import pytest
 
@@ -26,7 +27,7 @@ def test_speckle_is_gamma_with_the_requested_looks_and_gain():
             ratios.append(sar / sigma)
         r = np.concatenate([x.ravel() for x in ratios])
         assert r.mean() == pytest.approx(gain, rel=0.03)
-        assert r.var() == pytest.approx(gain ** 2 / looks, rel=0.08)
+        assert r.var() == pytest.approx(gain**2 / looks, rel=0.08)
 
 
 def test_backscatter_follows_land_cover():
@@ -76,5 +77,5 @@ def test_dual_pol_and_sensors():
 
 
 def test_sar_to_display_maps_the_db_range_linearly():
-    x = np.array([1e-3, 10 ** -1.25, 10 ** 0.5, 100.0], np.float32)  # -30, -12.5, +5, +20 dB
+    x = np.array([1e-3, 10**-1.25, 10**0.5, 100.0], np.float32)  # -30, -12.5, +5, +20 dB
     np.testing.assert_array_equal(S.sar_to_display(x), [0, 128, 255, 255])

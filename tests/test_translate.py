@@ -13,23 +13,39 @@ from core import checkpoints as ck
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
-from core.translate import (TranslateOptions, Translator, network_input, translate_many, translate_raster)
+from core.translate import TranslateOptions, Translator, network_input, translate_many, translate_raster
 from models.registry import build
-from tests.test_models_translate import (_randomise, global_reference, junyan_reference, local_reference,
-                                        sar2optical_reference)
+from tests.test_models_translate import (
+    _randomise,
+    global_reference,
+    junyan_reference,
+    local_reference,
+    sar2optical_reference,
+)
 
 
 FORMATS = {
     # name: (arch, config, key prefix written in the file, reference forward)
-    "sar2optical": ("sar2optical_unet", {"width": 4}, "module.",
-                    lambda sd, x: sar2optical_reference(sd, x, 8)),
+    "sar2optical": ("sar2optical_unet", {"width": 4}, "module.", lambda sd, x: sar2optical_reference(sd, x, 8)),
     "junyanz": ("junyan_unet", {"ngf": 4}, "_orig_mod.", lambda sd, x: junyan_reference(sd, x, 8)),
-    "pix2pixhd": ("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 2}, "",
-                  lambda sd, x: global_reference(sd, x, 2, 2, False)),
-    "chrgan": ("pix2pixhd_global", {"ngf": 4, "n_downsample": 2, "n_blocks": 2, "se_blocks": True}, "",
-               lambda sd, x: global_reference(sd, x, 2, 2, True)),
-    "pix2pixhd_local": ("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
-                                            "n_blocks_local": 1}, "module.", lambda sd, x: local_reference(sd, x, 2, 1, 1)),
+    "pix2pixhd": (
+        "pix2pixhd_global",
+        {"ngf": 4, "n_downsample": 2, "n_blocks": 2},
+        "",
+        lambda sd, x: global_reference(sd, x, 2, 2, False),
+    ),
+    "chrgan": (
+        "pix2pixhd_global",
+        {"ngf": 4, "n_downsample": 2, "n_blocks": 2, "se_blocks": True},
+        "",
+        lambda sd, x: global_reference(sd, x, 2, 2, True),
+    ),
+    "pix2pixhd_local": (
+        "pix2pixhd_local",
+        {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "n_blocks_local": 1},
+        "module.",
+        lambda sd, x: local_reference(sd, x, 2, 1, 1),
+    ),
 }
 
 
@@ -63,21 +79,29 @@ def test_foreign_generator_reproduces_reference_pixels(tmp_path, fmt):
     x = torch.from_numpy(np.repeat(img[None, None].astype(np.float32), 3, axis=1)) / 255.0
     with torch.no_grad():
         y = reference(model.state_dict(), (x - 0.5) / 0.5)
-    expected = ((y[0].permute(1, 2, 0).numpy() + 1) / 2 * 255)
+    expected = (y[0].permute(1, 2, 0).numpy() + 1) / 2 * 255
     diff = np.abs(result.output.astype(np.float32) - expected)
     assert diff.max() <= 1.0, diff.max()
     assert expected.std() > 1  # the reference is not a flat image
 
 
 def test_detection_infers_every_size_from_shapes():
-    cases = [("sar2optical_unet", {"in_channels": 1, "out_channels": 3, "width": 8, "n_down": 6, "use_upsampling": True}),
-             ("junyan_unet", {"in_channels": 1, "out_channels": 3, "ngf": 8, "num_downs": 7, "norm": "instance"}),
-             ("pix2pixhd_global", {"in_channels": 3, "out_channels": 3, "ngf": 8, "n_downsample": 3, "n_blocks": 4,
-                                   "norm": "batch"}),
-             ("pix2pixhd_global", {"ngf": 8, "n_downsample": 2, "n_blocks": 3, "se_blocks": True, "se_reduction": 8,
-                                   "se_bias": False}),
-             ("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 3, "n_local_enhancers": 1,
-                                  "n_blocks_local": 2})]
+    cases = [
+        ("sar2optical_unet", {"in_channels": 1, "out_channels": 3, "width": 8, "n_down": 6, "use_upsampling": True}),
+        ("junyan_unet", {"in_channels": 1, "out_channels": 3, "ngf": 8, "num_downs": 7, "norm": "instance"}),
+        (
+            "pix2pixhd_global",
+            {"in_channels": 3, "out_channels": 3, "ngf": 8, "n_downsample": 3, "n_blocks": 4, "norm": "batch"},
+        ),
+        (
+            "pix2pixhd_global",
+            {"ngf": 8, "n_downsample": 2, "n_blocks": 3, "se_blocks": True, "se_reduction": 8, "se_bias": False},
+        ),
+        (
+            "pix2pixhd_local",
+            {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 3, "n_local_enhancers": 1, "n_blocks_local": 2},
+        ),
+    ]
     for arch, config in cases:
         with torch.device("meta"):
             m = build(arch, config)
@@ -88,8 +112,10 @@ def test_detection_infers_every_size_from_shapes():
 
 def test_our_safetensors_and_local_enhancer_round_trip(tmp_path):
     torch.manual_seed(1)
-    m = _randomise(build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
-                                              "n_blocks_local": 1}), seed=4)
+    m = _randomise(
+        build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "n_blocks_local": 1}),
+        seed=4,
+    )
     p = ck.save_model(tmp_path / "local.safetensors", m, normalization=ck.translation_normalization(3))
     gen = ck.load_generator(p)
     assert gen.format == "sar-studio" and gen.arch == "pix2pixhd_local" and gen.size_multiple == 8
@@ -112,6 +138,7 @@ def test_1000x700_geotiff_comes_back_1000x700_and_georeferenced(tmp_path, utm_ge
     assert back.data.shape == (700, 1000, 3) and back.data.dtype == np.uint8
     assert back.geo is not None and back.geo.transform == utm_geo.transform
     import rasterio
+
     assert rasterio.crs.CRS.from_wkt(back.geo.crs) == rasterio.crs.CRS.from_epsg(32633)
 
 
@@ -161,8 +188,12 @@ def test_adapter_prefilter_and_device_notes(tmp_path, rng):
     g = torch.Generator().manual_seed(0)
     for i in range(1, 9):
         conv = getattr(model.encoder, f"enc{i}").conv_block[0]
-        mods.append({"lora_A": {"weight": torch.randn(4, conv.in_channels, 1, 1, generator=g) * 0.3},
-                     "lora_B": {"weight": torch.randn(conv.out_channels, 4, 1, 1, generator=g) * 0.3}})
+        mods.append(
+            {
+                "lora_A": {"weight": torch.randn(4, conv.in_channels, 1, 1, generator=g) * 0.3},
+                "lora_B": {"weight": torch.randn(conv.out_channels, 4, 1, 1, generator=g) * 0.3},
+            }
+        )
     adapter = tmp_path / "lora.pth"
     torch.save({"lora_modules": mods, "config": {"rank": 4, "alpha": 32}}, adapter)
     raster = sio.Raster((rng.random((256, 256)) * 255).astype(np.uint8), "display", "x.png")
@@ -184,6 +215,7 @@ def test_hostile_and_wrong_checkpoints_are_refused(tmp_path, capsys):
     class Evil:
         def __reduce__(self):
             return (print, ("pwned",))
+
     evil = tmp_path / "evil.pth"
     torch.save({"w": torch.zeros(1), "x": Evil()}, evil)
     with pytest.raises(UserError, match="refused for safety"):
@@ -253,8 +285,9 @@ def test_per_call_options_override_the_translator_defaults(tmp_path, rng):
 
 def test_dualpol_as_the_checkpoint_was_trained(tmp_path, rng):
     m = build("sar2optical_unet", {"width": 4, "n_down": 5}).eval()
-    p = ck.save_model(tmp_path / "dual.safetensors", m,
-                      normalization=ck.translation_normalization(3, dualpol="false_colour"))
+    p = ck.save_model(
+        tmp_path / "dual.safetensors", m, normalization=ck.translation_normalization(3, dualpol="false_colour")
+    )
     translator = Translator(ck.load_generator(p), TranslateOptions(device="cpu"))
     vv = rng.gamma(1.0, 0.2, (32, 32)).astype(np.float32)
     dual = sio.Raster(np.stack([vv, vv * 0.2], -1), "intensity", "vvvh.tif")

@@ -1,5 +1,6 @@
 """The translation page under AppTest: empty checkpoints/ said plainly, model by path or from the training page,
 pixels equal to the engine's, PSNR/SSIM against an optical image, errors as one line."""
+
 import numpy as np
 import pytest
 import torch
@@ -91,8 +92,15 @@ def test_bad_model_and_adapter_show_one_line_errors(empty_checkpoints, tiny_mode
     assert len(at.error) == 1 and "unrecognised generator" in at.error[0].value
     at.text_input(key="translate_model_path").set_value(str(tiny_model)).run()
     wrong = tmp_path / "wrong_lora.pth"
-    torch.save({"lora_modules": [{"lora_A": {"weight": torch.zeros(4, 7, 1, 1)},
-                                  "lora_B": {"weight": torch.zeros(4, 4, 1, 1)}}] * 8}, wrong)
+    torch.save(
+        {
+            "lora_modules": [
+                {"lora_A": {"weight": torch.zeros(4, 7, 1, 1)}, "lora_B": {"weight": torch.zeros(4, 4, 1, 1)}}
+            ]
+            * 8
+        },
+        wrong,
+    )
     at.radio(key="translate_adapter_mode").set_value("Path on the server").run()
     at.text_input(key="translate_adapter_path").set_value(str(wrong)).run()
     at.button(key="translate_run").click().run()
@@ -119,6 +127,7 @@ def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model)
     assert any("Exported: opset 17" in s.value and "max |ONNX − PyTorch|" in s.value for s in at.success)
     exported = at.session_state["translate_export_file"]
     from core.onnx import inspect_onnx
+
     info = inspect_onnx(exported["path"])
     assert info.fixed_hw is None and info.metadata["arch"] == "sar2optical_unet"
     assert exported["report"]["max_abs_diff"] < 2e-3
@@ -140,8 +149,11 @@ def test_batch_of_samples_gives_a_zip_with_every_result(empty_checkpoints, tiny_
 
 def test_only_translation_generators_are_listed(empty_checkpoints):
     ck.save_model(empty_checkpoints / "b_discriminator.safetensors", build("patchgan", {}), normalization={})
-    ck.save_model(empty_checkpoints / "a_demo.safetensors", build("sar2optical_unet", {"width": 4}),
-                  normalization=ck.translation_normalization(3))
+    ck.save_model(
+        empty_checkpoints / "a_demo.safetensors",
+        build("sar2optical_unet", {"width": 4}),
+        normalization=ck.translation_normalization(3),
+    )
     at = app_test("translate.py").run()
     assert not at.exception
     assert at.selectbox(key="translate_bundled").options == ["a_demo.safetensors"]
@@ -157,15 +169,19 @@ def test_bundled_pair_sample_is_scored_against_its_optical_partner(empty_checkpo
     assert at.multiselect(key="translate_sample").value == ["pairs/sar/synthetic_A_100000.png"]
     assert any("real Sentinel-1" in c.value for c in at.caption)
     at.multiselect(key="translate_sample").set_value(["pairs/sar/synthetic_B_100004.png"]).run()
-    assert any("samples/pairs/optical/synthetic_B_100004.png" in c.value and "unless you upload" in c.value
-               for c in at.caption)
+    assert any(
+        "samples/pairs/optical/synthetic_B_100004.png" in c.value and "unless you upload" in c.value for c in at.caption
+    )
     at.button(key="translate_run").click().run()
     assert not at.exception and not at.error
     res = at.session_state["translate_results"]["results"][0]
-    expected = tr.translate_raster(sio.read_raster(PAIRS / "sar" / "synthetic_B_100004.png"),
-                                   tr.open_translator(tiny_model, tr.TranslateOptions(device="cpu")))
+    expected = tr.translate_raster(
+        sio.read_raster(PAIRS / "sar" / "synthetic_B_100004.png"),
+        tr.open_translator(tiny_model, tr.TranslateOptions(device="cpu")),
+    )
     assert np.array_equal(res.output, expected.output)
     from core import metrics
+
     optical = sio.read_raster(PAIRS / "optical" / "synthetic_B_100004.png").data
     assert optical.shape == (256, 256, 3) and optical.dtype == np.uint8
     shown = {m.label: m.value for m in at.metric}
@@ -201,7 +217,8 @@ def test_bundled_lora_adapter_changes_the_output_like_the_engine():
     assert not at.exception and not at.error
     adapted = at.session_state["translate_results"]["results"][0].output
     raster = sio.read_raster(PAIRS / "sar" / "synthetic_B_100005.png")
-    expected = tr.translate_raster(raster, tr.open_translator(base, tr.TranslateOptions(
-        device="cpu", adapter=str(adapter), adapter_strength=1.0)))
+    expected = tr.translate_raster(
+        raster, tr.open_translator(base, tr.TranslateOptions(device="cpu", adapter=str(adapter), adapter_strength=1.0))
+    )
     assert np.array_equal(adapted, expected.output)
     assert np.abs(adapted.astype(int) - plain.astype(int)).mean() > 1.0

@@ -1,4 +1,5 @@
 """VGG16/VGG19 feature stacks: torchvision's key names and shapes, strict loading, forward pass."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,15 +9,47 @@ from models.vgg import VGG16, VGG19, split_torchvision_state
 
 # torchvision's published vgg19 state_dict layout (vgg19-dcbb9e9d.pth), written out by hand:
 # features index -> (out, in) of each 3x3 conv; pools sit at 4, 9, 18, 27, 36.
-TV_VGG19_CONVS = [(0, 64, 3), (2, 64, 64), (5, 128, 64), (7, 128, 128), (10, 256, 128), (12, 256, 256),
-                  (14, 256, 256), (16, 256, 256), (19, 512, 256), (21, 512, 512), (23, 512, 512),
-                  (25, 512, 512), (28, 512, 512), (30, 512, 512), (32, 512, 512), (34, 512, 512)]
-TV_VGG16_CONVS = [(0, 64, 3), (2, 64, 64), (5, 128, 64), (7, 128, 128), (10, 256, 128), (12, 256, 256),
-                  (14, 256, 256), (17, 512, 256), (19, 512, 512), (21, 512, 512), (24, 512, 512),
-                  (26, 512, 512), (28, 512, 512)]
-TV_CLASSIFIER = {"classifier.0.weight": (4096, 25088), "classifier.0.bias": (4096,),
-                 "classifier.3.weight": (4096, 4096), "classifier.3.bias": (4096,),
-                 "classifier.6.weight": (1000, 4096), "classifier.6.bias": (1000,)}
+TV_VGG19_CONVS = [
+    (0, 64, 3),
+    (2, 64, 64),
+    (5, 128, 64),
+    (7, 128, 128),
+    (10, 256, 128),
+    (12, 256, 256),
+    (14, 256, 256),
+    (16, 256, 256),
+    (19, 512, 256),
+    (21, 512, 512),
+    (23, 512, 512),
+    (25, 512, 512),
+    (28, 512, 512),
+    (30, 512, 512),
+    (32, 512, 512),
+    (34, 512, 512),
+]
+TV_VGG16_CONVS = [
+    (0, 64, 3),
+    (2, 64, 64),
+    (5, 128, 64),
+    (7, 128, 128),
+    (10, 256, 128),
+    (12, 256, 256),
+    (14, 256, 256),
+    (17, 512, 256),
+    (19, 512, 512),
+    (21, 512, 512),
+    (24, 512, 512),
+    (26, 512, 512),
+    (28, 512, 512),
+]
+TV_CLASSIFIER = {
+    "classifier.0.weight": (4096, 25088),
+    "classifier.0.bias": (4096,),
+    "classifier.3.weight": (4096, 4096),
+    "classifier.3.bias": (4096,),
+    "classifier.6.weight": (1000, 4096),
+    "classifier.6.bias": (1000,),
+}
 
 
 def torchvision_state(convs, with_classifier=True, seed=0):
@@ -72,6 +105,7 @@ def test_unknown_key_is_reported_not_silently_ignored():
     feats, dropped, _ = split_torchvision_state(sd)
     assert "classifier.6.weight" not in dropped
     from core.errors import UserError
+
     with pytest.raises(UserError, match="2 unexpected keys"):
         load_state_strict(VGG19(), feats, "vgg19", "vgg.pth")
 

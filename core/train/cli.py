@@ -6,6 +6,7 @@
   python -m core evaluate --model checkpoints/M.safetensors --data DIR [--split test] [--out DIR]
 Every TrainConfig field is an option (`--lambda-l1`, `--lora-rank`, ...); `--config FILE.json` reads them from a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,41 +25,65 @@ def _flag(name: str) -> str:
 def add_cli(sub) -> None:
     from core.train.trainer import TrainConfig
 
-    p = sub.add_parser("train", help="train or fine-tune a SAR-to-optical generator (pix2pix, pix2pixHD, "
-                                     "C-HR-GAN, LoRA); resumable; runs under torchrun for several processes",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune a SAR-to-optical generator (pix2pix, pix2pixHD, "
+        "C-HR-GAN, LoRA); resumable; runs under torchrun for several processes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for f in dataclasses.fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if isinstance(default, bool):
-            p.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                           help=f"(default {default})")
+            p.add_argument(
+                _flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"(default {default})",
+            )
         elif isinstance(default, dict):
-            p.add_argument(_flag(f.name), dest=f.name, type=json.loads, default=None,
-                           help="JSON object of extra constructor arguments")
+            p.add_argument(
+                _flag(f.name),
+                dest=f.name,
+                type=json.loads,
+                default=None,
+                help="JSON object of extra constructor arguments",
+            )
         else:
-            p.add_argument(_flag(f.name), dest=f.name, type=type(default), default=None,
-                           help=f"(default {default!r})")
+            p.add_argument(_flag(f.name), dest=f.name, type=type(default), default=None, help=f"(default {default!r})")
     p.add_argument("--config", help="JSON file with training options (command-line options override it)")
     p.add_argument("--run-dir", help="run folder (created if missing; default: a new folder under the runs root)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --run-dir from its checkpoint, with its saved config")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint, with its saved config"
+    )
     p.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="PSNR / SSIM (and FID with an Inception weights file) of a generator on a "
-                                         "paired dataset; CSV per image and a summary")
+    e = sub.add_parser(
+        "evaluate",
+        help="PSNR / SSIM (and FID with an Inception weights file) of a generator on a "
+        "paired dataset; CSV per image and a summary",
+    )
     e.add_argument("--model", required=True, help="generator checkpoint (.safetensors of ours, or a foreign .pth)")
     e.add_argument("--data", required=True, help="dataset folder (any layout that training reads) or synthetic[:A|B]")
     e.add_argument("--layout", default="auto")
-    e.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
-                   help="which split to score (default test; the same seeded split as training)")
+    e.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "val", "test", "all"],
+        help="which split to score (default test; the same seeded split as training)",
+    )
     e.add_argument("--seed", type=int, default=0, help="split seed (must match the training run's)")
     e.add_argument("--val-fraction", type=float, default=0.1)
     e.add_argument("--test-fraction", type=float, default=0.1)
     e.add_argument("--synthetic-count", type=int, default=32, help="held-out synthetic scenes (data synthetic)")
     e.add_argument("--size", type=int, default=256, help="synthetic scene size")
     e.add_argument("--adapter", help="LoRA adapter folder applied to the model first")
-    e.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth) on "
-                                        "the server: adds FID over the scored images (needs hundreds to be stable)")
+    e.add_argument(
+        "--fid-weights",
+        help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth) on "
+        "the server: adds FID over the scored images (needs hundreds to be stable)",
+    )
     e.add_argument("--out", help="folder for per_image.csv and summary.json (default: outputs/evaluate/<model name>/)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.set_defaults(func=cmd_evaluate)
@@ -68,8 +93,9 @@ def cmd_train(args) -> int:
     from core.train.runs import RunFolder
     from core.train.trainer import TrainConfig, train
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name) is not None}
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
+    }
     run = RunFolder(args.run_dir) if args.run_dir else None
     if args.resume:
         if run is None:
@@ -89,6 +115,7 @@ def cmd_train(args) -> int:
     config = TrainConfig.from_dict(cfg)
     result = train(config, run, resume=args.resume, progress=_print_progress)
     from core.train import ddp
+
     if ddp.env()[0] == 0:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -102,9 +129,20 @@ def _print_progress(fraction: float, message: str) -> None:
 def cmd_evaluate(args) -> int:
     from core.train.evaluate import evaluate
 
-    summary = evaluate(args.model, args.data, layout=args.layout, split=args.split, seed=args.seed,
-                       val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                       synthetic_count=args.synthetic_count, size=args.size, adapter=args.adapter,
-                       fid_weights=args.fid_weights, out=args.out, device=args.device)
+    summary = evaluate(
+        args.model,
+        args.data,
+        layout=args.layout,
+        split=args.split,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        synthetic_count=args.synthetic_count,
+        size=args.size,
+        adapter=args.adapter,
+        fid_weights=args.fid_weights,
+        out=args.out,
+        device=args.device,
+    )
     print(json.dumps(summary, indent=2))
     return 0

@@ -17,6 +17,7 @@ SAR becomes network input the way the translation page converts it: 8-bit displa
 are (x/255); float / uint16 SAR is rendered by `core.io.render` (dB, 2-98 % stretch; two bands as the VV/VH
 false colour) to 8 bits first. One band is copied to R = G = B. Both images then map to [-1, 1].
 """
+
 from __future__ import annotations
 
 import json
@@ -36,10 +37,11 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True)
 class Pair:
     """One training example: a SAR file and its optical partner (the same file for A|B aligned images)."""
+
     sar: Path
     optical: Path
-    split: str | None = None      # from the layout (split.json, test_A, train/ ...); None: assign by seed
-    aligned: bool = False         # pix2pix A|B image: left half SAR, right half optical
+    split: str | None = None  # from the layout (split.json, test_A, train/ ...); None: assign by seed
+    aligned: bool = False  # pix2pix A|B image: left half SAR, right half optical
 
     @property
     def name(self) -> str:
@@ -58,6 +60,7 @@ def _rel(root: Path, p: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------ layouts
+
 
 def detect_layout(root: str | Path) -> str:
     root = Path(root)
@@ -79,9 +82,11 @@ def detect_layout(root: str | Path) -> str:
     if names & set(SPLITS) and any(_images(root / n) for n in names & set(SPLITS)):
         return "aligned"
     found = ", ".join(sorted(names)[:6]) or "no subfolders"
-    raise UserError(f"{root} matches no known dataset layout (found {found}); use sar/ + optical/, "
-                    f"SEN1-2 {{terrain}}/s1 + s2, QXSLAB sar_* + opt_*, pix2pixHD train_A + train_B, or pix2pix "
-                    f"A|B images in train/.")
+    raise UserError(
+        f"{root} matches no known dataset layout (found {found}); use sar/ + optical/, "
+        f"SEN1-2 {{terrain}}/s1 + s2, QXSLAB sar_* + opt_*, pix2pixHD train_A + train_B, or pix2pix "
+        f"A|B images in train/."
+    )
 
 
 def find_pairs(root: str | Path, layout: str = "auto") -> tuple[list[Pair], str]:
@@ -92,16 +97,28 @@ def find_pairs(root: str | Path, layout: str = "auto") -> tuple[list[Pair], str]
         raise UserError(f"unknown dataset layout {layout!r}; use auto or one of {', '.join(LAYOUTS)}.")
     if not root.is_dir():
         detect_layout(root)  # raises the right message
-    pairs = {"sen12_terrain": _pairs_sen12_terrain, "sen12_original": _pairs_sen12_original,
-             "qxslab": _pairs_qxslab, "pix2pixhd": _pairs_pix2pixhd, "aligned": _pairs_aligned,
-             "folders": _pairs_folders}[layout](root)
+    pairs = {
+        "sen12_terrain": _pairs_sen12_terrain,
+        "sen12_original": _pairs_sen12_original,
+        "qxslab": _pairs_qxslab,
+        "pix2pixhd": _pairs_pix2pixhd,
+        "aligned": _pairs_aligned,
+        "folders": _pairs_folders,
+    }[layout](root)
     if not pairs:
         raise UserError(f"{root} holds no image pairs for layout {layout}; check the folder.")
     return pairs, layout
 
 
-def _pair_by_name(root: Path, sar_files: list[Path], partner_of, sar_label: str, opt_label: str,
-                  opt_files: list[Path] | None = None, split: str | None = None) -> list[Pair]:
+def _pair_by_name(
+    root: Path,
+    sar_files: list[Path],
+    partner_of,
+    sar_label: str,
+    opt_label: str,
+    opt_files: list[Path] | None = None,
+    split: str | None = None,
+) -> list[Pair]:
     pairs, missing = [], []
     for s in sar_files:
         o = partner_of(s)
@@ -110,15 +127,19 @@ def _pair_by_name(root: Path, sar_files: list[Path], partner_of, sar_label: str,
         else:
             missing.append(s)
     if missing:
-        raise UserError(f"{len(missing)} of {len(sar_files)} SAR images in {sar_label} have no optical partner in "
-                        f"{opt_label}, first: {_rel(root, missing[0])} (expected {_rel(root, partner_of(missing[0]))}); "
-                        f"add the partners or remove the unpaired images.")
+        raise UserError(
+            f"{len(missing)} of {len(sar_files)} SAR images in {sar_label} have no optical partner in "
+            f"{opt_label}, first: {_rel(root, missing[0])} (expected {_rel(root, partner_of(missing[0]))}); "
+            f"add the partners or remove the unpaired images."
+        )
     if opt_files is not None:
         used = {p.optical for p in pairs}
         orphans = [o for o in opt_files if o not in used]
         if orphans:
-            raise UserError(f"{len(orphans)} of {len(opt_files)} optical images in {opt_label} have no SAR partner in "
-                            f"{sar_label}, first: {_rel(root, orphans[0])}; add the partners or remove them.")
+            raise UserError(
+                f"{len(orphans)} of {len(opt_files)} optical images in {opt_label} have no SAR partner in "
+                f"{sar_label}, first: {_rel(root, orphans[0])}; add the partners or remove them."
+            )
     return pairs
 
 
@@ -132,8 +153,14 @@ def _pairs_folders(root: Path) -> list[Pair]:
         if not d.is_dir():
             raise UserError(f"{root} has no {d.name}/ folder; the sar/ + optical/ layout needs both.")
     opt = _by_stem(opt_dir)
-    return _pair_by_name(root, _images(sar_dir), lambda s: opt.get(s.stem, opt_dir / (s.stem + s.suffix)),
-                         "sar/", "optical/", list(opt.values()))
+    return _pair_by_name(
+        root,
+        _images(sar_dir),
+        lambda s: opt.get(s.stem, opt_dir / (s.stem + s.suffix)),
+        "sar/",
+        "optical/",
+        list(opt.values()),
+    )
 
 
 def _pairs_qxslab(root: Path) -> list[Pair]:
@@ -144,8 +171,14 @@ def _pairs_qxslab(root: Path) -> list[Pair]:
         if not opt_dir.is_dir():
             raise UserError(f"{root} has {sar_dir.name}/ but no {opt_dir.name}/; QXSLAB needs both folders.")
         opt = _by_stem(opt_dir)
-        pairs += _pair_by_name(root, _images(sar_dir), lambda s, o=opt, d=opt_dir: o.get(s.stem, d / s.name),
-                               sar_dir.name + "/", opt_dir.name + "/", list(opt.values()))
+        pairs += _pair_by_name(
+            root,
+            _images(sar_dir),
+            lambda s, o=opt, d=opt_dir: o.get(s.stem, d / s.name),
+            sar_dir.name + "/",
+            opt_dir.name + "/",
+            list(opt.values()),
+        )
     return pairs
 
 
@@ -160,8 +193,10 @@ def _pairs_pix2pixhd(root: Path) -> list[Pair]:
             raise UserError(f"{root} has {have.name}/ but no {need.name}/; pix2pixHD needs both.")
         fa, fb = _images(a), _images(b)
         if len(fa) != len(fb):
-            raise UserError(f"{a.name}/ holds {len(fa)} images but {b.name}/ holds {len(fb)}; pix2pixHD pairs them "
-                            f"by sorted order, so both must hold the same number.")
+            raise UserError(
+                f"{a.name}/ holds {len(fa)} images but {b.name}/ holds {len(fb)}; pix2pixHD pairs them "
+                f"by sorted order, so both must hold the same number."
+            )
         pairs += [Pair(x, y, phase) for x, y in zip(fa, fb)]
     return pairs
 
@@ -191,8 +226,10 @@ def _pairs_sen12_terrain(root: Path) -> list[Pair]:
                 for e in entries:
                     split_of[Path(e).as_posix()] = "val" if phase in ("val", "valid", "validation") else phase
         except (ValueError, AttributeError, TypeError) as exc:
-            raise UserError(f"{split_file} is not valid split JSON ({str(exc)[:60]}); expected "
-                            f'{{"data": {{"train": [...], "val": [...], "test": [...]}}}}.') from None
+            raise UserError(
+                f"{split_file} is not valid split JSON ({str(exc)[:60]}); expected "
+                f'{{"data": {{"train": [...], "val": [...], "test": [...]}}}}.'
+            ) from None
     pairs = []
     terrains = sorted(p for p in root.iterdir() if p.is_dir() and (p / "s1").is_dir())
     for t in terrains:
@@ -200,15 +237,18 @@ def _pairs_sen12_terrain(root: Path) -> list[Pair]:
         if not s2.is_dir():
             raise UserError(f"{t.name}/ has s1/ but no s2/; each SEN1-2 terrain folder needs both.")
         sar = _images(t / "s1")
-        found = _pair_by_name(root, sar, lambda s, d=s2: d / _s2_name(s.name), f"{t.name}/s1/", f"{t.name}/s2/",
-                              _images(s2))
+        found = _pair_by_name(
+            root, sar, lambda s, d=s2: d / _s2_name(s.name), f"{t.name}/s1/", f"{t.name}/s2/", _images(s2)
+        )
         pairs += [Pair(p.sar, p.optical, split_of.get(_rel(root, p.sar)) if split_of else None) for p in found]
     if split_of:
         listed = set(split_of)
         missing = [k for k in listed if not (root / k).is_file()]
         if missing:
-            raise UserError(f"split.json lists {len(missing)} SAR images that are not in the folder, first: "
-                            f"{sorted(missing)[0]}; fix split.json or add the images.")
+            raise UserError(
+                f"split.json lists {len(missing)} SAR images that are not in the folder, first: "
+                f"{sorted(missing)[0]}; fix split.json or add the images."
+            )
         pairs = [p for p in pairs if p.split is not None]  # split.json decides what is used, as in SEN1-2 tools
     return pairs
 
@@ -219,17 +259,26 @@ def _pairs_sen12_original(root: Path) -> list[Pair]:
         for s1 in sorted(p for p in roi.iterdir() if p.is_dir() and p.name.startswith("s1_")):
             s2 = roi / ("s2_" + s1.name[3:])
             if not s2.is_dir():
-                raise UserError(f"{roi.name}/{s1.name}/ has no partner folder {roi.name}/{s2.name}/; "
-                                f"SEN1-2 needs both.")
-            pairs += _pair_by_name(root, _images(s1), lambda s, d=s2: d / _s2_name(s.name),
-                                   f"{roi.name}/{s1.name}/", f"{roi.name}/{s2.name}/", _images(s2))
+                raise UserError(
+                    f"{roi.name}/{s1.name}/ has no partner folder {roi.name}/{s2.name}/; SEN1-2 needs both."
+                )
+            pairs += _pair_by_name(
+                root,
+                _images(s1),
+                lambda s, d=s2: d / _s2_name(s.name),
+                f"{roi.name}/{s1.name}/",
+                f"{roi.name}/{s2.name}/",
+                _images(s2),
+            )
     return pairs
 
 
 # ------------------------------------------------------------------------------------------- splits
 
-def split_pairs(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1,
-                test_fraction: float = 0.1) -> dict[str, list[Pair]]:
+
+def split_pairs(
+    pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1
+) -> dict[str, list[Pair]]:
     """train / val / test lists. Pairs with a split from their layout keep it; the others are assigned by a
     seeded permutation (same seed, same split). If the layout gives no val split, val is taken from train."""
     out = {s: [p for p in pairs if p.split == s] for s in SPLITS}
@@ -245,8 +294,8 @@ def split_pairs(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1,
         n_val = max(n_val, 0 if has_val or val_fraction <= 0 else 1)
         n_test = max(n_test, 0 if has_test or test_fraction <= 0 else 1)
     out["test"] += free[:n_test]
-    out["val"] += free[n_test:n_test + n_val]
-    out["train"] += free[n_test + n_val:]
+    out["val"] += free[n_test : n_test + n_val]
+    out["train"] += free[n_test + n_val :]
     if not out["val"] and len(out["train"]) > 1 and val_fraction > 0:  # layout gave train/test only
         k = max(1, int(round(len(out["train"]) * val_fraction)))
         tr = sorted(out["train"], key=lambda p: str(p.sar))
@@ -254,12 +303,15 @@ def split_pairs(pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1,
         out["val"] = [tr[i] for i in idx[:k]]
         out["train"] = [tr[i] for i in idx[k:]]
     if not out["train"]:
-        raise UserError(f"only {len(pairs)} image pairs: none is left for training after the validation and test "
-                        f"splits; add images or lower the split fractions.")
+        raise UserError(
+            f"only {len(pairs)} image pairs: none is left for training after the validation and test "
+            f"splits; add images or lower the split fractions."
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------- conversion
+
 
 def sar_display(raster) -> np.ndarray:
     """SAR raster -> uint8 display (H, W) or (H, W, 3), exactly as the translation page converts it."""
@@ -293,13 +345,16 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
         return np.rint(img[..., :3].astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
     if img.shape[2] >= channels:
         return img[..., :channels]
-    raise UserError(f"an image with {img.shape[2]} bands cannot feed a network with {channels} input channels; "
-                    f"pick a matching model.")
+    raise UserError(
+        f"an image with {img.shape[2]} bands cannot feed a network with {channels} input channels; "
+        f"pick a matching model."
+    )
 
 
 def unit_to_tensor(img: np.ndarray):
     """uint8 (H, W, C) -> float tensor (C, H, W) in [-1, 1] (x/255 then (x - 0.5)/0.5)."""
     import torch
+
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
 
 
@@ -310,6 +365,7 @@ def tensor_to_uint8(t) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ datasets
+
 
 class PairSource:
     """Loads uint8 (sar display, optical RGB) for one pair on demand."""
@@ -331,12 +387,14 @@ class PairSource:
             w = img.shape[1]
             if w % 2:
                 raise UserError(f"{p.sar.name} is {w} pixels wide; an A|B image must have an even width.")
-            return img[:, : w // 2], img[:, w // 2:]
+            return img[:, : w // 2], img[:, w // 2 :]
         sar = sar_display(sio.read_raster(p.sar))
         opt = optical_display(sio.read_raster(p.optical))
         if sar.shape[:2] != opt.shape[:2]:
-            raise UserError(f"{p.sar.name} is {sar.shape[1]}x{sar.shape[0]} but its optical partner {p.optical.name} "
-                            f"is {opt.shape[1]}x{opt.shape[0]}; pairs must have the same size.")
+            raise UserError(
+                f"{p.sar.name} is {sar.shape[1]}x{sar.shape[0]} but its optical partner {p.optical.name} "
+                f"is {opt.shape[1]}x{opt.shape[0]}; pairs must have the same size."
+            )
         return sar, opt
 
 
@@ -387,16 +445,27 @@ class PairedDataset:
     augmentation when `train`, centre crop otherwise). Deterministic: item i of epoch e always gets the same
     crop and flips for a given seed, so a resumed run sees exactly the data it would have seen."""
 
-    def __init__(self, sources: list, size: int = 256, sar_channels: int = 3, train: bool = True,
-                 augment: bool = True, seed: int = 0, cache: bool = True, size_multiple: int = 1):
+    def __init__(
+        self,
+        sources: list,
+        size: int = 256,
+        sar_channels: int = 3,
+        train: bool = True,
+        augment: bool = True,
+        seed: int = 0,
+        cache: bool = True,
+        size_multiple: int = 1,
+    ):
         self.sources, self.size, self.sar_channels = list(sources), int(size), int(sar_channels)
         self.train, self.augment, self.seed = train, augment, int(seed)
         self.epoch = 0
         self.size_multiple = size_multiple
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
         if self.size % size_multiple:
-            raise UserError(f"training size {size} is not a multiple of {size_multiple}, which this network needs; "
-                            f"use {max(size_multiple, size // size_multiple * size_multiple)}.")
+            raise UserError(
+                f"training size {size} is not a multiple of {size_multiple}, which this network needs; "
+                f"use {max(size_multiple, size // size_multiple * size_multiple)}."
+            )
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -411,8 +480,10 @@ class PairedDataset:
         sar = to_channels(sar, self.sar_channels)
         h, w = sar.shape[:2]
         if h < self.size or w < self.size:
-            raise UserError(f"{self.sources[i].name} is {w}x{h}, smaller than the training size {self.size}; "
-                            f"lower the training size.")
+            raise UserError(
+                f"{self.sources[i].name} is {w}x{h}, smaller than the training size {self.size}; "
+                f"lower the training size."
+            )
         if self._cache is not None:
             self._cache[i] = (sar, opt)
         return sar, opt
@@ -428,7 +499,7 @@ class PairedDataset:
         else:
             rng = None
             y, x = (h - s) // 2, (w - s) // 2
-        sar, opt = sar[y:y + s, x:x + s], opt[y:y + s, x:x + s]
+        sar, opt = sar[y : y + s, x : x + s], opt[y : y + s, x : x + s]
         if self.train and self.augment:
             sar, opt = augment_pair(sar, opt, rng)
         return unit_to_tensor(sar), unit_to_tensor(opt)
@@ -438,6 +509,7 @@ class PairedDataset:
 
     def batch(self, indices, epoch: int | None = None):
         import torch
+
         items = [self.get(int(i), epoch) for i in indices]
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
@@ -449,7 +521,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- uploads
 
-MAX_ZIP_BYTES = 4 * 1024 ** 3
+MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_FILES = 200_000
 
 
@@ -475,17 +547,26 @@ def extract_zip(blob: bytes, dest: str | Path, name: str = "upload.zip") -> Path
     if len(members) > MAX_ZIP_FILES:
         raise UserError(f"{name} holds {len(members)} files, above the limit of {MAX_ZIP_FILES}; use a server folder.")
     if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-        raise UserError(f"{name} unpacks to more than {MAX_ZIP_BYTES // 1024 ** 3} GB; put the dataset in a "
-                        f"folder on the server instead.")
+        raise UserError(
+            f"{name} unpacks to more than {MAX_ZIP_BYTES // 1024**3} GB; put the dataset in a "
+            f"folder on the server instead."
+        )
     dest = Path(dest)
     wanted = []
     for m in members:
         raw = m.filename.replace("\\", "/")
         clean = normpath(raw)
-        if raw.startswith("/") or clean.startswith("../") or clean == ".." or "/../" in f"/{clean}/" or \
-                (len(raw) > 1 and raw[1] == ":"):
-            raise UserError(f"{name} contains the unsafe path {m.filename!r} (outside the archive); "
-                            f"it was refused, re-create the zip from the dataset folder.")
+        if (
+            raw.startswith("/")
+            or clean.startswith("../")
+            or clean == ".."
+            or "/../" in f"/{clean}/"
+            or (len(raw) > 1 and raw[1] == ":")
+        ):
+            raise UserError(
+                f"{name} contains the unsafe path {m.filename!r} (outside the archive); "
+                f"it was refused, re-create the zip from the dataset folder."
+            )
         if stat.S_ISLNK(m.external_attr >> 16):
             raise UserError(f"{name} contains a link ({m.filename}); links are refused, zip the files themselves.")
         if m.is_dir() or clean.startswith("__MACOSX/") or Path(clean).name.startswith("._"):

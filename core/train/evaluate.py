@@ -7,6 +7,7 @@ training uses (same seed and fractions), so `--split test` scores images the run
 Synthetic data (`--data synthetic` or `synthetic:B`) scores held-out scenes (seeds 100000 and up) that neither
 training nor validation draws.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,6 +28,7 @@ def load_for_inference(model_path: str, adapter: str | None = None, device: str 
     model, meta = load_base_generator(model_path)
     if adapter:
         from core.lora import apply_adapter
+
         model, _note = apply_adapter(model, adapter)
     return model.to(device).eval(), meta
 
@@ -52,23 +54,34 @@ def generate(model, sar_uint8: np.ndarray, device: str = "cpu") -> np.ndarray:
 
 def image_metrics(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
     p = float(peak_signal_noise_ratio(ref, out, data_range=255))
     s = float(structural_similarity(ref, out, data_range=255, channel_axis=2))
     return p, s
 
 
-def evaluation_sources(data: str, layout: str = "auto", split: str = "test", seed: int = 0,
-                       val_fraction: float = 0.1, test_fraction: float = 0.1, synthetic_count: int = 32,
-                       size: int = 256) -> tuple[list, str]:
+def evaluation_sources(
+    data: str,
+    layout: str = "auto",
+    split: str = "test",
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    synthetic_count: int = 32,
+    size: int = 256,
+) -> tuple[list, str]:
     from core.train import datasets as dsets
 
     if data == "synthetic" or data.startswith("synthetic:"):
         sensor = data.split(":", 1)[1] if ":" in data else "A"
         from core.train.synthetic import SENSORS
+
         if sensor not in SENSORS:
             raise UserError(f"unknown synthetic sensor {sensor!r}; use one of {', '.join(SENSORS)}.")
         seeds = range(HELD_OUT_SEED, HELD_OUT_SEED + synthetic_count)
-        return dsets.synthetic_sources(seeds, sensor, size), f"{synthetic_count} held-out synthetic scenes, sensor {sensor}"
+        return dsets.synthetic_sources(
+            seeds, sensor, size
+        ), f"{synthetic_count} held-out synthetic scenes, sensor {sensor}"
     pairs, used = dsets.find_pairs(data, layout)
     if split == "all":
         chosen = pairs
@@ -79,10 +92,22 @@ def evaluation_sources(data: str, layout: str = "auto", split: str = "test", see
     return [dsets.PairSource(p, Path(data)) for p in chosen], f"{data} ({used}), {split} split: {len(chosen)} pairs"
 
 
-def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", seed: int = 0,
-             val_fraction: float = 0.1, test_fraction: float = 0.1, synthetic_count: int = 32, size: int = 256,
-             adapter: str | None = None, fid_weights: str | None = None, out: str | None = None,
-             device: str = "auto", progress=None) -> dict:
+def evaluate(
+    model: str,
+    data: str,
+    layout: str = "auto",
+    split: str = "test",
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    synthetic_count: int = 32,
+    size: int = 256,
+    adapter: str | None = None,
+    fid_weights: str | None = None,
+    out: str | None = None,
+    device: str = "auto",
+    progress=None,
+) -> dict:
     from core.compute import resolve_device
     from core.io import atomic_output
     from core.train.datasets import to_channels
@@ -104,15 +129,26 @@ def evaluate(model: str, data: str, layout: str = "auto", split: str = "test", s
             progress((i + 1) / len(sources), f"{i + 1}/{len(sources)} {src.name}")
     ps = np.array([r["psnr"] for r in rows])
     ss = np.array([r["ssim"] for r in rows])
-    summary = {"model": str(model), "adapter": adapter, "data": desc, "count": len(rows),
-               "psnr_mean": float(ps.mean()), "psnr_std": float(ps.std()),
-               "ssim_mean": float(ss.mean()), "ssim_std": float(ss.std()),
-               "metric_definition": "scikit-image PSNR and SSIM, data_range 255, RGB", "notes": [n for n in [note] if n]}
+    summary = {
+        "model": str(model),
+        "adapter": adapter,
+        "data": desc,
+        "count": len(rows),
+        "psnr_mean": float(ps.mean()),
+        "psnr_std": float(ps.std()),
+        "ssim_mean": float(ss.mean()),
+        "ssim_std": float(ss.std()),
+        "metric_definition": "scikit-image PSNR and SSIM, data_range 255, RGB",
+        "notes": [n for n in [note] if n],
+    }
     if fid_weights:
         from core.metrics import fid
+
         summary["fid"] = fid(reals, fakes, fid_weights, device=dev)
-        summary["fid_definition"] = (f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} "
-                                     f"generated images; unstable below a few hundred images")
+        summary["fid_definition"] = (
+            f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} "
+            f"generated images; unstable below a few hundred images"
+        )
     out_dir = Path(out) if out else Path(__file__).resolve().parents[2] / "outputs" / "evaluate" / Path(model).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()

@@ -7,6 +7,7 @@ still alive: a run whose process died without saying so (killed, machine restart
 be resumed from its last checkpoint. `stop_job(run)` asks the trainer to save a checkpoint and exit after the
 current step; `resume_job(run)` starts it again where it stopped.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,9 +71,15 @@ def _spawn(run: RunFolder) -> RunFolder:
     log = open(run.path / "output.log", "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", SAR_STUDIO_JOB_STARTED=repr(time.time()))
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--resume"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--resume"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     log.close()
     write_json(run.path / "job.json", {"pid": proc.pid, "started": time.time()})
     return run
@@ -110,8 +117,13 @@ def stop_job(run: RunFolder | str, force: bool = False) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def wait(run: RunFolder | str, until=("finished", "stopped", "failed", "interrupted"), timeout: float = 120.0,
-         poll: float = 0.2, condition=None) -> dict:
+def wait(
+    run: RunFolder | str,
+    until=("finished", "stopped", "failed", "interrupted"),
+    timeout: float = 120.0,
+    poll: float = 0.2,
+    condition=None,
+) -> dict:
     """Poll job_status until its status is one of `until` (or `condition(status)` is true)."""
     deadline = time.time() + timeout
     while True:

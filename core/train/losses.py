@@ -11,6 +11,7 @@
 - `VGGPerceptualLoss`: pix2pixHD's VGG19 loss, sum of w_i * L1(relu_i(fake), relu_i(real)) over relu1_1 ..
   relu5_1 with weights 1/32, 1/16, 1/8, 1/4, 1, from a user-supplied torchvision VGG19 weights file.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,13 +46,19 @@ def feature_matching_loss(fake_feats, real_feats) -> torch.Tensor:
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
     x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
     return g
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11, sigma: float = 1.5,
-         reduction: str = "mean") -> torch.Tensor:
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    win_size: int = 11,
+    sigma: float = 1.5,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """SSIM of (N, C, H, W) images; mean over channels and the valid region (per image with reduction="none")."""
     c = x.shape[1]
     g = _gaussian_window(win_size, sigma, x.device, x.dtype)
@@ -79,7 +86,7 @@ def ssim_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 def psnr(fake: torch.Tensor, real: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image PSNR in dB of (N, C, H, W) images in [0, data_range]."""
     mse = ((fake - real) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-12)
-    return 10 * torch.log10(data_range ** 2 / mse)
+    return 10 * torch.log10(data_range**2 / mse)
 
 
 VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -110,8 +117,9 @@ def load_vgg19(path: str):
 
     state = torch_load_weights(path)
     if not isinstance(state, dict):
-        raise UserError(f"{path} does not hold a state_dict; give a torchvision VGG19 weights file "
-                        f"such as vgg19-dcbb9e9d.pth.")
+        raise UserError(
+            f"{path} does not hold a state_dict; give a torchvision VGG19 weights file such as vgg19-dcbb9e9d.pth."
+        )
     split = getattr(vgg, "split_torchvision_state", None)
     features = split(state)[0] if split else {k: v for k, v in state.items() if k.startswith("features.")}
     net = vgg.VGG19()

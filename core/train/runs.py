@@ -14,6 +14,7 @@ A run folder (under $SAR_STUDIO_RUNS if set, else runs/ in the repository) holds
   STOP                          written by `request_stop`; the trainer saves a checkpoint and exits
 Every file is written through a temporary file and a rename, so a kill never leaves a half-written one.
 """
+
 from __future__ import annotations
 
 import csv
@@ -198,6 +199,7 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunFolder]:
 
 # ------------------------------------------------------------------------------ training state
 
+
 def optimizer_tensors(opt, prefix: str) -> tuple[dict, dict]:
     """Flatten an optimizer's state_dict into (tensors, JSON metadata)."""
     import torch
@@ -248,7 +250,7 @@ def load_train_state(path: Path, models: dict, optimizers: dict) -> dict:
     tensors, meta = load_tensors(path)
     for name, m in models.items():
         pre = name + "."
-        sub = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+        sub = {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}
         load_state_strict(m, sub, name, path.name)
     for name, opt in optimizers.items():
         opt.load_state_dict(optimizer_state_from(tensors, meta["optimizers"][name], name))

@@ -17,6 +17,7 @@ switched on after `l1_init` steps) with a VGG-style discriminator. Adam(0.9, 0.9
 `train_superres` returns the trained generator and a history; `evaluate_superres` gives PSNR / SSIM of bicubic
 and of the model on held-out pairs (border of 4 pixels cropped).
 """
+
 from __future__ import annotations
 
 import time
@@ -34,13 +35,14 @@ SCALE = 4
 
 @dataclass
 class SRExample:
-    lr: np.ndarray      # (h, w, 3) float32 in [0, 1]
-    ref: np.ndarray     # (4h, 4w, 3)
-    hr: np.ndarray      # (4h, 4w, 3)
+    lr: np.ndarray  # (h, w, 3) float32 in [0, 1]
+    ref: np.ndarray  # (4h, 4w, 3)
+    hr: np.ndarray  # (4h, 4w, 3)
 
 
-def make_sr_example(seed: int, lr_size: int = 32, footprint_width: float = 0.22, max_shift: float = 0.25,
-                    max_rotation: float = 10.0) -> SRExample:
+def make_sr_example(
+    seed: int, lr_size: int = 32, footprint_width: float = 0.22, max_shift: float = 0.25, max_rotation: float = 10.0
+) -> SRExample:
     """One synthetic (LR, reference, HR) triple; the same seed gives the same triple."""
     from scipy import ndimage
 
@@ -62,7 +64,7 @@ def make_sr_example(seed: int, lr_size: int = 32, footprint_width: float = 0.22,
     view = make_optical_scene(seed, big, big_fp, variant=1 + int(rng.integers(0, 3))).astype(np.float32) / 255.0
     view = ndimage.rotate(view, angle, axes=(1, 0), reshape=False, order=1, mode="reflect")
     o = (big - hr_size) // 2
-    ref = view[o:o + hr_size, o:o + hr_size]
+    ref = view[o : o + hr_size, o : o + hr_size]
     gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
     bias = rng.uniform(-0.06, 0.06, 3).astype(np.float32)
     ref = np.clip(ref * gain + bias, 0, 1).astype(np.float32)
@@ -94,6 +96,7 @@ def _augment(batch: tuple[torch.Tensor, ...], rng: np.random.Generator) -> tuple
 
 # ----------------------------------------------------------------------------------------------- losses
 
+
 class VGGFeatureLoss(torch.nn.Module):
     """L1 between VGG19 conv5_4 features (ImageNet normalisation), as RGTGAN's feature_criterion."""
 
@@ -103,6 +106,7 @@ class VGGFeatureLoss(torch.nn.Module):
     def __init__(self, vgg_path: str, layer: str = "conv5_4"):
         super().__init__()
         from core.train.losses import load_vgg19
+
         self.net = load_vgg19(vgg_path).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -119,23 +123,35 @@ class VGGFeatureLoss(torch.nn.Module):
 
 # ---------------------------------------------------------------------------------------------- trainer
 
+
 @dataclass
 class SRTrainConfig:
     """Options of one super-resolution training run (defaults: the compact demo model)."""
-    model: dict = field(default_factory=lambda: dict(ngf=16, n_blocks=2, groups=4, gtem_nf=16, gtem_blocks=2,
-                                                     align_tail_blocks=0, dense_rounds=1, dense_steps=1,
-                                                     with_unused=False))
+
+    model: dict = field(
+        default_factory=lambda: dict(
+            ngf=16,
+            n_blocks=2,
+            groups=4,
+            gtem_nf=16,
+            gtem_blocks=2,
+            align_tail_blocks=0,
+            dense_rounds=1,
+            dense_steps=1,
+            with_unused=False,
+        )
+    )
     steps: int = 2000
     batch_size: int = 4
     lr_size: int = 24
     lr: float = 4e-4
-    lr_final: float = 2e-5          # cosine decay to this
+    lr_final: float = 2e-5  # cosine decay to this
     pixel_weight: float = 1.0
-    feature_weight: float = 0.0     # 0.1 in RGTGAN; needs vgg_path
-    gan_weight: float = 0.0         # 1e-3 in RGTGAN
-    l1_init: int = 0                # steps of L1 only before the GAN term starts
+    feature_weight: float = 0.0  # 0.1 in RGTGAN; needs vgg_path
+    gan_weight: float = 0.0  # 1e-3 in RGTGAN
+    l1_init: int = 0  # steps of L1 only before the GAN term starts
     vgg_path: str | None = None
-    train_pool: int = 256           # distinct synthetic scenes for training (seeds 0..train_pool-1)
+    train_pool: int = 256  # distinct synthetic scenes for training (seeds 0..train_pool-1)
     seed: int = 0
     time_budget_s: float | None = None  # stop early when exceeded (the step count is recorded)
     device: str = "cpu"
@@ -146,11 +162,16 @@ class SRTrainConfig:
 
 def build_generator(config: SRTrainConfig):
     from models.rgtgan import RGTGANGenerator
+
     return RGTGANGenerator(**config.model)
 
 
-def train_superres(config: SRTrainConfig, progress: Callable[[float, str], None] | None = None,
-                   log: Callable[[str], None] | None = None, model=None):
+def train_superres(
+    config: SRTrainConfig,
+    progress: Callable[[float, str], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    model=None,
+):
     """Train (or continue training `model`); returns (generator in eval mode, history dict)."""
     from models.rgtgan_discriminator import RGTGANDiscriminator
 
@@ -173,8 +194,11 @@ def train_superres(config: SRTrainConfig, progress: Callable[[float, str], None]
     feat_loss = VGGFeatureLoss(config.vgg_path).to(dev) if config.feature_weight > 0 and config.vgg_path else None
     if config.feature_weight > 0 and feat_loss is None:
         from core.errors import UserError
-        raise UserError("the feature (perceptual) loss needs a torchvision VGG19 weights file; give vgg_path or "
-                        "set feature_weight to 0.")
+
+        raise UserError(
+            "the feature (perceptual) loss needs a torchvision VGG19 weights file; give vgg_path or "
+            "set feature_weight to 0."
+        )
     from core.train.losses import gan_loss
 
     history = {"step": [], "l1": [], "seconds": []}
@@ -215,7 +239,9 @@ def train_superres(config: SRTrainConfig, progress: Callable[[float, str], None]
             history["l1"].append(float(l1.detach()))
             history["seconds"].append(round(time.time() - start, 1))
             if log:
-                log(f"step {step}/{config.steps} l1 {float(l1.detach()):.4f} lr {lr_now:.2e} {time.time() - start:.0f}s")
+                log(
+                    f"step {step}/{config.steps} l1 {float(l1.detach()):.4f} lr {lr_now:.2e} {time.time() - start:.0f}s"
+                )
         if progress:
             progress(step / config.steps, f"step {step}/{config.steps}")
         if config.time_budget_s and time.time() - start > config.time_budget_s:
@@ -239,8 +265,15 @@ def evaluate_superres(model, seeds: list[int], lr_size: int = 32, device="cpu") 
         lr, lr_up, ref, ref_dup, hr = example_tensors([ex], device)
         sr = model(lr, lr_up, ref, ref_dup).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         bic = bicubic_upscale(ex.lr)
-        rows.append(dict(seed=s, psnr_bicubic=psnr(bic, ex.hr), psnr_model=psnr(sr, ex.hr),
-                         ssim_bicubic=ssim(bic, ex.hr), ssim_model=ssim(sr, ex.hr)))
+        rows.append(
+            dict(
+                seed=s,
+                psnr_bicubic=psnr(bic, ex.hr),
+                psnr_model=psnr(sr, ex.hr),
+                ssim_bicubic=ssim(bic, ex.hr),
+                ssim_model=ssim(sr, ex.hr),
+            )
+        )
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "seed"}
     mean["psnr_gain"] = mean["psnr_model"] - mean["psnr_bicubic"]
     mean["n"] = len(rows)

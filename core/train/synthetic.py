@@ -17,6 +17,7 @@ n ~ Gamma(L, 1/L) (mean 1, variance 1/L). Optical: per-class colour and texture,
 A "sensor" is (looks, gain): `SENSORS` holds the two used by the demo models; the LoRA demo adapts a model
 trained on sensor "A" to sensor "B" (single-look, 2.5x brighter, slightly blurred).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,16 +32,19 @@ WATER, FOREST, CROP, GRASS, BARE, URBAN, ROAD, BUILDING = range(8)
 CLASS_NAMES = ("water", "forest", "cropland", "grassland", "bare soil", "urban ground", "road", "building")
 
 # optical mean colour (RGB, 0..255) and texture amplitude per class
-OPTICAL_COLOUR = np.array([
-    [28, 58, 92],     # water
-    [34, 78, 38],     # forest
-    [150, 160, 80],   # cropland (per parcel colours override this)
-    [112, 152, 72],   # grassland
-    [168, 146, 112],  # bare soil
-    [128, 126, 122],  # urban ground (streets, yards)
-    [92, 92, 96],     # road
-    [176, 110, 96],   # building roof (per building colours override this)
-], np.float32)
+OPTICAL_COLOUR = np.array(
+    [
+        [28, 58, 92],  # water
+        [34, 78, 38],  # forest
+        [150, 160, 80],  # cropland (per parcel colours override this)
+        [112, 152, 72],  # grassland
+        [168, 146, 112],  # bare soil
+        [128, 126, 122],  # urban ground (streets, yards)
+        [92, 92, 96],  # road
+        [176, 110, 96],  # building roof (per building colours override this)
+    ],
+    np.float32,
+)
 OPTICAL_TEXTURE = np.array([4, 22, 10, 12, 14, 10, 5, 14], np.float32)
 
 # radar backscatter, linear intensity (VV), and its texture (std of log-normal modulation)
@@ -49,25 +53,27 @@ SIGMA0_TEXTURE = np.array([0.15, 0.45, 0.2, 0.25, 0.2, 0.3, 0.1, 0.35], np.float
 # VH / VV ratio per class (volume scattering is strong in forest, weak on water, bare soil and buildings)
 VH_RATIO = np.array([0.08, 0.3, 0.18, 0.15, 0.06, 0.1, 0.05, 0.08], np.float32)
 
-DOUBLE_BOUNCE = 3.0      # linear sigma0 of the wall/ground double-bounce line
-SHADOW = 0.001           # linear sigma0 in radar shadow
+DOUBLE_BOUNCE = 3.0  # linear sigma0 of the wall/ground double-bounce line
+SHADOW = 0.001  # linear sigma0 in radar shadow
 
 
 @dataclass(frozen=True)
 class Sensor:
     """Acquisition settings of a synthetic radar: speckle looks, radiometric gain, PSF blur in pixels."""
+
     looks: float = 4.0
     gain: float = 1.0
     blur: float = 0.0
 
 
 SENSORS = {
-    "A": Sensor(looks=4.0, gain=1.0, blur=0.0),   # the demo pix2pix / pix2pixHD models are trained on this one
-    "B": Sensor(looks=1.0, gain=2.5, blur=0.7),   # the LoRA demo adapts to this one
+    "A": Sensor(looks=4.0, gain=1.0, blur=0.0),  # the demo pix2pix / pix2pixHD models are trained on this one
+    "B": Sensor(looks=1.0, gain=2.5, blur=0.7),  # the LoRA demo adapts to this one
 }
 
 
 # ------------------------------------------------------------------------------------------- scene
+
 
 class SyntheticScene:
     """All random choices of one seeded scene, in unit-square map coordinates; render at any size."""
@@ -87,16 +93,24 @@ class SyntheticScene:
         # crop parcels: Voronoi cells
         n_parcels = int(rng.integers(30, 60))
         self.parcel_xy = rng.uniform(-0.05, 1.05, size=(n_parcels, 2))
-        palette = np.array([[196, 180, 90], [120, 160, 60], [150, 120, 80], [90, 140, 50], [200, 200, 120],
-                            [130, 110, 70]], np.float32)
+        palette = np.array(
+            [[196, 180, 90], [120, 160, 60], [150, 120, 80], [90, 140, 50], [200, 200, 120], [130, 110, 70]], np.float32
+        )
         self.parcel_colour = palette[rng.integers(0, len(palette), n_parcels)] + rng.normal(0, 8, (n_parcels, 3))
         self.parcel_sigma = rng.uniform(0.02, 0.09, n_parcels).astype(np.float32)
         self.parcel_angle = rng.uniform(0, np.pi, n_parcels)
         self.parcel_freq = rng.uniform(60, 140, n_parcels)
         # river: y = a + b x + A sin(f x + p), or transposed
-        self.river = dict(present=rng.random() < 0.75, a=rng.uniform(0.2, 0.8), b=rng.uniform(-0.3, 0.3),
-                          amp=rng.uniform(0.02, 0.08), freq=rng.uniform(4, 12), phase=rng.uniform(0, 2 * np.pi),
-                          width=rng.uniform(0.012, 0.03), transposed=rng.random() < 0.5)
+        self.river = dict(
+            present=rng.random() < 0.75,
+            a=rng.uniform(0.2, 0.8),
+            b=rng.uniform(-0.3, 0.3),
+            amp=rng.uniform(0.02, 0.08),
+            freq=rng.uniform(4, 12),
+            phase=rng.uniform(0, 2 * np.pi),
+            width=rng.uniform(0.012, 0.03),
+            transposed=rng.random() < 0.5,
+        )
         # roads: segments through the square with one bend
         self.roads = []
         for _ in range(int(rng.integers(1, 4))):
@@ -183,8 +197,9 @@ class SyntheticScene:
         """Zero-mean, unit-ish texture: fine plus mid octave value noise."""
         return 0.7 * self.sample(self.fine[k], X, Y, order=1) + 0.5 * self.sample(self.mid[k], X, Y, order=1)
 
-    def render_optical(self, size: int = 256, footprint=(0.0, 0.0, 1.0, 1.0), variant: int = 0,
-                       _layout: dict | None = None) -> np.ndarray:
+    def render_optical(
+        self, size: int = 256, footprint=(0.0, 0.0, 1.0, 1.0), variant: int = 0, _layout: dict | None = None
+    ) -> np.ndarray:
         """Clean optical view, uint8 (size, size, 3). `variant` > 0 shifts colours slightly (another date)."""
         X, Y = self.grid(size, footprint)
         lay = _layout or self.classes(X, Y)
@@ -194,8 +209,9 @@ class SyntheticScene:
         if lay["parcel"] is not None:
             m = cls == CROP
             p = lay["parcel"][m]
-            rows = np.sin(self.parcel_freq[p] * (X[m] * np.cos(self.parcel_angle[p]) +
-                                                  Y[m] * np.sin(self.parcel_angle[p])))
+            rows = np.sin(
+                self.parcel_freq[p] * (X[m] * np.cos(self.parcel_angle[p]) + Y[m] * np.sin(self.parcel_angle[p]))
+            )
             rgb[m] = self.parcel_colour[p] * (1 + 0.06 * rows[:, None]).astype(np.float32)
         cj, ci = lay["cell"]
         b = cls == BUILDING
@@ -210,8 +226,9 @@ class SyntheticScene:
             rgb = rgb * vr.uniform(0.9, 1.1, 3).astype(np.float32) + vr.uniform(-10, 10)
         return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
-    def render_sigma0(self, size: int = 256, footprint=(0.0, 0.0, 1.0, 1.0), dual_pol: bool = False,
-                      _layout: dict | None = None) -> np.ndarray:
+    def render_sigma0(
+        self, size: int = 256, footprint=(0.0, 0.0, 1.0, 1.0), dual_pol: bool = False, _layout: dict | None = None
+    ) -> np.ndarray:
         """Noise-free radar backscatter (linear intensity), (size, size) VV or (size, size, 2) VV, VH."""
         X, Y = self.grid(size, footprint)
         lay = _layout or self.classes(X, Y)
@@ -242,14 +259,22 @@ def _segment_distance(X, Y, a, b) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- public API
 
+
 def add_speckle(intensity: np.ndarray, looks: float, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative L-look speckle on linear intensity: I * n, n ~ Gamma(L, 1/L) (mean 1, variance 1/L)."""
     n = rng.gamma(looks, 1.0 / looks, intensity.shape)
     return (intensity * n).astype(np.float32)
 
 
-def make_pair(seed: int, size: int = 256, looks: float = 4.0, gain: float = 1.0, blur: float = 0.0,
-              dual_pol: bool = False, footprint=(0.0, 0.0, 1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+def make_pair(
+    seed: int,
+    size: int = 256,
+    looks: float = 4.0,
+    gain: float = 1.0,
+    blur: float = 0.0,
+    dual_pol: bool = False,
+    footprint=(0.0, 0.0, 1.0, 1.0),
+) -> tuple[np.ndarray, np.ndarray]:
     """One co-registered pair: (SAR linear intensity float32 (size, size) or (size, size, 2) for VV+VH,
     optical uint8 (size, size, 3)). Same seed, same pair; the speckle is drawn from the seed as well."""
     scene = SyntheticScene(seed)

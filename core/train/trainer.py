@@ -17,6 +17,7 @@ killed and resumed from its checkpoint continues at the same step with the same 
 Distributed: started by torchrun (WORLD_SIZE > 1), each process takes its share of every global batch and
 DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA); rank 0 writes the run folder.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,63 +36,66 @@ OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
 
 # How our generators expect their input and give their output; stored in every checkpoint we write, in the
 # translation engine's terms (core.checkpoints.TRANSLATION_NORMALIZATION) plus a sentence for people.
-NORMALIZATION_NOTE = ("SAR as an 8-bit display image (float or 16-bit SAR rendered by core.io.render: dB, 2-98 % "
-                      "stretch, VV/VH false colour for two bands), grey copied to R=G=B, x/255*2-1; output tanh, "
-                      "(y+1)/2*255")
+NORMALIZATION_NOTE = (
+    "SAR as an 8-bit display image (float or 16-bit SAR rendered by core.io.render: dB, 2-98 % "
+    "stretch, VV/VH false colour for two bands), grey copied to R=G=B, x/255*2-1; output tanh, "
+    "(y+1)/2*255"
+)
 
 
 def normalization_for(in_channels: int) -> dict:
     from core.checkpoints import translation_normalization
+
     return translation_normalization(in_channels, note=NORMALIZATION_NOTE)
 
 
 @dataclass
 class TrainConfig:
     task: str = "pix2pix"
-    data: str = "synthetic"            # a dataset folder, or "synthetic" (core.train.synthetic)
+    data: str = "synthetic"  # a dataset folder, or "synthetic" (core.train.synthetic)
     layout: str = "auto"
     synthetic_sensor: str = "A"
-    synthetic_count: int = 64          # synthetic training + validation scenes (test scenes are never drawn)
-    synthetic_size: int = 256          # synthetic scene size in pixels (training crops of `size` are cut from it)
-    size: int = 256                    # training crop
-    objective: str = ""                # "" = from the task / base checkpoint
-    arch: str = ""                     # "" = sar2optical_unet for pix2pix, pix2pixhd_global for the others
-    width: int = 16                    # generator width (U-Net width / pix2pixHD ngf)
-    n_down: int = 8                    # U-Net depth
-    n_downsample: int = 3              # pix2pixHD downsamplings
-    n_blocks: int = 6                  # pix2pixHD residual blocks
+    synthetic_count: int = 64  # synthetic training + validation scenes (test scenes are never drawn)
+    synthetic_size: int = 256  # synthetic scene size in pixels (training crops of `size` are cut from it)
+    size: int = 256  # training crop
+    objective: str = ""  # "" = from the task / base checkpoint
+    arch: str = ""  # "" = sar2optical_unet for pix2pix, pix2pixhd_global for the others
+    width: int = 16  # generator width (U-Net width / pix2pixHD ngf)
+    n_down: int = 8  # U-Net depth
+    n_downsample: int = 3  # pix2pixHD downsamplings
+    n_blocks: int = 6  # pix2pixHD residual blocks
     generator: dict = field(default_factory=dict)  # extra generator kwargs
-    base_model: str = ""               # lora / finetune: the generator to start from
-    ndf: int = 32                      # discriminator width
-    num_d: int = 3                     # pix2pixHD discriminator scales
+    base_model: str = ""  # lora / finetune: the generator to start from
+    ndf: int = 32  # discriminator width
+    num_d: int = 3  # pix2pixHD discriminator scales
     epochs: int = 10
-    max_steps: int = 0                 # 0: no cap; else stop after this many steps
-    max_seconds: float = 0.0           # 0: no cap; else finish (validate, save) once this much time has passed
+    max_steps: int = 0  # 0: no cap; else stop after this many steps
+    max_seconds: float = 0.0  # 0: no cap; else finish (validate, save) once this much time has passed
     batch_size: int = 4
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    lambda_l1: float = -1.0            # -1: 100 for pix2pix, 0 for pix2pixHD / C-HR-GAN
+    lambda_l1: float = -1.0  # -1: 100 for pix2pix, 0 for pix2pixHD / C-HR-GAN
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
     vgg_weights: str = ""
-    lambda_ssim: float = -1.0          # -1: 1 for C-HR-GAN (the 2 * (1 - SSIM) term), 0 otherwise
+    lambda_ssim: float = -1.0  # -1: 1 for C-HR-GAN (the 2 * (1 - SSIM) term), 0 otherwise
     lora_rank: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    val_max: int = 16                  # validation images per epoch
-    val_size: int = 0                  # validation centre crop (0: the training size)
+    val_max: int = 16  # validation images per epoch
+    val_size: int = 0  # validation centre crop (0: the training size)
     seed: int = 0
     augment: bool = True
     log_every: int = 5
     checkpoint_every: int = 25
     device: str = "auto"
-    threads: int = 0                   # 0: PyTorch default
-    channels_last: bool = False        # channels-last memory format for both networks
-    bf16: bool = False                 # bfloat16 autocast for the forward passes (CPU or CUDA)
-    keep_best: bool = True             # also keep the generator (LoRA: adapter) of the best validation PSNR
+    threads: int = 0  # 0: PyTorch default
+    channels_last: bool = False  # channels-last memory format for both networks
+    bf16: bool = False  # bfloat16 autocast for the forward passes (CPU or CUDA)
+    keep_best: bool = True  # also keep the generator (LoRA: adapter) of the best validation PSNR
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -116,14 +120,17 @@ class TrainConfig:
         if self.lr <= 0:
             raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
         if self.vgg_weights and not Path(self.vgg_weights).is_file():
-            raise UserError(f"VGG weights file {self.vgg_weights} not found; give a torchvision VGG19 .pth file or "
-                            f"leave it empty to train without the perceptual loss.")
+            raise UserError(
+                f"VGG weights file {self.vgg_weights} not found; give a torchvision VGG19 .pth file or "
+                f"leave it empty to train without the perceptual loss."
+            )
         if self.base_model and not Path(self.base_model).is_file():
             raise UserError(f"base model {self.base_model} not found; give an existing checkpoint file.")
         return self
 
 
 # --------------------------------------------------------------------------------------- set-up
+
 
 def _objective(cfg: TrainConfig, base_meta: dict | None) -> str:
     if cfg.objective:
@@ -146,8 +153,14 @@ def build_generator(cfg: TrainConfig, sar_channels: int = 3):
     if arch == "sar2optical_unet":
         kw = dict(in_channels=sar_channels, out_channels=3, width=cfg.width, n_down=cfg.n_down)
     elif arch == "pix2pixhd_global":
-        kw = dict(in_channels=sar_channels, out_channels=3, ngf=cfg.width, n_downsample=cfg.n_downsample,
-                  n_blocks=cfg.n_blocks, se_blocks=cfg.task == "chrgan")
+        kw = dict(
+            in_channels=sar_channels,
+            out_channels=3,
+            ngf=cfg.width,
+            n_downsample=cfg.n_downsample,
+            n_blocks=cfg.n_blocks,
+            se_blocks=cfg.task == "chrgan",
+        )
     else:
         kw = {}
     kw.update(cfg.generator or {})
@@ -166,12 +179,15 @@ def load_base_generator(path: str):
     try:
         from core.checkpoints import load_generator  # written by the translation engine
     except ImportError:
-        raise UserError(f"{p.name} is not a SAR Studio checkpoint; give a .safetensors generator trained here.") from None
+        raise UserError(
+            f"{p.name} is not a SAR Studio checkpoint; give a .safetensors generator trained here."
+        ) from None
     loaded = load_generator(str(p))
     model = loaded[0] if isinstance(loaded, tuple) else getattr(loaded, "model", loaded)
     if not hasattr(model, "parameters"):
-        raise UserError(f"{p.name} is not a PyTorch generator (ONNX files cannot be fine-tuned); give a .pth or "
-                        f".safetensors file.")
+        raise UserError(
+            f"{p.name} is not a PyTorch generator (ONNX files cannot be fine-tuned); give a .pth or .safetensors file."
+        )
     meta = {"arch": getattr(model, "arch_name", ""), "config": getattr(model, "config", {})}
     return model, meta
 
@@ -187,6 +203,7 @@ def build_discriminator(objective: str, cfg: TrainConfig, sar_channels: int):
 
 def _sar_channels(model) -> int:
     import torch
+
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d):
             return int(m.in_channels)
@@ -204,6 +221,7 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
     if cfg.data == "synthetic" or cfg.data.startswith("synthetic:"):
         sensor = cfg.data.split(":", 1)[1] if ":" in cfg.data else cfg.synthetic_sensor
         from core.train.synthetic import SENSORS
+
         if sensor not in SENSORS:
             raise UserError(f"unknown synthetic sensor {sensor!r}; use one of {', '.join(SENSORS)}.")
         n_val = max(1, int(round(cfg.synthetic_count * cfg.val_fraction)))
@@ -219,18 +237,28 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
         root = Path(cfg.data)
         train_src = [dsets.PairSource(p, root) for p in splits["train"]]
         val_src = [dsets.PairSource(p, root) for p in splits["val"]]
-        desc = (f"{cfg.data} ({layout}): {len(splits['train'])} train, {len(splits['val'])} val, "
-                f"{len(splits['test'])} test pairs")
-    train = dsets.PairedDataset(train_src, cfg.size, sar_channels, train=True, augment=cfg.augment, seed=cfg.seed,
-                                size_multiple=size_multiple)
-    val = dsets.PairedDataset(val_src[: cfg.val_max], cfg.val_size or cfg.size, sar_channels, train=False,
-                              seed=cfg.seed, size_multiple=size_multiple)
+        desc = (
+            f"{cfg.data} ({layout}): {len(splits['train'])} train, {len(splits['val'])} val, "
+            f"{len(splits['test'])} test pairs"
+        )
+    train = dsets.PairedDataset(
+        train_src, cfg.size, sar_channels, train=True, augment=cfg.augment, seed=cfg.seed, size_multiple=size_multiple
+    )
+    val = dsets.PairedDataset(
+        val_src[: cfg.val_max],
+        cfg.val_size or cfg.size,
+        sar_channels,
+        train=False,
+        seed=cfg.seed,
+        size_multiple=size_multiple,
+    )
     return train, val, desc
 
 
 def set_train_mode(model, freeze_bn: bool) -> None:
     """model.train(), with BatchNorm kept in eval mode (frozen running statistics) when fine-tuning LoRA."""
     import torch
+
     model.train()
     if freeze_bn:
         for m in model.modules():
@@ -239,6 +267,7 @@ def set_train_mode(model, freeze_bn: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------- training
+
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run, progress=None):
@@ -277,6 +306,7 @@ class Trainer:
         self.freeze_bn = cfg.task == "lora"
         if cfg.task == "lora":
             from core.lora import add_lora
+
             self.G = add_lora(self.G, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
         self.D = build_discriminator(self.objective, cfg, self.sar_channels)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
@@ -296,6 +326,7 @@ class Trainer:
         self.vgg = None
         if cfg.vgg_weights and self.objective != "pix2pix":
             from core.train.losses import VGGPerceptualLoss
+
             self.vgg = VGGPerceptualLoss(cfg.vgg_weights).to(self.device)
         self.train_set, self.val_set, self.data_desc = make_data(cfg, self.sar_channels, _size_multiple(self.G))
         self.global_batch = cfg.batch_size * self.world
@@ -308,6 +339,7 @@ class Trainer:
         self.Gw, self.Dw = self.G, self.D
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
             ids = [self.local_rank] if self.device.type == "cuda" else None
             self.Gw = DDP(self.G, device_ids=ids)
             self.Dw = DDP(self.D, device_ids=ids)
@@ -318,6 +350,7 @@ class Trainer:
         """pix2pix initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
         import torch
         from torch import nn
+
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0.0, 0.02)
@@ -336,13 +369,21 @@ class Trainer:
         if not self.is_main:
             return
         from core.train.runs import save_train_state
-        save_train_state(self.run.train_state_path, {"G": self.G, "D": self.D}, {"optG": self.optG, "optD": self.optD},
-                         step=self.step, epoch=self.step // self.steps_per_epoch, objective=self.objective,
-                         task=self.cfg.task)
+
+        save_train_state(
+            self.run.train_state_path,
+            {"G": self.G, "D": self.D},
+            {"optG": self.optG, "optD": self.optD},
+            step=self.step,
+            epoch=self.step // self.steps_per_epoch,
+            objective=self.objective,
+            task=self.cfg.task,
+        )
 
     def resume(self) -> bool:
         """Continue from the run's checkpoint if there is one (True); all ranks load the same file."""
         from core.train.runs import load_train_state
+
         path = self.run.train_state_path
         if not path.exists():
             return False
@@ -360,29 +401,53 @@ class Trainer:
         best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
         if metrics["psnr"] > best and self.cfg.task == "lora":
             from core.lora import save_adapter
-            save_adapter(self.G, self.run.file("best_adapter"), step=self.step, val=metrics,
-                         selected="best validation PSNR")
+
+            save_adapter(
+                self.G, self.run.file("best_adapter"), step=self.step, val=metrics, selected="best validation PSNR"
+            )
         elif metrics["psnr"] > best:
             from core.checkpoints import save_model
-            save_model(self.run.file("best_generator.safetensors"), self.G,
-                       normalization=normalization_for(self.sar_channels), task=self.cfg.task,
-                       objective=self.objective, steps=self.step, data=self.data_desc, trained_with="core.train",
-                       val=metrics, selected="best validation PSNR")
+
+            save_model(
+                self.run.file("best_generator.safetensors"),
+                self.G,
+                normalization=normalization_for(self.sar_channels),
+                task=self.cfg.task,
+                objective=self.objective,
+                steps=self.step,
+                data=self.data_desc,
+                trained_with="core.train",
+                val=metrics,
+                selected="best validation PSNR",
+            )
 
     def save_outputs(self, metrics: dict | None = None) -> dict:
         """Write the trained generator (and the LoRA adapter) in the run folder; returns their paths."""
         from core.checkpoints import save_model
+
         out = {}
-        extra = dict(task=self.cfg.task, objective=self.objective, steps=self.step, data=self.data_desc,
-                     trained_with="core.train", val=metrics or {})
+        extra = dict(
+            task=self.cfg.task,
+            objective=self.objective,
+            steps=self.step,
+            data=self.data_desc,
+            trained_with="core.train",
+            val=metrics or {},
+        )
         if self.cfg.task == "lora":
             from core.lora import merge_adapter, save_adapter
+
             save_adapter(self.G, self.run.adapter_path)
             out["adapter"] = str(self.run.adapter_path)
             merged = merge_adapter(_copy_model(self.G))
             if hasattr(merged, "arch_name"):
-                save_model(self.run.generator_path, merged, normalization=normalization_for(self.sar_channels), **extra,
-                           base_model=Path(self.cfg.base_model).name)
+                save_model(
+                    self.run.generator_path,
+                    merged,
+                    normalization=normalization_for(self.sar_channels),
+                    **extra,
+                    base_model=Path(self.cfg.base_model).name,
+                )
                 out["generator"] = str(self.run.generator_path)
         else:
             save_model(self.run.generator_path, self.G, normalization=normalization_for(self.sar_channels), **extra)
@@ -395,6 +460,7 @@ class Trainer:
         import contextlib
 
         import torch
+
         if self.cfg.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -471,11 +537,18 @@ class Trainer:
                 ps.append(float(psnr(f01[None], o01[None])[0]))
                 ss.append(float(ssim(f01[None], o01[None], reduction="none")[0]))
                 if i < 4:
-                    panels += [(f"SAR {i}", tensor_to_uint8(sar)), ("generated", tensor_to_uint8(fake)),
-                               ("optical", tensor_to_uint8(opt))]
+                    panels += [
+                        (f"SAR {i}", tensor_to_uint8(sar)),
+                        ("generated", tensor_to_uint8(fake)),
+                        ("optical", tensor_to_uint8(opt)),
+                    ]
         set_train_mode(self.G, self.freeze_bn)
-        metrics = {"epoch": epoch, "step": self.step, "psnr": float(np.mean(ps)) if ps else float("nan"),
-                   "ssim": float(np.mean(ss)) if ss else float("nan")}
+        metrics = {
+            "epoch": epoch,
+            "step": self.step,
+            "psnr": float(np.mean(ps)) if ps else float("nan"),
+            "ssim": float(np.mean(ss)) if ss else float("nan"),
+        }
         if panels:
             grid = comparison_image(panels, columns=3)
             write_png(self.run.file(f"samples/epoch_{epoch:03d}.png"), grid)
@@ -486,6 +559,7 @@ class Trainer:
     def _install_signal_handlers(self) -> None:
         def on_term(signum, frame):
             self._stop = True
+
         try:
             signal.signal(signal.SIGTERM, on_term)
         except ValueError:  # not the main thread (e.g. a test calling train() in a thread)
@@ -500,10 +574,19 @@ class Trainer:
         cfg, run = self.cfg, self.run
         resumed = self.resume()
         if self.is_main:
-            run.update_state(status="running", step=self.step, total_steps=self.total_steps,
-                             steps_per_epoch=self.steps_per_epoch, data=self.data_desc, objective=self.objective,
-                             resumed=resumed, notes=self.notes, world_size=self.world, device=str(self.device),
-                             message="")
+            run.update_state(
+                status="running",
+                step=self.step,
+                total_steps=self.total_steps,
+                steps_per_epoch=self.steps_per_epoch,
+                data=self.data_desc,
+                objective=self.objective,
+                resumed=resumed,
+                notes=self.notes,
+                world_size=self.world,
+                device=str(self.device),
+                message="",
+            )
         self._install_signal_handlers()
         set_train_mode(self.G, self.freeze_bn)
         self.D.train()
@@ -515,10 +598,10 @@ class Trainer:
             in_epoch = self.step % self.steps_per_epoch
             order = epoch_order(len(self.train_set), cfg.seed, epoch)
             b = self.global_batch
-            idx = order[in_epoch * b:(in_epoch + 1) * b]
+            idx = order[in_epoch * b : (in_epoch + 1) * b]
             if len(idx) < b:  # fewer images than one global batch: repeat the order
                 idx = np.resize(order, b)
-            mine = idx[self.rank::self.world]
+            mine = idx[self.rank :: self.world]
             sar, opt = self.train_set.batch(mine, epoch)
             sar, opt = sar.to(self.device), opt.to(self.device)
             if cfg.channels_last:
@@ -529,15 +612,21 @@ class Trainer:
                 losses = self.train_step(sar, opt)
             except ValueError as exc:
                 if "Expected more than 1 value per channel" in str(exc):
-                    raise UserError(f"the generator's BatchNorm sees a 1x1 feature map from a batch of "
-                                    f"{len(mine)} at {cfg.size} px; use a batch size of at least 2 per process or a "
-                                    f"larger training crop.") from None
+                    raise UserError(
+                        f"the generator's BatchNorm sees a 1x1 feature map from a batch of "
+                        f"{len(mine)} at {cfg.size} px; use a batch size of at least 2 per process or a "
+                        f"larger training crop."
+                    ) from None
                 raise
             self.step += 1
             if self.is_main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                 elapsed = time.time() - t0
-                row = {"step": self.step, "epoch": epoch + (in_epoch + 1) / self.steps_per_epoch,
-                       "seconds": round(elapsed, 2), **losses}
+                row = {
+                    "step": self.step,
+                    "epoch": epoch + (in_epoch + 1) / self.steps_per_epoch,
+                    "seconds": round(elapsed, 2),
+                    **losses,
+                }
                 run.append_row("log.csv", row)
                 rate = (self.step - seen0) / max(elapsed, 1e-9)
                 eta = (self.total_steps - self.step) / max(rate, 1e-9)
@@ -578,9 +667,15 @@ class Trainer:
                     self.keep_if_best(last_val)
                 result["val"] = last_val
                 result.update(self.save_outputs(last_val))
-            run.update_state(status=status, step=self.step, val=last_val, outputs=result,
-                             message=("stopped at step %d; resume to continue" % self.step) if status == "stopped"
-                             else f"finished {self.step} steps")
+            run.update_state(
+                status=status,
+                step=self.step,
+                val=last_val,
+                outputs=result,
+                message=("stopped at step %d; resume to continue" % self.step)
+                if status == "stopped"
+                else f"finished {self.step} steps",
+            )
         if self.distributed:
             ddp.barrier()
         return result
@@ -595,6 +690,7 @@ def _to_float(pred):
 
 def _copy_model(model):
     import copy
+
     return copy.deepcopy(model)
 
 

@@ -1,5 +1,6 @@
 """Browser: the cross-band page on its bundled samples (VV content, VH style), a short run with the live loss
 chart, the compare view, and the PNG download."""
+
 import numpy as np
 
 from core import io as sio

@@ -18,6 +18,7 @@ def test_fresh_server_opened_on_a_tool_page_uses_the_app_navigation(browser, tmp
     # With a folder named pages/, Streamlit starts in its old auto-discovery mode until st.navigation runs;
     # a first visit straight to /speckle must still get app.py's navigation, not a list of files.
     from tests.e2e.conftest import start_app, stop_app, wait_idle
+
     proc, url = start_app(tmp_path)
     try:
         pg = browser.new_page()

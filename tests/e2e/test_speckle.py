@@ -1,5 +1,6 @@
 """Browser: upload a float32 GeoTIFF on the speckle page, run the filters, download the comparison PNG and
 the filtered GeoTIFF (georeference kept)."""
+
 import numpy as np
 
 from core import io as sio

@@ -1,4 +1,5 @@
 """Browser: super-resolve the bundled sample, see PSNR/SSIM against HR, download the x4 PNG."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """Browser: start a small synthetic training run, watch it finish, see its metrics and samples, send it on."""
+
 from tests.e2e.conftest import open_page, wait_idle
 
 

@@ -1,5 +1,6 @@
 """Browser: give a generator by server path, upload a georeferenced SAR GeoTIFF of an odd size, translate, and
 download the GeoTIFF: same size, georeference kept, pixels equal to the engine's."""
+
 import numpy as np
 import torch
 
@@ -21,7 +22,8 @@ def test_translate_upload_and_download_geotiff(page, app_url, tmp_path, utm_geo)
 
     open_page(page, app_url, "translate")
     page.locator('[data-testid="stRadio"]').filter(has_text="Model source").get_by_text(
-        "Path on the server", exact=True).click()
+        "Path on the server", exact=True
+    ).click()
     wait_idle(page)
     box = page.get_by_label("Model file on the server")
     box.fill(str(model_path))
@@ -29,7 +31,8 @@ def test_translate_upload_and_download_geotiff(page, app_url, tmp_path, utm_geo)
     wait_idle(page)
     page.get_by_text("pix2pixHD GlobalGenerator").first.wait_for()
     page.locator('[data-testid="stRadio"]').filter(has_text="SAR image source").get_by_text(
-        "Upload", exact=True).click()
+        "Upload", exact=True
+    ).click()
     wait_idle(page)
     page.locator('input[type="file"]').first.set_input_files(str(src))
     wait_idle(page)
@@ -47,5 +50,7 @@ def test_translate_upload_and_download_geotiff(page, app_url, tmp_path, utm_geo)
     out = sio.read_raster(out_path)
     assert out.data.shape == (200, 300, 3) and out.data.dtype == np.uint8
     assert out.geo.crs == utm_geo.crs and out.geo.transform == utm_geo.transform
-    expected = tr.translate_raster(sio.read_raster(src), tr.open_translator(model_path, tr.TranslateOptions(device="cpu")))
+    expected = tr.translate_raster(
+        sio.read_raster(src), tr.open_translator(model_path, tr.TranslateOptions(device="cpu"))
+    )
     assert np.array_equal(out.data, expected.output)
