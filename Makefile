@@ -12,6 +12,7 @@ PORT   ?= 8501
 help:
 	@echo "make run    install into .venv (if needed), prepare samples, start the app on port $(PORT)"
 	@echo "make test   install runtime + dev tools (if needed), then run every test"
+	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, hadolint"
 	@echo "make bench  run the benchmarks in bench/ and rewrite bench/RESULTS.md"
 
 $(PY):
@@ -55,7 +56,11 @@ test: install-dev samples
 bench: install
 	$(PY) bench/run_all.py
 
+# ruff (lint + format check) over the whole tree, mypy over core/ and models/ (settings in pyproject.toml), hadolint
 lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
 clean:

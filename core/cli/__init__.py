@@ -1,43 +1,31 @@
 """`python -m core <command>`: argparse subcommands over the same functions the pages call.
 
-Each engine module defines `add_cli(subparsers)` which adds its subcommand(s) with `set_defaults(func=...)`;
-`func(args)` returns an exit status. UserError -> `error: <sentence>` on stderr and exit status 2.
+One module per command group in this package; each defines `add_cli(subparsers)`, which adds its subcommand(s)
+with `set_defaults(func=...)`; `func(args)` returns an exit status. UserError -> `error: <sentence>` on stderr
+and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# Modules that contribute subcommands (each has add_cli). Order is the order in --help.
-COMMAND_MODULES = (
-    "core.speckle",
-    "core.translate",
-    "core.onnx",
-    "core.superres",
-    "core.crossband",
-    "core.train.cli",
-)
+from core.cli import crossband, onnx, speckle, superres, train, translate
+from core.errors import UserError
+
+# Order is the order in --help.
+COMMAND_GROUPS = (speckle, translate, onnx, superres, crossband, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="SAR Studio command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for modname in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:  # not written yet
-                continue
-            raise
-        mod.add_cli(sub)
+    for group in COMMAND_GROUPS:
+        group.add_cli(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.errors import UserError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
