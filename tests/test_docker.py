@@ -49,10 +49,25 @@ def test_dockerfile_never_installs_both_onnxruntime_packages():
         assert (ROOT / f).exists()
 
 
+def _published_on(port_spec: str, env: dict) -> str:
+    """The host address a compose port spec publishes on, with ${VAR:-default} resolved as compose does."""
+    resolved = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1)) or m.group(2), port_spec)
+    host, published, target = resolved.rsplit(":", 2)
+    assert (published, target) == ("8501", "8501")
+    return host
+
+
 def test_compose_serves_8501_with_volumes_and_gpu_profile():
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     app = spec["services"]["app"]
-    assert "8501:8501" in app["ports"] and "profiles" not in app
+    assert "profiles" not in app
+    # loopback only unless the operator asks for more; both services alike
+    for svc in spec["services"].values():
+        (port,) = svc["ports"]
+        assert _published_on(port, {}) == "127.0.0.1"
+        assert _published_on(port, {"SAR_STUDIO_BIND": "0.0.0.0"}) == "0.0.0.0"
+        # server folders are off unless the operator names roots
+        assert svc["environment"]["SAR_STUDIO_DATA_ROOTS"] == "${SAR_STUDIO_DATA_ROOTS:-}"
     mounts = {v.split(":")[1] for v in app["volumes"]}
     assert {"/app/checkpoints", "/app/samples", "/app/outputs"} <= mounts
     gpu = spec["services"]["app-gpu"]
