@@ -47,8 +47,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
+    from core.train.config import TrainConfig
     from core.train.runs import RunFolder
-    from core.train.trainer import Trainer, TrainConfig
+    from core.train.trainer import Trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -6,16 +6,12 @@ Pages stay thin: read widgets, call core, show results with these helpers.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import streamlit as st
-
-from core import io as sio
-from core.errors import UserError
 
 # A folder named pages/ next to app.py makes Streamlit start each server process in its old multipage mode
 # (auto-discovery of pages/*.py) until app.py's st.navigation runs once. If the very first request of a fresh
@@ -23,24 +19,21 @@ from core.errors import UserError
 # this module, so switch the old mode off here and rerun: app.py's navigation then owns the pages.
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 
+from core import catalog
+from core import io as sio
+from core.errors import UserError
+from core.files import IMAGE_SUFFIXES, digest_bytes, list_images
+
 if PagesManager.uses_pages_directory:
     PagesManager.uses_pages_directory = False
     st.rerun()
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
-IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
+ROOT = catalog.ROOT  # still imported by pages/crossband.py; new code uses core.catalog
+SAMPLES = catalog.samples_dir()
+IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]  # st.file_uploader's spelling of core.files.IMAGE_SUFFIXES
 
 
 # --------------------------------------------------------------------------------------------- inputs
-
-
-def sample_paths(category: str) -> list[Path]:
-    """Images in samples/<category>/ (sorted), for the sample picker."""
-    folder = SAMPLES / category
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
 
 
 def pick_inputs(
@@ -57,9 +50,9 @@ def pick_inputs(
     (options are then "<category>/<file name>", e.g. "pairs/sar/synthetic_A_100000.png", so names stay unique).
     """
     if isinstance(category, str):
-        samples = [(p.name, p) for p in sample_paths(category)]
+        samples = [(p.name, p) for p in catalog.sample_paths(category)]
     else:
-        samples = [(f"{c}/{p.name}", p) for c in category for p in sample_paths(c)]
+        samples = [(f"{c}/{p.name}", p) for c in category for p in catalog.sample_paths(c)]
     modes = (["Sample"] if samples else []) + ["Upload"] + (["Server folder"] if allow_folder else [])
     mode = st.radio(f"{label} source", modes, horizontal=True, key=f"{key}_mode")
     if mode == "Sample":
@@ -86,7 +79,7 @@ def pick_inputs(
     if not path.is_dir():
         st.error(f"{folder} is not a folder on this server; type an existing folder path.")
         return []
-    found = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_TYPES)
+    found = list_images(path)
     if not found:
         st.error(f"{folder} holds no PNG, JPEG or TIFF images; pick another folder.")
         return []
@@ -148,7 +141,7 @@ def slider_html(
 
         after = np.asarray(Image.fromarray(sio.to_rgb(after)).resize((w, h), Image.Resampling.BICUBIC))
     labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
-    uid = hashlib.md5(before.tobytes()[:4096] + after.tobytes()[:4096]).hexdigest()[:8]
+    uid = digest_bytes(before.tobytes()[:4096] + after.tobytes()[:4096], 8)
     return f"""
 <div id="c{uid}" style="position:relative;max-width:100%;width:{w}px;aspect-ratio:{w}/{h};user-select:none;">
   <img src="{_data_url(before)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">

@@ -1,17 +1,14 @@
 """Super-resolution: x4 from a low-resolution image and a sharper reference of the same place (RGTGAN)."""
 
-import hashlib
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
+from core import catalog
 from core import io as sio
 from core import superres as sr
 from core.compute import DEVICES, resolve_device
+from core.files import digest_bytes, digest_file, save_upload
 from pages.components import (
-    ROOT,
     compare_view,
     download_buttons,
     image_grid,
@@ -24,7 +21,7 @@ from pages.components import (
 )
 
 KEY = "superres"
-DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
+DEMO = catalog.superres_demo()
 
 st.title("Super-resolution ×4")
 st.write(
@@ -37,7 +34,7 @@ st.write(
 # --------------------------------------------------------------------------------------------- model
 with st.sidebar:
     st.subheader("Model")
-    sources = (["Bundled demo (compact RGTGAN)"] if DEMO.exists() else []) + ["Upload a model"]
+    sources = (["Bundled demo (compact RGTGAN)"] if DEMO is not None else []) + ["Upload a model"]
     source = st.radio("Super-resolution model", sources, key=f"{KEY}_model_src")
     device_req = st.selectbox("Device", DEVICES, key=f"{KEY}_device")
     tile = st.number_input(
@@ -64,13 +61,7 @@ else:
         key=f"{KEY}_model_upload",
     )
     if up is not None:
-        blob = up.getvalue()
-        digest = hashlib.sha1(blob).hexdigest()[:16]
-        path = Path(tempfile.gettempdir()) / "sar_studio_superres" / digest / Path(up.name).name
-        if not path.exists():
-            with sio.atomic_output(path) as tmp:
-                tmp.write_bytes(blob)
-        model_path = path
+        model_path = save_upload(up.getvalue(), up.name, KEY)
 if model_path is None:
     st.info("Upload a super-resolution model, or use the bundled demo.")
     st.stop()
@@ -84,7 +75,7 @@ def _load_model(path: str, file_hash: str, device: str):
     return sr.load_superres_model(path, device)
 
 
-loaded = run_guarded(_load_model, str(model_path), sr.file_hash(model_path), device)
+loaded = run_guarded(_load_model, str(model_path), digest_file(model_path, 16), device)
 if loaded is None:
     st.stop()
 model, model_desc = loaded
@@ -127,7 +118,7 @@ with c_lr:
 with c_ref:
     st.image(sio.render(ref_r), caption=f"Reference {ref_r.width}×{ref_r.height}", width="stretch")
 
-run_id = hashlib.sha1(
+run_id = digest_bytes(
     b"".join(
         [
             lr_in[0][1],
@@ -140,7 +131,7 @@ run_id = hashlib.sha1(
             ref_r.kind.encode(),
         ]
     )
-).hexdigest()[:16]
+)
 
 if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
     bar = progress_bar("Super-resolving…")

@@ -1,23 +1,26 @@
 """Training: start, watch, stop and resume training runs in the background; download or send the result."""
 
-import hashlib
+import dataclasses
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import streamlit as st
 
+from core import catalog
+from core.compute import DEVICES
 from core.errors import UserError
-from core.train import datasets as dsets
+from core.files import digest_bytes
 from core.train import jobs
+from core.train.config import TASKS, TrainConfig, parse_data, unet_depth_for
+from core.train.dataset_zip import extract_zip
+from core.train.layouts import LAYOUTS, find_pairs
 from core.train.runs import RunFolder, list_runs, runs_root
-from core.train.trainer import TASKS, TrainConfig
 from pages.components import run_guarded
 
 KEY = "train"
-ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINTS = Path(os.environ.get("SAR_STUDIO_CHECKPOINTS", ROOT / "checkpoints"))
+ROOT = catalog.ROOT
+AUTO_HELP = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}  # "from the task" rules
 TASK_LABELS = {
     "pix2pix": "pix2pix: U-Net + 70x70 PatchGAN, BCE + 100·L1",
     "pix2pixhd": "pix2pixHD: GlobalGenerator + multi-scale D, LSGAN + feature matching",
@@ -45,28 +48,10 @@ st.write(
 )
 
 
-def _is_generator(path: Path) -> bool:
-    from core.checkpoints import GENERATOR_ARCHS, read_metadata
-
-    try:
-        return read_metadata(path).get("arch") in GENERATOR_ARCHS
-    except UserError:
-        return False
-
-
-def base_models() -> list[Path]:
-    """Translation generators to fine-tune: checkpoints/*.safetensors and the generators of finished runs."""
-    found = [p for p in sorted(CHECKPOINTS.glob("*.safetensors")) if _is_generator(p)] if CHECKPOINTS.is_dir() else []
-    for r in list_runs():
-        if r.generator_path.exists():
-            found.append(r.generator_path)
-    return found
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def _extract_upload(digest: str, blob: bytes, name: str) -> str:
     dest = runs_root() / "uploads" / digest
-    return str(dsets.extract_zip(blob, dest, name))
+    return str(extract_zip(blob, dest, name))
 
 
 def dataset_section() -> tuple[str | None, str]:
@@ -80,7 +65,7 @@ def dataset_section() -> tuple[str | None, str]:
         "blocks with speckled SAR, useful to try the tools. Real data: SEN1-2, QXSLAB, pix2pixHD "
         "train_A/train_B, pix2pix A|B images, or sar/ + optical/ folders.",
     )
-    layout = st.selectbox("Folder layout", ["auto", *dsets.LAYOUTS], key=f"{KEY}_layout")
+    layout = st.selectbox("Folder layout", ["auto", *LAYOUTS], key=f"{KEY}_layout")
     if mode == "Synthetic demo scenes":
         sensor = st.selectbox(
             "Synthetic sensor",
@@ -107,10 +92,10 @@ def dataset_section() -> tuple[str | None, str]:
         if up is None:
             return None, layout
         blob = up.getvalue()
-        root = run_guarded(_extract_upload, hashlib.sha1(blob).hexdigest()[:16], blob, up.name)
+        root = run_guarded(_extract_upload, digest_bytes(blob), blob, up.name)
         if root is None:
             return None, layout
-    found = run_guarded(dsets.find_pairs, root, layout)
+    found = run_guarded(find_pairs, root, layout)
     if found is None:
         return None, layout
     pairs, used = found
@@ -122,9 +107,9 @@ def dataset_section() -> tuple[str | None, str]:
 with st.expander("New run", expanded=not list_runs()):
     task = st.selectbox("Task", list(TASKS), format_func=lambda t: TASK_LABELS[t], key=f"{KEY}_task")
     data, layout = dataset_section()
-    base = ""
+    base: str | None = None
     if task in ("lora", "finetune"):
-        models = base_models()
+        models = catalog.base_generators()
         if not models:
             st.warning(
                 "No generator to start from: checkpoints/ is empty and no run has finished yet. "
@@ -138,7 +123,7 @@ with st.expander("New run", expanded=not list_runs()):
             "…or a generator file on the server (.safetensors of ours, SAR2Optical / pix2pixHD .pth)",
             key=f"{KEY}_base_path",
         )
-        base = typed.strip() or (str(models[labels.index(choice)]) if choice in labels else "")
+        base = typed.strip() or (str(models[labels.index(choice)]) if choice in labels else None)
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 10000, 5, key=f"{KEY}_epochs")
     batch = c2.number_input("Batch size", 1, 256, 4, key=f"{KEY}_batch")
@@ -156,12 +141,22 @@ with st.expander("New run", expanded=not list_runs()):
     )
     count = c2.number_input("Synthetic scenes", 8, 5000, 64, key=f"{KEY}_count")
     minutes = c3.number_input("Time limit (minutes, 0 = none)", 0.0, 10000.0, 0.0, key=f"{KEY}_minutes")
-    device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key=f"{KEY}_device")
+    device = c4.selectbox("Device", DEVICES, key=f"{KEY}_device")
     with st.expander("Losses, LoRA and more"):
         c1, c2, c3, c4 = st.columns(4)
-        lambda_l1 = c1.number_input("λ L1 (−1 = 100 for pix2pix, 0 otherwise)", -1.0, 1000.0, -1.0, key=f"{KEY}_l1")
+        lambda_l1 = c1.number_input(
+            "λ L1", 0.0, 1000.0, None, key=f"{KEY}_l1", placeholder="auto", help=f"Empty: {AUTO_HELP['lambda_l1']}."
+        )
         lambda_feat = c2.number_input("λ feature matching", 0.0, 100.0, 10.0, key=f"{KEY}_feat")
-        lambda_ssim = c3.number_input("λ 2·(1−SSIM) (−1 = 1 for C-HR-GAN)", -1.0, 100.0, -1.0, key=f"{KEY}_ssim")
+        lambda_ssim = c3.number_input(
+            "λ 2·(1−SSIM)",
+            0.0,
+            100.0,
+            None,
+            key=f"{KEY}_ssim",
+            placeholder="auto",
+            help=f"Empty: {AUTO_HELP['lambda_ssim']}.",
+        )
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}_seed")
         c1, c2, c3, c4 = st.columns(4)
         rank = c1.number_input("LoRA rank", 1, 256, 16, key=f"{KEY}_rank")
@@ -173,10 +168,11 @@ with st.expander("New run", expanded=not list_runs()):
             key=f"{KEY}_vgg",
         )
     if st.button("Start training", type="primary", key=f"{KEY}_start", disabled=data is None):
+        data_root, sensor = parse_data(data)
         cfg = dict(
             task=task,
-            data=data.split(":")[0] if data.startswith("synthetic") else data,
-            synthetic_sensor=data.split(":")[1] if data.startswith("synthetic:") else "A",
+            data=data_root,
+            synthetic_sensor=sensor or "A",
             layout=layout,
             epochs=int(epochs),
             batch_size=int(batch),
@@ -186,18 +182,18 @@ with st.expander("New run", expanded=not list_runs()):
             synthetic_count=int(count),
             max_seconds=float(minutes) * 60,
             device=device,
-            lambda_l1=float(lambda_l1),
+            lambda_l1=None if lambda_l1 is None else float(lambda_l1),
             lambda_feat=float(lambda_feat),
-            lambda_ssim=float(lambda_ssim),
+            lambda_ssim=None if lambda_ssim is None else float(lambda_ssim),
             seed=int(seed),
             lora_rank=int(rank),
             lora_alpha=float(alpha),
             lora_dropout=float(dropout),
             val_fraction=float(val_fraction),
-            vgg_weights=vgg.strip(),
+            vgg_weights=vgg.strip() or None,
             base_model=base,
-            n_down=max(2, min(8, int(size).bit_length() - 2)),
-        )  # U-Net: 2x2 bottleneck at the crop size
+            n_down=unet_depth_for(int(size)),
+        )
         run = run_guarded(jobs.start_job, cfg)
         if run is not None:
             st.session_state[f"{KEY}_run"] = str(run.path)

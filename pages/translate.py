@@ -1,22 +1,20 @@
 """SAR to optical: any generator (SAR Studio, SAR2Optical, pix2pix, pix2pixHD / C-HR-GAN, ONNX), any image size."""
 
-import hashlib
 import io
-import os
 import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
+from core import catalog, speckle
 from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
+from core.files import digest_bytes, digest_file, save_upload
 from pages.components import (
-    ROOT,
-    SAMPLES,
+    IMAGE_TYPES,
     compare_view,
     download_buttons,
     pick_inputs,
@@ -28,10 +26,7 @@ from pages.components import (
 )
 
 KEY = "translate"
-CHECKPOINTS = Path(os.environ.get("SAR_STUDIO_CHECKPOINTS", ROOT / "checkpoints"))
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "sar_studio_uploads"
-PAIRS_SAR = "pairs/sar"  # synthetic SAR samples with an optical partner in samples/pairs/optical/
+CHECKPOINTS = catalog.checkpoints_dir()
 
 st.title("SAR to optical")
 st.write(
@@ -46,71 +41,17 @@ st.write(
 # ------------------------------------------------------------------------------------------------ model
 
 
-def _is_translation_model(path: Path) -> bool:
-    """Our .safetensors files name their architecture: list only translation generators (not e.g. RGTGAN)."""
-    if path.suffix.lower() != ".safetensors":
-        return True
-    from core.checkpoints import FORMAT, GENERATOR_ARCHS, read_metadata
-
-    try:
-        meta = read_metadata(path)
-    except UserError:
-        return False
-    return meta.get("format") != FORMAT or meta.get("arch") in GENERATOR_ARCHS
-
-
-def bundled_models() -> list[Path]:
-    if not CHECKPOINTS.is_dir():
-        return []
-    return sorted(
-        p
-        for p in CHECKPOINTS.iterdir()
-        if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and _is_translation_model(p)
-    )
-
-
-def bundled_adapters() -> list[Path]:
-    """peft adapter folders in checkpoints/ (folders holding adapter_config.json)."""
-    if not CHECKPOINTS.is_dir():
-        return []
-    return sorted(p for p in CHECKPOINTS.iterdir() if p.is_dir() and (p / "adapter_config.json").is_file())
-
-
-def optical_partner(name: str) -> Path | None:
-    """The bundled optical scene of a synthetic pair sample ("pairs/sar/x.png" -> samples/pairs/optical/x.png)."""
-    folder, _, file_name = name.rpartition("/")
-    if folder != PAIRS_SAR:
-        return None
-    partner = SAMPLES / "pairs" / "optical" / file_name
-    return partner if partner.is_file() else None
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _file_hash(path: str, mtime: float, size: int) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return digest_file(path, 16)
 
 
 def path_hash(path: Path) -> str:
-    if path.is_dir():  # a peft adapter folder: hash its files
-        return hashlib.sha1("".join(path_hash(p) for p in sorted(path.iterdir()) if p.is_file()).encode()).hexdigest()[
-            :16
-        ]
-    st_ = path.stat()
-    return _file_hash(str(path), st_.st_mtime, st_.st_size)
-
-
-def save_upload(blob: bytes, name: str) -> Path:
-    digest = hashlib.sha1(blob).hexdigest()[:16]
-    folder = UPLOAD_DIR / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(name).name
-    if not path.exists():
-        sio.write_bytes(path, blob)
-    return path
+    """Cache key of a model file or a peft adapter folder (the digests of its files), re-hashed when it changes."""
+    if path.is_dir():
+        return digest_bytes("".join(path_hash(p) for p in sorted(path.iterdir()) if p.is_file()).encode())
+    stat = path.stat()
+    return _file_hash(str(path), stat.st_mtime, stat.st_size)
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
@@ -147,7 +88,7 @@ def _generator_info(model_hash: str, model_path: str):
 
 
 st.subheader("Model")
-bundled = bundled_models()
+bundled = catalog.translation_models()
 sent = st.session_state.get("translate_model_path")
 sources = ["Bundled (checkpoints/)", "Upload", "Path on the server"]
 default_source = 0 if bundled else 1
@@ -169,10 +110,10 @@ if source == sources[0]:
         index = names.index(Path(sent).name) if sent and Path(sent).name in names else 0
         chosen = st.selectbox("Bundled model", names, index=index, key=f"{KEY}_bundled")
         model_path = CHECKPOINTS / chosen
-        card = model_path.with_suffix(".md")
-        if card.exists():
+        card = catalog.model_card(model_path)
+        if card:
             with st.expander("Model card"):
-                st.markdown(card.read_text())
+                st.markdown(card)
 elif source == sources[1]:
     up = st.file_uploader(
         "Generator file (.safetensors, .pth, .onnx); for files over the upload limit give a path",
@@ -180,7 +121,7 @@ elif source == sources[1]:
         key=f"{KEY}_model_upload",
     )
     if up is not None:
-        model_path = save_upload(up.getvalue(), up.name)
+        model_path = save_upload(up.getvalue(), up.name, KEY)
 else:
     typed = st.text_input(
         "Model file on the server", key=f"{KEY}_model_path", placeholder="/data/models/pix2pix_gen_180.pth"
@@ -242,7 +183,7 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     )
     batch = c6.number_input("Batch (tiles per pass)", min_value=1, max_value=64, value=4, key=f"{KEY}_batch")
     c7, c8 = st.columns(2)
-    adapters = bundled_adapters()
+    adapters = catalog.adapters()
     adapter_modes = ["None"] + (["Bundled"] if adapters else []) + ["Upload file", "Path on the server"]
     adapter_mode = c7.radio(
         "LoRA adapter",
@@ -261,7 +202,7 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     elif adapter_mode == "Upload file":
         aup = c7.file_uploader("Adapter file", type=["pth", "pt", "safetensors"], key=f"{KEY}_adapter_upload")
         if aup is not None:
-            adapter_path = save_upload(aup.getvalue(), aup.name)
+            adapter_path = save_upload(aup.getvalue(), aup.name, KEY)
     elif adapter_mode == "Path on the server":
         atyped = c7.text_input("Adapter folder or file", key=f"{KEY}_adapter_path")
         if atyped:
@@ -271,24 +212,20 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
             else:
                 adapter_path = ap
     strength = c7.slider("Adapter strength", 0.0, 2.0, 1.0, 0.05, key=f"{KEY}_strength", disabled=adapter_path is None)
-    try:
-        from core import speckle
-
-        filter_names = list(speckle.FILTERS)
-    except ImportError:  # pragma: no cover - core.speckle ships with the product
-        filter_names = []
+    filter_names = list(speckle.FILTERS)
     prefilter = c8.selectbox("Speckle pre-filter (SAR values only)", ["none"] + filter_names, key=f"{KEY}_prefilter")
     dualpol = c8.selectbox(
         "Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol", format_func=lambda m: tr.DUALPOL_LABELS[m]
     )
 
-if adapter_path is not None and adapter_mode == "Bundled" and adapter_path.with_suffix(".md").is_file():
+adapter_card = catalog.model_card(adapter_path) if adapter_path is not None and adapter_mode == "Bundled" else None
+if adapter_card:
     with st.expander("Adapter card"):  # outside the options expander: Streamlit does not nest expanders
-        st.markdown(adapter_path.with_suffix(".md").read_text())
+        st.markdown(adapter_card)
 
 # ------------------------------------------------------------------------------------------------ inputs
 st.subheader("SAR images")
-inputs = pick_inputs(KEY, "SAR image", category=(PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
+inputs = pick_inputs(KEY, "SAR image", category=(catalog.PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
 if st.session_state.get(f"{KEY}_mode") == "Sample":
     st.caption(
         "`pairs/sar/`: synthetic scenes with their real optical partner (PSNR / SSIM shown automatically); "
@@ -303,17 +240,17 @@ rasters = []
 for i, (name, blob) in enumerate(inputs):
     r = read_input(name, blob, f"{KEY}_in{i}", kind_control=len(inputs) <= 3)
     if r is not None:
-        rasters.append((r, hashlib.sha1(blob).hexdigest()[:12] + r.kind))
+        rasters.append((r, digest_bytes(blob, 12) + r.kind))
 if not rasters:
     st.stop()
 optical_up = None
 if len(rasters) == 1:
     optical_up = st.file_uploader(
         "Real optical image of the same place (optional, for PSNR / SSIM)",
-        type=["png", "jpg", "jpeg", "tif", "tiff"],
+        type=IMAGE_TYPES,
         key=f"{KEY}_optical",
     )
-partners = [optical_partner(name) for name, _ in inputs]
+partners = [catalog.optical_partner(name) for name, _ in inputs]
 if any(partners) and optical_up is None:
     st.caption(
         f"Bundled optical partner{'s' if sum(map(bool, partners)) > 1 else ''} found "
@@ -407,7 +344,7 @@ geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced e
 st.caption(f"{res.name}: {w}×{h} px, {res.tiles} tile{'s' if res.tiles != 1 else ''}, {geo_text}.")
 
 optical = None
-partner = optical_partner(res.name)
+partner = catalog.optical_partner(res.name)
 if optical_up is not None or partner is not None:
     try:
         if optical_up is not None:

@@ -9,7 +9,7 @@ import torch
 from core.checkpoints import save_model
 from core.cli import main
 from core.train.datasets import write_synthetic_folder
-from core.train.trainer import normalization_for
+from core.train.networks import normalization_for
 from models.registry import build
 
 
@@ -32,8 +32,8 @@ def test_train_refuses_bad_folders_in_one_line(tmp_path, capsys):
 
 
 def test_evaluate_writes_per_image_psnr_ssim_that_match_an_independent_computation(tmp_path, capsys):
-    from skimage.metrics import structural_similarity
     from PIL import Image
+    from skimage.metrics import structural_similarity
 
     torch.manual_seed(1)
     g = build("sar2optical_unet", dict(width=4, n_down=5)).eval()

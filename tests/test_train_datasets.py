@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from core.errors import UserError
+from core.train import dataset_zip, layouts
 from core.train import datasets as D
 
 
@@ -38,7 +39,7 @@ def make_sen12_terrain(root, rng, n=5, split=False):
 def test_every_layout_is_detected_and_paired(tmp_path, rng):
     # SEN1-2 by terrain
     make_sen12_terrain(tmp_path / "sen", rng)
-    pairs, layout = D.find_pairs(tmp_path / "sen")
+    pairs, layout = layouts.find_pairs(tmp_path / "sen")
     assert layout == "sen12_terrain" and len(pairs) == 10
     assert all(p.optical.name == p.sar.name.replace("_s1_", "_s2_") and p.optical.parent.name == "s2" for p in pairs)
     # SEN1-2 original
@@ -46,14 +47,14 @@ def test_every_layout_is_detected_and_paired(tmp_path, rng):
         s, o = _pair_arrays(rng)
         _png(tmp_path / "orig" / "ROIs1158_spring" / "s1_7" / f"ROIs1158_spring_s1_7_p{k}.png", s)
         _png(tmp_path / "orig" / "ROIs1158_spring" / "s2_7" / f"ROIs1158_spring_s2_7_p{k}.png", o)
-    pairs, layout = D.find_pairs(tmp_path / "orig")
+    pairs, layout = layouts.find_pairs(tmp_path / "orig")
     assert layout == "sen12_original" and len(pairs) == 3 and pairs[0].optical.parent.name == "s2_7"
     # QXSLAB
     for k in range(4):
         s, o = _pair_arrays(rng)
         _png(tmp_path / "qx" / "sar_256_oc_0.2" / f"{k}.png", s)
         _png(tmp_path / "qx" / "opt_256_oc_0.2" / f"{k}.png", o)
-    pairs, layout = D.find_pairs(tmp_path / "qx")
+    pairs, layout = layouts.find_pairs(tmp_path / "qx")
     assert layout == "qxslab" and [p.optical.name for p in pairs] == ["0.png", "1.png", "2.png", "3.png"]
     # pix2pixHD: paired by sorted order, test_ folders give the test split
     for phase, n in (("train", 3), ("test", 2)):
@@ -61,7 +62,7 @@ def test_every_layout_is_detected_and_paired(tmp_path, rng):
             s, o = _pair_arrays(rng)
             _png(tmp_path / "hd" / f"{phase}_A" / f"a{k}.png", s)
             _png(tmp_path / "hd" / f"{phase}_B" / f"b{k}.png", o)
-    pairs, layout = D.find_pairs(tmp_path / "hd")
+    pairs, layout = layouts.find_pairs(tmp_path / "hd")
     assert layout == "pix2pixhd" and [(p.sar.name, p.optical.name, p.split) for p in pairs][-1] == (
         "a1.png",
         "b1.png",
@@ -71,7 +72,7 @@ def test_every_layout_is_detected_and_paired(tmp_path, rng):
     s, o = _pair_arrays(rng)
     ab = np.concatenate([np.repeat(s[..., None], 3, 2), o], axis=1)
     _png(tmp_path / "ab" / "train" / "1.png", ab)
-    pairs, layout = D.find_pairs(tmp_path / "ab")
+    pairs, layout = layouts.find_pairs(tmp_path / "ab")
     assert layout == "aligned"
     sar, opt = D.PairSource(pairs[0]).load()
     np.testing.assert_array_equal(sar[..., 0], s)
@@ -83,7 +84,7 @@ def test_unpaired_and_missing_images_are_named_in_one_sentence(tmp_path, rng):
     for k in (1, 3):
         (tmp_path / "sen" / "urban" / "s2" / f"ROIs1970_fall_s2_{k}_p{k + 10}.png").unlink()
     with pytest.raises(UserError) as e:
-        D.find_pairs(tmp_path / "sen")
+        layouts.find_pairs(tmp_path / "sen")
     msg = str(e.value)
     assert msg.startswith(
         "2 of 5 SAR images in urban/s1/ have no optical partner in urban/s2/, first: "
@@ -98,30 +99,34 @@ def test_unpaired_and_missing_images_are_named_in_one_sentence(tmp_path, rng):
     with pytest.raises(
         UserError, match=r"1 of 2 optical images in optical/ have no SAR partner in sar/, first: optical/b.png"
     ):
-        D.find_pairs(tmp_path / "f")
+        layouts.find_pairs(tmp_path / "f")
     _png(tmp_path / "hd" / "train_A" / "a.png", s)
     _png(tmp_path / "hd" / "train_B" / "a.png", o)
     _png(tmp_path / "hd" / "train_B" / "b.png", o)
     with pytest.raises(UserError, match=r"train_A/ holds 1 images but train_B/ holds 2"):
-        D.find_pairs(tmp_path / "hd")
+        layouts.find_pairs(tmp_path / "hd")
     (tmp_path / "empty" / "stuff").mkdir(parents=True)
     with pytest.raises(UserError, match="matches no known dataset layout"):
-        D.find_pairs(tmp_path / "empty")
+        layouts.find_pairs(tmp_path / "empty")
     with pytest.raises(UserError, match="does not exist"):
-        D.find_pairs(tmp_path / "nowhere")
+        layouts.find_pairs(tmp_path / "nowhere")
 
 
 def test_split_json_is_honoured_and_seeded_splits_are_reproducible(tmp_path, rng):
     names = make_sen12_terrain(tmp_path / "sen", rng, split=True)
-    pairs, _ = D.find_pairs(tmp_path / "sen")
-    splits = D.split_pairs(pairs, seed=0)
+    pairs, _ = layouts.find_pairs(tmp_path / "sen")
+    splits = layouts.split_pairs(pairs, seed=0)
     rel = {k: [p.sar.relative_to(tmp_path / "sen").as_posix() for p in v] for k, v in splits.items()}
     assert sorted(rel["train"]) == sorted(names[:6]) and sorted(rel["val"]) == sorted(names[6:8])
     assert sorted(rel["test"]) == sorted(names[8:])
     # without split.json: seeded, disjoint, complete
     (tmp_path / "sen" / "split.json").unlink()
-    pairs, _ = D.find_pairs(tmp_path / "sen")
-    a, b, c = D.split_pairs(pairs, 1, 0.2, 0.2), D.split_pairs(pairs, 1, 0.2, 0.2), D.split_pairs(pairs, 2, 0.2, 0.2)
+    pairs, _ = layouts.find_pairs(tmp_path / "sen")
+    a, b, c = (
+        layouts.split_pairs(pairs, 1, 0.2, 0.2),
+        layouts.split_pairs(pairs, 1, 0.2, 0.2),
+        layouts.split_pairs(pairs, 2, 0.2, 0.2),
+    )
     assert a == b and a != c
     assert sorted(len(v) for v in a.values()) == [2, 2, 6]
     allp = [p.sar for v in a.values() for p in v]
@@ -154,7 +159,7 @@ def test_float_sar_is_rendered_like_the_translation_page(tmp_path, rng):
     opt = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     sio.write_geotiff(tmp_path / "ds" / "sar" / "a.tif", inten)
     _png(tmp_path / "ds" / "optical" / "a.png", opt)
-    pairs, layout = D.find_pairs(tmp_path / "ds")
+    pairs, layout = layouts.find_pairs(tmp_path / "ds")
     sar, o = D.PairSource(pairs[0]).load()
     expected = sio.stretch(sio.to_db(inten))
     np.testing.assert_array_equal(sar, expected)
@@ -162,7 +167,7 @@ def test_float_sar_is_rendered_like_the_translation_page(tmp_path, rng):
     # size mismatch between partners is refused
     _png(tmp_path / "ds" / "optical" / "a.png", opt[:20])
     with pytest.raises(UserError, match="pairs must have the same size"):
-        D.PairSource(D.find_pairs(tmp_path / "ds")[0][0]).load()
+        D.PairSource(layouts.find_pairs(tmp_path / "ds")[0][0]).load()
 
 
 def test_uploaded_zip_is_extracted_safely(tmp_path, rng):
@@ -191,14 +196,14 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, rng):
             ("__MACOSX/mydata/._a.png", b"junk"),
         ]
     )
-    root = D.extract_zip(good, tmp_path / "x")
+    root = dataset_zip.extract_zip(good, tmp_path / "x")
     assert root == tmp_path / "x" / "mydata"
-    pairs, layout = D.find_pairs(root)
+    pairs, layout = layouts.find_pairs(root)
     assert layout == "folders" and len(pairs) == 1
     assert not (root / "notes.txt").exists() and not (tmp_path / "x" / "__MACOSX").exists()
     for bad in ("../evil.png", "/etc/evil.png", "mydata/../../evil.png"):
         with pytest.raises(UserError, match="unsafe path"):
-            D.extract_zip(zip_of([(bad, png["s"])]), tmp_path / "y")
+            dataset_zip.extract_zip(zip_of([(bad, png["s"])]), tmp_path / "y")
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "y").exists()
     link = zipfile.ZipInfo("mydata/sar/b.png")
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -206,6 +211,6 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, rng):
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(link, "/etc/passwd")
     with pytest.raises(UserError, match="contains a link"):
-        D.extract_zip(buf.getvalue(), tmp_path / "z")
+        dataset_zip.extract_zip(buf.getvalue(), tmp_path / "z")
     with pytest.raises(UserError, match="is not a zip archive"):
-        D.extract_zip(b"not a zip", tmp_path / "w")
+        dataset_zip.extract_zip(b"not a zip", tmp_path / "w")

@@ -51,7 +51,7 @@ def test_evaluate_adds_fid_with_a_weights_file(tmp_path, rng, monkeypatch):
     from core.checkpoints import save_model
     from core.train.datasets import write_synthetic_folder
     from core.train.evaluate import evaluate
-    from core.train.trainer import normalization_for
+    from core.train.networks import normalization_for
     from models.registry import build
 
     torch.manual_seed(0)

@@ -3,8 +3,10 @@
 import torch
 
 from core.checkpoints import load_model, save_model
-from core.train.trainer import Trainer, TrainConfig, normalization_for
+from core.train.config import TrainConfig
+from core.train.networks import normalization_for
 from core.train.runs import RunFolder
+from core.train.trainer import Trainer
 from models.registry import build
 
 

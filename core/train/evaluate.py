@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.train.config import parse_data
+from core.train.datasets import PairSource, synthetic_sources
+from core.train.layouts import find_pairs, split_pairs
+from core.train.networks import load_base_generator
 
 HELD_OUT_SEED = 100000
 
 
 def load_for_inference(model_path: str, adapter: str | None = None, device: str = "cpu"):
-    from core.train.trainer import load_base_generator
-
     model, meta = load_base_generator(model_path)
     if adapter:
         from core.lora import apply_adapter
@@ -70,26 +72,18 @@ def evaluation_sources(
     synthetic_count: int = 32,
     size: int = 256,
 ) -> tuple[list, str]:
-    from core.train import datasets as dsets
-
-    if data == "synthetic" or data.startswith("synthetic:"):
-        sensor = data.split(":", 1)[1] if ":" in data else "A"
-        from core.train.synthetic import SENSORS
-
-        if sensor not in SENSORS:
-            raise UserError(f"unknown synthetic sensor {sensor!r}; use one of {', '.join(SENSORS)}.")
+    _, sensor = parse_data(data)
+    if sensor is not None:
         seeds = range(HELD_OUT_SEED, HELD_OUT_SEED + synthetic_count)
-        return dsets.synthetic_sources(
-            seeds, sensor, size
-        ), f"{synthetic_count} held-out synthetic scenes, sensor {sensor}"
-    pairs, used = dsets.find_pairs(data, layout)
+        return synthetic_sources(seeds, sensor, size), f"{synthetic_count} held-out synthetic scenes, sensor {sensor}"
+    pairs, used = find_pairs(data, layout)
     if split == "all":
         chosen = pairs
     else:
-        chosen = dsets.split_pairs(pairs, seed, val_fraction, test_fraction)[split]
+        chosen = split_pairs(pairs, seed, val_fraction, test_fraction)[split]
     if not chosen:
         raise UserError(f"the {split} split of {data} is empty; use --split all or other fractions.")
-    return [dsets.PairSource(p, Path(data)) for p in chosen], f"{data} ({used}), {split} split: {len(chosen)} pairs"
+    return [PairSource(p, Path(data)) for p in chosen], f"{data} ({used}), {split} split: {len(chosen)} pairs"
 
 
 def evaluate(

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from core.errors import UserError
+from core.train.config import TrainConfig
 from core.train.runs import ROOT, RunFolder, read_json, write_json
 
 ACTIVE = ("starting", "running", "stopping")
@@ -45,8 +46,6 @@ def _alive(pid: int, run: RunFolder) -> bool:
 
 def start_job(config: dict, run: RunFolder | None = None, name: str | None = None) -> RunFolder:
     """Create a run folder for `config` (a TrainConfig dict) and start training it in the background."""
-    from core.train.trainer import TrainConfig
-
     cfg = TrainConfig.from_dict(config).check()
     if run is None:
         run = RunFolder.create(name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.task}")

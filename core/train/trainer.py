@@ -20,262 +20,38 @@ DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA); rank
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
+from core.compute import resolve_device
 from core.errors import UserError
-
-TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")
-OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
-
-# How our generators expect their input and give their output; stored in every checkpoint we write, in the
-# translation engine's terms (core.checkpoints.TRANSLATION_NORMALIZATION) plus a sentence for people.
-NORMALIZATION_NOTE = (
-    "SAR as an 8-bit display image (float or 16-bit SAR rendered by core.io.render: dB, 2-98 % "
-    "stretch, VV/VH false colour for two bands), grey copied to R=G=B, x/255*2-1; output tanh, "
-    "(y+1)/2*255"
+from core.lora import add_lora
+from core.train import ddp, outputs
+from core.train.config import TrainConfig
+from core.train.datasets import epoch_order, make_data
+from core.train.losses import VGGPerceptualLoss, feature_matching_loss, gan_loss, ssim_loss
+from core.train.networks import (
+    build_discriminator,
+    build_generator,
+    init_weights,
+    load_base_generator,
+    objective_for,
+    sar_channels_of,
+    set_train_mode,
+    size_multiple_of,
 )
-
-
-def normalization_for(in_channels: int) -> dict:
-    from core.checkpoints import translation_normalization
-
-    return translation_normalization(in_channels, note=NORMALIZATION_NOTE)
-
-
-@dataclass
-class TrainConfig:
-    task: str = "pix2pix"
-    data: str = "synthetic"  # a dataset folder, or "synthetic" (core.train.synthetic)
-    layout: str = "auto"
-    synthetic_sensor: str = "A"
-    synthetic_count: int = 64  # synthetic training + validation scenes (test scenes are never drawn)
-    synthetic_size: int = 256  # synthetic scene size in pixels (training crops of `size` are cut from it)
-    size: int = 256  # training crop
-    objective: str = ""  # "" = from the task / base checkpoint
-    arch: str = ""  # "" = sar2optical_unet for pix2pix, pix2pixhd_global for the others
-    width: int = 16  # generator width (U-Net width / pix2pixHD ngf)
-    n_down: int = 8  # U-Net depth
-    n_downsample: int = 3  # pix2pixHD downsamplings
-    n_blocks: int = 6  # pix2pixHD residual blocks
-    generator: dict = field(default_factory=dict)  # extra generator kwargs
-    base_model: str = ""  # lora / finetune: the generator to start from
-    ndf: int = 32  # discriminator width
-    num_d: int = 3  # pix2pixHD discriminator scales
-    epochs: int = 10
-    max_steps: int = 0  # 0: no cap; else stop after this many steps
-    max_seconds: float = 0.0  # 0: no cap; else finish (validate, save) once this much time has passed
-    batch_size: int = 4
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_l1: float = -1.0  # -1: 100 for pix2pix, 0 for pix2pixHD / C-HR-GAN
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    vgg_weights: str = ""
-    lambda_ssim: float = -1.0  # -1: 1 for C-HR-GAN (the 2 * (1 - SSIM) term), 0 otherwise
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.1
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    val_max: int = 16  # validation images per epoch
-    val_size: int = 0  # validation centre crop (0: the training size)
-    seed: int = 0
-    augment: bool = True
-    log_every: int = 5
-    checkpoint_every: int = 25
-    device: str = "auto"
-    threads: int = 0  # 0: PyTorch default
-    channels_last: bool = False  # channels-last memory format for both networks
-    bf16: bool = False  # bfloat16 autocast for the forward passes (CPU or CUDA)
-    keep_best: bool = True  # also keep the generator (LoRA: adapter) of the best validation PSNR
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UserError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}.")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def check(self) -> "TrainConfig":
-        if self.task not in TASKS:
-            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}.")
-        if self.objective and self.objective not in OBJECTIVES:
-            raise UserError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}.")
-        if self.task in ("lora", "finetune") and not self.base_model:
-            raise UserError(f"task {self.task} needs a base model to start from; give --base-model.")
-        if self.batch_size < 1 or self.epochs < 1 or self.size < 16:
-            raise UserError("batch size and epochs must be at least 1 and the size at least 16; fix the options.")
-        if self.lr <= 0:
-            raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
-        if self.vgg_weights and not Path(self.vgg_weights).is_file():
-            raise UserError(
-                f"VGG weights file {self.vgg_weights} not found; give a torchvision VGG19 .pth file or "
-                f"leave it empty to train without the perceptual loss."
-            )
-        if self.base_model and not Path(self.base_model).is_file():
-            raise UserError(f"base model {self.base_model} not found; give an existing checkpoint file.")
-        return self
-
-
-# --------------------------------------------------------------------------------------- set-up
-
-
-def _objective(cfg: TrainConfig, base_meta: dict | None) -> str:
-    if cfg.objective:
-        return cfg.objective
-    if cfg.task in OBJECTIVES:
-        return cfg.task
-    obj = (base_meta or {}).get("objective")
-    if obj in OBJECTIVES:
-        return obj
-    arch = (base_meta or {}).get("arch", "")
-    if "pix2pixhd" in arch:
-        return "chrgan" if ((base_meta or {}).get("config") or {}).get("se_blocks") else "pix2pixhd"
-    return "pix2pix"
-
-
-def build_generator(cfg: TrainConfig, sar_channels: int = 3):
-    from models.registry import build
-
-    arch = cfg.arch or ("sar2optical_unet" if cfg.task == "pix2pix" else "pix2pixhd_global")
-    if arch == "sar2optical_unet":
-        kw = dict(in_channels=sar_channels, out_channels=3, width=cfg.width, n_down=cfg.n_down)
-    elif arch == "pix2pixhd_global":
-        kw = dict(
-            in_channels=sar_channels,
-            out_channels=3,
-            ngf=cfg.width,
-            n_downsample=cfg.n_downsample,
-            n_blocks=cfg.n_blocks,
-            se_blocks=cfg.task == "chrgan",
-        )
-    else:
-        kw = {}
-    kw.update(cfg.generator or {})
-    return build(arch, kw)
-
-
-def load_base_generator(path: str):
-    """(generator, metadata) from one of our checkpoints or, when the translation engine can read it, a
-    foreign .pth (SAR2Optical, pix2pixHD, C-HR-GAN)."""
-    from core.checkpoints import load_model, read_metadata
-
-    p = Path(path)
-    if p.suffix == ".safetensors" and read_metadata(p).get("format") == "sar-studio/1":
-        model, meta = load_model(p)
-        return model, meta
-    try:
-        from core.checkpoints import load_generator  # written by the translation engine
-    except ImportError:
-        raise UserError(
-            f"{p.name} is not a SAR Studio checkpoint; give a .safetensors generator trained here."
-        ) from None
-    loaded = load_generator(str(p))
-    model = loaded[0] if isinstance(loaded, tuple) else getattr(loaded, "model", loaded)
-    if not hasattr(model, "parameters"):
-        raise UserError(
-            f"{p.name} is not a PyTorch generator (ONNX files cannot be fine-tuned); give a .pth or .safetensors file."
-        )
-    meta = {"arch": getattr(model, "arch_name", ""), "config": getattr(model, "config", {})}
-    return model, meta
-
-
-def build_discriminator(objective: str, cfg: TrainConfig, sar_channels: int):
-    from models.multiscale_discriminator import MultiscaleDiscriminator
-    from models.patchgan import PatchGAN
-
-    if objective == "pix2pix":
-        return PatchGAN(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3)
-    return MultiscaleDiscriminator(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3, num_D=cfg.num_d)
-
-
-def _sar_channels(model) -> int:
-    import torch
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            return int(m.in_channels)
-    return 3
-
-
-def _size_multiple(model) -> int:
-    return int(getattr(model, "size_multiple", 1) or 1)
-
-
-def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
-    """(train dataset, val dataset, description) for the config."""
-    from core.train import datasets as dsets
-
-    if cfg.data == "synthetic" or cfg.data.startswith("synthetic:"):
-        sensor = cfg.data.split(":", 1)[1] if ":" in cfg.data else cfg.synthetic_sensor
-        from core.train.synthetic import SENSORS
-
-        if sensor not in SENSORS:
-            raise UserError(f"unknown synthetic sensor {sensor!r}; use one of {', '.join(SENSORS)}.")
-        n_val = max(1, int(round(cfg.synthetic_count * cfg.val_fraction)))
-        n_train = max(1, cfg.synthetic_count - n_val)
-        # training scenes: seeds 0.., validation: 50000.., held-out test (evaluate, model cards): 100000..
-        scene = max(cfg.size, cfg.synthetic_size)
-        train_src = dsets.synthetic_sources(range(n_train), sensor, scene)
-        val_src = dsets.synthetic_sources(range(50000, 50000 + n_val), sensor, scene)
-        desc = f"synthetic sensor {sensor}: {n_train} training and {n_val} validation scenes of {scene} px"
-    else:
-        pairs, layout = dsets.find_pairs(cfg.data, cfg.layout)
-        splits = dsets.split_pairs(pairs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-        root = Path(cfg.data)
-        train_src = [dsets.PairSource(p, root) for p in splits["train"]]
-        val_src = [dsets.PairSource(p, root) for p in splits["val"]]
-        desc = (
-            f"{cfg.data} ({layout}): {len(splits['train'])} train, {len(splits['val'])} val, "
-            f"{len(splits['test'])} test pairs"
-        )
-    train = dsets.PairedDataset(
-        train_src, cfg.size, sar_channels, train=True, augment=cfg.augment, seed=cfg.seed, size_multiple=size_multiple
-    )
-    val = dsets.PairedDataset(
-        val_src[: cfg.val_max],
-        cfg.val_size or cfg.size,
-        sar_channels,
-        train=False,
-        seed=cfg.seed,
-        size_multiple=size_multiple,
-    )
-    return train, val, desc
-
-
-def set_train_mode(model, freeze_bn: bool) -> None:
-    """model.train(), with BatchNorm kept in eval mode (frozen running statistics) when fine-tuning LoRA."""
-    import torch
-
-    model.train()
-    if freeze_bn:
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
-
-
-# --------------------------------------------------------------------------------------- training
+from core.train.runs import RunFolder, load_train_state, save_train_state
 
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run, progress=None):
-        import torch
-
-        from core.compute import resolve_device
-        from core.train import ddp
-
         self.cfg = cfg.check()
         self.run = run
         self.progress = progress
@@ -295,24 +71,22 @@ class Trainer:
 
         base_meta = None
         if cfg.task in ("lora", "finetune"):
-            self.G, base_meta = load_base_generator(cfg.base_model)
+            self.G, base_meta = load_base_generator(str(cfg.base_model))  # check(): set for these tasks
         else:
             self.G = build_generator(cfg, 3)
         self.base_meta = base_meta or {}
-        self.objective = _objective(cfg, base_meta)
-        self.sar_channels = _sar_channels(self.G)
-        self.lambda_l1 = cfg.lambda_l1 if cfg.lambda_l1 >= 0 else (100.0 if self.objective == "pix2pix" else 0.0)
-        self.lambda_ssim = cfg.lambda_ssim if cfg.lambda_ssim >= 0 else (1.0 if self.objective == "chrgan" else 0.0)
+        self.objective = objective_for(cfg, base_meta)
+        self.sar_channels = sar_channels_of(self.G)
+        self.lambda_l1 = cfg.l1_weight(self.objective)
+        self.lambda_ssim = cfg.ssim_weight(self.objective)
         self.freeze_bn = cfg.task == "lora"
         if cfg.task == "lora":
-            from core.lora import add_lora
-
             self.G = add_lora(self.G, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
         self.D = build_discriminator(self.objective, cfg, self.sar_channels)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
         if cfg.task not in ("lora", "finetune"):
-            self._init_weights(self.G)
-        self._init_weights(self.D)
+            init_weights(self.G)
+        init_weights(self.D)
         self.G.to(self.device)
         self.D.to(self.device)
         if cfg.channels_last:
@@ -325,10 +99,8 @@ class Trainer:
         self.optD = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.vgg = None
         if cfg.vgg_weights and self.objective != "pix2pix":
-            from core.train.losses import VGGPerceptualLoss
-
             self.vgg = VGGPerceptualLoss(cfg.vgg_weights).to(self.device)
-        self.train_set, self.val_set, self.data_desc = make_data(cfg, self.sar_channels, _size_multiple(self.G))
+        self.train_set, self.val_set, self.data_desc = make_data(cfg, self.sar_channels, size_multiple_of(self.G))
         self.global_batch = cfg.batch_size * self.world
         n = len(self.train_set)
         self.steps_per_epoch = max(1, n // self.global_batch)
@@ -338,38 +110,15 @@ class Trainer:
         self.step = 0
         self.Gw, self.Dw = self.G, self.D
         if self.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             ids = [self.local_rank] if self.device.type == "cuda" else None
-            self.Gw = DDP(self.G, device_ids=ids)
-            self.Dw = DDP(self.D, device_ids=ids)
+            self.Gw = DistributedDataParallel(self.G, device_ids=ids)
+            self.Dw = DistributedDataParallel(self.D, device_ids=ids)
         self._stop = False
-
-    @staticmethod
-    def _init_weights(model) -> None:
-        """pix2pix initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
-        import torch
-        from torch import nn
-
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if name.endswith("res_weight"):
-                    p.zero_()
 
     # ------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> None:
         if not self.is_main:
             return
-        from core.train.runs import save_train_state
-
         save_train_state(
             self.run.train_state_path,
             {"G": self.G, "D": self.D},
@@ -382,8 +131,6 @@ class Trainer:
 
     def resume(self) -> bool:
         """Continue from the run's checkpoint if there is one (True); all ranks load the same file."""
-        from core.train.runs import load_train_state
-
         path = self.run.train_state_path
         if not path.exists():
             return False
@@ -394,83 +141,14 @@ class Trainer:
             self.run.truncate_rows("val.csv", self.step)
         return True
 
-    def keep_if_best(self, metrics: dict) -> None:
-        """Write best_generator.safetensors (LoRA: best_adapter/) when this validation PSNR beats every earlier one."""
-        if not self.cfg.keep_best or not np.isfinite(metrics.get("psnr", np.nan)):
-            return
-        best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
-        if metrics["psnr"] > best and self.cfg.task == "lora":
-            from core.lora import save_adapter
-
-            save_adapter(
-                self.G, self.run.file("best_adapter"), step=self.step, val=metrics, selected="best validation PSNR"
-            )
-        elif metrics["psnr"] > best:
-            from core.checkpoints import save_model
-
-            save_model(
-                self.run.file("best_generator.safetensors"),
-                self.G,
-                normalization=normalization_for(self.sar_channels),
-                task=self.cfg.task,
-                objective=self.objective,
-                steps=self.step,
-                data=self.data_desc,
-                trained_with="core.train",
-                val=metrics,
-                selected="best validation PSNR",
-            )
-
-    def save_outputs(self, metrics: dict | None = None) -> dict:
-        """Write the trained generator (and the LoRA adapter) in the run folder; returns their paths."""
-        from core.checkpoints import save_model
-
-        out = {}
-        extra = dict(
-            task=self.cfg.task,
-            objective=self.objective,
-            steps=self.step,
-            data=self.data_desc,
-            trained_with="core.train",
-            val=metrics or {},
-        )
-        if self.cfg.task == "lora":
-            from core.lora import merge_adapter, save_adapter
-
-            save_adapter(self.G, self.run.adapter_path)
-            out["adapter"] = str(self.run.adapter_path)
-            merged = merge_adapter(_copy_model(self.G))
-            if hasattr(merged, "arch_name"):
-                save_model(
-                    self.run.generator_path,
-                    merged,
-                    normalization=normalization_for(self.sar_channels),
-                    **extra,
-                    base_model=Path(self.cfg.base_model).name,
-                )
-                out["generator"] = str(self.run.generator_path)
-        else:
-            save_model(self.run.generator_path, self.G, normalization=normalization_for(self.sar_channels), **extra)
-            out["generator"] = str(self.run.generator_path)
-        return out
-
     # --------------------------------------------------------------------------------- one step
     def amp(self):
         """bfloat16 autocast for the forward passes when `bf16` is set, else nothing."""
-        import contextlib
-
-        import torch
-
         if self.cfg.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_step(self, sar, opt) -> dict:
-        import torch
-        import torch.nn.functional as F
-
-        from core.train.losses import feature_matching_loss, gan_loss, ssim_loss
-
         mode = "bce" if self.objective == "pix2pix" else "lsgan"
         with self.amp():
             fake = self.Gw(sar)
@@ -520,42 +198,6 @@ class Trainer:
         return {k: float(v.detach()) for k, v in losses.items()}
 
     # ------------------------------------------------------------------------------- validation
-    def validate(self, epoch: int) -> dict:
-        import torch
-
-        from core.io import comparison_image, write_png
-        from core.train.datasets import tensor_to_uint8
-        from core.train.losses import psnr, ssim
-
-        self.G.eval()
-        ps, ss, panels = [], [], []
-        with torch.no_grad():
-            for i in range(len(self.val_set)):
-                sar, opt = self.val_set.get(i)
-                fake = self.G(sar[None].to(self.device)).float().cpu()[0]
-                f01, o01 = (fake.clamp(-1, 1) + 1) / 2, (opt + 1) / 2
-                ps.append(float(psnr(f01[None], o01[None])[0]))
-                ss.append(float(ssim(f01[None], o01[None], reduction="none")[0]))
-                if i < 4:
-                    panels += [
-                        (f"SAR {i}", tensor_to_uint8(sar)),
-                        ("generated", tensor_to_uint8(fake)),
-                        ("optical", tensor_to_uint8(opt)),
-                    ]
-        set_train_mode(self.G, self.freeze_bn)
-        metrics = {
-            "epoch": epoch,
-            "step": self.step,
-            "psnr": float(np.mean(ps)) if ps else float("nan"),
-            "ssim": float(np.mean(ss)) if ss else float("nan"),
-        }
-        if panels:
-            grid = comparison_image(panels, columns=3)
-            write_png(self.run.file(f"samples/epoch_{epoch:03d}.png"), grid)
-            write_png(self.run.file("samples/latest.png"), grid)
-        return metrics
-
-    # ------------------------------------------------------------------------------------- loop
     def _install_signal_handlers(self) -> None:
         def on_term(signum, frame):
             self._stop = True
@@ -566,11 +208,6 @@ class Trainer:
             pass
 
     def fit(self) -> dict:
-        import torch
-
-        from core.train import ddp
-        from core.train.datasets import epoch_order
-
         cfg, run = self.cfg, self.run
         resumed = self.resume()
         if self.is_main:
@@ -637,9 +274,9 @@ class Trainer:
                 self.progress(self.step / self.total_steps, f"step {self.step}/{self.total_steps}")
             epoch_done = self.step % self.steps_per_epoch == 0
             if epoch_done and self.is_main:
-                last_val = self.validate(epoch)
+                last_val = outputs.validate(self, epoch)
                 run.append_row("val.csv", last_val)
-                self.keep_if_best(last_val)
+                outputs.keep_if_best(self, last_val)
             stop = self._stop or (self.is_main and run.stop_requested())
             if self.distributed:
                 stop = ddp.any_true(stop, self.device)
@@ -662,17 +299,17 @@ class Trainer:
         if self.is_main:
             if status == "finished":
                 if not last_val or last_val.get("step") != self.step:
-                    last_val = self.validate(self.step // self.steps_per_epoch)
+                    last_val = outputs.validate(self, self.step // self.steps_per_epoch)
                     run.append_row("val.csv", last_val)
-                    self.keep_if_best(last_val)
+                    outputs.keep_if_best(self, last_val)
                 result["val"] = last_val
-                result.update(self.save_outputs(last_val))
+                result.update(outputs.save_outputs(self, last_val))
             run.update_state(
                 status=status,
                 step=self.step,
                 val=last_val,
                 outputs=result,
-                message=("stopped at step %d; resume to continue" % self.step)
+                message=f"stopped at step {self.step}; resume to continue"
                 if status == "stopped"
                 else f"finished {self.step} steps",
             )
@@ -688,17 +325,8 @@ def _to_float(pred):
     return pred.float()
 
 
-def _copy_model(model):
-    import copy
-
-    return copy.deepcopy(model)
-
-
 def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None) -> dict:
     """Train (or resume) one run in this process. `run`: a RunFolder or path; a new one when None."""
-    from core.train import ddp
-    from core.train.runs import RunFolder
-
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
     cfg.check()

@@ -1,0 +1,145 @@
+"""Training options: one dataclass with defaults, and the rules that turn a choice into a value.
+
+`TrainConfig` is what the page, `python -m core train` and a run's config.json all hold. An option left as None
+takes its value from the task (or the base checkpoint): the rule is written once here (`l1_weight`, `ssim_weight`,
+`objective_for` in core.train.networks) and its sentence is the field's `help`, which the CLI shows as the
+default. Older run folders wrote `""` and `-1` for "from the task"; `from_dict` still reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import UserError
+from core.train.synthetic import SENSORS
+
+TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")
+OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
+SYNTHETIC = "synthetic"
+
+
+def _opt(default=None, help: str = ""):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    task: str = "pix2pix"
+    data: str = _opt(SYNTHETIC, "a dataset folder, or synthetic[:A|B] (core.train.synthetic)")
+    layout: str = "auto"
+    synthetic_sensor: str = "A"
+    synthetic_count: int = _opt(64, "synthetic training + validation scenes (test scenes are never drawn)")
+    synthetic_size: int = _opt(256, "synthetic scene size in pixels (training crops of --size are cut from it)")
+    size: int = _opt(256, "training crop in pixels")
+    objective: str | None = _opt(None, "from the task, or for lora / finetune from the base checkpoint")
+    arch: str | None = _opt(None, "sar2optical_unet for pix2pix, pix2pixhd_global for the others")
+    width: int = _opt(16, "generator width (U-Net width / pix2pixHD ngf)")
+    n_down: int = _opt(8, "U-Net depth")
+    n_downsample: int = _opt(3, "pix2pixHD downsamplings")
+    n_blocks: int = _opt(6, "pix2pixHD residual blocks")
+    generator: dict = field(default_factory=dict, metadata={"help": "JSON object of extra generator arguments"})
+    base_model: str | None = _opt(None, "lora / finetune: the generator file to start from")
+    ndf: int = _opt(32, "discriminator width")
+    num_d: int = _opt(3, "pix2pixHD discriminator scales")
+    epochs: int = 10
+    max_steps: int = _opt(0, "0: no cap; else stop after this many steps")
+    max_seconds: float = _opt(0.0, "0: no cap; else finish (validate, save) once this much time has passed")
+    batch_size: int = 4
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_l1: float | None = _opt(None, "100 for the pix2pix objective, 0 for pix2pixHD / C-HR-GAN")
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    vgg_weights: str | None = _opt(None, "none: no perceptual loss; else a torchvision VGG19 .pth file")
+    lambda_ssim: float | None = _opt(None, "1 for the C-HR-GAN objective (the 2 * (1 - SSIM) term), 0 otherwise")
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    val_max: int = _opt(16, "validation images per epoch")
+    val_size: int = _opt(0, "validation centre crop (0: the training size)")
+    seed: int = 0
+    augment: bool = True
+    log_every: int = 5
+    checkpoint_every: int = 25
+    device: str = "auto"
+    threads: int = _opt(0, "0: PyTorch default")
+    channels_last: bool = _opt(False, "channels-last memory format for both networks")
+    bf16: bool = _opt(False, "bfloat16 autocast for the forward passes (CPU or CUDA)")
+    keep_best: bool = _opt(True, "also keep the generator (LoRA: adapter) of the best validation PSNR")
+
+    def __post_init__(self) -> None:
+        # "" and a negative weight were how older configs (and the CLI) said "from the task"
+        for name in ("objective", "arch", "base_model", "vgg_weights"):
+            if getattr(self, name) == "":
+                setattr(self, name, None)
+        for name in ("lambda_l1", "lambda_ssim"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                setattr(self, name, None)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UserError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}.")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def l1_weight(self, objective: str) -> float:
+        """lambda_l1, or the objective's own weight when it is not set."""
+        if self.lambda_l1 is not None:
+            return float(self.lambda_l1)
+        return 100.0 if objective == "pix2pix" else 0.0
+
+    def ssim_weight(self, objective: str) -> float:
+        """lambda_ssim, or the objective's own weight when it is not set."""
+        if self.lambda_ssim is not None:
+            return float(self.lambda_ssim)
+        return 1.0 if objective == "chrgan" else 0.0
+
+    def check(self) -> TrainConfig:
+        if self.task not in TASKS:
+            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}.")
+        if self.objective and self.objective not in OBJECTIVES:
+            raise UserError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}.")
+        if self.task in ("lora", "finetune") and not self.base_model:
+            raise UserError(f"task {self.task} needs a base model to start from; give --base-model.")
+        if self.batch_size < 1 or self.epochs < 1 or self.size < 16:
+            raise UserError("batch size and epochs must be at least 1 and the size at least 16; fix the options.")
+        if self.lr <= 0:
+            raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
+        if self.vgg_weights and not Path(self.vgg_weights).is_file():
+            raise UserError(
+                f"VGG weights file {self.vgg_weights} not found; give a torchvision VGG19 .pth file or "
+                f"leave it empty to train without the perceptual loss."
+            )
+        if self.base_model and not Path(self.base_model).is_file():
+            raise UserError(f"base model {self.base_model} not found; give an existing checkpoint file.")
+        return self
+
+
+def parse_data(data: str, default_sensor: str = "A") -> tuple[str, str | None]:
+    """Split a data option: ("synthetic", sensor) for `synthetic` or `synthetic:B`, (folder, None) otherwise.
+
+    UserError for a synthetic sensor that core.train.synthetic does not define.
+    """
+    head, sep, sensor = data.partition(":")
+    if head != SYNTHETIC:
+        return data, None
+    sensor = sensor if sep else default_sensor
+    if sensor not in SENSORS:
+        raise UserError(f"unknown synthetic sensor {sensor!r}; use one of {', '.join(SENSORS)}.")
+    return SYNTHETIC, sensor
+
+
+def unet_depth_for(size: int) -> int:
+    """U-Net depth whose bottleneck is 2x2 at a training crop of `size` pixels (kept within 2..8)."""
+    return max(2, min(8, int(size).bit_length() - 2))
