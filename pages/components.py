@@ -13,20 +13,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-# A folder named pages/ next to app.py makes Streamlit start each server process in its old multipage mode
-# (auto-discovery of pages/*.py) until app.py's st.navigation runs once. If the very first request of a fresh
-# server is a tool page's URL, that page would run alone, with this module listed as a page. Every page imports
-# this module, so switch the old mode off here and rerun: app.py's navigation then owns the pages.
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
-
 from core import catalog
 from core import io as sio
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, digest_bytes, list_images
+from pages.navigation import ensure_navigation
 
-if PagesManager.uses_pages_directory:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+# A fresh server runs a tool page on its own until the app's navigation is declared (see pages/navigation.py). Every
+# tool page imports this module before anything else, and that first import is the one that matters.
+ensure_navigation()
 
 ROOT = catalog.ROOT  # still imported by pages/crossband.py; new code uses core.catalog
 SAMPLES = catalog.samples_dir()
