@@ -46,7 +46,8 @@ st.write(
 
 
 def _is_generator(path: Path) -> bool:
-    from core.checkpoints import GENERATOR_ARCHS, read_metadata
+    from core.checkpoints import read_metadata
+    from core.generators import GENERATOR_ARCHS
 
     try:
         return read_metadata(path).get("arch") in GENERATOR_ARCHS

@@ -50,7 +50,8 @@ def _is_translation_model(path: Path) -> bool:
     """Our .safetensors files name their architecture: list only translation generators (not e.g. RGTGAN)."""
     if path.suffix.lower() != ".safetensors":
         return True
-    from core.checkpoints import FORMAT, GENERATOR_ARCHS, read_metadata
+    from core.checkpoints import FORMAT, read_metadata
+    from core.generators import GENERATOR_ARCHS
 
     try:
         meta = read_metadata(path)
@@ -133,7 +134,7 @@ def _translator(
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _generator_info(model_hash: str, model_path: str):
-    from core.checkpoints import load_generator
+    from core.generators import load_generator
 
     gen = load_generator(model_path)
     return {

@@ -44,7 +44,7 @@ NORMALIZATION_NOTE = (
 
 
 def normalization_for(in_channels: int) -> dict:
-    from core.checkpoints import translation_normalization
+    from core.generators import translation_normalization
 
     return translation_normalization(in_channels, note=NORMALIZATION_NOTE)
 
@@ -177,7 +177,7 @@ def load_base_generator(path: str):
         model, meta = load_model(p)
         return model, meta
     try:
-        from core.checkpoints import load_generator  # written by the translation engine
+        from core.generators import load_generator
     except ImportError:
         raise UserError(
             f"{p.name} is not a SAR Studio checkpoint; give a .safetensors generator trained here."
