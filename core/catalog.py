@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.checkpoints import FORMAT, GENERATOR_ARCHS, read_metadata
+from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
 from core.files import list_images
+from core.generators import GENERATOR_ARCHS
 from core.train.runs import list_runs, runs_root
 
 ROOT = Path(__file__).resolve().parent.parent

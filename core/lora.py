@@ -20,12 +20,8 @@ A peft folder holds adapter_config.json and adapter_model.safetensors with keys
 `base_model.model.<module>.lora_A.weight` / `.lora_B.weight` (the layout peft's save_pretrained writes;
 keys without the `base_model.model.` prefix are accepted too).
 
-SAR2Optical's hand-written adapters (not peft; see shared/spec/foreign-formats.md) sit on the eight encoder
-convs: out = conv(x) + bilinear_resize(B(A(x)) * alpha / r, conv output size), A and B 1x1 convs without
-bias. Two file layouts are accepted: {'lora_modules': [{'lora_A': {'weight'}, 'lora_B': {'weight'}} x 8],
-'config': {'rank', 'alpha'}} and flat keys `encoder_enc{i}.lora_A[.weight]` / `.lora_B[.weight]`. Such an
-adapter is not a weight delta (its path runs at the input resolution), so `merge_adapter` leaves it in place
-as a module (it still exports to ONNX).
+SAR2Optical's hand-written encoder adapters (not peft) are read and applied by core.lora_sar2optical; they are
+not a weight delta, so `merge_adapter` leaves them in place as modules (they still export to ONNX).
 
 Strength multiplies the adapter's contribution: 0 is the base model, 1 the adapter as trained.
 An adapter that does not fit the model (missing modules, wrong shapes) is refused with a UserError.
@@ -34,18 +30,23 @@ An adapter that does not fit the model (missing modules, wrong shapes) is refuse
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
 import re
+import types
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.errors import UserError
+from core.io import atomic_output
+from core.lora_sar2optical import apply_sar2optical, read_adapter_file, sar2optical_adapter_pairs
 
 ADAPTER_NAME = "default"
 CONFIG_FILE = "adapter_config.json"
@@ -59,7 +60,7 @@ PEFT_PREFIX = "base_model.model."
 @lru_cache(maxsize=1)
 def lora_conv_transpose_class():
     """The peft LoRA layer for nn.ConvTranspose2d (built lazily: importing peft takes seconds)."""
-    from peft.tuners.lora.layer import _ConvNd
+    from peft.tuners.lora.layer import _ConvNd  # heavy (peft, about 8 s): only LoRA training and peft adapters
 
     class LoraConvTranspose2d(_ConvNd):
         """LoRA on a ConvTranspose2d: result + B(A(dropout(x))) * scaling, mergeable into the base weight."""
@@ -87,9 +88,10 @@ def lora_conv_transpose_class():
 
         def get_delta_weight(self, adapter) -> torch.Tensor:
             a = self.lora_A[adapter].weight  # (in, r, kh, kw)
-            b = self.lora_B[adapter].weight  # (r, out, 1, 1)
+            b: torch.Tensor = self.lora_B[adapter].weight  # type: ignore[assignment]  # nn.Module attribute typing
+            scaling: dict = self.scaling  # peft's {adapter name: float}
             dtype = a.dtype
-            delta = torch.einsum("irhw,ro->iohw", a.float(), b[:, :, 0, 0].float()) * self.scaling[adapter]
+            delta = torch.einsum("irhw,ro->iohw", a.float(), b[:, :, 0, 0].float()) * scaling[adapter]
             return delta.to(dtype)
 
         def __repr__(self) -> str:
@@ -119,14 +121,13 @@ def conv_module_names(model: nn.Module) -> list[str]:
 
 def freeze_batchnorm(model: nn.Module) -> nn.Module:
     """Keep every BatchNorm in eval mode (running statistics used and never updated), even under model.train()."""
-    import types
 
     def _stay_eval(self, mode: bool = True):
         return nn.Module.train(self, False)
 
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.train = types.MethodType(_stay_eval, m)
+            m.train = types.MethodType(_stay_eval, m)  # type: ignore[method-assign]  # per-instance override by design
             m.train(False)
             for p in m.parameters():
                 p.requires_grad_(False)
@@ -142,14 +143,14 @@ def add_lora(
     with frozen running statistics (also after model.train()). lora_B starts at zero, so the model's output is
     unchanged until training moves it. Returns the same model object.
     """
-    from peft import LoraConfig, inject_adapter_in_model
+    from peft import LoraConfig, inject_adapter_in_model  # heavy (peft), as in lora_conv_transpose_class
 
     targets = list(target_modules) if target_modules else conv_module_names(model)
     if not targets:
         raise UserError("the model has no convolution layers to put LoRA adapters on; pick a convolutional generator.")
     config = LoraConfig(
         r=int(rank),
-        lora_alpha=alpha,
+        lora_alpha=alpha,  # type: ignore[arg-type]  # peft annotates int, accepts any number (scaling = alpha / r)
         lora_dropout=float(dropout),
         target_modules=targets,
         bias="none",
@@ -165,7 +166,7 @@ def add_lora(
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_A." in name or ".lora_B." in name)
     freeze_batchnorm(model)
-    model._lora_config = config
+    model._lora_config = config  # type: ignore[assignment]  # a plain attribute, not a submodule or tensor
     return model
 
 
@@ -185,10 +186,6 @@ def save_adapter(model: nn.Module, folder: str | os.PathLike, **extra) -> Path:
     `extra` (JSON values, e.g. base checkpoint name, arch) goes into the safetensors metadata. Each file is
     written atomically.
     """
-    from safetensors.torch import save_file
-
-    from core.io import atomic_output
-
     config = getattr(model, "_lora_config", None)
     if config is None:
         raise ValueError("save_adapter needs a model prepared with add_lora")
@@ -213,144 +210,9 @@ def save_adapter(model: nn.Module, folder: str | os.PathLike, **extra) -> Path:
 # ------------------------------------------------------------------------------------------ inference
 
 
-class SAR2OpticalLoraConv(nn.Module):
-    """SAR2Optical's hand-written encoder adapter around a Conv2d:
-    out = conv(x) + strength * resize_bilinear(B(A(x)) * alpha / r, conv output size, align_corners=False)."""
-
-    def __init__(
-        self, base: nn.Conv2d, lora_a: torch.Tensor, lora_b: torch.Tensor, alpha: float, strength: float = 1.0
-    ):
-        super().__init__()
-        self.base = base
-        r = lora_a.shape[0]
-        self.lora_A = nn.Conv2d(lora_a.shape[1], r, 1, bias=False)
-        self.lora_B = nn.Conv2d(r, lora_b.shape[0], 1, bias=False)
-        with torch.no_grad():
-            self.lora_A.weight.copy_(lora_a)
-            self.lora_B.weight.copy_(lora_b)
-        self.scaling = float(alpha) / r * float(strength)
-
-    def forward(self, x):
-        out = self.base(x)
-        delta = self.lora_B(self.lora_A(x)) * self.scaling
-        return out + F.interpolate(delta, size=out.shape[-2:], mode="bilinear", align_corners=False)
-
-
-def _flatten(obj, prefix: str = "") -> dict:
-    out = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}{i}."))
-    else:
-        out[prefix[:-1]] = obj
-    return out
-
-
-def _read_adapter_file(path: Path) -> dict:
-    from core.checkpoints import torch_load_weights
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:  # safetensors has its own error types
-            raise UserError(
-                f"{path.name} is not a readable safetensors adapter ({str(exc)[:80]}); check the file."
-            ) from None
-    return torch_load_weights(path)
-
-
-def sar2optical_adapter_pairs(raw) -> tuple[list[tuple[int, torch.Tensor, torch.Tensor]], float | None] | None:
-    """[(encoder index 1..8, A, B)] and alpha (None when the file does not say) for either SAR2Optical layout;
-    None when `raw` is neither."""
-    if not isinstance(raw, dict):
-        return None
-    flat = _flatten(raw)
-    alpha = None
-    cfg = raw.get("config") if isinstance(raw.get("config"), dict) else None
-    if cfg is not None and "alpha" in cfg:
-        alpha = float(cfg["alpha"])
-    pairs: dict[int, dict[str, torch.Tensor]] = {}
-    if isinstance(raw.get("lora_modules"), (list, tuple)):
-        for i, entry in enumerate(raw["lora_modules"]):
-            e = _flatten(entry)
-            pairs[i + 1] = {"A": e.get("lora_A.weight"), "B": e.get("lora_B.weight")}
-    else:
-        for k, v in flat.items():
-            m = re.match(r"^(?:module\.)?encoder_enc(\d+)\.lora_([AB])(?:\.weight)?$", k)
-            if m:
-                pairs.setdefault(int(m.group(1)), {})[m.group(2)] = v
-        if not pairs:
-            return None
-    out = []
-    for idx in sorted(pairs):
-        a, b = pairs[idx].get("A"), pairs[idx].get("B")
-        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-            raise UserError(
-                f"SAR2Optical adapter entry {idx} lacks lora_A or lora_B weights; the adapter file is incomplete."
-            )
-        out.append((idx, a, b))
-    return out, alpha
-
-
-def _apply_sar2optical(model: nn.Module, pairs, alpha: float | None, strength: float, name: str) -> str:
-    encoder = getattr(model, "encoder", None)
-    arch = getattr(model, "arch_name", type(model).__name__)
-    if encoder is None or not hasattr(encoder, "enc1"):
-        raise UserError(
-            f"{name} is a SAR2Optical encoder adapter but the model is {arch}, which has no "
-            f"SAR2Optical encoder; use it with a SAR2Optical generator."
-        )
-    n_enc = sum(1 for n, _ in encoder.named_children() if n.startswith("enc"))
-    if len(pairs) != n_enc:
-        raise UserError(
-            f"{name} has {len(pairs)} encoder adapters but the model has {n_enc} encoder blocks; "
-            f"the adapter was made for another network."
-        )
-    for idx, a, b in pairs:
-        block = getattr(encoder, f"enc{idx}", None)
-        conv = block.conv_block[0] if block is not None else None
-        if not isinstance(conv, nn.Conv2d):
-            raise UserError(
-                f"{name}: encoder block {idx} of the model is not a plain convolution; "
-                f"the adapter does not fit this model."
-            )
-        if (
-            a.ndim != 4
-            or b.ndim != 4
-            or a.shape[1] != conv.in_channels
-            or b.shape[0] != conv.out_channels
-            or b.shape[1] != a.shape[0]
-            or a.shape[2:] != (1, 1)
-            or b.shape[2:] != (1, 1)
-        ):
-            raise UserError(
-                f"{name} does not fit the model: encoder {idx} adapter is A {tuple(a.shape)}, "
-                f"B {tuple(b.shape)} but the conv takes {conv.in_channels} -> {conv.out_channels} channels; "
-                f"pick the adapter made for this checkpoint."
-            )
-    rank = int(pairs[0][1].shape[0])
-    alpha_used = alpha if alpha is not None else 32.0
-    for idx, a, b in pairs:
-        block = getattr(encoder, f"enc{idx}")
-        base = block.conv_block[0]
-        block.conv_block[0] = SAR2OpticalLoraConv(
-            base, a.to(base.weight.dtype), b.to(base.weight.dtype), alpha_used, strength
-        ).to(base.weight.device)
-    src = "" if alpha is not None else " (alpha not stored in the file; 32 assumed, as SAR2Optical trains)"
-    return (
-        f"Applied SAR2Optical LoRA adapter {name}: rank {rank}, alpha {alpha_used:g}{src}, on {len(pairs)} "
-        f"encoder convolutions, strength {strength:g}."
-    )
-
-
 def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Module, str]:
-    from peft import LoraConfig, inject_adapter_in_model
-    from safetensors.torch import load_file
+    from peft import LoraConfig, inject_adapter_in_model  # heavy (peft), as in lora_conv_transpose_class
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
     name = folder.name
     try:
@@ -371,7 +233,7 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
     except Exception as exc:  # noqa: BLE001 - safetensors error types
         raise UserError(f"{name}/{WEIGHTS_FILE} is not readable ({str(exc)[:60]}); save the adapter again.") from None
     state = {(k[len(PEFT_PREFIX) :] if k.startswith(PEFT_PREFIX) else k): v for k, v in state.items()}
-    known = {f.name for f in __import__("dataclasses").fields(LoraConfig)}
+    known = {f.name for f in dataclasses.fields(LoraConfig)}
     kwargs = {
         k: v
         for k, v in raw_cfg.items()
@@ -432,12 +294,11 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
     with torch.no_grad():
         for short, full in own.items():
             sd[full].copy_(state[short])
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
     n_layers = 0
-    for m in model.modules():
-        if isinstance(m, BaseTunerLayer) and ADAPTER_NAME in getattr(m, "scaling", {}):
-            m.scaling[ADAPTER_NAME] = m.scaling[ADAPTER_NAME] * float(strength)
+    for layer in model.modules():
+        scaling = getattr(layer, "scaling", None)
+        if isinstance(layer, BaseTunerLayer) and isinstance(scaling, dict) and ADAPTER_NAME in scaling:
+            scaling[ADAPTER_NAME] = scaling[ADAPTER_NAME] * float(strength)
             n_layers += 1
     model.eval()
     return model, (
@@ -465,7 +326,7 @@ def apply_adapter(model: nn.Module, path: str | os.PathLike, strength: float = 1
         if not (path / CONFIG_FILE).exists():
             raise UserError(f"{path.name} is a folder without {CONFIG_FILE}; give a peft adapter folder.")
         return _apply_peft(model, path, strength)
-    raw = _read_adapter_file(path)
+    raw = read_adapter_file(path)
     found = sar2optical_adapter_pairs(raw)
     if found is None:
         if isinstance(raw, dict) and any(".lora_A" in str(k) for k in raw):
@@ -479,7 +340,7 @@ def apply_adapter(model: nn.Module, path: str | os.PathLike, strength: float = 1
         )
     pairs, alpha = found
     model = copy.deepcopy(model)
-    note = _apply_sar2optical(model, pairs, alpha, strength, path.name)
+    note = apply_sar2optical(model, pairs, alpha, strength, path.name)
     return model.eval(), note
 
 
@@ -489,10 +350,8 @@ def merge_adapter(model: nn.Module) -> nn.Module:
     SAR2Optical hand-written adapters cannot be folded into a weight (their path runs before the stride) and stay
     as modules. Returns the same model object.
     """
-    try:
-        from peft.tuners.tuners_utils import BaseTunerLayer
-    except ImportError:  # pragma: no cover - peft is a requirement
-        return model
+    from peft.tuners.tuners_utils import BaseTunerLayer  # heavy (peft), as in lora_conv_transpose_class
+
     replaced = []
     for name, m in list(model.named_modules()):
         if isinstance(m, BaseTunerLayer):

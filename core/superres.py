@@ -20,16 +20,26 @@ same footprint, and no tile-edge bicubic differs from the whole-image one. Memor
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+import contextlib
+import io
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from core import io as sio
+from core import metrics
+from core.checkpoints import load_model, load_state_strict, read_metadata, strip_prefixes, torch_load_weights
+from core.compute import onnx_providers
 from core.errors import UserError
+from core.files import digest_file
+from core.io import atomic_output
+from core.superres_inputs import SCALE, bicubic_upscale, fold, prepare_inputs, unfold
+from core.tiling import tile_blend
 
-SCALE = 4
 DEFAULT_TILE = 64  # LR pixels per tile side (256 output pixels)
 DEFAULT_OVERLAP = 8  # LR pixels
 BYTES_PER_LR_PIXEL = 1100  # estimate from array sizes: packed inputs 588 B, x4 output + weights + copies
@@ -37,56 +47,10 @@ BYTES_PER_LR_PIXEL = 1100  # estimate from array sizes: packed inputs 588 B, x4 
 
 def max_lr_pixels() -> int:
     """Largest LR image accepted (about 2 GB of working memory); SAR_STUDIO_SR_MAX_LR_PIXELS overrides it."""
-    import os
-
     try:
         return int(os.environ.get("SAR_STUDIO_SR_MAX_LR_PIXELS", 2_000_000))
     except ValueError:
         return 2_000_000
-
-
-# --------------------------------------------------------------------------------------------- resizing
-
-
-def resize_bicubic(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bicubic resize of a float image (H, W) or (H, W, C) to (h, w); antialiased when shrinking (PIL)."""
-    from PIL import Image
-
-    x = np.asarray(img, np.float32)
-    if x.ndim == 2:
-        return np.asarray(Image.fromarray(np.ascontiguousarray(x)).resize((w, h), Image.Resampling.BICUBIC), np.float32)
-    return np.stack([resize_bicubic(x[..., c], h, w) for c in range(x.shape[2])], axis=-1)
-
-
-def prepare_inputs(lr: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(LR, LR bicubic x4, Ref at 4x LR size, Ref down-then-up x4), all (H, W, 3) float32 in [0, 1]."""
-    h, w = lr.shape[:2]
-    H, W = h * SCALE, w * SCALE
-    ref_hr = ref if ref.shape[:2] == (H, W) else np.clip(resize_bicubic(ref, H, W), 0, 1)
-    lr_up = np.clip(resize_bicubic(lr, H, W), 0, 1)
-    ref_dup = np.clip(resize_bicubic(resize_bicubic(ref_hr, h, w), H, W), 0, 1)
-    return lr.astype(np.float32), lr_up, ref_hr.astype(np.float32), ref_dup
-
-
-def bicubic_upscale(lr: np.ndarray) -> np.ndarray:
-    h, w = lr.shape[:2]
-    return np.clip(resize_bicubic(lr, h * SCALE, w * SCALE), 0, 1)
-
-
-def _fold(x: np.ndarray) -> np.ndarray:
-    """(4h, 4w, C) -> (h, w, 16*C): each 4x4 HR block becomes channels of one LR pixel."""
-    H, W, C = x.shape
-    return (
-        x.reshape(H // SCALE, SCALE, W // SCALE, SCALE, C)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(H // SCALE, W // SCALE, SCALE * SCALE * C)
-    )
-
-
-def _unfold(x: np.ndarray, c: int) -> np.ndarray:
-    """Inverse of _fold for a batch: (N, h, w, 16*c) -> (N, 4h, 4w, c)."""
-    n, h, w, _ = x.shape
-    return x.reshape(n, h, w, SCALE, SCALE, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * SCALE, w * SCALE, c)
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -97,23 +61,12 @@ KNOWN_FOREIGN = {
 }
 
 
-def _strip_prefix(state: dict) -> dict:
-    out = {}
-    for k, v in state.items():
-        for prefix in ("module.", "_orig_mod."):
-            if k.startswith(prefix):
-                k = k[len(prefix) :]
-        out[k] = v
-    return out
-
-
 def load_superres_model(path: str | Path, device: str = "cpu"):
     """Our safetensors checkpoint (rgtgan or rrsgan), an RGTGAN or RRSGAN `{iter}_G.pth` state_dict (loaded
     strictly) or an exported .onnx.
 
     Returns (model in eval mode, description)."""
-    from core.checkpoints import load_model, load_state_strict, read_metadata, torch_load_weights
-    from models.rgtgan import RGTGANGenerator
+    from models.rgtgan import RGTGANGenerator  # heavy (torch): only loading a model needs it
 
     path = Path(path)
     name = path.name
@@ -136,9 +89,9 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state:
         raise UserError(f"{name} does not hold a state_dict; give RGTGAN's {{iter}}_G.pth or a .safetensors model.")
-    state = _strip_prefix(state)
+    state = strip_prefixes(state)
     if KNOWN_FOREIGN["rrsgan"] in state:
-        from models.rrsgan import RRSGANGenerator
+        from models.rrsgan import RRSGANGenerator  # heavy (torch), as RGTGANGenerator above
 
         model = RRSGANGenerator()
         load_state_strict(model, state, "rrsgan", name)
@@ -159,9 +112,7 @@ class OnnxSuperRes:
     INPUTS = ("lr", "lr_up", "ref", "ref_dup")
 
     def __init__(self, path: str | Path, device: str = "cpu"):
-        import onnxruntime as ort
-
-        from core.compute import onnx_providers
+        import onnxruntime as ort  # heavy: only .onnx models need it
 
         ort.set_default_logger_severity(4)
         try:
@@ -187,7 +138,7 @@ class OnnxSuperRes:
         return self
 
     def __call__(self, *tensors):
-        import torch
+        import torch  # heavy: the caller passes torch tensors, so torch is imported already
 
         feed = {n: t.detach().cpu().numpy() for n, t in zip(self.INPUTS, tensors)}
         return torch.from_numpy(self.session.run(None, feed)[0])
@@ -197,7 +148,7 @@ class OnnxSuperRes:
 
 
 def _as_tensor(batch: np.ndarray, device):
-    import torch
+    import torch  # heavy: only running the network needs it
 
     return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).to(device)
 
@@ -214,9 +165,7 @@ def super_resolve(
     """x4 super-resolution of `lr` (h, w, 3) in [0, 1] with reference `ref` (any size, same footprint).
 
     Returns (4h, 4w, 3) float32 in [0, 1]."""
-    import torch
-
-    from core.tiling import tile_blend
+    import torch  # heavy: only running the network needs it
 
     lr = np.asarray(lr, np.float32)
     if lr.ndim != 3 or lr.shape[2] != 3 or ref.ndim != 3 or ref.shape[2] != 3:
@@ -231,12 +180,12 @@ def super_resolve(
             f"LR pixels; crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS."
         )
     lr_, lr_up, ref_hr, ref_dup = prepare_inputs(lr, ref)
-    packed = np.concatenate([lr_, _fold(lr_up), _fold(ref_hr), _fold(ref_dup)], axis=-1)
+    packed = np.concatenate([lr_, fold(lr_up), fold(ref_hr), fold(ref_dup)], axis=-1)
     dev = torch.device(device)
 
     def run(batch: np.ndarray) -> np.ndarray:
         b_lr = batch[..., :3]
-        parts = [_unfold(batch[..., 3 + 48 * i : 3 + 48 * (i + 1)], 3) for i in range(3)]
+        parts = [unfold(batch[..., 3 + 48 * i : 3 + 48 * (i + 1)], 3) for i in range(3)]
         with torch.inference_mode():
             out = model(*[_as_tensor(x, dev) for x in (b_lr, *parts)])
         return out.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
@@ -256,8 +205,6 @@ def super_resolve(
 
 def raster_to_rgb01(raster) -> np.ndarray:
     """What the network sees of a raster: (H, W, 3) float32 in [0, 1] (see the module note)."""
-    from core import io as sio
-
     if raster.kind == "display" and raster.data.dtype == np.uint8:
         img = raster.data
     else:
@@ -271,15 +218,11 @@ def _crop(x: np.ndarray, border: int) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray, border: int = SCALE) -> float:
     """PSNR (dB) of `a` against reference `b`, images in [0, 1], `border` pixels cropped (core.metrics.psnr)."""
-    from core import metrics
-
     return metrics.psnr(_crop(b, border), _crop(a, border), data_range=1.0)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, border: int = SCALE) -> float:
     """SSIM of `a` against `b` over RGB, data range 1, `border` cropped (core.metrics.ssim, scikit-image)."""
-    from core import metrics
-
     return metrics.ssim(_crop(b, border), _crop(a, border), data_range=1.0)
 
 
@@ -345,17 +288,12 @@ def to_output(img01: np.ndarray, bands: int) -> np.ndarray:
 
 def output_geo(geo):
     """The LR's georeference for the x4 output: pixel size / 4; no nodata (the output is 8-bit display)."""
-    from dataclasses import replace
-
     return None if geo is None else replace(geo.scaled(SCALE), nodata=None)
 
 
 def file_hash(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """Cache key of a model file (pages/superres.py): core.files.digest_file, shortened to 16 characters."""
+    return digest_file(path, 16)
 
 
 # ------------------------------------------------------------------------------------------------- ONNX
@@ -367,13 +305,7 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
     Inputs `lr` (N, 3, h, w), `lr_up`, `ref`, `ref_dup` (N, 3, 4h, 4w); output `sr` (N, 3, 4h, 4w). The
     deformable sampling is plain grid_sample (ONNX GridSample, opset 16+). TorchScript exporter first (fast),
     then the dynamo exporter."""
-    import contextlib
-    import io
-    import warnings
-
-    import torch
-
-    from core.io import atomic_output
+    import torch  # heavy: only export needs it
 
     model = model.eval()
     h = lr_size
@@ -423,91 +355,22 @@ def export_superres_onnx(model, path: str | Path, lr_size: int = 16) -> Path:
     return Path(path)
 
 
-# -------------------------------------------------------------------------------------------------- CLI
+def export_superres_file(model_path: str | Path, out_path: str | Path) -> tuple[str, float]:
+    """Export a super-resolution model file (.safetensors or {iter}_G.pth) to ONNX and run both on a 12x12 check.
 
+    Returns (model description, max |ONNX - PyTorch| on the check)."""
+    import torch  # heavy: only export needs it
 
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "superres",
-        help="x4 reference-based super-resolution (RGTGAN, RRSGAN)",
-        description="x4 super-resolution of LR with a sharper reference image of the same "
-        "area. Writes OUTPUT (.tif keeps the georeference, scaled 4x; .png).",
-    )
-    p.add_argument("lr", metavar="LR", help="low-resolution image (PNG, JPEG or GeoTIFF)")
-    p.add_argument("output", metavar="OUTPUT", help="output file, .tif or .png")
-    p.add_argument("--ref", required=True, help="reference image of the same area (any size; resized to 4x LR)")
-    p.add_argument("--model", required=True, help="our .safetensors RGTGAN checkpoint or RGTGAN's {iter}_G.pth")
-    p.add_argument("--hr", help="true HR image: prints PSNR / SSIM of bicubic and of the model (border 4 cropped)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size in LR pixels (default 64)")
-    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
-    p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
-    p.set_defaults(func=_cli_run)
-    q = subparsers.add_parser(
-        "superres-onnx",
-        help="export a super-resolution model to ONNX",
-        description="Export an RGTGAN model (.safetensors or {iter}_G.pth) to one ONNX file "
-        "(opset 17, dynamic batch / height / width), checked against PyTorch.",
-    )
-    q.add_argument("model", metavar="MODEL")
-    q.add_argument("output", metavar="OUTPUT", help="output .onnx file")
-    q.set_defaults(func=_cli_export)
-
-
-def _cli_export(args) -> int:
-    import torch
-
-    out = Path(args.output)
+    out = Path(out_path)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out.name}: the output must end in .onnx.")
-    model, desc = load_superres_model(args.model, "cpu")
+    model, desc = load_superres_model(model_path, "cpu")
     if isinstance(model, OnnxSuperRes):
-        raise UserError(f"{Path(args.model).name} is already an ONNX model; give a .safetensors or .pth model.")
+        raise UserError(f"{Path(model_path).name} is already an ONNX model; give a .safetensors or .pth model.")
     export_superres_onnx(model, out)
     g = torch.Generator().manual_seed(0)
     x = [torch.rand(1, 3, 12, 12, generator=g)] + [torch.rand(1, 3, 48, 48, generator=g) for _ in range(3)]
     with torch.inference_mode():
         want = model(*x)
     got = OnnxSuperRes(out)(*x)
-    diff = float((got - want).abs().max())
-    print(f"wrote {out} from {desc}; max difference to PyTorch on a 12x12 check: {diff:.2e}")
-    return 0
-
-
-def _cli_run(args) -> int:
-    import sys
-
-    from core import io as sio
-    from core.compute import resolve_device
-
-    out = Path(args.output)
-    if out.suffix.lower() not in (".tif", ".tiff", ".png"):
-        raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .tif or .png.")
-    device, note = resolve_device(args.device)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
-    lr = sio.read_raster(args.lr)
-    ref = sio.read_raster(args.ref)
-    hr = sio.read_raster(args.hr) if args.hr else None
-    model, desc = load_superres_model(args.model, device)
-
-    def progress(f, msg):
-        print(f"\r{msg} ({100 * f:.0f} %)", end="", file=sys.stderr, flush=True)
-
-    res = superres_rasters(lr, ref, model, hr, device, args.tile, args.overlap, progress)
-    print("", file=sys.stderr)
-    for n in res.notes:
-        print(f"note: {n}", file=sys.stderr)
-    bands = 1 if lr.bands == 1 else 3
-    geo = output_geo(lr.geo)
-    sio.write_image(out, to_output(res.sr, bands), geo)
-    if args.bicubic:
-        sio.write_image(args.bicubic, to_output(res.bicubic, bands), geo)
-    print(f"wrote {out} ({res.sr.shape[1]}x{res.sr.shape[0]}) with {desc}")
-    if res.metrics:
-        b, m = res.metrics["bicubic"], res.metrics["model"]
-        print(
-            f"PSNR bicubic {b['psnr']:.2f} dB, model {m['psnr']:.2f} dB; "
-            f"SSIM bicubic {b['ssim']:.4f}, model {m['ssim']:.4f} (border {SCALE} cropped)"
-        )
-    return 0
+    return desc, float((got - want).abs().max())

@@ -1,6 +1,6 @@
 """SAR-to-optical translation engine: any generator file, PyTorch or ONNX Runtime, CPU or CUDA, any image size.
 
-    gen = core.checkpoints.load_generator("pix2pix_gen_180.pth")          # or .safetensors / .onnx
+    gen = core.generators.load_generator("pix2pix_gen_180.pth")           # or .safetensors / .onnx
     translator = Translator(gen, TranslateOptions(backend="torch", device="auto", adapter=None))
     result = translate_raster(core.io.read_raster("scene.tif"), translator, progress=cb)
     result.output  # uint8 (H, W, 3), the size of the input; result.geo carries the input's georeference
@@ -12,7 +12,7 @@ How a SAR image becomes network input (every step is reported in `result.notes`)
    Two-band VV/VH input: VV only (default for one- and three-channel grey models), the false colour
    R = VV, G = VH, B = VV/VH ratio, or two channels VV, VH (models with two input channels).
 3. The display image fills the model's input channels as its normalisation says ("grey3": grey copied to
-   R = G = B for SAR2Optical), then x/255*2-1 (see core.checkpoints for the normalisation record).
+   R = G = B for SAR2Optical), then x/255*2-1 (see core.generators for the normalisation record).
 4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
    streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
 """
@@ -22,14 +22,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from core import io as sio
+from core import metrics, speckle
+from core.compute import resolve_device
 from core.errors import UserError
+from core.generators import LoadedGenerator, load_generator
+from core.onnx import export_onnx, make_session
+from core.tiling import count_tiles, tile_blend
 
 ProgressFn = Callable[[float, str], None]
 BACKENDS = ("torch", "onnx")
@@ -74,9 +80,9 @@ class TranslationResult:
 class Translator:
     """A generator ready to run: backend, device, adapter and normalisation resolved once."""
 
-    def __init__(self, gen, options: TranslateOptions | None = None, progress: ProgressFn | None = None):
-        from core.compute import resolve_device
-
+    def __init__(
+        self, gen: LoadedGenerator, options: TranslateOptions | None = None, progress: ProgressFn | None = None
+    ):
         self.gen = gen
         self.options = opts = options or TranslateOptions()
         if opts.backend not in BACKENDS:
@@ -88,10 +94,10 @@ class Translator:
         if gen.onnx is not None and "channels" not in (gen.onnx.metadata.get("normalization") or {}):
             self.norm["channels"] = {1: "grey", 2: "vv_vh"}.get(gen.in_channels, "grey3")
         self._tmpdir: str | None = None
-        self.session = None
-        self.model = None
-        self.provider = None
-        self.dtype = None
+        self.session: Any = None  # onnxruntime.InferenceSession on the ONNX Runtime backend
+        self.model: Any = None  # torch nn.Module on the PyTorch backend
+        self.provider: str | None = None
+        self.dtype: Any = None  # torch dtype on the PyTorch backend
         backend = opts.backend
         if gen.onnx is not None and backend == "torch":
             backend = "onnx"
@@ -104,17 +110,17 @@ class Translator:
         self.backend = backend
         model = gen.model
         if model is not None and opts.adapter:
-            from core.lora import apply_adapter, merge_adapter
+            from core.lora import apply_adapter, merge_adapter  # heavy (torch, peft): only with an adapter
 
             model, note = apply_adapter(model, opts.adapter, opts.adapter_strength)
             model = merge_adapter(model)
             self.notes.append(note)
         if backend == "torch":
-            import torch
+            import torch  # heavy: the ONNX Runtime backend and the CLI's --help do without it
 
-            device, note = resolve_device(opts.device)
-            if note:
-                self.notes.append(note)
+            device, device_note = resolve_device(opts.device)
+            if device_note:
+                self.notes.append(device_note)
             self.device = device
             self.dtype = torch.float32
             if opts.half:
@@ -129,11 +135,9 @@ class Translator:
             path = gen.path if gen.onnx is not None else self._export_temp(model, progress)
             if opts.half:
                 self.notes.append("Half precision applies to the PyTorch backend on CUDA; ONNX Runtime runs float32.")
-            from core.onnx import make_session
-
-            self.session, self.provider, note = make_session(path, opts.device, opts.threads)
-            if note:
-                self.notes.append(note)
+            self.session, self.provider, session_note = make_session(path, opts.device, opts.threads)
+            if session_note:
+                self.notes.append(session_note)
             self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
             self.input_name = self.session.get_inputs()[0].name
             self.notes.append(f"Backend: ONNX Runtime, provider in use: {self.provider}.")
@@ -141,8 +145,6 @@ class Translator:
             self.max_batch = fixed if fixed else None
 
     def _export_temp(self, model, progress) -> Path:
-        from core.onnx import export_onnx
-
         self._tmpdir = tempfile.mkdtemp(prefix="sar_studio_onnx_")
         path = Path(self._tmpdir) / "generator.onnx"
         size = self.tile_size()
@@ -199,7 +201,7 @@ class Translator:
             x = x / np.float32(127.5) - np.float32(1.0)
         x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
         if self.backend == "torch":
-            import torch
+            import torch  # heavy, as in __init__ (already imported there for this backend)
 
             with torch.inference_mode():
                 t = torch.from_numpy(x).to(self.device, self.dtype)
@@ -218,8 +220,6 @@ class Translator:
 def open_translator(
     model_path: str | os.PathLike, options: TranslateOptions | None = None, progress: ProgressFn | None = None
 ) -> Translator:
-    from core.checkpoints import load_generator
-
     return Translator(load_generator(model_path), options, progress)
 
 
@@ -240,8 +240,6 @@ def network_input(
     if opts.dualpol not in DUALPOL_MODES:
         raise UserError(f"unknown dual-pol mode {opts.dualpol!r}; use one of {', '.join(DUALPOL_MODES)}.")
     if raster.kind != "display" and opts.prefilter:
-        from core import speckle
-
         raster = speckle.despeckle_raster(raster, opts.prefilter, progress=progress, **(opts.prefilter_params or {}))
         notes.append(f"Speckle pre-filter: {opts.prefilter} on linear intensity.")
     elif raster.kind == "display" and opts.prefilter:
@@ -255,7 +253,7 @@ def network_input(
             dual = opts.dualpol
             if dual == "auto":  # as the checkpoint says it was trained, else by its channel layout
                 dual = (
-                    translator.norm.get("dualpol")
+                    translator.norm["dualpol"]
                     if translator.norm.get("dualpol") in DUALPOL_MODES[1:]
                     else {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
                 )
@@ -323,8 +321,6 @@ def translate_array(
     progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, int]:
     """uint8 network-ready image (H, W, C) -> (uint8 (H, W, 3), number of tiles). Any size; tiles blended."""
-    from core.tiling import count_tiles, tile_blend
-
     opts = translator.options
     t = translator.tile_size(tile)
     ov = int(opts.overlap if overlap is None else overlap)
@@ -401,9 +397,9 @@ def translate_many(
             continue
         yield from flush()
 
-        def sub(frac: float, msg: str, base=done) -> None:
+        def sub(frac: float, msg: str, base: int = done, name: str = raster.name) -> None:
             if progress is not None and total:
-                progress(min(1.0, (base + frac) / total), f"{raster.name}: {msg}")
+                progress(min(1.0, (base + frac) / total), f"{name}: {msg}")
 
         out, n = translate_array(img, translator, tile=t, overlap=opts.overlap, batch_size=bs, progress=sub)
         done += 1
@@ -448,133 +444,7 @@ def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:
             f"the optical image is {ref.shape[1]}x{ref.shape[0]} but the translation is "
             f"{result.output.shape[1]}x{result.output.shape[0]}; give the co-registered optical image."
         )
-    try:
-        from core import metrics
-    except ImportError:  # pragma: no cover - core.metrics is part of the product
-        metrics = None
-    if metrics is not None:
-        psnr = metrics.psnr(ref, result.output, data_range=255)
-        ssim = metrics.ssim(ref, result.output, data_range=255)
-    else:  # pragma: no cover
-        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-        psnr = float(peak_signal_noise_ratio(ref, result.output, data_range=255))
-        ssim = float(structural_similarity(ref, result.output, channel_axis=2, data_range=255))
-    return {"psnr": psnr, "ssim": ssim}
-
-
-# ------------------------------------------------------------------------------------------------- CLI
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-
-
-def _plan(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Path]]:
-    if not input_path.exists():
-        raise UserError(f"{input_path}: not found; give an image file or a folder of images.")
-    if input_path.is_dir():
-        files = sorted(p for p in input_path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UserError(f"{input_path} holds no PNG, JPEG or TIFF images; pick another folder.")
-        if output_path.exists() and not output_path.is_dir():
-            raise UserError(f"{output_path} is a file; with a folder as input, give an output folder.")
-        if output_path.resolve() == input_path.resolve():
-            raise UserError("the output folder is the input folder; choose another output folder.")
-        return [(p, output_path / (p.stem + _suffix_for(p, fmt))) for p in files]
-    if output_path.is_dir():
-        return [(input_path, output_path / (input_path.stem + _suffix_for(input_path, fmt)))]
-    if output_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-        raise UserError(
-            f"{output_path.name}: unknown output format {output_path.suffix or '(none)'}; "
-            f"use .png, .jpg or .tif (GeoTIFF), or an existing folder."
-        )
-    return [(input_path, output_path)]
-
-
-def _suffix_for(src: Path, fmt: str) -> str:
-    if fmt == "png":
-        return ".png"
-    if fmt == "tif":
-        return ".tif"
-    return ".tif" if src.suffix.lower() in (".tif", ".tiff") else ".png"
-
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "translate",
-        help="translate SAR images to optical-like RGB with a generator",
-        description="Translate SAR to optical-like images at native size. INPUT and OUTPUT "
-        "are files or folders. .tif outputs are GeoTIFFs with the input's "
-        "georeference.",
-    )
-    p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
-    p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
-    p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch eager or ONNX Runtime (default torch)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
-    p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
-    p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
-    p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--batch", type=int, default=4, help="tiles or images per forward pass (default 4)")
-    p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
-    p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
-    p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
-    p.add_argument(
-        "--format",
-        choices=("auto", "png", "tif"),
-        default="auto",
-        help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
-    )
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    import sys
-    import time
-
-    plan = _plan(Path(args.input), Path(args.output), args.format)
-    opts = TranslateOptions(
-        backend=args.backend,
-        device=args.device,
-        half=args.half,
-        tile=args.tile,
-        overlap=args.overlap,
-        batch_size=args.batch,
-        adapter=args.lora,
-        adapter_strength=args.lora_strength,
-        prefilter=args.prefilter,
-        dualpol=args.dualpol,
-    )
-    translator = open_translator(args.model, opts)
-    try:
-        translator.tile_size()
-        for n in translator.notes:
-            print(f"note: {n}", file=sys.stderr)
-        targets = dict(plan)
-
-        def rasters() -> Iterator[sio.Raster]:
-            for src, _ in plan:
-                try:
-                    yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
-                except UserError as exc:
-                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
-
-        start = time.perf_counter()
-        shown: set[str] = set()
-        for (src, _), result in zip(plan, translate_many(rasters(), translator, opts, total=len(plan))):
-            dst = targets[src]
-            write_result(result, dst)
-            for n in result.notes:
-                if n not in shown:
-                    print(f"note: {n}", file=sys.stderr)
-                    shown.add(n)
-            h, w = result.output.shape[:2]
-            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
-        print(
-            f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
-            file=sys.stderr,
-        )
-    finally:
-        translator.close()
-    return 0
+    return {
+        "psnr": metrics.psnr(ref, result.output, data_range=255),
+        "ssim": metrics.ssim(ref, result.output, data_range=255),
+    }

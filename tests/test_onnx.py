@@ -5,11 +5,12 @@ import onnx
 import pytest
 import torch
 
-from core import checkpoints as ck
+from core import generators as gn
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
-from core.onnx import export_onnx, inspect_onnx, make_session
+from core.onnx import export_onnx, make_session
+from core.onnx_inspect import inspect_onnx
 from core.translate import TranslateOptions, Translator, translate_raster
 from models.registry import build
 from tests.test_models_translate import _randomise
@@ -50,10 +51,10 @@ def test_export_cli_writes_one_dynamic_opset17_file_that_matches_pytorch(tmp_pat
 def test_onnx_and_pytorch_backends_agree_within_one_grey_level(tmp_path, unet_pth, rng):
     path, _ = unet_pth
     out = tmp_path / "gen.onnx"
-    export_onnx(ck.load_generator(path).model, out, normalization=ck.translation_normalization(3))
+    export_onnx(gn.load_generator(path).model, out, normalization=gn.translation_normalization(3))
     raster = sio.Raster((rng.random((300, 420)) * 255).astype(np.uint8), "display", "x.png")
-    torch_res = translate_raster(raster, Translator(ck.load_generator(path), TranslateOptions(device="cpu")))
-    onnx_t = Translator(ck.load_generator(out), TranslateOptions(backend="onnx", device="cuda"))
+    torch_res = translate_raster(raster, Translator(gn.load_generator(path), TranslateOptions(device="cpu")))
+    onnx_t = Translator(gn.load_generator(out), TranslateOptions(backend="onnx", device="cuda"))
     onnx_res = translate_raster(raster, onnx_t)
     assert onnx_res.output.shape == (300, 420, 3)
     assert np.abs(onnx_res.output.astype(int) - torch_res.output).max() <= 1
@@ -61,7 +62,7 @@ def test_onnx_and_pytorch_backends_agree_within_one_grey_level(tmp_path, unet_pt
     if "CUDAExecutionProvider" not in onnx_t.session.get_providers():
         assert any("CUDA was requested" in n for n in onnx_t.notes)
     # the ONNX backend with a .pth model exports on the fly and gives the same pixels
-    on_the_fly = Translator(ck.load_generator(path), TranslateOptions(backend="onnx", device="cpu"))
+    on_the_fly = Translator(gn.load_generator(path), TranslateOptions(backend="onnx", device="cpu"))
     res = translate_raster(raster, on_the_fly)
     assert np.abs(res.output.astype(int) - torch_res.output).max() <= 1
     on_the_fly.close()
@@ -85,7 +86,7 @@ def test_fixed_shape_onnx_like_sar2optical_export(tmp_path):
             opset_version=17,
             dynamo=False,
         )
-    gen = ck.load_generator(out)
+    gen = gn.load_generator(out)
     assert gen.onnx.fixed_hw == (256, 256) and gen.onnx.fixed_batch == 1 and gen.native_tile == 256
     t = Translator(gen, TranslateOptions(batch_size=4))
     raster = sio.Raster(np.full((300, 200), 128, np.uint8), "display", "x.png")
@@ -111,7 +112,7 @@ def test_merged_lora_exports_like_the_adapted_model(tmp_path):
     folder = save_adapter(trained, tmp_path / "adapter")
     out = tmp_path / "merged.onnx"
     assert cli_main(["export-onnx", "--model", str(pth), "--lora", str(folder), str(out)]) == 0
-    adapted, _ = apply_adapter(ck.load_generator(pth).model, folder)
+    adapted, _ = apply_adapter(gn.load_generator(pth).model, folder)
     x = torch.rand(1, 3, 64, 96) * 2 - 1
     session, _, _ = make_session(out, "cpu")
     with torch.no_grad():
@@ -124,7 +125,7 @@ def test_bad_onnx_files_are_refused(tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not protobuf" * 20)
     with pytest.raises(UserError, match="junk.onnx is not a (readable|valid) ONNX"):
-        ck.load_generator(junk)
+        gn.load_generator(junk)
     from onnx import TensorProto, helper
 
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3, 8, 8])
@@ -134,5 +135,5 @@ def test_bad_onnx_files_are_refused(tmp_path):
     two = tmp_path / "two.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(two))
     with pytest.raises(UserError, match="two.onnx has 2 inputs"):
-        ck.load_generator(two)
+        gn.load_generator(two)
     assert cli_main(["export-onnx", "--model", str(two), str(tmp_path / "x.onnx")]) == 2

@@ -8,6 +8,7 @@ import torch
 
 from core import io as sio
 from core import superres as sr
+from core import superres_inputs as sri
 from core.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def test_bicubic_resize_matches_pil(rng):
     from PIL import Image
 
     img = rng.random((10, 14, 3)).astype(np.float32)
-    got = sr.resize_bicubic(img, 40, 56)
+    got = sri.resize_bicubic(img, 40, 56)
     want = np.asarray(Image.fromarray(img[..., 1]).resize((56, 40), Image.Resampling.BICUBIC))
     np.testing.assert_allclose(got[..., 1], want, atol=1e-6)
     assert got.shape == (40, 56, 3)
@@ -39,20 +40,20 @@ def test_bicubic_resize_matches_pil(rng):
 def test_prepare_inputs_are_what_the_network_expects(rng):
     lr = rng.random((12, 10, 3)).astype(np.float32)
     ref = rng.random((30, 30, 3)).astype(np.float32)  # another size: resized to 4x LR
-    lr_, lr_up, ref_hr, ref_dup = sr.prepare_inputs(lr, ref)
+    lr_, lr_up, ref_hr, ref_dup = sri.prepare_inputs(lr, ref)
     assert lr_up.shape == ref_hr.shape == ref_dup.shape == (48, 40, 3)
-    np.testing.assert_allclose(lr_up, np.clip(sr.resize_bicubic(lr, 48, 40), 0, 1))
-    np.testing.assert_allclose(ref_dup, np.clip(sr.resize_bicubic(sr.resize_bicubic(ref_hr, 12, 10), 48, 40), 0, 1))
+    np.testing.assert_allclose(lr_up, np.clip(sri.resize_bicubic(lr, 48, 40), 0, 1))
+    np.testing.assert_allclose(ref_dup, np.clip(sri.resize_bicubic(sri.resize_bicubic(ref_hr, 12, 10), 48, 40), 0, 1))
     for x in (lr_up, ref_hr, ref_dup):
         assert x.min() >= 0 and x.max() <= 1
 
 
 def test_fold_unfold_round_trip(rng):
     x = rng.random((16, 24, 3)).astype(np.float32)
-    folded = sr._fold(x)
+    folded = sri.fold(x)
     assert folded.shape == (4, 6, 48)
     np.testing.assert_array_equal(folded[1, 2].reshape(4, 4, 3), x[4:8, 8:12])  # one LR pixel = one 4x4 block
-    np.testing.assert_array_equal(sr._unfold(folded[None], 3)[0], x)
+    np.testing.assert_array_equal(sri.unfold(folded[None], 3)[0], x)
 
 
 def test_tiles_get_the_reference_crop_of_their_own_footprint(rng):
@@ -66,7 +67,7 @@ def test_tiles_get_the_reference_crop_of_their_own_footprint(rng):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     assert len(seen) > 4 and seen[-1] == 1.0
     # and the whole-image result is the closed form of PointwiseNet on the prepared inputs
-    _, lr_up, ref_hr, ref_dup = sr.prepare_inputs(lr, ref)
+    _, lr_up, ref_hr, ref_dup = sri.prepare_inputs(lr, ref)
     want = np.clip(0.4 * lr_up + 0.3 * ref_hr - 0.2 * ref_dup + 0.5 * np.repeat(np.repeat(lr, 4, 0), 4, 1), 0, 1)
     np.testing.assert_allclose(whole, want, atol=1e-5)
 

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import superres as sr
+from core import superres_inputs as sri
 from core.errors import UserError
 from core.train.superres import SRTrainConfig, example_tensors, make_sr_example, train_superres
-
 
 TINY = dict(
     ngf=8,
@@ -26,7 +25,7 @@ def test_triples_are_deterministic_and_lr_is_the_hr_downsampled():
     a, b = make_sr_example(7, lr_size=8), make_sr_example(7, lr_size=8)
     np.testing.assert_array_equal(a.ref, b.ref)
     assert a.lr.shape == (8, 8, 3) and a.hr.shape == a.ref.shape == (32, 32, 3)
-    np.testing.assert_allclose(a.lr, np.clip(sr.resize_bicubic(a.hr, 8, 8), 0, 1), atol=1e-6)
+    np.testing.assert_allclose(a.lr, np.clip(sri.resize_bicubic(a.hr, 8, 8), 0, 1), atol=1e-6)
 
 
 def test_reference_is_another_view_of_the_same_place():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from core import checkpoints as ck
+from core import generators as gn
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
@@ -22,7 +23,6 @@ from tests.test_models_translate import (
     local_reference,
     sar2optical_reference,
 )
-
 
 FORMATS = {
     # name: (arch, config, key prefix written in the file, reference forward)
@@ -70,7 +70,7 @@ def _grey_png(tmp_path, h=256, w=256, seed=3):
 def test_foreign_generator_reproduces_reference_pixels(tmp_path, fmt):
     path, model = _write_pth(tmp_path, fmt)
     arch, config, _, reference = FORMATS[fmt]
-    gen = ck.load_generator(path)
+    gen = gn.load_generator(path)
     assert gen.arch == arch and all(gen.config[k] == v for k, v in config.items())
     img_path, img = _grey_png(tmp_path)
     translator = Translator(gen, TranslateOptions(device="cpu"))
@@ -105,7 +105,7 @@ def test_detection_infers_every_size_from_shapes():
     for arch, config in cases:
         with torch.device("meta"):
             m = build(arch, config)
-        got_arch, got = ck.detect_foreign({"module." + k: v for k, v in m.state_dict().items()})
+        got_arch, got = gn.detect_foreign({"module." + k: v for k, v in m.state_dict().items()})
         assert got_arch == arch
         assert {k: got[k] for k in config} == config, (arch, got)
 
@@ -116,14 +116,14 @@ def test_our_safetensors_and_local_enhancer_round_trip(tmp_path):
         build("pix2pixhd_local", {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "n_blocks_local": 1}),
         seed=4,
     )
-    p = ck.save_model(tmp_path / "local.safetensors", m, normalization=ck.translation_normalization(3))
-    gen = ck.load_generator(p)
+    p = ck.save_model(tmp_path / "local.safetensors", m, normalization=gn.translation_normalization(3))
+    gen = gn.load_generator(p)
     assert gen.format == "sar-studio" and gen.arch == "pix2pixhd_local" and gen.size_multiple == 8
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         assert torch.equal(gen.model(x), m(x))
     torch.save(m.state_dict(), tmp_path / "local.pth")
-    foreign = ck.load_generator(tmp_path / "local.pth")
+    foreign = gn.load_generator(tmp_path / "local.pth")
     assert foreign.arch == "pix2pixhd_local" and foreign.format == "pth"
 
 
@@ -144,7 +144,7 @@ def test_1000x700_geotiff_comes_back_1000x700_and_georeferenced(tmp_path, utm_ge
 
 def test_sar_values_are_fed_as_display_and_dualpol_options(tmp_path, rng):
     path, _ = _write_pth(tmp_path, "sar2optical")
-    translator = Translator(ck.load_generator(path), TranslateOptions(device="cpu"))
+    translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu"))
     vv = rng.gamma(1.0, 0.2, (64, 80)).astype(np.float32)
     vh = rng.gamma(1.0, 0.04, (64, 80)).astype(np.float32)
     one = sio.Raster(vv, "intensity", "vv.tif")
@@ -168,7 +168,7 @@ def test_sar_values_are_fed_as_display_and_dualpol_options(tmp_path, rng):
 
 def test_folder_batches_match_one_by_one(tmp_path, rng):
     path, _ = _write_pth(tmp_path, "pix2pixhd")
-    translator = Translator(ck.load_generator(path), TranslateOptions(device="cpu", batch_size=2))
+    translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu", batch_size=2))
     rasters = [sio.Raster((rng.random((256, 256)) * 255).astype(np.uint8), "display", f"{i}.png") for i in range(3)]
     rasters.insert(1, sio.Raster((rng.random((200, 300)) * 255).astype(np.uint8), "display", "odd.png"))
     seen = []
@@ -183,7 +183,7 @@ def test_folder_batches_match_one_by_one(tmp_path, rng):
 
 def test_adapter_prefilter_and_device_notes(tmp_path, rng):
     path, model = _write_pth(tmp_path, "sar2optical")
-    gen = ck.load_generator(path)
+    gen = gn.load_generator(path)
     mods = []
     g = torch.Generator().manual_seed(0)
     for i in range(1, 9):
@@ -219,7 +219,7 @@ def test_hostile_and_wrong_checkpoints_are_refused(tmp_path, capsys):
     evil = tmp_path / "evil.pth"
     torch.save({"w": torch.zeros(1), "x": Evil()}, evil)
     with pytest.raises(UserError, match="refused for safety"):
-        ck.load_generator(evil)
+        gn.load_generator(evil)
     path, model = _write_pth(tmp_path, "sar2optical")
     state = torch.load(path, weights_only=True)
     state.pop("module.head.0.bias")
@@ -227,17 +227,17 @@ def test_hostile_and_wrong_checkpoints_are_refused(tmp_path, capsys):
     broken = tmp_path / "broken.pth"
     torch.save(state, broken)
     with pytest.raises(UserError) as e:
-        ck.load_generator(broken)
+        gn.load_generator(broken)
     msg = str(e.value)
     assert "SAR2Optical U-Net (detected)" in msg and "head.0.bias" in msg and "decoder.dec9" in msg
     odd = tmp_path / "other.pth"
     torch.save({"backbone.conv.weight": torch.zeros(3, 3, 3, 3)}, odd)
     with pytest.raises(UserError, match="unrecognised generator: keys start backbone.conv.weight"):
-        ck.load_generator(odd)
+        gn.load_generator(odd)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x80\x04not really a checkpoint" * 10)
     with pytest.raises(UserError):
-        ck.load_generator(junk)
+        gn.load_generator(junk)
     # the command line: exit status 2, one line, no output file
     img_path, _ = _grey_png(tmp_path)
     out = tmp_path / "never.png"
@@ -269,13 +269,13 @@ def test_cli_folder_mode_formats_and_a_bad_file(tmp_path, rng, utm_geo, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "c.png" in err[0]
     assert sorted(p.name for p in out2.iterdir()) == ["a.png", "b.png"]  # complete files only
-    t = Translator(ck.load_generator(path), TranslateOptions(device="cpu", half=True))
+    t = Translator(gn.load_generator(path), TranslateOptions(device="cpu", half=True))
     assert any("Half precision is only used on CUDA" in n for n in t.notes)
 
 
 def test_per_call_options_override_the_translator_defaults(tmp_path, rng):
     path, _ = _write_pth(tmp_path, "pix2pixhd")
-    translator = Translator(ck.load_generator(path), TranslateOptions(device="cpu", overlap=32))
+    translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu", overlap=32))
     raster = sio.Raster((rng.random((200, 600)) * 255).astype(np.uint8), "display", "wide.png")
     # width 600, tile 256: overlap 0 -> starts 0, 256, 344 (3 tiles); overlap 120 -> 0, 136, 272, 344 (4 tiles)
     assert translate_raster(raster, translator, TranslateOptions(overlap=0)).tiles == 3
@@ -286,9 +286,9 @@ def test_per_call_options_override_the_translator_defaults(tmp_path, rng):
 def test_dualpol_as_the_checkpoint_was_trained(tmp_path, rng):
     m = build("sar2optical_unet", {"width": 4, "n_down": 5}).eval()
     p = ck.save_model(
-        tmp_path / "dual.safetensors", m, normalization=ck.translation_normalization(3, dualpol="false_colour")
+        tmp_path / "dual.safetensors", m, normalization=gn.translation_normalization(3, dualpol="false_colour")
     )
-    translator = Translator(ck.load_generator(p), TranslateOptions(device="cpu"))
+    translator = Translator(gn.load_generator(p), TranslateOptions(device="cpu"))
     vv = rng.gamma(1.0, 0.2, (32, 32)).astype(np.float32)
     dual = sio.Raster(np.stack([vv, vv * 0.2], -1), "intensity", "vvvh.tif")
     img, notes = network_input(dual, translator)

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from core import checkpoints as ck
+from core import generators as gn
 from core import io as sio
 from core import translate as tr
 from models.registry import build
 from tests.conftest import ROOT, app_test
 from tests.test_models_translate import _randomise
-
 
 SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"
 
@@ -111,7 +111,7 @@ def test_bad_model_and_adapter_show_one_line_errors(empty_checkpoints, tiny_mode
 
 def test_safetensors_checkpoint_in_checkpoints_folder_is_listed(empty_checkpoints):
     m = build("sar2optical_unet", {"width": 4}).eval()
-    ck.save_model(empty_checkpoints / "demo.safetensors", m, normalization=ck.translation_normalization(3))
+    ck.save_model(empty_checkpoints / "demo.safetensors", m, normalization=gn.translation_normalization(3))
     at = app_test("translate.py").run()
     assert not at.exception
     assert at.radio(key="translate_model_source").value == "Bundled (checkpoints/)"
@@ -126,7 +126,7 @@ def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model)
     assert not at.exception and not at.error
     assert any("Exported: opset 17" in s.value and "max |ONNX − PyTorch|" in s.value for s in at.success)
     exported = at.session_state["translate_export_file"]
-    from core.onnx import inspect_onnx
+    from core.onnx_inspect import inspect_onnx
 
     info = inspect_onnx(exported["path"])
     assert info.fixed_hw is None and info.metadata["arch"] == "sar2optical_unet"
@@ -152,7 +152,7 @@ def test_only_translation_generators_are_listed(empty_checkpoints):
     ck.save_model(
         empty_checkpoints / "a_demo.safetensors",
         build("sar2optical_unet", {"width": 4}),
-        normalization=ck.translation_normalization(3),
+        normalization=gn.translation_normalization(3),
     )
     at = app_test("translate.py").run()
     assert not at.exception

@@ -1,5 +1,125 @@
-"""`python -m core` commands of core.translate (to be moved here from the engine module)."""
+"""`python -m core translate`: SAR images (a file or a folder) to optical-like RGB with a generator."""
 
-from core.translate import add_cli
+from __future__ import annotations
 
-__all__ = ["add_cli"]
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from core import io as sio
+from core.compute import DEVICES
+from core.errors import UserError
+from core.files import IMAGE_SUFFIXES, list_images
+from core.translate import BACKENDS, DUALPOL_MODES, TranslateOptions, open_translator, translate_many, write_result
+
+
+def plan_outputs(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs for a file or a folder of images; refuses plans that would overwrite inputs."""
+    if not input_path.exists():
+        raise UserError(f"{input_path}: not found; give an image file or a folder of images.")
+    if input_path.is_dir():
+        files = list_images(input_path)
+        if not files:
+            raise UserError(f"{input_path} holds no PNG, JPEG or TIFF images; pick another folder.")
+        if output_path.exists() and not output_path.is_dir():
+            raise UserError(f"{output_path} is a file; with a folder as input, give an output folder.")
+        if output_path.resolve() == input_path.resolve():
+            raise UserError("the output folder is the input folder; choose another output folder.")
+        return [(p, output_path / (p.stem + _suffix_for(p, fmt))) for p in files]
+    if output_path.is_dir():
+        return [(input_path, output_path / (input_path.stem + _suffix_for(input_path, fmt)))]
+    if output_path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserError(
+            f"{output_path.name}: unknown output format {output_path.suffix or '(none)'}; "
+            f"use .png, .jpg or .tif (GeoTIFF), or an existing folder."
+        )
+    return [(input_path, output_path)]
+
+
+def _suffix_for(src: Path, fmt: str) -> str:
+    if fmt == "png":
+        return ".png"
+    if fmt == "tif":
+        return ".tif"
+    return ".tif" if src.suffix.lower() in (".tif", ".tiff") else ".png"
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "translate",
+        help="translate SAR images to optical-like RGB with a generator",
+        description="Translate SAR to optical-like images at native size. INPUT and OUTPUT "
+        "are files or folders. .tif outputs are GeoTIFFs with the input's "
+        "georeference.",
+    )
+    p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
+    p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
+    p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
+    p.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch eager or ONNX Runtime (default torch)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
+    p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
+    p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
+    p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--batch", type=int, default=4, help="tiles or images per forward pass (default 4)")
+    p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
+    p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
+    p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
+    p.add_argument(
+        "--format",
+        choices=("auto", "png", "tif"),
+        default="auto",
+        help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = plan_outputs(Path(args.input), Path(args.output), args.format)
+    opts = TranslateOptions(
+        backend=args.backend,
+        device=args.device,
+        half=args.half,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch_size=args.batch,
+        adapter=args.lora,
+        adapter_strength=args.lora_strength,
+        prefilter=args.prefilter,
+        dualpol=args.dualpol,
+    )
+    translator = open_translator(args.model, opts)
+    try:
+        translator.tile_size()
+        for n in translator.notes:
+            print(f"note: {n}", file=sys.stderr)
+        targets = dict(plan)
+
+        def rasters() -> Iterator[sio.Raster]:
+            for src, _ in plan:
+                try:
+                    yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
+                except UserError as exc:
+                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
+
+        start = time.perf_counter()
+        shown: set[str] = set()
+        for (src, _), result in zip(plan, translate_many(rasters(), translator, opts, total=len(plan))):
+            dst = targets[src]
+            write_result(result, dst)
+            for n in result.notes:
+                if n not in shown:
+                    print(f"note: {n}", file=sys.stderr)
+                    shown.add(n)
+            h, w = result.output.shape[:2]
+            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
+        print(
+            f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+    finally:
+        translator.close()
+    return 0

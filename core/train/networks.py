@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.checkpoints import FORMAT, load_generator, load_model, read_metadata, translation_normalization
+from core.checkpoints import FORMAT, load_model, read_metadata
 from core.errors import UserError
+from core.generators import load_generator, translation_normalization
 from core.train.config import OBJECTIVES, TrainConfig
 from models.multiscale_discriminator import MultiscaleDiscriminator
 from models.patchgan import PatchGAN

@@ -46,7 +46,7 @@ def make_sr_example(
     """One synthetic (LR, reference, HR) triple; the same seed gives the same triple."""
     from scipy import ndimage
 
-    from core.superres import resize_bicubic
+    from core.superres_inputs import resize_bicubic
 
     rng = np.random.default_rng([int(seed), 4242])
     hr_size = lr_size * SCALE
@@ -73,7 +73,7 @@ def make_sr_example(
 
 def example_tensors(examples: list[SRExample], device="cpu") -> tuple[torch.Tensor, ...]:
     """Batch of the four network inputs plus the HR target, (N, 3, H, W) each."""
-    from core.superres import prepare_inputs
+    from core.superres_inputs import prepare_inputs
 
     lrs, lr_ups, refs, ref_dups, hrs = [], [], [], [], []
     for ex in examples:
@@ -256,7 +256,8 @@ def train_superres(
 @torch.no_grad()
 def evaluate_superres(model, seeds: list[int], lr_size: int = 32, device="cpu") -> dict:
     """Mean PSNR / SSIM (border 4 cropped) of bicubic and of `model` on held-out synthetic triples."""
-    from core.superres import bicubic_upscale, psnr, ssim
+    from core.superres import psnr, ssim
+    from core.superres_inputs import bicubic_upscale
 
     rows = []
     model = model.to(device).eval()
