@@ -1,17 +1,15 @@
 """Cross-band generation: the content of one radar band with the Gram statistics of another (Gatys style transfer)."""
 
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from core import crossband as cb
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
+from core.files import digest_file, save_upload
 from pages.components import (
     ROOT,
     SAMPLES,
@@ -27,7 +25,6 @@ from pages.components import (
 )
 
 KEY = "crossband"
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "sar_studio_uploads"
 GRAM_SAMPLES = SAMPLES / "crossband"
 
 st.title("Cross-band generation")
@@ -43,17 +40,9 @@ st.write(
 # --------------------------------------------------------------------------------------- feature extractor
 
 
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _file_hash(path: str, mtime: float, size: int) -> str:
-    return _hash_file(Path(path))
+    return digest_file(path)
 
 
 @st.cache_resource(show_spinner="Loading VGG weights…", max_entries=2)
@@ -64,15 +53,6 @@ def _vgg(sha256: str, path: str) -> cb.Extractor:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _random(seed: int) -> cb.Extractor:
     return cb.random_extractor(seed)
-
-
-def save_upload(blob: bytes, name: str) -> Path:
-    folder = UPLOAD_DIR / hashlib.sha1(blob).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(name).name
-    if not path.exists():
-        sio.write_bytes(path, blob)
-    return path
 
 
 st.subheader("1. Feature extractor")
@@ -103,7 +83,7 @@ if ext_choice.startswith("VGG"):
     vgg_upload = c2.file_uploader(
         "or upload one (.pth, up to the server's upload limit)", type=["pth", "pt"], key=f"{KEY}_vgg_upload"
     )
-    path = save_upload(vgg_upload.getvalue(), vgg_upload.name) if vgg_upload else Path(vgg_path).expanduser()
+    path = save_upload(vgg_upload.getvalue(), vgg_upload.name, KEY) if vgg_upload else Path(vgg_path).expanduser()
     if not path.is_file():
         st.error(
             f"{path.name}: VGG weights file not found; give a torchvision vgg19 or vgg16 .pth file, or use the "
@@ -117,7 +97,7 @@ else:
 if extractor is None:
     st.stop()
 st.info(f"Feature extractor in use: **{extractor.label}**.")
-names = [n for n in extractor.net.names if n.startswith(("relu", "rand"))]
+names = cb.layer_names(extractor)
 
 
 # ------------------------------------------------------------------------------------------- content
@@ -197,9 +177,7 @@ if style_mode.startswith("Images"):
         style_preview = style_imgs[0][1]
         if len(style_imgs) > 1:
             st.caption(f"Style statistics: the mean Gram over {len(style_imgs)} images.")
-        key_blobs = hashlib.sha1(
-            b"".join(hashlib.sha1(im.tobytes()).digest() + str(im.shape).encode() for _, im in style_imgs)
-        ).hexdigest()
+        key_blobs = cb.images_key(style_imgs)
         ext_key = repr(extractor.identity())
         bar = st.empty()
         with bar:
@@ -209,7 +187,7 @@ if style_mode.startswith("Images"):
         if got is not None:
             style = cb.GramSet(**got)
 else:
-    samples = sorted(p for p in GRAM_SAMPLES.glob("*") if p.suffix.lower() in cb.GRAM_SUFFIXES)
+    samples = cb.list_gram_files(GRAM_SAMPLES)
     src = st.radio(
         "Gram file source",
         (["Sample"] if samples else []) + ["Upload", "Server path"],
@@ -226,7 +204,7 @@ else:
             type=["safetensors", "pth", "pt"],
             key=f"{KEY}_gram_upload",
         )
-        gram_path = save_upload(up.getvalue(), up.name) if up else None
+        gram_path = save_upload(up.getvalue(), up.name, KEY) if up else None
     else:
         text = st.text_input("Gram file on the server", key=f"{KEY}_gram_path")
         gram_path = Path(text).expanduser() if text else None
@@ -327,29 +305,13 @@ with st.expander("Optimisation", expanded=True):
 
 
 def loss_frame(history: list, style_weight: float, content_weight: float):
-    """Weighted losses per step on a log10 scale (a zero loss, e.g. content at step 1, is left out)."""
+    """Weighted losses per step on a log10 scale, as a table for st.line_chart."""
     import pandas as pd
 
-    def lg(v):
-        return float(np.log10(v)) if v > 0 else None
-
-    rows = [
-        {
-            "step": h["step"],
-            "log10 style loss × weight": lg(h["style"] * style_weight),
-            "log10 content loss × weight": lg(h["content"] * content_weight),
-        }
-        for h in history
-    ]
-    return pd.DataFrame(rows).set_index("step")
+    return pd.DataFrame(cb.loss_log_rows(history, style_weight, content_weight)).set_index("step")
 
 
-signature = None
-if content is not None and style is not None:
-    signature = (
-        hashlib.sha1(content.tobytes()).hexdigest(),
-        repr(sorted((k, float(v.sum())) for k, v in style.grams.items())),
-    )
+signature = cb.inputs_signature(content, style) if content is not None and style is not None else None
 ready = content is not None and style is not None and bool(style_layers) and bool(content_layers)
 if content is not None and style is not None and not (style_layers and content_layers):
     st.warning("Choose at least one style layer and one content layer.")
@@ -419,17 +381,13 @@ if state is not None:
             ("PNG", sio.encode_png(result.image), f"{base}.png", "image/png"),
             (
                 "GeoTIFF" + (" (with georeference)" if geo is not None and geo.is_georeferenced else ""),
-                sio.encode_geotiff(
-                    result.image,
-                    None if geo is None else sio.GeoInfo(crs=geo.crs, transform=geo.transform, nodata=None),
-                    ["cross-band (display dB, 0-255)"],
-                ),
+                cb.encode_result_geotiff(result.image, geo),
                 f"{base}.tif",
                 "image/tiff",
             ),
             (
                 "Comparison PNG",
-                cb.comparison_png(result, state["style_preview"]),
+                cb.comparison_png(result.content, result.image, state["style_preview"]),
                 f"{base}_comparison.png",
                 "image/png",
             ),
@@ -476,24 +434,18 @@ with st.expander("Feature visualisation", expanded=False):
                 idx = (
                     cb.strongest_channels(style.grams[layer], count)
                     if pick_mode != "Chosen indices"
-                    else [int(t) for t in text.replace(" ", "").split(",") if t]
+                    else cb.parse_channels(text)
                 )
                 fn, arg = cb.channel_images, idx
             else:
                 pairs = (
                     cb.strongest_pairs(style.grams[layer], count)
                     if pick_mode != "Chosen indices"
-                    else [tuple(int(v) for v in t.split("-")) for t in text.replace(" ", "").split(",") if t]
+                    else cb.parse_pairs(text)
                 )
-                if any(len(p) != 2 for p in pairs):
-                    raise UserError("write Gram elements as i-j pairs, e.g. 0-1,2-3.")
                 fn, arg = cb.gram_element_images, pairs
-        except (ValueError, UserError) as exc:
-            st.error(
-                str(exc)
-                if isinstance(exc, UserError)
-                else "indices must be whole numbers, e.g. 0,1,2 for channels or 0-1,2-3 for Gram elements."
-            )
+        except UserError as exc:
+            st.error(str(exc))
         else:
             panels = run_guarded(
                 fn, extractor, layer, arg, size=vsize, steps=vsteps, seed=seed, progress=progress_bar("Visualising…")

@@ -214,7 +214,7 @@ def test_visualisation_raises_the_chosen_channel_and_gram_element(rand_ex):
     gen = torch.Generator().manual_seed(0)  # the same start as channel_images, at the contrast the network sees
     start = torch.randn(2, 1, 64, 64, generator=gen)
     start = ((start - start.mean(dim=(2, 3), keepdim=True)) / start.std(dim=(2, 3), keepdim=True) * 0.5).clamp(-1, 1)
-    for (label, img), ch, s in zip(panels, [0, 5], start):
+    for (_label, img), ch, s in zip(panels, [0, 5], start):
         # the image shown is what the network saw (zero mean, fixed contrast); its channel responds far more
         x = torch.from_numpy(img.astype(np.float32) / 127.5 - 1)[None, None]
         assert net(x, ["rand2"])["rand2"][0, ch].mean() > 2 * net(s[None], ["rand2"])["rand2"][0, ch].mean()
@@ -228,3 +228,45 @@ def test_visualisation_raises_the_chosen_channel_and_gram_element(rand_ex):
         cb.channel_images(rand_ex, "rand2", [64])
     png = cb.grid_png(panels)
     assert png[:4] == b"\x89PNG"
+
+
+def test_index_syntax_of_the_visualisation_page():
+    assert cb.parse_channels(" 3, 0,12,") == [3, 0, 12]
+    assert cb.parse_pairs("0-1, 2-3") == [(0, 1), (2, 3)]
+    with pytest.raises(UserError, match="whole numbers"):
+        cb.parse_channels("1,a")
+    with pytest.raises(UserError, match="whole numbers"):
+        cb.parse_pairs("0-x")
+    with pytest.raises(UserError, match="i-j pairs"):
+        cb.parse_pairs("0-1-2")
+
+
+def test_layer_names_offered_are_the_activations(rand_ex):
+    assert cb.layer_names(rand_ex) == [n for n in rand_ex.net.names if n.startswith(("relu", "rand"))]
+    assert cb.layer_names(rand_ex) and set(rand_ex.style_layers) <= set(cb.layer_names(rand_ex))
+
+
+def test_gram_files_of_a_folder_by_suffix(tmp_path):
+    for name in ["b.pth", "a.safetensors", "c.PT", "d.png", ".hidden.pth", "e.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "f.pth").mkdir()
+    assert [p.name for p in cb.list_gram_files(tmp_path)] == ["a.safetensors", "b.pth", "c.PT"]
+    assert cb.list_gram_files(tmp_path / "missing") == []
+
+
+def test_images_key_follows_pixels_and_shape_not_names():
+    a = np.zeros((4, 6), np.uint8)
+    b = a.copy()
+    b[1, 2] = 1
+    assert cb.images_key([("x", a)]) == cb.images_key([("y", a.copy())])
+    assert cb.images_key([("x", a)]) != cb.images_key([("x", b)])
+    assert cb.images_key([("x", a)]) != cb.images_key([("x", a.reshape(6, 4))])
+
+
+def test_loss_chart_rows_are_log10_of_the_weighted_losses():
+    history = [{"step": 1, "style": 2e-3, "content": 0.0}, {"step": 2, "style": 1e-3, "content": 0.5}]
+    rows = cb.loss_log_rows(history, 1e5, 2.0)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert rows[0]["log10 style loss × weight"] == pytest.approx(np.log10(200.0))
+    assert rows[0]["log10 content loss × weight"] is None  # a zero loss has no logarithm
+    assert rows[1]["log10 content loss × weight"] == pytest.approx(0.0)
