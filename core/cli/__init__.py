@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import crossband, onnx, speckle, superres, train, translate
+from core.cli import crossband, info, onnx, speckle, superres, train, translate
 from core.errors import UserError
 
 # Order is the order in --help.
-COMMAND_GROUPS = (speckle, translate, onnx, superres, crossband, train)
+COMMAND_GROUPS = (info, speckle, translate, onnx, superres, crossband, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

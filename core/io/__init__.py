@@ -1,0 +1,93 @@
+"""Read, convert, render and write SAR and optical images; open Sentinel-1 products; stream whole scenes.
+
+What a file holds is detected from its dtype and value range (`detect_kind`) and can be overridden:
+- "display":   8-bit, already display-scaled (most PNG/JPEG in public datasets); no radiometric meaning.
+- "amplitude": sqrt of intensity, typically uint16 DN or float.
+- "intensity": linear power (sigma0 / beta0 / DN^2), typically float32 GeoTIFF.
+- "db":        10*log10(intensity).
+Filters work on intensity; display is dB plus a 2-98 % percentile stretch; dual-pol false colour is
+R = VV, G = VH, B = VV/VH (the linear ratio, i.e. VV_dB - VH_dB), each stretched on its own.
+
+Every writer goes through `atomic_output`: a temporary file in the destination folder, renamed on success,
+so an interrupted or failed write never leaves a half-written output.
+
+Modules: kinds (what values mean), georef (GeoInfo), read (whole-image reads into a Raster), render (display),
+write (PNG/GeoTIFF bytes and files), products (open any GDAL raster or Sentinel-1 SAFE/zip as a windowed Source,
+calibration, `describe`), blocks (windowed reads with a halo, block-by-block GeoTIFF/COG writer, stream_filter).
+Everything is re-exported here: `from core import io as sio` and `from core.io import X` keep working.
+"""
+
+from pathlib import Path
+
+from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_window, stream_filter
+from core.io.georef import GeoInfo, crs_name
+from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
+from core.io.products import CALIBRATIONS, Source, describe, format_description, open_source
+from core.io.read import DEFAULT_MAX_PIXELS, Raster, max_pixels_default, read_raster, valid_mask
+from core.io.render import (
+    DUALPOL_CONVENTION,
+    comparison_image,
+    encode_png,
+    percentile_limits,
+    render,
+    render_dualpol,
+    render_intensity,
+    stretch,
+    to_rgb,
+)
+from core.io.write import (
+    atomic_output,
+    encode_geotiff,
+    geotiff_profile,
+    write_bytes,
+    write_georef,
+    write_geotiff,
+    write_image,
+    write_png,
+)
+
+__all__ = [
+    "BlockWriter",
+    "CALIBRATIONS",
+    "DB_FLOOR",
+    "DEFAULT_MAX_PIXELS",
+    "DUALPOL_CONVENTION",
+    "GeoInfo",
+    "KINDS",
+    "KIND_LABELS",
+    "Path",
+    "Raster",
+    "Source",
+    "Window",
+    "WindowRead",
+    "atomic_output",
+    "comparison_image",
+    "crs_name",
+    "describe",
+    "detect_kind",
+    "encode_geotiff",
+    "encode_png",
+    "format_description",
+    "from_intensity",
+    "geotiff_profile",
+    "iter_windows",
+    "max_pixels_default",
+    "open_source",
+    "percentile_limits",
+    "read_raster",
+    "read_window",
+    "render",
+    "render_dualpol",
+    "render_intensity",
+    "stream_filter",
+    "stretch",
+    "to_db",
+    "to_intensity",
+    "to_rgb",
+    "valid_mask",
+    "write_bytes",
+    "write_geotiff",
+    "write_georef",
+    "write_image",
+    "write_png",
+]

@@ -1,0 +1,116 @@
+"""Write PNG/JPEG/GeoTIFF atomically (temporary file beside the target, renamed on success), with georeference."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import UserError
+from core.io.georef import GeoInfo
+from core.io.render import encode_png
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions of a normal write
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None) -> bytes:
+    """(H, W) or (H, W, C) array -> GeoTIFF bytes (deflate), carrying the whole georeference of `geo`."""
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    arr = data if data.ndim == 3 else data[..., None]
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    h, w, c = arr.shape
+    profile = geotiff_profile(w, h, c, arr.dtype, geo)
+    with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as mem:
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with mem.open(**profile) as ds:
+            ds.write(np.moveaxis(arr, -1, 0))
+            write_georef(ds, geo, band_names)
+        return bytes(mem.read())
+
+
+def geotiff_profile(width: int, height: int, count: int, dtype, geo: GeoInfo | None, block: int = 256) -> dict:
+    """Creation options of every GeoTIFF we write: deflate, tiled when large enough, georeference of `geo`."""
+    dtype = np.dtype(dtype)
+    profile: dict = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype.name)
+    profile.update(compress="deflate", BIGTIFF="IF_SAFER")
+    if dtype.kind == "f":
+        profile["predictor"] = 3
+    if height >= block and width >= block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    if geo is not None:
+        profile.update(geo.creation_profile())
+    return profile
+
+
+def write_georef(ds, geo: GeoInfo | None, band_names: list[str] | None) -> None:
+    """GCPs, RPCs, tags and band descriptions onto an open GeoTIFF (the profile carried CRS/transform/nodata)."""
+    if geo is not None:
+        geo.apply_to(ds, band_names)
+        return
+    for i, n in enumerate(band_names or []):
+        if i < ds.count:
+            ds.set_band_description(i + 1, n)
+
+
+def write_bytes(path: str | os.PathLike, blob: bytes) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(blob)
+    return Path(path)
+
+
+def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
+    return write_bytes(path, encode_png(img))
+
+
+def write_geotiff(
+    path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None
+) -> Path:
+    return write_bytes(path, encode_geotiff(data, geo, band_names))
+
+
+def write_image(
+    path: str | os.PathLike, data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None
+) -> Path:
+    """Write by extension: .tif/.tiff -> GeoTIFF with the values as they are; .png/.jpg -> uint8 display."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        return write_geotiff(path, data, geo, band_names)
+    if suffix in (".png", ".jpg", ".jpeg"):
+        if data.dtype != np.uint8:
+            raise UserError(f"{Path(path).name}: PNG/JPEG output needs a display image; use .tif for values.")
+        if suffix == ".png":
+            return write_png(path, data)
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(data).save(buf, format="JPEG", quality=95)
+        return write_bytes(path, buf.getvalue())
+    raise UserError(f"{Path(path).name}: unknown output format {suffix or '(none)'}; use .tif, .png or .jpg.")
