@@ -1,15 +1,22 @@
 """Speckle filtering: classic filters and MERLIN on linear intensity, compared in a grid with ENL, mean ratio, EPI."""
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
 from core import io as sio
-from core import metrics
 from core import speckle as sp
-from core.compute import DEVICES
+from core.compute import DEVICES, resolve_device
 from core.errors import UserError
+from core.files import digest_file
+from core.speckle.compare import (
+    FilterResult,
+    band_labels,
+    enl_region,
+    estimated_looks,
+    input_key,
+    metrics_table,
+    shown_params,
+)
 from pages.components import (
     compare_view,
     download_buttons,
@@ -48,7 +55,7 @@ if raster.kind == "display":
 if raster.bands == 3:
     st.warning("Three bands: each is filtered on its own and shown as RGB.")
 
-input_id = hashlib.sha1(blob).hexdigest()[:16] + raster.kind
+input_id = input_key(blob, raster.kind)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -58,8 +65,7 @@ def _input_intensity(input_id: str, _raster: sio.Raster) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _estimated_looks(input_id: str, _intensity: np.ndarray) -> list[float]:
-    bands = [_intensity] if _intensity.ndim == 2 else [_intensity[..., b] for b in range(_intensity.shape[2])]
-    return [sp.estimate_enl(b, np.isfinite(b)) for b in bands]
+    return estimated_looks(_intensity)
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -68,15 +74,11 @@ def _merlin_network(variant: str, device: str, weights_sha: str):
 
 
 def _weights_sha(variant: str) -> str:
-    return hashlib.sha1(sp.merlin_weights_path(variant).read_bytes()).hexdigest()
+    return digest_file(sp.merlin_weights_path(variant))
 
 
 inten = _input_intensity(input_id, raster)
-band_names = (
-    raster.band_names
-    if len(raster.band_names) == raster.bands
-    else (["VV", "VH"] if raster.bands == 2 else [f"band {i + 1}" for i in range(raster.bands)])
-)
+band_names = band_labels(raster)
 looks_est = run_guarded(_estimated_looks, input_id, inten)
 if looks_est is not None:
     st.caption(
@@ -148,14 +150,14 @@ if min(h, w) < 3:
     region_request = None
 elif region_mode.startswith("Most"):
     size = st.number_input("window size (pixels)", 3, min(h, w), min(32, h, w), key=f"{KEY}_region_size")
-    region_request = ("auto", int(size))
+    region_request = int(size)
 else:
     c1, c2, c3, c4 = st.columns(4)
     r0 = c1.number_input("first row", 0, h - 2, 0, key=f"{KEY}_r0")
     c0 = c2.number_input("first column", 0, w - 2, 0, key=f"{KEY}_c0")
     rh = c3.number_input("rows", 2, h, min(32, h), key=f"{KEY}_rh")
     cw = c4.number_input("columns", 2, w, min(32, w), key=f"{KEY}_cw")
-    region_request = ("user", (int(r0), int(c0), int(rh), int(cw)))
+    region_request = (int(r0), int(c0), int(rh), int(cw))
 
 # ------------------------------------------------------------------------------------------------- run
 if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chosen):
@@ -166,16 +168,11 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
         kwargs = {k: v for k, v in params[fname].items() if v is not None}
         extra = {}
         if spec.deep:
-            from core.compute import resolve_device
-
             dev, note = resolve_device(device)
             if note:
                 notes.append(note)
-            net = run_guarded(
-                lambda: _merlin_network(
-                    kwargs.get("model", "sentinel_tops"), dev, _weights_sha(kwargs.get("model", "sentinel_tops"))
-                )
-            )
+            variant = kwargs.get("model", "sentinel_tops")
+            net = run_guarded(lambda v=variant, d=dev: _merlin_network(v, d, _weights_sha(v)))
             if net is None:
                 continue
             extra = {"device": dev, "network": net}
@@ -185,10 +182,7 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
 
         out = run_guarded(sp.despeckle, inten, fname, progress=sub, notes=notes, **extra, **kwargs)
         if out is not None:
-            shown = {k: v for k, v in kwargs.items()}
-            if "looks" in spec.param_names and "looks" not in shown:
-                shown["looks"] = "estimated"
-            results.append({"name": fname, "label": spec.label, "params": shown, "intensity": out})
+            results.append(FilterResult(fname, spec.label, shown_params(spec, kwargs), out))
     update(1.0, "done")
     st.session_state[f"{KEY}_results"] = {"input": input_id, "results": results, "notes": notes}
 
@@ -201,50 +195,15 @@ show_notes(state["notes"])
 # --------------------------------------------------------------------------------------------- results
 limits = sp.display_limits(inten)
 input_img = sp.render_with_limits(inten, limits)
-panels = [("Input", input_img)] + [(r["label"], sp.render_with_limits(r["intensity"], limits)) for r in results]
+panels = [("Input", input_img)] + [(r.label, sp.render_with_limits(r.intensity, limits)) for r in results]
 st.subheader("Results")
 image_grid(panels, columns=3)
 if raster.bands == 2:
     st.caption("False colour: " + sio.DUALPOL_CONVENTION + " (limits taken from the input).")
 
-bands = [inten] if inten.ndim == 2 else [inten[..., b] for b in range(inten.shape[2])]
 try:
-    if region_request is None:
-        raise UserError(f"the image ({w}×{h}) is too small for ENL and EPI; use an image of at least 3×3 pixels.")
-    if region_request[0] == "auto":
-        region = metrics.find_homogeneous_region(bands[0], region_request[1])
-        how = f"the most homogeneous {region[2]}×{region[3]} window of the input ({band_names[0]})"
-    else:
-        region = region_request[1]
-        how = "your region"
-    rows = []
-    for b, band in enumerate(bands):
-        rows.append(
-            {
-                "filter": "Input",
-                "band": band_names[b],
-                "ENL": metrics.enl(band, region),
-                "mean ratio": 1.0,
-                "EPI": 1.0,
-                "parameters": "",
-            }
-        )
-    for r in results:
-        out_bands = (
-            [r["intensity"]]
-            if r["intensity"].ndim == 2
-            else [r["intensity"][..., b] for b in range(r["intensity"].shape[2])]
-        )
-        for b, (band, ob) in enumerate(zip(bands, out_bands)):
-            m = metrics.speckle_metrics(band, ob, region)
-            rows.append(
-                {
-                    "filter": r["label"],
-                    "band": band_names[b],
-                    **m,
-                    "parameters": ", ".join(f"{k}={v}" for k, v in r["params"].items()),
-                }
-            )
+    region, how = enl_region(inten if inten.ndim == 2 else inten[..., 0], region_request, band_names[0])
+    rows = metrics_table(inten, results, region, band_names)
     st.subheader("Metrics")
     st.dataframe(
         rows,
@@ -264,7 +223,7 @@ except UserError as exc:
     st.error(str(exc))
 
 st.subheader("Compare")
-labels = [r["label"] for r in results]
+labels = [r.label for r in results]
 pick = st.selectbox(
     "Result to compare with the input", range(len(results)), format_func=lambda i: labels[i], key=f"{KEY}_compare"
 )
@@ -272,8 +231,8 @@ pick = pick if pick is not None and pick < len(results) else 0
 compare_view(input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp")
 
 chosen_result = results[pick]
-out_raster = sp.result_raster(raster, chosen_result["intensity"], chosen_result["name"])
-base = f"{stem(name)}_{chosen_result['name']}"
+out_raster = sp.result_raster(raster, chosen_result.intensity, chosen_result.name)
+base = f"{stem(name)}_{chosen_result.name}"
 download_buttons(
     [
         (

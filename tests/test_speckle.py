@@ -11,6 +11,8 @@ import pytest
 from core import io as sio
 from core import speckle as sp
 from core.errors import UserError
+from core.speckle import filters as spf
+from core.speckle import refined_lee as spr
 
 # ----------------------------------------------------------------------------- independent reference loops
 # Convention: a window is clipped to the image and only valid pixels in it count.
@@ -386,11 +388,11 @@ def test_row_blocks_give_the_same_result_as_one_block(rng):
     ok = np.isfinite(img)
     x = np.where(ok, img, 0).astype(np.float32)
     m = ok.astype(np.float32)
-    whole = sp._refined_lee_block(x, m, 7, 1.0, float(img[ok].mean()))
+    whole = spr._refined_lee_block(x, m, 7, 1.0, float(img[ok].mean()))
     np.testing.assert_allclose(sp.despeckle(img, "refined_lee", window=7, looks=1.0)[ok], whole[ok], rtol=1e-6)
-    whole = sp._bilateral_block(x, m, 2, 1.5, 3.0, False)
+    whole = spf._bilateral_block(x, m, 2, 1.5, 3.0, False)
     np.testing.assert_allclose(sp.despeckle(img, "bilateral")[ok], whole[ok], rtol=1e-6)
-    whole = sp._frost_block(x, m, 7, 2.0)
+    whole = spf._frost_block(x, m, 7, 2.0)
     np.testing.assert_allclose(sp.despeckle(img, "frost")[ok], whole[ok], rtol=1e-6)
     tall = np.concatenate([img, img, img])  # 1800 rows: moment filters use blocks of 512 rows
     for name in ("lee", "kuan", "gamma_map"):
@@ -399,7 +401,7 @@ def test_row_blocks_give_the_same_result_as_one_block(rng):
         ref = ref_filter(tall[500:530].astype(np.float64), okt[500:530], 9, lee_rule(1.0)) if name == "lee" else None
         if ref is not None:  # rows 504..525 have their whole window inside the 30-row slice
             np.testing.assert_allclose(got[504:526][okt[504:526]], ref[4:26][okt[504:526]], rtol=2e-4)
-        rule = {"lee": sp._lee_rule, "kuan": sp._kuan_rule, "gamma_map": sp._gamma_map_rule}[name]
+        rule = {"lee": spf._lee_rule, "kuan": spf._kuan_rule, "gamma_map": spf._gamma_map_rule}[name]
         xt = np.where(okt, tall, 0).astype(np.float32)
         mean, var, _ = sp.local_moments(xt, 9, okt)
         np.testing.assert_allclose(got[okt], rule(xt, mean, var, 1.0)[okt], rtol=1e-5)

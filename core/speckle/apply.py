@@ -1,0 +1,95 @@
+"""Despeckling an image or a raster with a filter of the registry, band by band, keeping invalid pixels invalid."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from core import io as sio
+from core.errors import UserError
+from core.speckle.registry import check_params, filter_spec
+from core.tiling import ProgressFn
+
+
+def despeckle(
+    source,
+    name: str,
+    progress: ProgressFn | None = None,
+    notes: list | None = None,
+    device: str = "auto",
+    network=None,
+    **params,
+) -> np.ndarray:
+    """Filter `source` (a core.io.Raster, or an intensity array (H, W) or (H, W, C)) with filter `name`.
+
+    Works per band on linear intensity, keeps NaN/nodata pixels invalid (NaN in the result), and returns
+    float32 intensity of the same shape. Convert back with core.io.from_intensity (or use despeckle_raster).
+    """
+    spec = filter_spec(name)
+    params = check_params(spec, params)
+    if isinstance(source, sio.Raster):
+        inten = sio.to_intensity(source.data, source.kind)
+        valid = band_valid(source)
+    else:
+        inten = np.asarray(source, dtype=np.float32)
+        valid = np.isfinite(inten)
+    if inten.ndim not in (2, 3):
+        raise UserError(f"expected an image with one to three bands, got an array of shape {inten.shape}.")
+    if not valid.any():
+        raise UserError("the image holds no valid pixels (all NaN or nodata); check the input.")
+    bands = 1 if inten.ndim == 2 else inten.shape[2]
+    out = np.empty(inten.shape, np.float32)
+    for b in range(bands):
+        band = inten if inten.ndim == 2 else inten[..., b]
+        ok = valid if valid.ndim == 2 else valid[..., b]
+
+        def sub(frac: float, msg: str = "", b=b) -> None:
+            if progress is not None:
+                progress((b + frac) / bands, f"band {b + 1}/{bands} {msg}".strip())
+
+        kwargs = dict(params)
+        if spec.deep:
+            kwargs.update(progress=sub, notes=notes, device=device, network=network)
+        if not ok.any():
+            res = np.full(band.shape, np.nan, np.float32)
+        else:
+            res = np.asarray(spec.fn(np.where(ok, band, np.nan).astype(np.float32), valid=ok, **kwargs), np.float32)
+        res = np.where(ok, res, np.nan).astype(np.float32)
+        if inten.ndim == 2:
+            out = res
+        else:
+            out[..., b] = res
+        sub(1.0, "done")
+    return out
+
+
+def band_valid(raster: sio.Raster) -> np.ndarray:
+    d = raster.data
+    m = np.isfinite(d) if d.dtype.kind == "f" else np.ones(d.shape, bool)
+    if raster.geo is not None and raster.geo.nodata is not None and np.isfinite(raster.geo.nodata):
+        m &= d != raster.geo.nodata
+    return m
+
+
+def despeckle_raster(raster: sio.Raster, name: str, **kwargs) -> sio.Raster:
+    """Despeckle and convert back to the input's kind, same georeference; invalid pixels get nodata (or NaN)."""
+    return result_raster(raster, despeckle(raster, name, **kwargs), name)
+
+
+def result_raster(raster: sio.Raster, intensity: np.ndarray, name: str) -> sio.Raster:
+    """A filtered intensity as a raster in the input's kind and georeference; invalid pixels get the input's
+    nodata value (NaN when it has none)."""
+    data = sio.from_intensity(intensity, raster.kind)
+    if data.dtype.kind == "f":
+        nodata = raster.geo.nodata if raster.geo is not None else None
+        fill = np.float32(nodata) if nodata is not None and np.isfinite(nodata) else np.float32(np.nan)
+        data = np.where(np.isfinite(intensity), data, fill).astype(np.float32)
+    return replace(raster, data=data, name=f"{Path(raster.name).stem}_{name}")
+
+
+def input_intensity(raster: sio.Raster) -> np.ndarray:
+    """Linear intensity of a raster with NaN where a band is invalid (NaN or nodata)."""
+    inten = sio.to_intensity(raster.data, raster.kind)
+    return np.where(band_valid(raster), inten, np.nan).astype(np.float32)
