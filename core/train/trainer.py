@@ -524,8 +524,9 @@ class Trainer:
         import torch
 
         from core.io import comparison_image, write_png
+        from core.metrics import ssim
         from core.train.datasets import tensor_to_uint8
-        from core.train.losses import psnr, ssim
+        from core.train.losses import psnr
 
         self.G.eval()
         ps, ss, panels = [], [], []
@@ -535,7 +536,8 @@ class Trainer:
                 fake = self.G(sar[None].to(self.device)).float().cpu()[0]
                 f01, o01 = (fake.clamp(-1, 1) + 1) / 2, (opt + 1) / 2
                 ps.append(float(psnr(f01[None], o01[None])[0]))
-                ss.append(float(ssim(f01[None], o01[None], reduction="none")[0]))
+                # the one SSIM of evaluate and the cards (scikit-image, 7x7 window), channels last
+                ss.append(ssim(o01.permute(1, 2, 0).numpy(), f01.permute(1, 2, 0).numpy(), data_range=1.0))
                 if i < 4:
                     panels += [
                         (f"SAR {i}", tensor_to_uint8(sar)),
