@@ -32,7 +32,9 @@ def test_validation_ssim_is_scikit_images(tmp_path):
     run.path.mkdir()
     trainer = Trainer(cfg, run)
     for _ in range(2):  # a little training, so generated and real images differ in structure, not only in level
-        trainer.train_step(*[torch.stack(t) for t in zip(*(trainer.val_set.get(0) for _ in range(2)))])
+        trainer.train_step(
+            *[torch.stack(t).to(trainer.device) for t in zip(*(trainer.val_set.get(0) for _ in range(2)))]
+        )
     got = trainer.validate(0)["ssim"]
 
     trainer.G.eval()
@@ -40,7 +42,7 @@ def test_validation_ssim_is_scikit_images(tmp_path):
     with torch.no_grad():
         for i in range(len(trainer.val_set)):
             sar, opt = trainer.val_set.get(i)
-            fake = trainer.G(sar[None]).float()[0]
+            fake = trainer.G(sar[None].to(trainer.device)).float().cpu()[0]
             a = ((opt + 1) / 2).permute(1, 2, 0).double().numpy()
             b = ((fake.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).double().numpy()
             ref.append(structural_similarity(a, b, data_range=1.0, channel_axis=2))
