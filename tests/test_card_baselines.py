@@ -5,8 +5,11 @@ scikit-image PSNR / SSIM (data range 255, RGB), so a card whose baseline row is 
 - mean colour: every pixel painted with the mean optical colour (rounded to 8 bits);
 - grey-level lookup: each SAR display level, after a 5x5 mean (mirror-symmetric border, rounded), mapped to the
   mean optical colour seen at that level (rounded; levels never seen take the mean colour).
-Regenerating 152 scenes per sensor takes a while, so each sensor is computed once per test session."""
+Regenerating 152 scenes per sensor takes a while: each sensor is computed once per session, over the cores."""
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -29,11 +32,11 @@ def _mean5(grey: np.ndarray) -> np.ndarray:
     return np.rint(s / 25).astype(np.int64)
 
 
-@cache
-def _baselines(sensor: str) -> dict:
+def _fit_chunk(args):
+    sensor, seeds = args
     colour_sum, count = np.zeros((256, 3)), np.zeros(256)
     total, n = np.zeros(3), 0
-    for src in synthetic_sources(range(120), sensor, 256):
+    for src in synthetic_sources(seeds, sensor, 256):
         sar, opt = src.load()
         levels = _mean5(sar if sar.ndim == 2 else sar[..., 0]).ravel()
         o = opt.reshape(-1, 3).astype(np.float64)
@@ -42,20 +45,49 @@ def _baselines(sensor: str) -> dict:
         count += np.bincount(levels, minlength=256)
         total += o.sum(0)
         n += len(o)
-    mean = np.rint(total / n).astype(np.uint8)
-    lut = np.rint(colour_sum / np.maximum(count, 1)[:, None]).astype(np.uint8)
-    lut[count == 0] = mean
-    scores = {"mean colour": ([], []), "grey-level lookup": ([], [])}
-    for src in synthetic_sources(range(100000, 100032), sensor, 256):
+    return colour_sum, count, total, n
+
+
+def _score_chunk(args):
+    sensor, seeds, mean, lut = args
+    rows = []
+    for src in synthetic_sources(seeds, sensor, 256):
         sar, opt = src.load()
         grey = sar if sar.ndim == 2 else sar[..., 0]
+        row = {}
         for name, pred in (
             ("mean colour", np.broadcast_to(mean, opt.shape).copy()),
             ("grey-level lookup", lut[_mean5(grey)]),
         ):
-            scores[name][0].append(peak_signal_noise_ratio(opt, pred, data_range=255))
-            scores[name][1].append(structural_similarity(opt, pred, data_range=255, channel_axis=2))
-    return {k: (float(np.mean(p)), float(np.mean(s))) for k, (p, s) in scores.items()}
+            row[name] = (
+                peak_signal_noise_ratio(opt, pred, data_range=255),
+                structural_similarity(opt, pred, data_range=255, channel_axis=2),
+            )
+        rows.append(row)
+    return rows
+
+
+@cache
+def _baselines(sensor: str) -> dict:
+    # scenes are independent: spread them over the cores (spawned workers: no fork of a process holding torch)
+    workers = max(1, min(8, len(os.sched_getaffinity(0))))
+    chunks = lambda seeds: [(sensor, list(seeds[i::workers])) for i in range(workers)]  # noqa: E731
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_fit_chunk, chunks(list(range(120)))))
+        colour_sum, count = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        total, n = sum(p[2] for p in parts), sum(p[3] for p in parts)
+        mean = np.rint(total / n).astype(np.uint8)
+        lut = np.rint(colour_sum / np.maximum(count, 1)[:, None]).astype(np.uint8)
+        lut[count == 0] = mean
+        rows = [
+            r
+            for part in pool.map(_score_chunk, [c + (mean, lut) for c in chunks(list(range(100000, 100032)))])
+            for r in part
+        ]
+    assert len(rows) == 32
+    return {
+        k: tuple(float(np.mean([r[k][i] for r in rows])) for i in (0, 1)) for k in ("mean colour", "grey-level lookup")
+    }
 
 
 def _card_rows(name):
