@@ -1,14 +1,17 @@
 """Tile, run, blend: any image size through a network that wants fixed-size inputs.
 
 `tile_blend` cuts an (H, W, C) image into `tile`-sized windows that overlap by `overlap` pixels, runs `fn` on
-batches of them, and blends the outputs with feathered (linear ramp) weights so no seam shows. The output is
+batches of them, and blends the outputs with feathered weights so no seam shows. At an edge a tile shares with a
+neighbour, the outer third of the overlap gets zero weight (the network's output there saw the tile's padding,
+not the image) and the middle third is a linear crossfade; at the image's own borders a tile keeps full weight, as
+the untiled network would see the same padding there. The output is
 the size of the input times `scale`. Images smaller than a tile are reflect-padded up to one tile and cropped
 back. Tiles are produced and consumed batch by batch, so only the output accumulator is scene-sized.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -28,14 +31,35 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def feather_weights(size: int, overlap: int) -> np.ndarray:
-    """1-D weights: a linear ramp over `overlap` pixels at both ends, 1 in the middle, never zero."""
+def feather_weights(size: int, overlap: int, first_is_border: bool = False, last_is_border: bool = False) -> np.ndarray:
+    """1-D blend weights of one tile along one axis.
+
+    At an inner edge: zero over the outer third of `overlap` (outputs there depend on the tile's padding), then a
+    linear ramp over the middle third, then 1. At an image border: 1 up to the edge. Two neighbours overlapping by
+    at least `overlap` always leave a positive total weight, since each tile's zero margin lies inside the other's
+    full-weight part.
+    """
     w = np.ones(size, np.float32)
-    r = min(overlap, size // 2)
+    overlap = min(max(overlap, 0), size // 2)
+    margin = overlap // 3
+    ramp_len = overlap - 2 * margin
+    ramp = np.concatenate([np.zeros(margin, np.float32), np.arange(1, ramp_len + 1, dtype=np.float32) / (ramp_len + 1)])
+    r = len(ramp)
     if r > 0:
-        ramp = (np.arange(1, r + 1, dtype=np.float32)) / (r + 1)
-        w[:r] = ramp
-        w[size - r :] = ramp[::-1]
+        if not first_is_border:
+            w[:r] = ramp
+        if not last_is_border:
+            w[size - r :] = np.minimum(w[size - r :], ramp[::-1])
+    return w
+
+
+def _edge_weights(size: int, before: int, after: int) -> np.ndarray:
+    """Weights of one tile along one axis given its actual overlap with each neighbour (0: image border)."""
+    w = np.ones(size, np.float32)
+    if before > 0:
+        w = np.minimum(w, feather_weights(size, before, last_is_border=True))
+    if after > 0:
+        w = np.minimum(w, feather_weights(size, after, first_is_border=True))
     return w
 
 
@@ -81,7 +105,26 @@ def tile_blend(
     padded = _pad_to(image, tile, tile)
     ph, pw = padded.shape[:2]
     positions = list(iter_tiles(ph, pw, tile, overlap))
-    wt = np.outer(feather_weights(tile * scale, overlap * scale), feather_weights(tile * scale, overlap * scale))
+    ys_all, xs_all = tile_starts(ph, tile, overlap), tile_starts(pw, tile, overlap)
+    weight_cache: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def edge_overlaps(starts: list[int], v: int) -> tuple[int, int]:
+        """(overlap with the previous tile, with the next tile); 0 at an image border. The last tile is shifted
+        to end at the border, so its overlap with its neighbour can exceed the nominal one: blend over that."""
+        i = starts.index(v)
+        before = starts[i - 1] + tile - v if i > 0 else 0
+        after = v + tile - starts[i + 1] if i + 1 < len(starts) else 0
+        return before, after
+
+    def tile_weights(y: int, x: int) -> np.ndarray:
+        key = edge_overlaps(ys_all, y) + edge_overlaps(xs_all, x)
+        if key not in weight_cache:
+            size = tile * scale
+            wy = _edge_weights(size, key[0] * scale, key[1] * scale)
+            wx = _edge_weights(size, key[2] * scale, key[3] * scale)
+            weight_cache[key] = np.outer(wy, wx)
+        return weight_cache[key]
+
     acc = None
     norm = np.zeros((ph * scale, pw * scale), np.float32)
     done = 0
@@ -97,6 +140,7 @@ def tile_blend(
             acc = np.zeros((ph * scale, pw * scale, out.shape[3]), np.float32)
         for (y, x), o in zip(group, out):
             ys, xs = y * scale, x * scale
+            wt = tile_weights(y, x)
             acc[ys : ys + tile * scale, xs : xs + tile * scale] += o * wt[..., None]
             norm[ys : ys + tile * scale, xs : xs + tile * scale] += wt
         done += len(group)

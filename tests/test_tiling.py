@@ -16,9 +16,13 @@ def test_tile_starts_cover_with_overlap(length, tile, overlap):
     assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
 
 
-def test_feather_weights_ramp():
-    w = feather_weights(8, 3)
-    np.testing.assert_allclose(w, [0.25, 0.5, 0.75, 1, 1, 0.75, 0.5, 0.25])
+def test_feather_weights_zero_margin_then_ramp_at_inner_edges_full_at_image_borders():
+    # overlap 3: margin 1 (zero weight), ramp of 1 (0.5), then 1
+    np.testing.assert_allclose(feather_weights(8, 3), [0, 0.5, 1, 1, 1, 1, 0.5, 0])
+    np.testing.assert_allclose(feather_weights(8, 3, first_is_border=True), [1, 1, 1, 1, 1, 1, 0.5, 0])
+    np.testing.assert_allclose(feather_weights(8, 3, True, True), np.ones(8))
+    # overlap 9: margin 3, ramp 1/4 2/4 3/4
+    np.testing.assert_allclose(feather_weights(20, 9)[:7], [0, 0, 0, 0.25, 0.5, 0.75, 1])
 
 
 def test_identity_and_affine_are_reconstructed_exactly(rng):
@@ -65,7 +69,8 @@ def test_blending_removes_seams_between_disagreeing_tiles():
         return t + np.array([next(counter) for _ in range(len(t))], np.float32)[:, None, None, None]
 
     out = tile_blend(x, fn, tile=64, overlap=32)[0, :, 0]
-    assert np.abs(np.diff(out)).max() < 0.15  # spread over the overlap
+    # spread over the middle third of the overlap (the outer thirds are excluded: padding-affected outputs)
+    assert np.abs(np.diff(out)).max() < 0.2
     hard = tile_blend(x, fn, tile=64, overlap=0)[0, :, 0]
     assert np.abs(np.diff(hard)).max() == pytest.approx(1.0)  # without overlap the seam jumps by 1
 

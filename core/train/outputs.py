@@ -16,8 +16,9 @@ import torch
 from core.checkpoints import save_model
 from core.io import comparison_image, write_png
 from core.lora import merge_adapter, save_adapter
+from core.metrics import ssim
 from core.train.datasets import tensor_to_uint8
-from core.train.losses import psnr, ssim
+from core.train.losses import psnr
 from core.train.networks import normalization_for, set_train_mode
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def validate(self: Trainer, epoch: int) -> dict:
             fake = self.G(sar[None].to(self.device)).float().cpu()[0]
             f01, o01 = (fake.clamp(-1, 1) + 1) / 2, (opt + 1) / 2
             ps.append(float(psnr(f01[None], o01[None])[0]))
-            ss.append(float(ssim(f01[None], o01[None], reduction="none")[0]))
+            # the one SSIM of evaluate and the cards (scikit-image, 7x7 window), channels last
+            ss.append(ssim(o01.permute(1, 2, 0).numpy(), f01.permute(1, 2, 0).numpy(), data_range=1.0))
             if i < 4:
                 panels += [
                     (f"SAR {i}", tensor_to_uint8(sar)),
