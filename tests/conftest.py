@@ -1,15 +1,13 @@
-"""Shared test set-up: project root on sys.path, small generated fixtures, AppTest helpers."""
+"""Shared test set-up: small generated fixtures, AppTest helpers. The project root is on sys.path through
+pyproject.toml's `pythonpath`, not patched here."""
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
@@ -35,6 +33,7 @@ def rng():
 def utm_geo():
     """A real projected georeference (UTM 33N, 10 m pixels) with a nodata value."""
     import rasterio
+
     from core.io import GeoInfo
 
     return GeoInfo(
