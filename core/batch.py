@@ -25,6 +25,7 @@ The input and output folders must be visible at the same paths on every worker (
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -185,8 +186,11 @@ def _run_on_cluster(todo, process_one, workers, scheduler, record, bar, err) -> 
 
     client, cluster = _connect(Client, workers, scheduler, err)
     try:
-        if client.dashboard_link and _has_dashboard(client):
+        # The scheduler reports an HTTP port even without bokeh, but its dashboard pages need bokeh.
+        if importlib.util.find_spec("bokeh") is not None:
             print(f"note: Dask dashboard at {client.dashboard_link}", file=err)
+        elif scheduler:
+            print(f"note: Dask dashboard at {client.dashboard_link} if the scheduler has bokeh installed.", file=err)
         else:
             print("note: no Dask dashboard (it needs the bokeh package, which is not installed).", file=err)
         futures = {}
@@ -227,8 +231,6 @@ def _connect(client_cls, workers, scheduler, err):
                 f"could not reach the Dask scheduler at {scheduler} ({exc}); start it with `dask scheduler` "
                 "and `dask worker`, or use --workers N for a local cluster."
             ) from None
-    import importlib.util
-
     from distributed import LocalCluster
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
@@ -236,13 +238,6 @@ def _connect(client_cls, workers, scheduler, err):
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
     )
     return client_cls(cluster), cluster
-
-
-def _has_dashboard(client) -> bool:
-    try:
-        return "dashboard" in client.scheduler_info().get("services", {})
-    except Exception:  # noqa: BLE001 - only decides whether a link is printed
-        return False
 
 
 def _remove_stale_parts(dst: Path) -> None:
