@@ -103,13 +103,13 @@ def test_skip_existing_finishes_only_what_is_missing(cluster, folder, tmp_path, 
 def _slow_despeckle(job: batch.Job, started: str) -> tuple[str, list[str]]:
     """A task that announces itself (pid), leaves a half-written temporary file beside its output and sleeps
     inside the atomic write, then writes the real result: a kill during the sleep is a kill mid-write."""
-    Path(started, f"{job.src.stem}.{os.getpid()}").touch()
     raster = sio.read_raster(job.src)
     from core.speckle import despeckle_raster
 
     result = despeckle_raster(raster, "lee", window=5)
     with sio.atomic_output(job.dst) as tmp:
         tmp.write_bytes(b"partial")
+        Path(started, f"{job.src.stem}.{os.getpid()}").touch()  # announced once the partial file exists
         time.sleep(1.5)
     sio.write_geotiff(job.dst, result.data, raster.geo)
     return f"{job.src.name} -> {job.dst}", []
