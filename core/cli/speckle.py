@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
+from core import batch
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
@@ -57,6 +59,7 @@ def add_cli(sub) -> None:
     )
     p.add_argument("--kind", choices=["auto", *sio.KINDS], default="auto", help="what the input values are")
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
+    batch.add_batch_options(p)
     p.set_defaults(func=run_despeckle)
 
 
@@ -71,24 +74,27 @@ def run_despeckle(args: argparse.Namespace) -> int:
             raise UserError(f"{src} holds no TIFF, PNG or JPEG images; pick another folder.")
         if dst.exists() and not dst.is_dir():
             raise UserError(f"{dst} is a file but the input is a folder; give an output folder.")
-        failed = 0
-        for f in files:
-            out = dst / f"{f.stem}_{args.filter}.tif"
-            try:
-                despeckle_file(f, out, args, params)
-                print(f"{f.name} -> {out}")
-            except UserError as exc:
-                failed += 1
-                print(f"error: {exc}", file=sys.stderr)
-        if failed:
-            print(f"error: {failed} of {len(files)} files failed; the others were written to {dst}.", file=sys.stderr)
-            return 2
-        return 0
+        jobs = [batch.Job(f, dst / f"{f.stem}_{args.filter}.tif") for f in files]
+        summary = batch.run_files(
+            jobs,
+            functools.partial(_despeckle_job, args=args, params=params),
+            workers=args.workers,
+            scheduler=args.scheduler,
+            skip_existing=args.skip_existing,
+            progress=getattr(args, "progress", None),
+        )
+        return batch.report_summary(summary, dst)
     if dst.is_dir():
         dst = dst / f"{src.stem}_{args.filter}.tif"
     despeckle_file(src, dst, args, params)
     print(f"{src.name} -> {dst}")
     return 0
+
+
+def _despeckle_job(job: batch.Job, args: argparse.Namespace, params: dict) -> tuple[str, list[str]]:
+    """One file of a folder run (serial or on a Dask worker)."""
+    despeckle_file(job.src, job.dst, args, params)
+    return f"{job.src.name} -> {job.dst}", []
 
 
 def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, params: dict) -> None:

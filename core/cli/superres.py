@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
+from core import batch
 from core import io as sio
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
+from core.files import list_images
 from core.superres import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -37,6 +40,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size in LR pixels (default 64)")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
     p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
+    batch.add_batch_options(p)
     p.set_defaults(func=run)
     q = subparsers.add_parser(
         "superres-onnx",
@@ -57,6 +61,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    if Path(args.lr).is_dir():  # a folder of LR images, each with the reference of the same name in --ref
+        return run_folder(args)
     if out.suffix.lower() not in (".tif", ".tiff", ".png"):
         raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .tif or .png.")
     device, note = resolve_device(args.device)
@@ -87,3 +93,49 @@ def run(args: argparse.Namespace) -> int:
             f"SSIM bicubic {b['ssim']:.4f}, model {m['ssim']:.4f} (border {SCALE} cropped)"
         )
     return 0
+
+
+def run_folder(args: argparse.Namespace) -> int:
+    """LR folder + reference folder (same file names) -> output folder, serially or on a Dask cluster."""
+    lr_dir, ref_dir, out = Path(args.lr), Path(args.ref), Path(args.output)
+    if not ref_dir.is_dir():
+        raise UserError(f"{lr_dir} is a folder, so --ref must be a folder of references with the same file names.")
+    if args.hr or args.bicubic:
+        raise UserError("--hr and --bicubic take one image; drop them for a folder run.")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file but the input is a folder; give an output folder.")
+    files = list_images(lr_dir)
+    if not files:
+        raise UserError(f"{lr_dir} holds no PNG, JPEG or TIFF images; pick another folder.")
+    jobs = [batch.Job(f, out / f"{f.stem}.tif", (ref_dir / f.name,)) for f in files]
+    summary = batch.run_files(
+        jobs,
+        functools.partial(
+            _superres_job,
+            model=str(Path(args.model).resolve()),
+            device=args.device,
+            tile=args.tile,
+            overlap=args.overlap,
+        ),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        skip_existing=args.skip_existing,
+        progress=getattr(args, "progress", None),
+    )
+    return batch.report_summary(summary, out)
+
+
+def _superres_job(job: batch.Job, model: str, device: str, tile: int, overlap: int) -> tuple[str, list[str]]:
+    """One LR image and its reference (serial or on a Dask worker); the model is loaded once per process."""
+    ref_path = job.extra[0]
+    if not ref_path.exists():
+        raise UserError(f"{job.src.name}: no reference {ref_path.name} in {ref_path.parent}; add it or remove the LR.")
+    dev, note = resolve_device(device)
+    net, desc = batch.cached_model(
+        ("superres", batch.model_digest(model), dev), lambda: load_superres_model(model, dev)
+    )
+    lr = sio.read_raster(job.src)
+    res = superres_rasters(lr, sio.read_raster(ref_path), net, None, dev, tile, overlap)
+    sio.write_image(job.dst, to_output(res.sr, 1 if lr.bands == 1 else 3), output_geo(lr.geo))
+    line = f"{job.src.name} -> {job.dst} ({res.sr.shape[1]}x{res.sr.shape[0]}) with {desc}"
+    return line, [n for n in [note, *res.notes] if n]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from core import batch
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
@@ -74,6 +76,7 @@ def add_cli(subparsers) -> None:
         default="auto",
         help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
     )
+    batch.add_batch_options(p)
     p.set_defaults(func=run)
 
 
@@ -91,6 +94,17 @@ def run(args: argparse.Namespace) -> int:
         prefilter=args.prefilter,
         dualpol=args.dualpol,
     )
+    if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
+        job = functools.partial(_translate_job, model=str(Path(args.model).resolve()), opts=opts, kind=args.kind)
+        summary = batch.run_files(
+            [batch.Job(s, d) for s, d in plan],
+            job,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            skip_existing=args.skip_existing,
+            progress=getattr(args, "progress", None),
+        )
+        return batch.report_summary(summary, Path(args.output))
     translator = open_translator(args.model, opts)
     try:
         translator.tile_size()
@@ -123,3 +137,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         translator.close()
     return 0
+
+
+def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str) -> tuple[str, list[str]]:
+    """One file of a folder run (serial or on a Dask worker); the translator is loaded once per process."""
+    adapter = opts.adapter and (batch.model_digest(opts.adapter) if Path(opts.adapter).is_file() else opts.adapter)
+    key = ("translate", batch.model_digest(model), adapter, repr(opts))
+    translator = batch.cached_model(key, lambda: _ready_translator(model, opts))
+    raster = sio.read_raster(job.src, kind=None if kind == "auto" else kind)
+    result = next(translate_many([raster], translator, opts, total=1))
+    write_result(result, job.dst)
+    h, w = result.output.shape[:2]
+    line = f"{job.src.name} -> {job.dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})"
+    return line, [*translator.notes, *result.notes]
+
+
+def _ready_translator(model: str, opts: TranslateOptions):
+    translator = open_translator(model, opts)
+    translator.tile_size()
+    return translator
