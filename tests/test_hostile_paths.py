@@ -151,3 +151,13 @@ def test_a_run_generator_sent_by_training_needs_no_server_paths(monkeypatch, tmp
     at.session_state["translate_model_path"] = str(tmp_path / "elsewhere.safetensors")  # not a run's generator
     at.run()
     assert "From the Training page" not in at.radio(key="translate_model_source").options
+
+
+def test_streamlit_config_hides_tracebacks_and_listens_on_loopback():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["client"]["showErrorDetails"] == "none"
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["server"]["address"] == "127.0.0.1"
+    assert cfg["server"]["maxUploadSize"] == 1024
