@@ -135,6 +135,7 @@ async def main_async(args, proc: subprocess.Popen, url: str) -> dict:
 
     rounds = []
     start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         for rnd in range(1, args.rounds + 1):
@@ -155,7 +156,7 @@ async def main_async(args, proc: subprocess.Popen, url: str) -> dict:
             for e in out["errors"]:
                 print("  " + e, flush=True)
         await browser.close()
-    return {"rounds": rounds, "seconds": time.perf_counter() - start}
+    return {"rounds": rounds, "seconds": time.perf_counter() - start, "load": (load_start, os.getloadavg()[0])}
 
 
 def report(args, result: dict) -> str:
@@ -168,6 +169,8 @@ def report(args, result: dict) -> str:
     last = rounds[-1]["rss"] if rounds else float("nan")
     peak = max((r["rss"] for r in rounds), default=float("nan"))
     growth = (last - first) / first * 100 if rounds else float("nan")
+    second = rounds[1]["rss"] if len(rounds) > 1 else float("nan")
+    growth2 = (last - second) / second * 100 if len(rounds) > 1 else float("nan")
     lines = [
         f"{args.sessions} concurrent browser sessions (chromium, one context each) x {len(rounds)} rounds against one "
         f"`streamlit run app.py` on 127.0.0.1 (server paths off). A round: each session opens the speckle page and "
@@ -183,11 +186,15 @@ def report(args, result: dict) -> str:
             f"{_pct(r['latency'], 0.95):.2f} | {r['rss']:.0f} |"
         )
     ok = done == expected and not errors and len(rounds) == args.rounds and growth < 5
+    if len(rounds) < args.rounds:
+        lines.append(f"\nThe deadline (--max-seconds {args.max_seconds:.0f}) ended the run after {len(rounds)} rounds.")
     lines += [
         "",
         f"Completions {done} of {expected}, errors {len(errors)}; latency over all jobs p50 {_pct(lat, 0.5):.2f} s, "
         f"p95 {_pct(lat, 0.95):.2f} s; server RSS {first:.0f} MB after round 1, {last:.0f} MB after the last "
-        f"(peak {peak:.0f} MB): growth {growth:+.1f} % after the first round.",
+        f"(peak {peak:.0f} MB): growth {growth:+.1f} % after the first round, {growth2:+.1f} % from round 2 "
+        f"to the last. Load average during the run: {result['load'][0]:.1f} at the start, {result['load'][1]:.1f} "
+        f"at the end, on {os.cpu_count()} cores (other work shares this machine).",
         "",
         f"Target (4 sessions x 10 rounds, no error, RSS growth under 5 % after round 1): {'met' if ok else 'NOT met'}.",
     ]

@@ -127,6 +127,11 @@ def dataset_section() -> tuple[str | None, str]:
     if found is None:
         return None, layout
     pairs, used = found
+    if mode == "Folder on the server":  # a link inside the folder must not lead out of the allowed roots
+        outside = next((p for pair in pairs for p in (pair.sar, pair.optical) if not roots.is_allowed(p)), None)
+        if outside is not None:
+            st.error(roots.refusal(str(outside), "file"))
+            return None, layout
     st.caption(f"{len(pairs)} image pairs found in {root} (layout {used}).")
     return root, layout
 

@@ -161,3 +161,24 @@ def test_streamlit_config_hides_tracebacks_and_listens_on_loopback():
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["server"]["address"] == "127.0.0.1"
     assert cfg["server"]["maxUploadSize"] == 1024
+
+
+def test_training_folder_with_a_link_out_of_the_roots_is_refused(tree, tmp_path, monkeypatch):
+    allowed, private = tree
+    monkeypatch.setenv("SAR_STUDIO_RUNS", str(tmp_path / "runs"))
+    ds = allowed / "ds"
+    for sub in ("sar", "optical"):
+        (ds / sub).mkdir(parents=True)
+        Image.fromarray(np.full((32, 32), 9, np.uint8)).save(ds / sub / "a.png")
+    (ds / "optical" / "b.png").symlink_to(private / "secret.png")
+    Image.fromarray(np.full((32, 32), 9, np.uint8)).save(ds / "sar" / "b.png")
+    at = app_test("train.py").run()
+    at.radio(key="train_data_mode").set_value("Folder on the server").run()
+    at.text_input(key="train_folder").set_value(str(ds)).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [roots.refusal(str(ds / "optical" / "b.png"), "file")]
+    assert at.button(key="train_start").disabled
+    (ds / "optical" / "b.png").unlink()
+    (ds / "sar" / "b.png").unlink()
+    at.text_input(key="train_folder").set_value(str(ds) + "/").run()
+    assert not at.error and any("1 image pairs found" in c.value for c in at.caption)
