@@ -6,8 +6,8 @@ compression ratio (a zip bomb), encrypted entries, compression methods Python ca
 written into a hidden staging folder beside `dest` in chunks, each bounded by its declared size, and the staging
 folder is renamed onto `dest` only when every CRC checked out: a refused zip leaves nothing behind.
 
-Lifetime (pages): `session_folder(id)` is `<upload root>/datasets/<session id>/`, touched on every page run of that
-session. `sweep_datasets` removes session folders untouched for `max_age_s` that no live run reads (the page calls it
+Lifetime (pages): `session_folder(id)` is `<upload root>/datasets/<session id>/`, touched whenever that session uses
+it. `sweep_datasets` removes session folders untouched for `max_age_s` that no live run reads (the page calls it
 at start), and `release_dataset` removes one extracted dataset when the run using it has ended.
 """
 
