@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import catalog
+from core import catalog, roots
 from core import io as sio
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES, digest_bytes, list_images
+from core.files import IMAGE_SUFFIXES, digest_bytes
 from pages.navigation import ensure_navigation
 
 # A fresh server runs a tool page on its own until the app's navigation is declared (see pages/navigation.py). Every
@@ -41,6 +41,9 @@ def pick_inputs(
 ) -> list[tuple[str, bytes]]:
     """Upload, bundled sample or (optionally) a folder on the server. Returns [(name, bytes)].
 
+    The server folder is offered only when the operator set SAR_STUDIO_DATA_ROOTS, and confined to those roots
+    (core.roots): the folder and every image listed resolve under one of them.
+
     `category` is one samples/ subfolder (options are file names) or a list of them, offered in that order
     (options are then "<category>/<file name>", e.g. "pairs/sar/synthetic_A_100000.png", so names stay unique).
     """
@@ -48,7 +51,11 @@ def pick_inputs(
         samples = [(p.name, p) for p in catalog.sample_paths(category)]
     else:
         samples = [(f"{c}/{p.name}", p) for c in category for p in catalog.sample_paths(c)]
-    modes = (["Sample"] if samples else []) + ["Upload"] + (["Server folder"] if allow_folder else [])
+    modes = (
+        (["Sample"] if samples else [])
+        + ["Upload"]
+        + (["Server folder"] if allow_folder and roots.server_paths() else [])
+    )
     mode = st.radio(f"{label} source", modes, horizontal=True, key=f"{key}_mode")
     if mode == "Sample":
         names = [n for n, _ in samples]
@@ -70,11 +77,11 @@ def pick_inputs(
     folder = st.text_input(f"{label}: folder on the server", key=f"{key}_folder")
     if not folder:
         return []
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        st.error(f"{folder} is not a folder on this server; type an existing folder path.")
+    try:
+        found = roots.list_allowed_images(folder)
+    except UserError as exc:
+        st.error(str(exc))
         return []
-    found = list_images(path)
     if not found:
         st.error(f"{folder} holds no PNG, JPEG or TIFF images; pick another folder.")
         return []
@@ -85,6 +92,22 @@ def pick_inputs(
 @st.cache_data(show_spinner=False, max_entries=16)
 def _read_cached(name: str, blob: bytes, kind: str | None) -> sio.Raster:
     return sio.read_raster(blob, name=name, kind=kind)
+
+
+def server_path_input(label: str, key: str, want: roots.Want = "file", where=None, **kwargs) -> Path | None:
+    """A text field for a path on the server, shown only when the operator allowed server paths; returns the
+    resolved path under an allowed root, or None (nothing typed, or refused with one st.error line)."""
+    where = where or st
+    if not roots.server_paths():
+        return None
+    text = where.text_input(label, key=key, **kwargs)
+    if not text or not text.strip():
+        return None
+    try:
+        return roots.resolve_allowed(text, want)
+    except UserError as exc:
+        where.error(str(exc))
+        return None
 
 
 def read_input(name: str, blob: bytes, key: str, kind_control: bool = True) -> sio.Raster | None:

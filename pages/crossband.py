@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import crossband as cb
 from core import io as sio
+from core import roots
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import digest_file, save_upload
@@ -20,6 +21,7 @@ from pages.components import (
     progress_bar,
     read_input,
     run_guarded,
+    server_path_input,
     show_notes,
     stem,
 )
@@ -79,11 +81,21 @@ extractor = None
 if ext_choice.startswith("VGG"):
     default_path = os.environ.get("SAR_STUDIO_VGG_WEIGHTS", str(ROOT / "checkpoints" / "vgg19-dcbb9e9d.pth"))
     c1, c2 = st.columns(2)
-    vgg_path = c1.text_input("VGG weights file on the server", value=default_path, key=f"{KEY}_vgg_path")
+    # The operator's default file (SAR_STUDIO_VGG_WEIGHTS or checkpoints/) is used as is; a typed path only when the
+    # operator allowed server paths, and then confined to them (core.roots).
+    vgg_path = Path(default_path).expanduser()
+    if roots.server_paths():
+        typed = c1.text_input("VGG weights file on the server", value=default_path, key=f"{KEY}_vgg_path")
+        if typed.strip() != default_path:
+            try:
+                vgg_path = roots.resolve_allowed(typed, "file")
+            except UserError as exc:
+                c1.error(str(exc))
+                st.stop()
     vgg_upload = c2.file_uploader(
         "or upload one (.pth, up to the server's upload limit)", type=["pth", "pt"], key=f"{KEY}_vgg_upload"
     )
-    path = save_upload(vgg_upload.getvalue(), vgg_upload.name, KEY) if vgg_upload else Path(vgg_path).expanduser()
+    path = save_upload(vgg_upload.getvalue(), vgg_upload.name, KEY) if vgg_upload else vgg_path
     if not path.is_file():
         st.error(
             f"{path.name}: VGG weights file not found; give a torchvision vgg19 or vgg16 .pth file, or use the "
@@ -190,7 +202,7 @@ else:
     samples = cb.list_gram_files(GRAM_SAMPLES)
     src = st.radio(
         "Gram file source",
-        (["Sample"] if samples else []) + ["Upload", "Server path"],
+        (["Sample"] if samples else []) + ["Upload"] + (["Server path"] if roots.server_paths() else []),
         horizontal=True,
         key=f"{KEY}_gram_src",
     )
@@ -206,8 +218,7 @@ else:
         )
         gram_path = save_upload(up.getvalue(), up.name, KEY) if up else None
     else:
-        text = st.text_input("Gram file on the server", key=f"{KEY}_gram_path")
-        gram_path = Path(text).expanduser() if text else None
+        gram_path = server_path_input("Gram file on the server", f"{KEY}_gram_path", "file")
     if gram_path is not None:
         style = run_guarded(cb.load_gram, gram_path, extractor)
         if style is not None:

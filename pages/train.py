@@ -7,16 +7,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import catalog
+from core import catalog, roots
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import digest_bytes
-from core.train import jobs
+from core.train import dataset_zip, jobs
 from core.train.config import TASKS, TrainConfig, parse_data, unet_depth_for
-from core.train.dataset_zip import extract_zip
 from core.train.layouts import LAYOUTS, find_pairs
 from core.train.runs import RunFolder, list_runs, runs_root
-from pages.components import run_guarded
+from pages.components import run_guarded, server_path_input
 
 KEY = "train"
 ROOT = catalog.ROOT
@@ -48,17 +47,45 @@ st.write(
 )
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+UPLOAD_HOURS = 24  # extracted zips of sessions idle this long, that no live run reads, are removed at page start
+
+
+def _live_data() -> list[str]:
+    """Data folders of runs still starting or running (their extracted zips must stay)."""
+    live = []
+    for r in list_runs():
+        try:
+            if jobs.job_status(r)["status"] in jobs.ACTIVE:
+                live.append(str(r.read_config().get("data") or ""))
+        except (UserError, OSError, ValueError):
+            continue
+    return [d for d in live if d]
+
+
+def _session_id() -> str:
+    if "train_upload_session" not in st.session_state:  # one folder of extracted zips per browser session
+        import uuid
+
+        st.session_state["train_upload_session"] = uuid.uuid4().hex
+    return st.session_state["train_upload_session"]
+
+
 def _extract_upload(digest: str, blob: bytes, name: str) -> str:
-    dest = runs_root() / "uploads" / digest
-    return str(extract_zip(blob, dest, name))
+    """Extract an uploaded zip once into this session's folder (checked whole first: core.train.dataset_zip)."""
+    dest = dataset_zip.session_folder(_session_id()) / digest
+    if dest.is_dir():
+        return str(dataset_zip.dataset_root(dest))
+    return str(dataset_zip.extract_zip(blob, dest, name))
+
+
+dataset_zip.sweep_datasets(UPLOAD_HOURS * 3600, _live_data())
 
 
 def dataset_section() -> tuple[str | None, str]:
     """Returns (data spec for TrainConfig or None, layout)."""
     mode = st.radio(
         "Training data",
-        ["Synthetic demo scenes", "Folder on the server", "Upload a zip"],
+        ["Synthetic demo scenes"] + (["Folder on the server"] if roots.server_paths() else []) + ["Upload a zip"],
         horizontal=True,
         key=f"{KEY}_data_mode",
         help="Synthetic scenes come from core/train/synthetic.py: land cover, roads, rivers and urban "
@@ -75,14 +102,15 @@ def dataset_section() -> tuple[str | None, str]:
         )
         return f"synthetic:{sensor}", layout
     if mode == "Folder on the server":
-        folder = st.text_input(
+        folder = server_path_input(
             "Dataset folder on the server",
-            key=f"{KEY}_folder",
+            f"{KEY}_folder",
+            "dir",
             placeholder="/data/SEN1-2  (or …/QXSLAB, …/pix2pixHD with train_A + train_B)",
         )
-        if not folder:
+        if folder is None:
             return None, layout
-        root = folder.strip()
+        root = str(folder)
     else:
         up = st.file_uploader(
             "Dataset zip (the folder zipped: e.g. sar/ + optical/, or s1/ + s2/ per terrain)",
@@ -99,6 +127,11 @@ def dataset_section() -> tuple[str | None, str]:
     if found is None:
         return None, layout
     pairs, used = found
+    if mode == "Folder on the server":  # a link inside the folder must not lead out of the allowed roots
+        outside = next((p for pair in pairs for p in (pair.sar, pair.optical) if not roots.is_allowed(p)), None)
+        if outside is not None:
+            st.error(roots.refusal(str(outside), "file"))
+            return None, layout
     st.caption(f"{len(pairs)} image pairs found in {root} (layout {used}).")
     return root, layout
 
@@ -119,11 +152,12 @@ with st.expander("New run", expanded=not list_runs()):
         choice = st.selectbox(
             "Base generator", ["(path below)"] + labels, index=1 if labels else 0, key=f"{KEY}_base_pick"
         )
-        typed = st.text_input(
+        typed = server_path_input(
             "…or a generator file on the server (.safetensors of ours, SAR2Optical / pix2pixHD .pth)",
-            key=f"{KEY}_base_path",
+            f"{KEY}_base_path",
+            "file",
         )
-        base = typed.strip() or (str(models[labels.index(choice)]) if choice in labels else None)
+        base = str(typed) if typed else (str(models[labels.index(choice)]) if choice in labels else None)
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 10000, 5, key=f"{KEY}_epochs")
     batch = c2.number_input("Batch size", 1, 256, 4, key=f"{KEY}_batch")
@@ -163,9 +197,10 @@ with st.expander("New run", expanded=not list_runs()):
         alpha = c2.number_input("LoRA alpha", 0.5, 1024.0, 32.0, key=f"{KEY}_alpha")
         dropout = c3.number_input("LoRA dropout", 0.0, 0.9, 0.1, key=f"{KEY}_dropout")
         val_fraction = c4.number_input("Validation fraction", 0.0, 0.5, 0.1, key=f"{KEY}_val")
-        vgg = st.text_input(
+        vgg = server_path_input(
             "VGG19 weights for the perceptual loss (torchvision .pth on the server; optional, pix2pixHD / C-HR-GAN)",
-            key=f"{KEY}_vgg",
+            f"{KEY}_vgg",
+            "file",
         )
     if st.button("Start training", type="primary", key=f"{KEY}_start", disabled=data is None):
         data_root, sensor = parse_data(data)
@@ -190,7 +225,7 @@ with st.expander("New run", expanded=not list_runs()):
             lora_alpha=float(alpha),
             lora_dropout=float(dropout),
             val_fraction=float(val_fraction),
-            vgg_weights=vgg.strip() or None,
+            vgg_weights=str(vgg) if vgg else None,
             base_model=base,
             n_down=unet_depth_for(int(size)),
         )
@@ -283,6 +318,8 @@ ACTIVE = jobs.job_status(run)["status"] in jobs.ACTIVE
 @st.fragment(run_every=3 if ACTIVE else None)  # polls the run folder while the run is active
 def monitor() -> None:
     status = jobs.job_status(run)
+    if status["status"] in ("finished", "failed") and (run.path / "config.json").exists():  # ended: its zip goes
+        dataset_zip.release_dataset(str(run.read_config().get("data") or ""), _live_data())
     total = int(status.get("total_steps") or 0)
     step = int(status.get("step") or 0)
     st.markdown(

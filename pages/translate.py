@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import catalog, speckle
+from core import catalog, roots, speckle
 from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
@@ -21,6 +21,7 @@ from pages.components import (
     progress_bar,
     read_input,
     run_guarded,
+    server_path_input,
     show_notes,
     stem,
 )
@@ -90,13 +91,22 @@ def _generator_info(model_hash: str, model_path: str):
 st.subheader("Model")
 bundled = catalog.translation_models()
 sent = st.session_state.get("translate_model_path")
-sources = ["Bundled (checkpoints/)", "Upload", "Path on the server"]
+# A path typed in the browser is offered only when the operator allowed server paths (core.roots); a generator the
+# Training page sent is one of the app's own run folders and is offered as its own source.
+FROM_TRAINING = "From the Training page"
+sources = ["Bundled (checkpoints/)", "Upload"] + (["Path on the server"] if roots.server_paths() else [])
 default_source = 0 if bundled else 1
-if sent:
-    sent_path = Path(sent)
-    default_source = 0 if sent_path.parent.resolve() == CHECKPOINTS.resolve() and sent_path in bundled else 2
-    if default_source == 2 and not st.session_state.get(f"{KEY}_model_path"):
-        st.session_state[f"{KEY}_model_path"] = str(sent_path)
+sent_path = Path(sent) if sent else None
+if sent_path is not None:
+    if sent_path.parent.resolve() == CHECKPOINTS.resolve() and sent_path in bundled:
+        default_source = 0
+    elif "Path on the server" in sources and roots.is_allowed(sent_path):
+        default_source = 2
+        if not st.session_state.get(f"{KEY}_model_path"):
+            st.session_state[f"{KEY}_model_path"] = str(sent_path)
+    elif sent_path.resolve() in {p.resolve() for p in catalog.base_generators()}:
+        sources.append(FROM_TRAINING)
+        default_source = len(sources) - 1
 source = st.radio("Model source", sources, index=default_source, horizontal=True, key=f"{KEY}_model_source")
 model_path: Path | None = None
 if source == sources[0]:
@@ -122,16 +132,13 @@ elif source == sources[1]:
     )
     if up is not None:
         model_path = save_upload(up.getvalue(), up.name, KEY)
+elif source == FROM_TRAINING and sent_path is not None:
+    model_path = sent_path
+    st.caption(f"Generator of the training run {sent_path.parent.name}.")
 else:
-    typed = st.text_input(
-        "Model file on the server", key=f"{KEY}_model_path", placeholder="/data/models/pix2pix_gen_180.pth"
+    model_path = server_path_input(
+        "Model file on the server", f"{KEY}_model_path", "file", placeholder="/data/models/pix2pix_gen_180.pth"
     )
-    if typed:
-        p = Path(typed).expanduser()
-        if not p.is_file():
-            st.error(f"{typed} is not a file on this server; type the path of a .safetensors, .pth or .onnx file.")
-        else:
-            model_path = p
 
 info = None
 model_hash = None
@@ -184,7 +191,12 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     batch = c6.number_input("Batch (tiles per pass)", min_value=1, max_value=64, value=4, key=f"{KEY}_batch")
     c7, c8 = st.columns(2)
     adapters = catalog.adapters()
-    adapter_modes = ["None"] + (["Bundled"] if adapters else []) + ["Upload file", "Path on the server"]
+    adapter_modes = (
+        ["None"]
+        + (["Bundled"] if adapters else [])
+        + ["Upload file"]
+        + (["Path on the server"] if roots.server_paths() else [])
+    )
     adapter_mode = c7.radio(
         "LoRA adapter",
         adapter_modes,
@@ -204,13 +216,7 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
         if aup is not None:
             adapter_path = save_upload(aup.getvalue(), aup.name, KEY)
     elif adapter_mode == "Path on the server":
-        atyped = c7.text_input("Adapter folder or file", key=f"{KEY}_adapter_path")
-        if atyped:
-            ap = Path(atyped).expanduser()
-            if not ap.exists():
-                c7.error(f"{atyped} does not exist on this server; give a peft adapter folder or an adapter file.")
-            else:
-                adapter_path = ap
+        adapter_path = server_path_input("Adapter folder or file", f"{KEY}_adapter_path", "any", where=c7)
     strength = c7.slider("Adapter strength", 0.0, 2.0, 1.0, 0.05, key=f"{KEY}_strength", disabled=adapter_path is None)
     filter_names = list(speckle.FILTERS)
     prefilter = c8.selectbox("Speckle pre-filter (SAR values only)", ["none"] + filter_names, key=f"{KEY}_prefilter")

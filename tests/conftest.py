@@ -25,6 +25,13 @@ def one_torch_thread():
 
 
 @pytest.fixture
+def data_roots(tmp_path, monkeypatch):
+    """Server paths on, confined to the test's tmp_path and the bundled samples (core.roots)."""
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", os.pathsep.join([str(tmp_path), str(ROOT / "samples")]))
+    return tmp_path
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -43,12 +43,12 @@ def test_gram_file_sample_as_style_source():
     assert state["style"].count == 4 and len(state["result"].history) == 2
 
 
-def test_missing_vgg_weights_is_one_error_line():
+def test_missing_vgg_weights_is_one_error_line(monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_VGG_WEIGHTS", "/nonexistent/vgg19.pth")  # the operator's default file is missing
+    monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)
     at = app_test("crossband.py")
     at.run()
     at.radio(key=f"{K}_features").set_value("VGG weights file (torchvision .pth)")
-    at.run()
-    at.text_input(key=f"{K}_vgg_path").set_value("/nonexistent/vgg19.pth")
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == [
@@ -76,7 +76,7 @@ def test_channel_visualisation_grid():
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(panels, ref))
 
 
-def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
+def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path, data_roots):
     import torch
     from tests.test_vgg import TV_VGG16_CONVS, torchvision_state
 
@@ -101,7 +101,7 @@ def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path):
     assert at.number_input(key=f"{K}_steps_vgg16").value == 1000
 
 
-def test_server_folder_gives_the_mean_gram_of_its_images():
+def test_server_folder_gives_the_mean_gram_of_its_images(data_roots):
     at = app_test("crossband.py")
     at.run()
     at.radio(key=f"{K}_style_mode").set_value("Server folder")

@@ -110,16 +110,17 @@ def test_resume_and_stop_from_the_page(runs_dir):
     assert [int(r["step"]) for r in run.read_rows("log.csv")] == [1, 2, 3]
 
 
-def test_bad_server_folder_is_one_error_and_start_is_disabled(runs_dir, tmp_path):
+def test_bad_server_folder_is_one_error_and_start_is_disabled(runs_dir, tmp_path, data_roots):
+    from core.roots import refusal
+
     at = app_test("train.py")
     at.run()
     at.radio(key="train_data_mode").set_value("Folder on the server")
     at.run()
     at.text_input(key="train_folder").set_value(str(tmp_path / "nowhere"))
     at.run()
-    assert [e.value for e in at.error] == [
-        f"dataset folder {tmp_path / 'nowhere'} does not exist; give an existing folder on the server."
-    ]
+    # a missing folder reads like any refused path (core.roots: no answer about what exists on the server)
+    assert [e.value for e in at.error] == [refusal(str(tmp_path / "nowhere"), "dir")]
     assert at.button(key="train_start").disabled
     at.selectbox(key="train_task").set_value("lora")
     at.run()

@@ -14,6 +14,7 @@ from tests.conftest import ROOT, app_test
 from tests.test_models_translate import _randomise
 
 SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"
+pytestmark = pytest.mark.usefixtures("data_roots")  # the model and adapter paths below are typed server paths
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.budget import check_budget, check_expansion, whole_image_bytes
 from core.errors import UserError
 from core.io.georef import GeoInfo
 from core.io.kinds import KINDS, detect_kind
@@ -120,6 +121,13 @@ def _check_pixels(w: int, h: int, name: str, limit: int) -> None:
         )
 
 
+def _check_cost(w: int, h: int, bands: int, itemsize: int, is_complex: bool, size: int, name: str, dtype: str) -> None:
+    """From the header, before decoding: refuse bombs and sparse files, then anything over the memory budget."""
+    what = f"{name} ({w}x{h}, {bands} band{'s' if bands != 1 else ''} {dtype})"
+    check_expansion(w * h * bands * itemsize, size, what)
+    check_budget(whole_image_bytes(w, h, bands, itemsize, is_complex), what)
+
+
 def _read_pil(blob: bytes, name: str, limit: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -127,6 +135,9 @@ def _read_pil(blob: bytes, name: str, limit: int) -> np.ndarray:
     try:
         im: Image.Image = Image.open(io.BytesIO(blob))
         _check_pixels(im.width, im.height, name, limit)
+        bands = 3 if im.mode == "P" else len(im.getbands())
+        itemsize = 2 if im.mode.startswith("I;16") else 4 if im.mode in ("I", "F") else 1
+        _check_cost(im.width, im.height, bands, itemsize, False, len(blob), name, im.mode)
         im.load()
     except UserError:
         raise
@@ -158,6 +169,8 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
             ds = stack.enter_context(mem.open())
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
+            dtype = np.dtype(ds.dtypes[0]) if count else np.dtype(np.uint8)
+            _check_cost(ds.width, ds.height, count, dtype.itemsize, dtype.kind == "c", len(blob), name, dtype.name)
             if count < 1 or count > 4:
                 raise UserError(
                     f"{name} has {count} bands; SAR Studio reads 1 to 3 bands (VV, VH, ratio or RGB), "

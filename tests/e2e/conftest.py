@@ -36,8 +36,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(log_dir: Path):
-    """Start `streamlit run app.py` on a free port; returns (process, url)."""
+def start_app(log_dir: Path, extra_env: dict[str, str | None] | None = None):
+    """Start `streamlit run app.py` on a free port; returns (process, url). `extra_env`: variables to set
+    (None removes one)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"chromium not found at {CHROMIUM}; .ci/run should have installed it")
@@ -50,6 +51,11 @@ def start_app(log_dir: Path):
         PYTHONUNBUFFERED="1",
         SAR_STUDIO_RUNS=str(log_dir / "runs"),
     )
+    for k, v in (extra_env or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [
@@ -94,7 +100,11 @@ def stop_app(proc) -> None:
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    proc, url = start_app(tmp_path_factory.mktemp("streamlit"))
+    # Server paths on and confined to pytest's temporary folders, where the tests write the files they type in
+    # (a default server has no server-path fields: tests/e2e/test_confinement.py).
+    proc, url = start_app(
+        tmp_path_factory.mktemp("streamlit"), {"SAR_STUDIO_DATA_ROOTS": str(tmp_path_factory.getbasetemp())}
+    )
     yield url
     stop_app(proc)
 

@@ -1,0 +1,111 @@
+"""How much memory a piece of work will take, estimated from sizes alone, and the budget it must fit before it starts.
+
+One estimate per path: a whole-image read (what core.io.read_raster decodes, plus the float working copies every
+engine makes of it) and a streamed run (one window with its halo, whatever the scene's size). The budget is
+`SAR_STUDIO_MEMORY_GB` when set, else BUDGET_FRACTION of the memory the machine has available now. Checks run on
+header dimensions, before anything is decoded, so a 97 KB PNG declaring 10000 x 10000 pixels never reaches the
+decoder on a machine that cannot hold it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from core.errors import UserError
+
+ENV = "SAR_STUDIO_MEMORY_GB"
+BUDGET_FRACTION = 0.5  # of MemAvailable: leaves room for the server, the models and a second session
+# Bytes per pixel per band that the engines add to a decoded image: the despeckle path holds about three float64
+# arrays (intensity, local mean, local variance) while it works; translation holds float32 input, output and display.
+WORK_BYTES_PER_PIXEL = 24
+COMPLEX_CONVERT_BYTES = 16  # |z|^2 goes through float64 real**2 and imag**2 before the float32 result
+# A header that declares this many times more decoded bytes than the file holds is a decompression bomb or a sparse
+# file (ordinary images: 1-20x; constant masks of real scenes stay far below this).
+MAX_EXPANSION = 500
+EXPANSION_FLOOR = 32 * 1024**2  # small images are never refused for their compression ratio
+
+__all__ = [
+    "ENV",
+    "MAX_EXPANSION",
+    "available_bytes",
+    "budget_bytes",
+    "check_budget",
+    "check_expansion",
+    "format_bytes",
+    "whole_image_bytes",
+    "window_bytes",
+]
+
+
+def available_bytes() -> int:
+    """Memory the machine has available now (MemAvailable from /proc/meminfo, else free pages from sysconf)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3  # an unknown platform: assume a small workstation
+
+
+def budget_bytes() -> int:
+    """The memory one piece of work may use: SAR_STUDIO_MEMORY_GB, else a fraction of the available memory."""
+    text = os.environ.get(ENV, "").strip()
+    if text:
+        try:
+            gb = float(text)
+        except ValueError:
+            raise UserError(
+                f"{ENV}={text!r} is not a number; set it to the gigabytes one run may use, e.g. 4."
+            ) from None
+        if not gb > 0:
+            raise UserError(f"{ENV}={text!r} must be above 0; set it to the gigabytes one run may use, e.g. 4.")
+        return int(gb * 1024**3)
+    return int(available_bytes() * BUDGET_FRACTION)
+
+
+def format_bytes(n: float) -> str:
+    if n >= 1024**3:
+        return f"{n / 1024**3:.1f} GB"
+    if n >= 1024**2:
+        return f"{n / 1024**2:.0f} MB"
+    return f"{n / 1024:.0f} KB"
+
+
+def whole_image_bytes(width: int, height: int, bands: int, itemsize: int, is_complex: bool = False) -> int:
+    """Peak bytes of a whole-image read and the work on it: the decoded values, the complex-to-intensity
+    temporaries, and the engines' float working copies (WORK_BYTES_PER_PIXEL per pixel and band)."""
+    px = int(width) * int(height) * int(bands)
+    return px * int(itemsize) + (px * COMPLEX_CONVERT_BYTES if is_complex else 0) + px * WORK_BYTES_PER_PIXEL
+
+
+def window_bytes(window: int, halo: int, bands: int, itemsize: int, is_complex: bool = False) -> int:
+    """Peak bytes of a streamed run: one window with its halo on each side, whatever the scene's size."""
+    side = int(window) + 2 * int(halo)
+    return whole_image_bytes(side, side, bands, itemsize, is_complex)
+
+
+def check_budget(estimate: int, what: str) -> None:
+    """Refuse work whose estimate exceeds the budget, with one sentence naming the size, estimate and budget.
+
+    `what` names the input and its size, e.g. "scene.tif (10000x10000, 1 band complex64)".
+    """
+    budget = budget_bytes()
+    if estimate > budget:
+        raise UserError(
+            f"{what} needs about {format_bytes(estimate)} of memory, above the budget of {format_bytes(budget)}; "
+            f"crop it, stream it (GeoTIFF output), or raise {ENV}."
+        )
+
+
+def check_expansion(decoded: int, file_size: int, what: str) -> None:
+    """Refuse a header that declares far more decoded bytes than the file holds (decompression bomb, sparse TIFF)."""
+    if decoded > EXPANSION_FLOOR and decoded > MAX_EXPANSION * max(file_size, 1):
+        raise UserError(
+            f"{what} declares {format_bytes(decoded)} of pixels in a {format_bytes(file_size)} file "
+            f"({decoded / max(file_size, 1):.0f}x, typical of a decompression bomb or a sparse file); it was refused."
+        )
