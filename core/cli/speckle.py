@@ -9,7 +9,7 @@ from pathlib import Path
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES, list_images
+from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
 from core.speckle import (
     FILTERS,
     MERLIN_MODELS,
@@ -66,14 +66,19 @@ def run_despeckle(args: argparse.Namespace) -> int:
     params = check_params(spec, params)  # fail before reading anything
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
-        files = list_images(src)
+        files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
+        if skipped:
+            print(
+                f"note: skipped {len(skipped)} earlier outputs of despeckle (e.g. {skipped[0].name}).", file=sys.stderr
+            )
         if not files:
             raise UserError(f"{src} holds no TIFF, PNG or JPEG images; pick another folder.")
         if dst.exists() and not dst.is_dir():
             raise UserError(f"{dst} is a file but the input is a folder; give an output folder.")
+        plan = [(f, dst / f"{f.stem}_{args.filter}.tif") for f in files]
+        check_outputs(plan, sum(output_bytes(f) for f in files))  # before any work: one line, nothing written
         failed = 0
-        for f in files:
-            out = dst / f"{f.stem}_{args.filter}.tif"
+        for f, out in plan:
             try:
                 despeckle_file(f, out, args, params)
                 print(f"{f.name} -> {out}")
@@ -86,6 +91,7 @@ def run_despeckle(args: argparse.Namespace) -> int:
         return 0
     if dst.is_dir():
         dst = dst / f"{src.stem}_{args.filter}.tif"
+    check_outputs([(src, dst)], output_bytes(src))
     despeckle_file(src, dst, args, params)
     print(f"{src.name} -> {dst}")
     return 0
@@ -102,6 +108,9 @@ def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, params: dict)
     result = despeckle_raster(raster, args.filter, notes=notes, device=args.device, **params)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
+    blank = sio.constant_output_note(result.data, dst.name)
+    if blank:
+        print(f"warning: {blank}", file=sys.stderr)
     if suffix in (".tif", ".tiff"):
         sio.write_image(dst, result.data, raster.geo, raster.band_names)
     else:
