@@ -130,6 +130,8 @@ def check_output_folder(folder: str | os.PathLike, size: int = 0) -> None:
 
 
 def _mb(n: int) -> str:
+    if n < 1e6:
+        return f"{n / 1e3:.0f} kB"
     return f"{n / 1e6:.0f} MB" if n < 1e9 else f"{n / 1e9:.1f} GB"
 
 

@@ -220,7 +220,7 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
         raw_cfg = json.loads((folder / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise UserError(
-            f"{name}/{CONFIG_FILE} is not readable JSON ({str(exc)[:60]}); save the adapter again."
+            f"{name}/{CONFIG_FILE} is corrupt (not readable JSON: {str(exc)[:60]}); save the adapter again."
         ) from None
     if not isinstance(raw_cfg, dict):
         raise UserError(

@@ -68,21 +68,25 @@ def clean_stale_parts(folder: str | os.PathLike, max_age_s: float = STALE_PART_A
 
 
 def constant_output_note(data: np.ndarray, name: str = "the output") -> str | None:
-    """A warning when every pixel of `data` has the same value (a blank result: check the model or the input)."""
+    """A warning when `data` holds one value everywhere (integer outputs: within one step of rounding, as a
+    tiled 127/128 grey is; float outputs: within 1e-6 relative) or no finite value at all: a blank result."""
     arr = np.asarray(data)
     if arr.size == 0:
         return None
-    flat = arr.reshape(-1)
-    first = flat[0]
-    if np.isnan(first) if arr.dtype.kind == "f" else False:
-        same = bool(np.isnan(flat).all())
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.any():
+            return f"Warning: {name} has no finite value (all NaN or infinite); the model or the input is wrong."
+        lo, hi = float(np.min(arr, where=finite, initial=np.inf)), float(np.max(arr, where=finite, initial=-np.inf))
+        flat = hi - lo <= 1e-6 * max(1.0, abs(hi), abs(lo))
     else:
-        same = bool((flat == first).all())
-    if not same:
+        lo, hi = float(arr.min()), float(arr.max())
+        flat = hi - lo <= (1 if arr.dtype.itemsize == 1 else 0)
+    if not flat:
         return None
     return (
-        f"Warning: {name} has the same value ({first.item():g}) at every pixel; the model or the input is likely "
-        f"wrong (a damaged checkpoint, a blank image)."
+        f"Warning: {name} has the same value ({lo:g}) at every pixel; the model or the input is likely wrong "
+        f"(a damaged checkpoint, a blank image)."
     )
 
 

@@ -292,8 +292,8 @@ def load_train_state(path: Path, models: dict, optimizers: dict) -> dict:
     name = f"{Path(path).parent.parent.name}/{TRAIN_STATE}"
     try:
         tensors, meta = load_tensors(path)
-    except UserError:
-        raise
+    except UserError as exc:
+        raise UserError(f"{name} is damaged ({str(exc)[:100]}); the run cannot resume; start a new run.") from None
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own types for a damaged data section
         raise UserError(f"{name} is damaged ({str(exc)[:60]}); the run cannot resume; start a new run.") from None
     stored = meta.get("sha256")
