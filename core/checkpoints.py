@@ -12,7 +12,10 @@ Nothing here knows which network a file holds; core.generators (translation) and
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
+import math
 import os
 import pickle
 import re
@@ -84,10 +87,12 @@ def load_tensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict, di
     return load_file(str(path), device=device), meta
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu"):
-    """Rebuild one of our checkpoints: (model in eval mode, metadata)."""
-    from models.registry import build  # heavy (torch): importing models defines every network
+def load_model(path: str | os.PathLike, device: str = "cpu", archs: tuple[str, ...] | None = None, wanted: str = ""):
+    """Rebuild one of our checkpoints: (model in eval mode, metadata).
 
+    `archs`: the architectures the caller can use; another one is refused with a sentence naming what the file
+    holds and `wanted` (what the command needs, e.g. "evaluate needs a SAR-to-optical generator").
+    """
     tensors, meta = load_tensors(path)
     name = Path(path).name
     if meta.get("format") != FORMAT or "arch" not in meta:
@@ -95,13 +100,128 @@ def load_model(path: str | os.PathLike, device: str = "cpu"):
             f"{name} has no SAR Studio metadata (architecture and config); "
             f"load it as a foreign checkpoint or re-save it with SAR Studio."
         )
-    model = build(meta["arch"], meta.get("config") or {})
-    load_state_strict(model, tensors, meta["arch"], name)
+    arch = meta["arch"]
+    if archs is not None and arch not in archs:
+        raise UserError(f"{name} holds {describe_arch(arch)}; {wanted or 'this command needs another network'}.")
+    model = build_checked(arch, meta.get("config"), tensors, name)
     return model.to(device).eval(), meta
 
 
-def load_state_strict(model, state: dict, arch: str, name: str) -> None:
-    """load_state_dict(strict=True) with a one-line message naming the architecture and first mismatches."""
+# What each registered architecture is, for messages that name what a file holds.
+ARCH_PURPOSE = {
+    "rgtgan": "an RGTGAN super-resolution network",
+    "rrsgan": "an RRSGAN super-resolution network",
+    "merlin": "a MERLIN despeckling network",
+    "patchgan": "a PatchGAN discriminator",
+    "multiscale_discriminator": "a multiscale discriminator",
+    "rgtgan_discriminator": "an RGTGAN discriminator",
+    "vgg16": "a VGG16 feature network",
+    "vgg19": "a VGG19 feature network",
+    "inception_fid": "an Inception network for FID",
+    "random_features": "a random-feature network",
+}
+
+# Largest network a checkpoint's config may describe (parameters and buffers, bytes); far above every shipped
+# model (the largest is about 100 MB), far below what would exhaust a machine before the file is even compared.
+MAX_NETWORK_BYTES = 4 << 30
+
+
+def describe_arch(arch: str) -> str:
+    return ARCH_PURPOSE.get(str(arch), f"a {arch} network")
+
+
+def check_config(arch: str, config, name: str) -> dict:
+    """The constructor arguments in a checkpoint's metadata, checked against the architecture's signature.
+
+    UserError when the config is not a JSON object, names an argument the network does not take, or gives a
+    value of the wrong type (an int where a bool is wanted, a string for a width, ...).
+    """
+    import models  # noqa: F401  # heavy (torch): importing models defines (registers) every network
+    from models.registry import REGISTRY, build
+
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise UserError(
+            f"{name}: the metadata config is a JSON {type(config).__name__}, not an object of constructor "
+            f"arguments; the file is damaged or was not written by SAR Studio."
+        )
+    if arch not in REGISTRY:
+        build(arch, {})  # raises the one-line "unknown architecture" UserError (fills the registry first)
+    params = inspect.signature(REGISTRY[arch]).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key, value in config.items():
+        if key not in params or key == "self":
+            if takes_any:
+                continue
+            raise UserError(
+                f"{name}: the metadata config has an argument {key!r} that {arch} does not take; "
+                f"the file is damaged or was made by another version."
+            )
+        default = params[key].default
+        if not _same_kind(value, default):
+            raise UserError(
+                f"{name}: the metadata config gives {key} = {json.dumps(value)[:40]} but {arch} wants "
+                f"{_kind_name(default)}; the file is damaged."
+            )
+    return config
+
+
+def _same_kind(value, default) -> bool:
+    if default is inspect.Parameter.empty or default is None:
+        return not isinstance(value, dict)  # no default to compare with: any plain JSON value
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, list)
+    return True
+
+
+def _kind_name(default) -> str:
+    for t, label in ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string")):
+        if isinstance(default, t):
+            return label
+    return "a list" if isinstance(default, (list, tuple)) else "a plain value"
+
+
+def build_checked(arch: str, config, state: dict, name: str):
+    """Build `arch` from a file's config and load `state` strictly, refusing before any weight is allocated when
+    the config is malformed, describes a network larger than MAX_NETWORK_BYTES, or does not fit the file."""
+    import torch  # heavy: only model loading gets here
+
+    from models.registry import build  # heavy (torch), as above
+
+    config = check_config(arch, config, name)
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            skeleton = build(arch, config)
+        size = sum(t.numel() * t.element_size() for t in skeleton.state_dict().values())
+    except UserError:
+        raise
+    except (TypeError, ValueError, RuntimeError, AssertionError, OverflowError, ZeroDivisionError) as exc:
+        raise UserError(
+            f"{name}: the metadata config does not build a {arch} network ({str(exc).splitlines()[0][:80]}); "
+            f"the file is damaged."
+        ) from None
+    if size > MAX_NETWORK_BYTES:
+        raise UserError(
+            f"{name}: the metadata config describes a {arch} network of {size / 1e9:.3g} GB, far more than any "
+            f"real checkpoint and more than the file holds; the file is damaged or hostile and was not loaded."
+        )
+    check_state_fit(skeleton, state, arch, name)
+    model = build(arch, config)
+    load_state_strict(model, state, arch, name)
+    return model
+
+
+def check_state_fit(model, state: dict, arch: str, name: str) -> None:
+    """UserError naming the architecture and first mismatches when `state` does not fit `model` key for key."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -121,7 +241,39 @@ def load_state_strict(model, state: dict, arch: str, name: str) -> None:
             f"{name} does not fit architecture {arch}: {'; '.join(parts)}; "
             f"pick a checkpoint made for this architecture."
         )
+
+
+def check_finite(state: dict, name: str, what: str = "weights") -> None:
+    """UserError when any floating-point tensor of `state` holds NaN or infinity (it would give a blank output)."""
+    import torch  # heavy: only model loading gets here
+
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            raise UserError(
+                f"{name} holds non-finite {what} (NaN or infinity, e.g. in {k}); the file is damaged or the "
+                f"training diverged; pick another file."
+            )
+
+
+def load_state_strict(model, state: dict, arch: str, name: str) -> None:
+    """load_state_dict(strict=True) with a one-line message naming the architecture and first mismatches;
+    non-finite weights are refused."""
+    check_state_fit(model, state, arch, name)
+    check_finite(state, name)
     model.load_state_dict(state, strict=True)
+
+
+def tensors_digest(tensors: dict) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in key order (stored in state files, checked on
+    load, so a file whose data bytes changed is refused instead of resumed)."""
+    import torch  # heavy: only state files get here
+
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().contiguous().cpu()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def torch_load_weights(path: str | os.PathLike):
@@ -134,11 +286,14 @@ def torch_load_weights(path: str | os.PathLike):
     except FileNotFoundError:
         raise UserError(f"{name}: file not found; check the path.") from None
     except pickle.UnpicklingError as exc:
-        found = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
-        detail = found.group(1).strip() if found else (str(exc).splitlines() or [""])[0]
-        if re.search(r"Unsupported (global|class)", detail):
-            ref = re.search(r"GLOBAL (\S+)", detail)
-            what = f"it references {ref.group(1)}" if ref else detail[:100]
+        text = str(exc)
+        found = re.search(r"WeightsUnpickler error: ([^\n]*\n*[^\n]*)", text)
+        detail = " ".join((found.group(1) if found else (text.splitlines() or [""])[0]).split())
+        ref = re.search(r"GLOBAL (\S+)", text)
+        if ref or (_looks_pickled(path) and re.search(r"unsupported (global|class|operand)|blocked", text, re.I)):
+            # the weights-only unpickler stopped at something that is not a tensor: a class, a callable, or a
+            # pickle opcode it does not run; a truncated download ends in EOF or a zip error instead
+            what = f"it references {ref.group(1)}" if ref else detail[:100] or "it is not a plain state_dict"
             raise UserError(
                 f"{name} contains Python objects other than tensors and was refused for safety "
                 f"({what}); save only the state_dict."
@@ -152,6 +307,17 @@ def torch_load_weights(path: str | os.PathLike):
             f"{name} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); "
             f"check that the download is complete."
         ) from None
+
+
+def _looks_pickled(path) -> bool:
+    """A torch zip archive or a pickle stream (protocol 2-5 header): an opcode the weights-only unpickler refused
+    is then a deliberate one, not noise from a damaged download."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
 FOREIGN_PREFIXES = ("module.", "_orig_mod.")

@@ -24,12 +24,24 @@ import os
 import re
 from pathlib import Path
 
-from core.checkpoints import FORMAT, load_state_strict, load_tensors, strip_prefixes, torch_load_weights
+from core.checkpoints import (
+    FORMAT,
+    build_checked,
+    describe_arch,
+    load_state_strict,
+    load_tensors,
+    strip_prefixes,
+    torch_load_weights,
+)
 from core.errors import UserError
 from core.onnx_inspect import OnnxInfo, inspect_onnx
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
 GENERATOR_ARCHS = ("sar2optical_unet", "junyan_unet", "pix2pixhd_global", "pix2pixhd_local")
+GENERATOR_WANTED = (
+    "translation, evaluation and fine-tuning need a SAR-to-optical generator (SAR2Optical, pix2pix, pix2pixHD "
+    "or C-HR-GAN); pick a translation checkpoint"
+)
 ARCH_LABELS = {
     "sar2optical_unet": "SAR2Optical U-Net",
     "junyan_unet": "junyanz pix2pix U-Net",
@@ -273,11 +285,8 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
         if meta.get("format") == FORMAT and "arch" in meta:
             arch = meta["arch"]
             if arch not in GENERATOR_ARCHS:
-                raise UserError(
-                    f"{name} holds a {arch} network, not a SAR-to-optical generator; pick a translation checkpoint."
-                )
-            model = build(arch, meta.get("config") or {})
-            load_state_strict(model, tensors, arch, name)
+                raise UserError(f"{name} holds {describe_arch(arch)}; {GENERATOR_WANTED}.")
+            model = build_checked(arch, meta.get("config"), tensors, name)
             return LoadedGenerator(
                 path,
                 "sar-studio",

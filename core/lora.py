@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.checkpoints import check_finite
 from core.errors import UserError
 from core.io import atomic_output
 from core.lora_sar2optical import apply_sar2optical, read_adapter_file, sar2optical_adapter_pairs
@@ -219,8 +220,12 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
         raw_cfg = json.loads((folder / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise UserError(
-            f"{name}/{CONFIG_FILE} is not readable JSON ({str(exc)[:60]}); save the adapter again."
+            f"{name}/{CONFIG_FILE} is corrupt (not readable JSON: {str(exc)[:60]}); save the adapter again."
         ) from None
+    if not isinstance(raw_cfg, dict):
+        raise UserError(
+            f"{name}/{CONFIG_FILE} is corrupt (a JSON {type(raw_cfg).__name__}, not an object); save the adapter again."
+        )
     if str(raw_cfg.get("peft_type", "LORA")).upper() != "LORA":
         raise UserError(f"{name} is a {raw_cfg.get('peft_type')} adapter; only LoRA adapters are supported.")
     weights = folder / WEIGHTS_FILE
@@ -233,6 +238,7 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
     except Exception as exc:  # noqa: BLE001 - safetensors error types
         raise UserError(f"{name}/{WEIGHTS_FILE} is not readable ({str(exc)[:60]}); save the adapter again.") from None
     state = {(k[len(PEFT_PREFIX) :] if k.startswith(PEFT_PREFIX) else k): v for k, v in state.items()}
+    check_finite(state, f"{name}/{WEIGHTS_FILE}", "adapter weights")
     known = {f.name for f in dataclasses.fields(LoraConfig)}
     kwargs = {
         k: v
@@ -247,6 +253,12 @@ def _apply_peft(model: nn.Module, folder: Path, strength: float) -> tuple[nn.Mod
         raise UserError(
             f"{name}/{CONFIG_FILE} is not a LoRA configuration peft understands ({str(exc)[:80]})."
         ) from None
+    alpha = config.lora_alpha
+    if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or not isinstance(config.r, int) or config.r < 1:
+        raise UserError(
+            f"{name}/{CONFIG_FILE} gives lora_alpha {alpha!r} and r {config.r!r}; both must be finite and r a "
+            f"positive integer; the adapter is damaged."
+        )
     targets = config.target_modules
     if isinstance(targets, str) or targets is None:
         wanted = sorted({k.rsplit(".lora_", 1)[0] for k in state if ".lora_" in k})

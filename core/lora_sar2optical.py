@@ -10,6 +10,7 @@ as a module (it still exports to ONNX).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from core.checkpoints import torch_load_weights
+from core.checkpoints import check_finite, torch_load_weights
 from core.errors import UserError
 
 
@@ -79,7 +80,12 @@ def sar2optical_adapter_pairs(raw) -> tuple[list[tuple[int, torch.Tensor, torch.
     alpha = None
     cfg = raw.get("config") if isinstance(raw.get("config"), dict) else None
     if cfg is not None and "alpha" in cfg:
-        alpha = float(cfg["alpha"])
+        try:
+            alpha = float(cfg["alpha"])
+        except (TypeError, ValueError):
+            raise UserError(
+                f"the adapter's config gives alpha {cfg['alpha']!r}, not a number; the file is damaged."
+            ) from None
     pairs: dict[int, dict[str, torch.Tensor | None]] = {}
     if isinstance(raw.get("lora_modules"), (list, tuple)):
         for i, entry in enumerate(raw["lora_modules"]):
@@ -140,6 +146,11 @@ def apply_sar2optical(model: nn.Module, pairs, alpha: float | None, strength: fl
                 f"B {tuple(b.shape)} but the conv takes {conv.in_channels} -> {conv.out_channels} channels; "
                 f"pick the adapter made for this checkpoint."
             )
+    if alpha is not None and not math.isfinite(alpha):
+        raise UserError(f"{name} gives a non-finite alpha ({alpha}); the adapter is damaged; pick another file.")
+    check_finite(
+        {f"encoder_enc{i}.lora_{ab}": t for i, a, b in pairs for ab, t in (("A", a), ("B", b))}, name, "adapter weights"
+    )
     rank = int(pairs[0][1].shape[0])
     alpha_used = alpha if alpha is not None else 32.0
     for idx, a, b in pairs:

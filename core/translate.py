@@ -73,6 +73,11 @@ class TranslationResult:
     notes: list[str]
     tiles: int
 
+    def __post_init__(self) -> None:
+        blank = sio.constant_output_note(self.output, f"the translation of {self.name}")
+        if blank and blank not in self.notes:
+            self.notes = [*self.notes, blank]
+
 
 # ---------------------------------------------------------------------------------------------- backends
 

@@ -11,7 +11,7 @@ from core import crossband as cb
 from core import io as sio
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES
+from core.files import IMAGE_SUFFIXES, check_outputs, output_bytes
 
 
 def _layers_arg(text: str | None) -> tuple[str, ...] | None:
@@ -41,6 +41,10 @@ def _cli_crossband(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .png, .jpg or .tif.")
+    extra = [Path(p) for p in (args.comparison, args.save_gram) if p]
+    style_file = [Path(args.style)] if args.style and Path(args.style).exists() else []
+    plan = [(Path(args.content), o) for o in [out, *extra]]
+    check_outputs(plan, 3 * output_bytes(Path(args.content)), style_file)  # before any work: one line, nothing written
     extractor = cb.make_extractor(args.vgg_weights, args.seed)
     print(f"features: {extractor.label}", file=sys.stderr)
     content, raster = cb.read_display(args.content, band=_band_arg(args.content_band), kind=args.kind)

@@ -11,7 +11,7 @@ from core import batch
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES, list_images
+from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
 from core.speckle import (
     FILTERS,
     MERLIN_MODELS,
@@ -69,12 +69,18 @@ def run_despeckle(args: argparse.Namespace) -> int:
     params = check_params(spec, params)  # fail before reading anything
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
-        files = list_images(src)
+        files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
+        if skipped:
+            print(
+                f"note: skipped {len(skipped)} earlier outputs of despeckle (e.g. {skipped[0].name}).", file=sys.stderr
+            )
         if not files:
             raise UserError(f"{src} holds no TIFF, PNG or JPEG images; pick another folder.")
         if dst.exists() and not dst.is_dir():
             raise UserError(f"{dst} is a file but the input is a folder; give an output folder.")
         jobs = [batch.Job(f, dst / f"{f.stem}_{args.filter}.tif") for f in files]
+        # before any work: one line, nothing written
+        check_outputs([(j.src, j.dst) for j in jobs], sum(output_bytes(f) for f in files))
         summary = batch.run_files(
             jobs,
             functools.partial(_despeckle_job, args=args, params=params),
@@ -86,6 +92,7 @@ def run_despeckle(args: argparse.Namespace) -> int:
         return batch.report_summary(summary, dst)
     if dst.is_dir():
         dst = dst / f"{src.stem}_{args.filter}.tif"
+    check_outputs([(src, dst)], output_bytes(src))
     despeckle_file(src, dst, args, params)
     print(f"{src.name} -> {dst}")
     return 0
@@ -108,6 +115,9 @@ def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, params: dict)
     result = despeckle_raster(raster, args.filter, notes=notes, device=args.device, **params)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
+    blank = sio.constant_output_note(result.data, dst.name)
+    if blank:
+        print(f"warning: {blank}", file=sys.stderr)
     if suffix in (".tif", ".tiff"):
         sio.write_image(dst, result.data, raster.geo, raster.band_names)
     else:

@@ -11,7 +11,7 @@ from core import batch
 from core import io as sio
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
-from core.files import list_images
+from core.files import check_outputs, list_images, output_bytes
 from core.superres import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         return run_folder(args)
     if out.suffix.lower() not in (".tif", ".tiff", ".png"):
         raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .tif or .png.")
+    outs = [(Path(args.lr), out)] + ([(Path(args.lr), Path(args.bicubic))] if args.bicubic else [])
+    also = [Path(p) for p in (args.ref, args.hr, args.model) if p]
+    check_outputs(outs, 16 * len(outs) * output_bytes(Path(args.lr)), also)  # x4: 16 output pixels per input one
     device, note = resolve_device(args.device)
     if note:
         print(f"note: {note}", file=sys.stderr)

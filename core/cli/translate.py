@@ -13,7 +13,7 @@ from core import batch
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES, list_images
+from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
 from core.translate import BACKENDS, DUALPOL_MODES, TranslateOptions, open_translator, translate_many, write_result
 
 
@@ -82,6 +82,7 @@ def add_cli(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plan = plan_outputs(Path(args.input), Path(args.output), args.format)
+    check_outputs(plan, sum(output_bytes(src, 3, per_band=False) for src, _ in plan))  # before loading the model
     opts = TranslateOptions(
         backend=args.backend,
         device=args.device,
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             write_result(result, dst)
             for n in result.notes:
                 if n not in shown:
-                    print(f"note: {n}", file=sys.stderr)
+                    print(f"warning: {n[9:]}" if n.startswith("Warning: ") else f"note: {n}", file=sys.stderr)
                     shown.add(n)
             h, w = result.output.shape[:2]
             print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")

@@ -37,6 +37,8 @@ from core.io.render import (
 )
 from core.io.write import (
     atomic_output,
+    clean_stale_parts,
+    constant_output_note,
     encode_geotiff,
     geotiff_profile,
     write_bytes,
@@ -47,6 +49,8 @@ from core.io.write import (
 )
 
 __all__ = [
+    "clean_stale_parts",
+    "constant_output_note",
     "BlockWriter",
     "CALIBRATIONS",
     "DB_FLOOR",

@@ -89,10 +89,17 @@ class BlockWriter:
         h, w, c = self.shape
         profile = geotiff_profile(w, h, c, self.dtype, self.geo, block=self.block)
         profile.update(tiled=True, blockxsize=self.block, blockysize=self.block)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            self._ds = rasterio.open(self._work_path, "w", **profile)
-        write_georef(self._ds, self.geo, self.band_names)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                self._ds = rasterio.open(self._work_path, "w", **profile)
+            write_georef(self._ds, self.geo, self.band_names)
+        except BaseException as err:  # __exit__ is not called when __enter__ fails: remove the temporary file here
+            if self._ds is not None:
+                self._ds.close()
+            self._cleanup()
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
         return self
 
     @property

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,8 @@ from core.io.render import encode_png
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} exists and is not a regular file (a folder, pipe or device); give another path.")
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -36,6 +40,54 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+# Our temporary files: `.<target name>.<8 random characters>.part` (atomic_output), `....gtiff.part` (BlockWriter's
+# COG work file), `.sar_studio_probe.<8>.part` (the writability probe). A kill (SIGKILL, power loss) leaves them.
+STALE_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}(\.gtiff)?\.part$")
+# Only files untouched this long are stale: a file being written by another run in the same folder is newer.
+STALE_PART_AGE_S = 2 * 3600
+
+
+def clean_stale_parts(folder: str | os.PathLike, max_age_s: float = STALE_PART_AGE_S) -> list[Path]:
+    """Remove our temporary files older than `max_age_s` from `folder` (not recursive); returns what went."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(str(folder)))
+    except OSError:
+        return removed
+    for e in entries:
+        if not STALE_PART.match(e.name):
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_file(follow_symlinks=False) and now - e.stat(follow_symlinks=False).st_mtime > max_age_s:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+    return removed
+
+
+def constant_output_note(data: np.ndarray, name: str = "the output") -> str | None:
+    """A warning when `data` holds one value everywhere (integer outputs: within one step of rounding, as a
+    tiled 127/128 grey is; float outputs: within 1e-6 relative) or no finite value at all: a blank result."""
+    arr = np.asarray(data)
+    if arr.size == 0:
+        return None
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.any():
+            return f"Warning: {name} has no finite value (all NaN or infinite); the model or the input is wrong."
+        lo, hi = float(np.min(arr, where=finite, initial=np.inf)), float(np.max(arr, where=finite, initial=-np.inf))
+        flat = hi - lo <= 1e-6 * max(1.0, abs(hi), abs(lo))
+    else:
+        lo, hi = float(arr.min()), float(arr.max())
+        flat = hi - lo <= (1 if arr.dtype.itemsize == 1 else 0)
+    if not flat:
+        return None
+    return (
+        f"Warning: {name} has the same value ({lo:g}) at every pixel; the model or the input is likely wrong "
+        f"(a damaged checkpoint, a blank image)."
+    )
 
 
 def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None) -> bytes:

@@ -57,7 +57,7 @@ class RunFolder:
 
     # -------------------------------------------------------------------------------- creation
     @classmethod
-    def create(cls, name: str | None = None, root: str | os.PathLike | None = None) -> "RunFolder":
+    def create(cls, name: str | None = None, root: str | os.PathLike | None = None) -> RunFolder:
         root = Path(root) if root else runs_root()
         base = name or time.strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base).strip("._") or "run"
@@ -97,10 +97,43 @@ class RunFolder:
         write_json(self.path / "config.json", config)
 
     def read_config(self) -> dict:
-        cfg = read_json(self.path / "config.json")
-        if not cfg:
+        path = self.path / "config.json"
+        if not path.is_file():
             raise UserError(f"{self.path} has no config.json; it is not a training run folder.")
+        try:
+            cfg = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UserError(f"{path} is corrupt ({str(exc)[:60]}); fix or restore it, or start a new run.") from None
+        if not isinstance(cfg, dict) or not cfg:
+            raise UserError(f"{path} is corrupt (not a JSON object of training options); fix it or start a new run.")
         return cfg
+
+    def resume_checkpoint(self, is_main: bool = True) -> Path | None:
+        """The state file to resume from, or None for a run that never saved one (its logs are then cleared to
+        step 0, so a restart does not duplicate them). UserError when a checkpoint was saved (state.json records
+        it) but the file is gone: resuming would silently restart at step 0."""
+        path = self.train_state_path
+        if path.exists():
+            return path
+        saved = self.state().get("checkpoint_step")
+        if saved is not None:
+            raise UserError(
+                f"{self.path.name}: the training state {TRAIN_STATE} saved at step {saved} is missing, so the run "
+                f"cannot resume; restore the file or start a new run."
+            )
+        if is_main:
+            self.truncate_rows("log.csv", 0)
+            self.truncate_rows("val.csv", 0)
+        return None
+
+    def discard_train_state(self) -> None:
+        """Start over: remove the state file and its record (a run started again without --resume)."""
+        self.train_state_path.unlink(missing_ok=True)
+        if "checkpoint_step" in self.state():
+            st = self.state()
+            st.pop("checkpoint_step", None)
+            st.pop("checkpoint_sha256", None)
+            write_json(self.path / "state.json", st)
 
     def state(self) -> dict:
         return read_json(self.path / "state.json")
@@ -229,8 +262,11 @@ def optimizer_state_from(tensors: dict, meta: dict, prefix: str) -> dict:
 
 
 def save_train_state(path: Path, models: dict, optimizers: dict, **meta) -> None:
-    """One atomic safetensors file with every model's state_dict and every optimizer's state, plus metadata."""
-    from core.checkpoints import save_tensors
+    """One atomic safetensors file with every model's state_dict and every optimizer's state, plus metadata.
+
+    The metadata holds a sha256 of every tensor's bytes, checked by load_train_state; the run folder's
+    state.json records the step and digest, so a deleted state file is noticed on resume."""
+    from core.checkpoints import save_tensors, tensors_digest  # heavy (torch): only training gets here
 
     tensors, opt_meta = {}, {}
     for name, m in models.items():
@@ -240,18 +276,44 @@ def save_train_state(path: Path, models: dict, optimizers: dict, **meta) -> None
         t, om = optimizer_tensors(opt, name)
         tensors.update(t)
         opt_meta[name] = om
-    save_tensors(path, tensors, optimizers=opt_meta, **meta)
+    digest = tensors_digest(tensors)
+    save_tensors(path, tensors, optimizers=opt_meta, sha256=digest, **meta)
+    run = Path(path).parent.parent
+    if Path(path) == run / TRAIN_STATE:
+        RunFolder(run).update_state(checkpoint_step=meta.get("step"), checkpoint_sha256=digest)
 
 
 def load_train_state(path: Path, models: dict, optimizers: dict) -> dict:
-    """Restore what save_train_state wrote (strictly); returns the metadata (step, epoch, ...)."""
-    from core.checkpoints import load_state_strict, load_tensors
+    """Restore what save_train_state wrote (strictly); returns the metadata (step, epoch, ...).
 
-    tensors, meta = load_tensors(path)
-    for name, m in models.items():
-        pre = name + "."
+    UserError (nothing restored) when the file is unreadable or its tensors fail the stored sha256."""
+    from core.checkpoints import check_finite, load_state_strict, load_tensors, tensors_digest  # heavy (torch)
+
+    name = f"{Path(path).parent.parent.name}/{TRAIN_STATE}"
+    try:
+        tensors, meta = load_tensors(path)
+    except UserError as exc:
+        raise UserError(f"{name} is damaged ({str(exc)[:100]}); the run cannot resume; start a new run.") from None
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own types for a damaged data section
+        raise UserError(f"{name} is damaged ({str(exc)[:60]}); the run cannot resume; start a new run.") from None
+    stored = meta.get("sha256")
+    if stored is not None and tensors_digest(tensors) != stored:
+        raise UserError(
+            f"{name} fails its checksum (its bytes changed after it was saved); the run cannot resume from it; "
+            f"restore the file or start a new run."
+        )
+    if not isinstance(meta.get("step"), int) or not isinstance(meta.get("optimizers"), dict):
+        raise UserError(f"{name} lacks its step or optimizer record; the run cannot resume; start a new run.")
+    check_finite(tensors, name, "training state")
+    for name_m, m in models.items():
+        pre = name_m + "."
         sub = {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}
-        load_state_strict(m, sub, name, path.name)
-    for name, opt in optimizers.items():
-        opt.load_state_dict(optimizer_state_from(tensors, meta["optimizers"][name], name))
+        load_state_strict(m, sub, name_m, name)
+    for name_o, opt in optimizers.items():
+        try:
+            opt.load_state_dict(optimizer_state_from(tensors, meta["optimizers"][name_o], name_o))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UserError(
+                f"{name}: the {name_o} optimizer state does not fit this run ({str(exc)[:60]}); start a new run."
+            ) from None
     return meta

@@ -131,8 +131,8 @@ class Trainer:
 
     def resume(self) -> bool:
         """Continue from the run's checkpoint if there is one (True); all ranks load the same file."""
-        path = self.run.train_state_path
-        if not path.exists():
+        path = self.run.resume_checkpoint(self.is_main)  # UserError when a saved state has gone missing
+        if path is None:
             return False
         meta = load_train_state(path, {"G": self.G, "D": self.D}, {"optG": self.optG, "optD": self.optD})
         self.step = int(meta["step"])
@@ -345,8 +345,8 @@ def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None)
         if run.stop_requested() and run.stop_path.stat().st_mtime < started:
             run.clear_stop()
         run.write_config(cfg.to_dict())
-        if not resume and run.train_state_path.exists():
-            run.train_state_path.unlink()
+        if not resume:
+            run.discard_train_state()
     try:
         trainer = Trainer(cfg, run, progress)
         return trainer.fit()
