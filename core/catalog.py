@@ -6,12 +6,14 @@ checkpoints/ in the repository), run folders are core.train.runs' (`$SAR_STUDIO_
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+from core.cards import card_body, card_path
 from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
-from core.files import list_images
+from core.files import digest_bytes, list_images
 from core.generators import GENERATOR_ARCHS
 from core.train.runs import list_runs, runs_root
 
@@ -37,6 +39,7 @@ __all__ = [
     "optical_partner",
     "runs_root",
     "sample_paths",
+    "sample_description",
     "samples_dir",
     "superres_demo",
     "translation_models",
@@ -112,9 +115,9 @@ def superres_demo() -> Path | None:
 
 
 def model_card(path: str | os.PathLike) -> str | None:
-    """The model card (.md beside a model file or adapter folder), or None."""
-    card = Path(path).with_suffix(".md")
-    return card.read_text() if card.is_file() else None
+    """The model card's text for display (.md beside a model file or adapter folder, front matter left out)."""
+    card = card_path(path)
+    return card_body(card.read_text()) if card.is_file() else None
 
 
 # ------------------------------------------------------------------------------------------ samples
@@ -124,6 +127,21 @@ def sample_paths(category: str) -> list[Path]:
     """Images in samples/<category>/ (e.g. "sar", "pairs/sar", "superres/lr"), sorted by name."""
     folder = samples_dir() / category
     return list_images(folder) if folder.is_dir() else []
+
+
+def sample_description(blob: bytes) -> dict[str, str] | None:
+    """What a bundled sample is, from the .json beside it (written by scripts/make_samples.py): `kind_label` (its
+    values, e.g. uncalibrated DN² rather than sigma0), `lacks` (calibration, georeference) and `source`. Matched
+    by content (sha256), so an upload of the same file is described too; None for any other image."""
+    digest = digest_bytes(blob, 64)
+    for sidecar in sorted(samples_dir().glob("*/*.json")):
+        try:
+            info = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("sha256") == digest:
+            return {k: str(v) for k, v in info.items()}
+    return None
 
 
 def optical_partner(name: str) -> Path | None:

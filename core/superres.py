@@ -37,7 +37,7 @@ from core.compute import onnx_providers
 from core.errors import UserError
 from core.files import digest_file
 from core.io import atomic_output
-from core.superres_inputs import SCALE, bicubic_upscale, fold, prepare_inputs, unfold
+from core.superres_inputs import SCALE, bicubic_upscale, fold, pair_problem, prepare_inputs, unfold
 from core.tiling import tile_blend
 
 DEFAULT_TILE = 64  # LR pixels per tile side (256 output pixels)
@@ -258,13 +258,11 @@ def superres_rasters(
     notes = []
     h, w = lr.shape[:2]
     hr = None
-    if hr_raster is not None:  # checked before the (slow) network runs
+    if hr_raster is not None:
         hr = raster_to_rgb01(hr_raster)
-        if hr.shape[:2] != (h * SCALE, w * SCALE):
-            raise UserError(
-                f"{hr_raster.name} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is "
-                f"{w * SCALE}×{h * SCALE}; give the HR image of the same footprint at 4× size."
-            )
+    problem = pair_problem(lr, hr, ref, (hr_raster.name if hr_raster is not None else "HR", ref_raster.name))
+    if problem:  # checked before the (slow) network runs
+        raise UserError(problem)
     if ref.shape[:2] != (h * SCALE, w * SCALE):
         notes.append(
             f"The reference ({ref.shape[1]}×{ref.shape[0]}) was resized to 4× the LR size "

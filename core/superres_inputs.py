@@ -51,3 +51,42 @@ def unfold(x: np.ndarray, c: int) -> np.ndarray:
     """Inverse of fold for a batch: (N, h, w, 16*c) -> (N, 4h, 4w, c)."""
     n, h, w, _ = x.shape
     return x.reshape(n, h, w, SCALE, SCALE, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * SCALE, w * SCALE, c)
+
+
+MIN_HR_PSNR = 20.0  # dB between the HR image shrunk to the LR grid and the LR image; same-scene pairs score ~59 dB
+REF_ASPECT_TOLERANCE = 1.25  # the reference is resized to 4x the LR, so its shape must be about the LR's
+
+
+def pair_problem(
+    lr: np.ndarray, hr: np.ndarray | None, ref: np.ndarray | None, names=("HR", "reference")
+) -> str | None:
+    """Why an HR or reference image cannot belong to this LR image (one sentence), or None when they can.
+
+    HR must be exactly 4x the LR and, shrunk back to the LR grid (bicubic, antialiased), look like the LR: a PSNR
+    below MIN_HR_PSNR means another scene. The reference (another date or view) may differ in content, but it must
+    be at least the LR's size with about the LR's aspect ratio, since it is resized to cover the LR's footprint.
+    """
+    h, w = lr.shape[:2]
+    if hr is not None:
+        if hr.shape[:2] != (h * SCALE, w * SCALE):
+            return (
+                f"{names[0]} is {hr.shape[1]}×{hr.shape[0]} but 4× the LR image is {w * SCALE}×{h * SCALE}; "
+                f"give the HR image of the same footprint at 4× size."
+            )
+        shrunk = np.clip(resize_bicubic(hr, h, w), 0, 1)
+        mse = float(np.mean((shrunk.astype(np.float64) - lr.astype(np.float64)) ** 2))
+        score = 10 * np.log10(1 / max(mse, 1e-12))
+        if score < MIN_HR_PSNR:
+            return (
+                f"{names[0]} shrunk to the LR size differs from the LR image (PSNR {score:.1f} dB, below "
+                f"{MIN_HR_PSNR:.0f} dB): it shows another scene; give the HR image of this LR image."
+            )
+    if ref is not None:
+        rh, rw = ref.shape[:2]
+        ratio = (rw / rh) / (w / h)
+        if rh < h or rw < w or not 1 / REF_ASPECT_TOLERANCE <= ratio <= REF_ASPECT_TOLERANCE:
+            return (
+                f"{names[1]} is {rw}×{rh}, which cannot cover the {w}×{h} LR image's footprint (it must be at least "
+                f"the LR size with about its aspect ratio); give a reference of the same area."
+            )
+    return None

@@ -31,6 +31,7 @@ import numpy as np
 
 from core import io as sio
 from core import metrics, speckle
+from core.cards import result_warning, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
 from core.generators import LoadedGenerator, load_generator
@@ -93,6 +94,8 @@ class Translator:
         if opts.backend not in BACKENDS:
             raise UserError(f"unknown backend {opts.backend!r}; use torch or onnx.")
         self.notes: list[str] = [f"Model: {gen.description}."]
+        self.warning = result_warning(gen.path, opts.adapter)  # the model card says: trained on synthetic scenes
+        self.notes += [self.warning] if self.warning else []
         self.norm = dict(gen.normalization)
         if gen.onnx is not None and gen.onnx.metadata.get("normalization"):
             self.norm.update(gen.onnx.metadata["normalization"])
@@ -353,14 +356,20 @@ def translate_raster(
         img, translator, tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size, progress=progress
     )
     return TranslationResult(
-        raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo), notes, n
+        raster.name,
+        out,
+        img if img.shape[2] != 1 else img[..., 0],
+        _output_geo(raster.geo, translator.warning),
+        notes,
+        n,
     )
 
 
-def _output_geo(geo: sio.GeoInfo | None) -> sio.GeoInfo | None:
+def _output_geo(geo: sio.GeoInfo | None, warning: str | None = None) -> sio.GeoInfo | None:
     if geo is None:
-        return None
-    return replace(geo, nodata=None)  # the input's nodata value (e.g. -9999) means nothing in an 8-bit RGB output
+        return with_warning_tag(None, warning)
+    # the input's nodata value (e.g. -9999) means nothing in an 8-bit RGB output; a model card's warning is a tag
+    return with_warning_tag(replace(geo, nodata=None), warning)
 
 
 def translate_many(
@@ -389,7 +398,9 @@ def translate_many(
         outs = _to_uint8(translator.run_batch(batch))
         for (r, img, notes), o in zip(pending, outs):
             done += 1
-            yield TranslationResult(r.name, o, img if img.shape[2] != 1 else img[..., 0], _output_geo(r.geo), notes, 1)
+            yield TranslationResult(
+                r.name, o, img if img.shape[2] != 1 else img[..., 0], _output_geo(r.geo, translator.warning), notes, 1
+            )
         report(f"{done} images")
         pending.clear()
 
@@ -409,7 +420,12 @@ def translate_many(
         out, n = translate_array(img, translator, tile=t, overlap=opts.overlap, batch_size=bs, progress=sub)
         done += 1
         yield TranslationResult(
-            raster.name, out, img if img.shape[2] != 1 else img[..., 0], _output_geo(raster.geo), notes, n
+            raster.name,
+            out,
+            img if img.shape[2] != 1 else img[..., 0],
+            _output_geo(raster.geo, translator.warning),
+            notes,
+            n,
         )
         report(f"{done} images")
     yield from flush()

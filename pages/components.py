@@ -117,28 +117,33 @@ def read_input(name: str, blob: bytes, key: str, kind_control: bool = True) -> s
     except UserError as exc:
         st.error(str(exc))
         return None
+    sample = catalog.sample_description(blob)
     if not kind_control:
         return raster
-    return input_kind_control(raster, key)
+    return input_kind_control(raster, key, sample)
 
 
-def input_kind_control(raster: sio.Raster, key: str) -> sio.Raster:
+def input_kind_control(raster: sio.Raster, key: str, sample: dict[str, str] | None = None) -> sio.Raster:
     """Show what was detected and let the user override it; the choice stays visible."""
     options = ["auto"] + list(sio.KINDS)
     detected = raster.detected_kind or raster.kind
+    labels = dict(sio.KIND_LABELS, **({"intensity": sample["kind_label"]} if sample else {}))
     choice = st.selectbox(
         f"Input kind for {raster.name}",
         options,
         key=f"{key}_kind",
-        format_func=lambda k: f"auto (detected: {sio.KIND_LABELS[detected]})" if k == "auto" else sio.KIND_LABELS[k],
+        format_func=lambda k: f"auto (detected: {labels[detected]})" if k == "auto" else labels[k],
         help="What the pixel values mean. Detected from dtype and value range; override when it is wrong.",
     )
     raster = raster.with_kind(choice)
     geo = "georeferenced" if raster.geo is not None and raster.geo.is_georeferenced else "no georeference"
+    # a bundled sample says what its values really are (e.g. uncalibrated DN², not sigma0) and what it lacks
     st.caption(
         f"{raster.name}: {raster.width}×{raster.height}, {raster.bands} band(s), {raster.data.dtype}, "
-        f"read as {sio.KIND_LABELS[raster.kind]}, {geo}."
+        f"read as {labels[raster.kind]}, {geo}."
     )
+    if sample and sample.get("lacks"):
+        st.caption(f":material/info: Bundled sample: {sample['lacks']}")
     return raster
 
 

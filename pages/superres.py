@@ -87,6 +87,14 @@ with c_lr:
         f"{KEY}_lr", "Low-resolution image", category="superres/lr", default_sample="synthetic_town.png"
     )
 default_name = lr_in[0][0] if lr_in else None
+# Reference and True HR belong to the LR image: when the LR sample changes, they follow it (a sample of the same
+# name), so PSNR / SSIM are never scored against another scene's HR image.
+if st.session_state.get(f"{KEY}_lr_mode", "Sample") == "Sample" and default_name:
+    if st.session_state.get(f"{KEY}_paired_lr") != default_name:
+        st.session_state[f"{KEY}_paired_lr"] = default_name
+        for part in ("ref", "hr"):
+            if default_name in {p.name for p in catalog.sample_paths(f"superres/{part}")}:
+                st.session_state[f"{KEY}_{part}_sample"] = default_name
 with c_ref:
     ref_in = pick_inputs(f"{KEY}_ref", "Reference image", category="superres/ref", default_sample=default_name)
 with c_hr:

@@ -27,15 +27,15 @@ TASK_LABELS = {
     "lora": "LoRA fine-tuning of an existing generator (adapters only)",
     "finetune": "Full fine-tuning of an existing generator (all weights)",
 }
-STATUS_ICON = {
-    "running": "🟢",
-    "starting": "🟡",
-    "stopping": "🟡",
-    "stopped": "⏸️",
-    "finished": "✅",
-    "failed": "❌",
-    "interrupted": "⚠️",
-    "new": "⚪",
+STATUS_ICON = {  # material icons: emoji render as empty boxes where no emoji font is installed
+    "running": ":material/play_circle:",
+    "starting": ":material/hourglass_top:",
+    "stopping": ":material/hourglass_bottom:",
+    "stopped": ":material/pause_circle:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/error:",
+    "interrupted": ":material/warning:",
+    "new": ":material/radio_button_unchecked:",
 }
 
 st.title("Training")
@@ -283,7 +283,11 @@ def controls(status: dict) -> None:
             file_name=f"{run.name}.safetensors",
             key=f"{KEY}_dl_gen",
         )
-        if c3.button("Send to translation", key=f"{KEY}_send"):
+        collapsed = bool(status.get("collapsed"))
+        anyway = collapsed and c3.checkbox(
+            "Send the collapsed generator anyway", key=f"{KEY}_send_anyway", help="Its outputs are flat."
+        )
+        if c3.button("Send to translation", key=f"{KEY}_send", disabled=collapsed and not anyway):
             st.session_state["translate_model_path"] = str(run.generator_path)
             st.switch_page("pages/translate.py")
     if run.adapter_path.is_dir():
@@ -323,7 +327,9 @@ def monitor() -> None:
     total = int(status.get("total_steps") or 0)
     step = int(status.get("step") or 0)
     st.markdown(
-        f"**{STATUS_ICON.get(status['status'], '')} {status['status'].capitalize()}**"
+        f"**{STATUS_ICON.get(status['status'], '')} {status['status'].capitalize()}"
+        + (" — generator collapsed" if status.get("collapsed") else "")
+        + "**"
         f" · step {step}"
         + (f" of {total}" if total else "")
         + (f" · {status['images_per_s']:.1f} images/s" if status.get("images_per_s") else "")
@@ -333,6 +339,11 @@ def monitor() -> None:
             else ""
         )
     )
+    if status.get("collapsed"):
+        st.error(
+            status.get("collapse_message") or "The generator has collapsed: its outputs are flat.",
+            icon=":material/error:",
+        )
     if total:
         st.progress(min(1.0, step / total))
     if status.get("message"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import catalog, roots, speckle
+from core import cards, catalog, roots, speckle
 from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
@@ -22,7 +22,6 @@ from pages.components import (
     read_input,
     run_guarded,
     server_path_input,
-    show_notes,
     stem,
 )
 
@@ -334,7 +333,12 @@ results: list[tr.TranslationResult] = state["results"]
 notes = list(state["notes"])
 for r in results:
     notes += [n for n in r.notes if n not in notes]
-show_notes(notes)
+warning = next((r.geo.tags[cards.WARNING_TAG] for r in results if r.geo and cards.WARNING_TAG in r.geo.tags), None)
+if warning:
+    st.warning(warning, icon=":material/warning:")
+if notes:
+    with st.expander(f"Notes on this translation ({len(notes)})", icon=":material/info:"):
+        st.info("\n".join(f"- {n}" for n in notes))  # one box, folded away, instead of one box per note
 
 names = [r.name for r in results]
 pick = st.selectbox("Result", names, key=f"{KEY}_result") if len(results) > 1 else names[0]
@@ -344,7 +348,9 @@ shown_input = (
     if res.network_input.ndim == 2 or res.network_input.shape[2] in (1, 3)
     else res.network_input[..., 0]
 )
-compare_view(shown_input, res.output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
+res_warning = res.geo.tags.get(cards.WARNING_TAG) if res.geo is not None else None
+shown_output = cards.burn_warning(res.output) if res_warning else res.output  # the warning travels with the image
+compare_view(shown_input, shown_output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
 h, w = res.output.shape[:2]
 geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced else "no georeference"
 st.caption(f"{res.name}: {w}×{h} px, {res.tiles} tile{'s' if res.tiles != 1 else ''}, {geo_text}.")
@@ -370,6 +376,8 @@ if optical_up is not None or partner is not None:
         optical = None
 
 base = stem(res.name)
+comparison = tr.comparison_png(res, optical)
+comparison = cards.warn_png(comparison, res_warning) if res_warning else comparison
 download_buttons(
     [
         ("PNG", sio.encode_png(res.output), f"{base}_optical.png", "image/png"),
@@ -379,7 +387,7 @@ download_buttons(
             f"{base}_optical.tif",
             "image/tiff",
         ),
-        ("Comparison PNG", tr.comparison_png(res, optical), f"{base}_comparison.png", "image/png"),
+        ("Comparison PNG", comparison, f"{base}_comparison.png", "image/png"),
     ],
     key=f"{KEY}_dl",
 )

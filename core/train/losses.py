@@ -111,9 +111,9 @@ class VGGPerceptualLoss(torch.nn.Module):
 
 def load_vgg19(path: str):
     """VGG19 features from a torchvision state_dict file (classifier keys dropped explicitly, strict load)."""
+    import models.vgg as vgg
     from core.checkpoints import load_state_strict, torch_load_weights
     from core.errors import UserError
-    import models.vgg as vgg
 
     state = torch_load_weights(path)
     if not isinstance(state, dict):

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def validate(self: Trainer, epoch: int) -> dict:
     """PSNR / SSIM of the generator on the validation set, and a grid of the first four samples."""
     self.G.eval()
-    ps, ss, panels = [], [], []
+    ps, ss, panels, fakes, opts = [], [], [], [], []
     with torch.no_grad():
         for i in range(len(self.val_set)):
             sar, opt = self.val_set.get(i)
@@ -37,6 +37,8 @@ def validate(self: Trainer, epoch: int) -> dict:
             ps.append(float(psnr(f01[None], o01[None])[0]))
             # the one SSIM of evaluate and the cards (scikit-image, 7x7 window), channels last
             ss.append(ssim(o01.permute(1, 2, 0).numpy(), f01.permute(1, 2, 0).numpy(), data_range=1.0))
+            fakes.append(f01.numpy())
+            opts.append(o01.numpy())
             if i < 4:
                 panels += [
                     (f"SAR {i}", tensor_to_uint8(sar)),
@@ -49,12 +51,42 @@ def validate(self: Trainer, epoch: int) -> dict:
         "step": self.step,
         "psnr": float(np.mean(ps)) if ps else float("nan"),
         "ssim": float(np.mean(ss)) if ss else float("nan"),
+        **collapse_check(fakes, opts),
     }
+    if metrics["collapsed"]:
+        self.run.update_state(collapsed=True, collapse_message=COLLAPSE_MESSAGE.format(**metrics))
+    elif self.run.state().get("collapsed"):  # a resumed run that recovered
+        self.run.update_state(collapsed=False, collapse_message="")
     if panels:
         grid = comparison_image(panels, columns=3)
         write_png(self.run.file(f"samples/epoch_{epoch:03d}.png"), grid)
         write_png(self.run.file("samples/latest.png"), grid)
     return metrics
+
+
+FLAT_STD = 1.5 / 255  # spatial std of a generated image (in [0, 1]) below which it is flat: one grey or one colour
+COLLAPSE_MESSAGE = (
+    "The generator has collapsed: its validation images are flat (spatial std {output_std:.4f} against "
+    "{target_std:.4f} in the optical images; PSNR {psnr:.2f} dB, a constant mean-colour image scores "
+    "{baseline_psnr:.2f} dB). Do not use it; train again (other learning rate, more data or epochs)."
+)
+
+
+def collapse_check(fakes: list[np.ndarray], targets: list[np.ndarray]) -> dict:
+    """Is the generator collapsed? Each (C, H, W) in [0, 1]. output_std / target_std: mean spatial std per channel;
+    baseline_psnr: PSNR of the constant mean colour of the targets (the best a colour-only generator does);
+    collapsed (0/1): outputs flat (mean std below FLAT_STD, or below 5 % of the targets'). A flat output can
+    at best reach baseline_psnr, which the message gives beside the run's PSNR."""
+    if not fakes:
+        return {"output_std": float("nan"), "target_std": float("nan"), "baseline_psnr": float("nan"), "collapsed": 0}
+    f, t = np.stack(fakes).astype(np.float64), np.stack(targets).astype(np.float64)
+    out_std = float(f.std(axis=(2, 3)).mean())
+    tgt_std = float(t.std(axis=(2, 3)).mean())
+    mean_colour = t.mean(axis=(0, 2, 3), keepdims=True)
+    base_mse = ((t - mean_colour) ** 2).mean(axis=(1, 2, 3))
+    base_psnr = float(np.mean(10 * np.log10(1 / np.maximum(base_mse, 1e-12))))
+    flat = out_std < max(FLAT_STD, 0.05 * tgt_std)
+    return {"output_std": out_std, "target_std": tgt_std, "baseline_psnr": base_psnr, "collapsed": int(flat)}
 
 
 def keep_if_best(self: Trainer, metrics: dict) -> None:

@@ -21,8 +21,8 @@ and of the model on held-out pairs (border of 4 pixels cropped).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch

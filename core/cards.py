@@ -1,0 +1,146 @@
+"""Model cards: the .md beside a model file or adapter folder, its machine-readable front matter, and the warning a
+result carries when the card says the model was trained on synthetic scenes only.
+
+A card may open with front matter, `key: value` lines between two `---` lines:
+
+    ---
+    training_data: synthetic
+    ---
+
+`training_data: synthetic` makes every result of the model carry SYNTHETIC_WARNING: in the translation's GeoTIFF
+tags (WARNING_TAG), burned into the shown image (burn_warning) and under the comparison PNG (warn_png).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from core.io import GeoInfo
+
+WARNING_TAG = "SAR_STUDIO_WARNING"
+SYNTHETIC_WARNING = (
+    "Demo model trained on synthetic scenes only: on real SAR this is not a land-cover map; do not interpret it."
+)
+BAND_TEXT = "SYNTHETIC-TRAINED DEMO MODEL: NOT A MAP OF REAL LAND COVER"
+
+__all__ = [
+    "BAND_TEXT",
+    "SYNTHETIC_WARNING",
+    "WARNING_TAG",
+    "burn_warning",
+    "card_body",
+    "card_fields",
+    "card_path",
+    "result_warning",
+    "training_data",
+    "warn_png",
+    "with_warning_tag",
+]
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def card_path(model: str | os.PathLike) -> Path:
+    """The card of a model file (x.safetensors -> x.md) or an adapter folder (x_lora -> x_lora.md)."""
+    p = Path(model)
+    return p.with_suffix(".md") if p.suffix else p.with_name(p.name + ".md")
+
+
+def _split(text: str) -> tuple[dict[str, str], str]:
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}, text
+    for end in range(1, len(lines)):
+        if lines[end].strip() == "---":
+            fields = {}
+            for line in lines[1:end]:
+                key, sep, value = line.partition(":")
+                if sep and key.strip():
+                    fields[key.strip()] = value.strip()
+            return fields, "\n".join(lines[end + 1 :]).lstrip("\n")
+    return {}, text  # no closing line: not front matter
+
+
+def card_fields(model: str | os.PathLike) -> dict[str, str]:
+    """The card's front matter (`key: value` lines between `---` lines at the top); {} without a card."""
+    card = card_path(model)
+    return _split(card.read_text())[0] if card.is_file() else {}
+
+
+def card_body(text: str) -> str:
+    """The card's text for display, without the front matter."""
+    return _split(text)[1]
+
+
+def training_data(model: str | os.PathLike) -> str | None:
+    """What the card says the model was trained on (e.g. "synthetic", "real"), or None."""
+    return card_fields(model).get("training_data") or None
+
+
+def result_warning(model: str | os.PathLike, adapter: str | os.PathLike | None = None) -> str | None:
+    """SYNTHETIC_WARNING when the model's card (or its adapter's) says it was trained on synthetic scenes."""
+    paths = [model] + ([adapter] if adapter else [])
+    return SYNTHETIC_WARNING if any(training_data(p) == "synthetic" for p in paths) else None
+
+
+# ------------------------------------------------------------------------------------------- marking
+
+
+def with_warning_tag(geo: GeoInfo | None, warning: str | None) -> GeoInfo | None:
+    """The output's georeference with WARNING_TAG added (a bare GeoInfo when the input had none)."""
+    if not warning:
+        return geo
+    geo = geo if geo is not None else GeoInfo()
+    return replace(geo, tags={**geo.tags, WARNING_TAG: warning})
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # pragma: no cover - very old Pillow
+        return ImageFont.load_default()
+
+
+def _band(width: int, height: int, text: str) -> Image.Image:
+    """A dark red band with the text in white, shrunk until it fits the width."""
+    band = Image.new("RGB", (width, height), (150, 0, 0))
+    draw = ImageDraw.Draw(band)
+    size = max(6, height - 6)
+    font = _font(size)
+    while size > 6 and draw.textlength(text, font=font) > width - 6:
+        size -= 1
+        font = _font(size)
+    draw.text((3, max(0, (height - size) // 2 - 1)), text, fill=(255, 255, 255), font=font)
+    return band
+
+
+def burn_warning(img: np.ndarray, text: str = BAND_TEXT) -> np.ndarray:
+    """A copy of a uint8 image with a warning band over its bottom rows (same size, so it fits every view)."""
+    rgb = np.asarray(img)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    out = np.ascontiguousarray(rgb[..., :3]).copy()
+    h, w = out.shape[:2]
+    bh = min(h, max(10, h // 10))
+    out[h - bh :] = np.asarray(_band(w, bh, text))
+    return out
+
+
+def warn_png(png: bytes, text: str = SYNTHETIC_WARNING) -> bytes:
+    """A PNG (e.g. a comparison) with a warning band added below it."""
+    with Image.open(io.BytesIO(png)) as im:
+        top = im.convert("RGB")
+    bh = max(18, min(40, top.height // 12))
+    canvas = Image.new("RGB", (top.width, top.height + bh), "white")
+    canvas.paste(top, (0, 0))
+    canvas.paste(_band(top.width, bh, text), (0, top.height))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
