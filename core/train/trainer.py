@@ -384,6 +384,10 @@ def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None)
         if not resume and run.train_state_path.exists():
             run.train_state_path.unlink()
     try:
+        if cfg.task == "rgtgan":
+            from core.train.superres_run import train_rgtgan  # its own trainer: reference-based x4 super-resolution
+
+            return train_rgtgan(cfg, run, progress)
         trainer = Trainer(cfg, run, progress)
         return trainer.fit()
     except UserError as exc:
