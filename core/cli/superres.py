@@ -159,7 +159,7 @@ def run_folder(args: argparse.Namespace) -> int:
     for r in rows:
         w.writerow({"name": r["name"], **{k: f"{r[k]:.5f}" for k in keys}})
     sio.write_bytes(out_dir / "per_image.csv", buf.getvalue().encode())
-    summary = {f"{k}_mean": float(sum(r[k] for r in rows) / len(rows)) for k in keys}
+    summary: dict = {f"{k}_mean": float(sum(r[k] for r in rows) / len(rows)) for k in keys}
     summary.update(count=len(rows), model=desc, border_cropped=SCALE, metric="PSNR / SSIM over RGB, data range 1")
     sio.write_bytes(out_dir / "summary.json", json.dumps(summary, indent=2).encode())
     print(
