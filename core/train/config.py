@@ -15,7 +15,8 @@ from pathlib import Path
 from core.errors import UserError
 from core.train.synthetic import SENSORS
 
-TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune", "rgtgan")
+TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")  # SAR-to-optical translation (the training page)
+SR_TASKS = ("rgtgan",)  # x4 reference-based super-resolution on HR / LR / Ref folders (core.train.superres_run)
 OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
 LR_POLICIES = ("constant", "linear", "step", "cosine")
 GAN_MODES = ("bce", "lsgan")
@@ -126,8 +127,8 @@ class TrainConfig:
         return 1.0 if objective == "chrgan" else 0.0
 
     def check(self) -> TrainConfig:
-        if self.task not in TASKS:
-            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}.")
+        if self.task not in TASKS + SR_TASKS:
+            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS + SR_TASKS)}.")
         if self.objective and self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}.")
         if self.task in ("lora", "finetune") and not self.base_model:
