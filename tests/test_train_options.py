@@ -79,6 +79,7 @@ def test_gan_mode_overrides_the_objective(tmp_path, monkeypatch):
     monkeypatch.setattr(tr, "gan_loss", lambda pred, target, mode="bce": seen.append(mode) or real(pred, target, mode))
     t = Trainer(TrainConfig(**tiny(gan_mode="lsgan", epochs=1)), RunFolder(tmp_path / "r"))
     sar, opt = t.train_set.batch([0, 1], 0)
+    sar, opt = sar.to(t.device), opt.to(t.device)
     t.train_step(sar, opt)
     assert t.objective == "pix2pix" and set(seen) == {"lsgan"}
     seen.clear()
