@@ -74,7 +74,6 @@ def test_unpaired_name_in_test_b_is_refused(uragen, generator, tmp_path):
 
 def test_rgtgan_checkpoint_given_to_evaluate_is_refused_in_one_line(uragen, tmp_path, capsys):
     from models.rgtgan import RGTGANGenerator
-
     from tests.test_rgtgan import COMPACT
 
     g = RGTGANGenerator(**COMPACT)
