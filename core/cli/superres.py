@@ -31,11 +31,21 @@ def add_cli(subparsers) -> None:
         description="x4 super-resolution of LR with a sharper reference image of the same "
         "area. Writes OUTPUT (.tif keeps the georeference, scaled 4x; .png).",
     )
-    p.add_argument("lr", metavar="LR", help="low-resolution image (PNG, JPEG or GeoTIFF)")
-    p.add_argument("output", metavar="OUTPUT", help="output file, .tif or .png")
-    p.add_argument("--ref", required=True, help="reference image of the same area (any size; resized to 4x LR)")
+    p.add_argument("lr", metavar="LR", help="low-resolution image (PNG, JPEG or GeoTIFF), or a folder of them")
+    p.add_argument("output", metavar="OUTPUT", help="output file (.tif, .png or .jpg), or a folder for a LR folder")
+    p.add_argument(
+        "--ref",
+        required=True,
+        help="reference image of the same area (any size; resized to 4x LR), or for a LR folder the folder of "
+        "references with the same file names (RGTGAN's Ref/ or google_Ref/)",
+    )
     p.add_argument("--model", required=True, help="our .safetensors RGTGAN checkpoint or RGTGAN's {iter}_G.pth")
-    p.add_argument("--hr", help="true HR image: prints PSNR / SSIM of bicubic and of the model (border 4 cropped)")
+    p.add_argument(
+        "--hr",
+        help="true HR image (or folder): PSNR / SSIM of bicubic and of the model (border 4 cropped); for folders "
+        "also per_image.csv and summary.json in OUTPUT, as RGTGAN's val.sh reports",
+    )
+    p.add_argument("--format", default="png", choices=["png", "jpg", "tif"], help="output format of a folder run")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size in LR pixels (default 64)")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
@@ -59,12 +69,15 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+OUTPUT_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if Path(args.lr).is_dir():  # a folder of LR images, each with the reference of the same name in --ref
+    if Path(args.lr).is_dir():
         return run_folder(args)
-    if out.suffix.lower() not in (".tif", ".tiff", ".png"):
-        raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .tif or .png.")
+    out = Path(args.output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserError(f"{out.name}: unknown output format {out.suffix or '(none)'}; use .tif, .png or .jpg.")
     outs = [(Path(args.lr), out)] + ([(Path(args.lr), Path(args.bicubic))] if args.bicubic else [])
     also = [Path(p) for p in (args.ref, args.hr, args.model) if p]
     check_outputs(outs, 16 * len(outs) * output_bytes(Path(args.lr)), also)  # x4: 16 output pixels per input one
@@ -99,7 +112,74 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_folder(args: argparse.Namespace) -> int:
-    """LR folder + reference folder (same file names) -> output folder, serially or on a Dask cluster."""
+    """A test set, as RGTGAN's val.sh runs it: every image of the LR folder with the reference (and HR) of the same
+    name; OUTPUT/<name>.<format>, and with --hr OUTPUT/per_image.csv and OUTPUT/summary.json (mean PSNR / SSIM)."""
+    if args.workers or args.scheduler or args.skip_existing:
+        return _run_folder_batch(args)
+    import csv
+    import io
+    import json
+
+    lr_dir, out_dir, ref_dir = Path(args.lr), Path(args.output), Path(args.ref)
+    hr_dir = Path(args.hr) if args.hr else None
+    if out_dir.suffix.lower() in OUTPUT_SUFFIXES:
+        raise UserError(f"{out_dir.name}: a folder of LR images needs an output folder, not a file name.")
+    for what, d in (("--ref", ref_dir), ("--hr", hr_dir)):
+        if d is not None and not d.is_dir():
+            raise UserError(f"{what} {d} is not a folder; with a folder of LR images give folders for {what} too.")
+    lrs = list_images(lr_dir)
+    if not lrs:
+        raise UserError(f"{lr_dir} holds no PNG, JPEG or TIFF images; give a folder of LR images.")
+
+    def partner(folder: Path, stem: str, what: str) -> Path:
+        found = {p.stem: p for p in list_images(folder)}.get(stem)
+        if found is None:
+            raise UserError(f"{stem} has no {what} of the same name in {folder}; add it or remove the LR image.")
+        return found
+
+    pairs = [(p, partner(ref_dir, p.stem, "reference"), partner(hr_dir, p.stem, "HR") if hr_dir else None) for p in lrs]
+    device, note = resolve_device(args.device)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    model, desc = load_superres_model(args.model, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (lr_p, ref_p, hr_p) in enumerate(pairs):
+        lr = sio.read_raster(lr_p)
+        res = superres_rasters(
+            lr, sio.read_raster(ref_p), model, sio.read_raster(hr_p) if hr_p else None, device, args.tile, args.overlap
+        )
+        bands = 1 if lr.bands == 1 else 3
+        sio.write_image(out_dir / f"{lr_p.stem}.{args.format}", to_output(res.sr, bands), output_geo(lr.geo))
+        row: dict = {"name": lr_p.stem}
+        if res.metrics:
+            b, m = res.metrics["bicubic"], res.metrics["model"]
+            row.update(psnr_bicubic=b["psnr"], psnr_model=m["psnr"], ssim_bicubic=b["ssim"], ssim_model=m["ssim"])
+        rows.append(row)
+        print(f"[{i + 1}/{len(pairs)}] {lr_p.name}", file=sys.stderr)
+    print(f"wrote {len(rows)} images to {out_dir} with {desc}")
+    if hr_dir is None:
+        return 0
+    keys = ["psnr_bicubic", "psnr_model", "ssim_bicubic", "ssim_model"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["name", *keys])
+    w.writeheader()
+    for r in rows:
+        w.writerow({"name": r["name"], **{k: f"{r[k]:.5f}" for k in keys}})
+    sio.write_bytes(out_dir / "per_image.csv", buf.getvalue().encode())
+    summary: dict = {f"{k}_mean": float(sum(r[k] for r in rows) / len(rows)) for k in keys}
+    summary.update(count=len(rows), model=desc, border_cropped=SCALE, metric="PSNR / SSIM over RGB, data range 1")
+    sio.write_bytes(out_dir / "summary.json", json.dumps(summary, indent=2).encode())
+    print(
+        f"average PSNR bicubic {summary['psnr_bicubic_mean']:.2f} dB, model {summary['psnr_model_mean']:.2f} dB; "
+        f"average SSIM bicubic {summary['ssim_bicubic_mean']:.4f}, model {summary['ssim_model_mean']:.4f}"
+    )
+    return 0
+
+
+def _run_folder_batch(args: argparse.Namespace) -> int:
+    """LR folder + reference folder (same file names) -> output folder on a Dask cluster (--workers / --scheduler /
+    --skip-existing). Images only: the per-image CSV and summary of `run_folder` need --hr and a serial run."""
     lr_dir, ref_dir, out = Path(args.lr), Path(args.ref), Path(args.output)
     if not ref_dir.is_dir():
         raise UserError(f"{lr_dir} is a folder, so --ref must be a folder of references with the same file names.")

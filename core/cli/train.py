@@ -14,11 +14,11 @@ import dataclasses
 import json
 import sys
 import typing
-from pathlib import Path
 
 from core.compute import DEVICES
 from core.errors import UserError
 from core.train.config import TrainConfig
+from core.train.config_files import read_config_file
 
 
 def _flag(name: str) -> str:
@@ -52,11 +52,15 @@ def add_cli(sub) -> None:
             p.add_argument(
                 _flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"({shown})"
             )
-        elif kind is dict:
+        elif kind in (dict, list):
             p.add_argument(_flag(f.name), dest=f.name, type=json.loads, default=None, help=about)
         else:
             p.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=f"({shown})")
-    p.add_argument("--config", help="JSON file with training options (command-line options override it)")
+    p.add_argument(
+        "--config",
+        help="JSON or YAML file with training options (command-line options override it); SAR2Optical's "
+        "config.yaml is read with its own keys",
+    )
     p.add_argument("--run-dir", help="run folder (created if missing; default: a new folder under the runs root)")
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint, with its saved config"
@@ -111,12 +115,9 @@ def cmd_train(args) -> int:
     else:
         cfg = {}
         if args.config:
-            try:
-                cfg = json.loads(Path(args.config).read_text())
-            except FileNotFoundError:
-                raise UserError(f"config file {args.config} not found; check the path.") from None
-            except ValueError as exc:
-                raise UserError(f"{args.config} is not valid JSON ({str(exc)[:60]}); fix the file.") from None
+            cfg, notes = read_config_file(args.config)
+            for n in notes:
+                print(f"note: {n}", file=sys.stderr)
         cfg.update(given)
     config = TrainConfig.from_dict(cfg)
     result = train(config, run, resume=args.resume, progress=_print_progress)

@@ -155,6 +155,29 @@ def resolve_layers(
     return chosen
 
 
+def layers_from_text(extractor: Extractor, text: str | None) -> tuple[str, ...] | None:
+    """Layers as a user types them: names (`relu2_2,relu4_4`) or, as transband's `--content_layer 1,3`, indices
+    into the extractor's five style layers counted from 0 (VGG19: 0 relu1_2, 1 relu2_2, 2 relu3_4, 3 relu4_4,
+    4 relu5_4). None when nothing is given."""
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if not items:
+        return None
+    order = extractor.style_layers
+    out = []
+    for t in items:
+        if t.isdigit():
+            i = int(t)
+            if i >= len(order):
+                raise UserError(
+                    f"layer index {i} is out of range; {extractor.arch} has indices 0 to {len(order) - 1} "
+                    f"({', '.join(f'{k} {n}' for k, n in enumerate(order))})."
+                )
+            out.append(order[i])
+        else:
+            out.append(t)
+    return tuple(out)
+
+
 _INDEX_HINT = "indices must be whole numbers, e.g. 0,1,2 for channels or 0-1,2-3 for Gram elements."
 
 

@@ -153,7 +153,8 @@ def _generate(
         content_targets = {k: feats[k].detach() for k in content_layers}
     gram_targets = {k: style.grams[k].detach().to(device)[None] for k in style_layers}
     if o.init == "content":
-        x = target.clone()
+        # contiguous: an RGB display enters as a permuted view, and L-BFGS flattens the gradient with .view(-1)
+        x = target.clone(memory_format=torch.contiguous_format)
     else:
         gen = torch.Generator().manual_seed(o.seed)
         x = (torch.rand(target.shape, generator=gen) * 0.2 - 0.1).to(device)

@@ -18,6 +18,10 @@ from core.errors import UserError
 
 GRAM_FORMAT = "sar-studio-gram/1"
 GRAM_SUFFIXES = (".safetensors", ".pth", ".pt")
+GRAM_FORMATS_ACCEPTED = (
+    "accepted are a SAR Studio Gram file (.safetensors, made by `python -m core gram FOLDER OUT.safetensors`) "
+    "or transband's latest_gram_trainTotal.pth (a list of 5 tensors [1,64,64] .. [1,512,512])."
+)
 
 
 def is_gram_path(path: str | os.PathLike) -> bool:
@@ -94,11 +98,14 @@ def load_gram(path: str | os.PathLike, extractor: Extractor) -> GramSet:
         raise UserError(f"{name}: Gram file not found; check the path.")
     with open(p, "rb") as fh:
         head = fh.read(16)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in (".pth", ".pt"):
         return _load_transband_gram(p, extractor)
     from core.checkpoints import load_tensors  # heavy (torch): see save_gram
 
-    tensors, meta = load_tensors(p)
+    try:
+        tensors, meta = load_tensors(p)
+    except Exception:  # our UserError from the header check, or safetensors' own error types
+        raise UserError(f"{name} is not a Gram file; {GRAM_FORMATS_ACCEPTED}") from None
     if meta.get("format") != GRAM_FORMAT:
         raise UserError(
             f"{name} is a safetensors file but not a SAR Studio Gram file; make one with "
@@ -154,14 +161,16 @@ def _load_transband_gram(path: Path, extractor: Extractor) -> GramSet:
     from models.vgg import TRANSBAND_STYLE_LAYERS
 
     name = path.name
-    obj = torch_load_weights(path)
+    try:
+        obj = torch_load_weights(path)
+    except UserError as exc:
+        if "Python objects other than tensors" in str(exc):
+            raise
+        raise UserError(f"{name} is not a readable Gram file; {GRAM_FORMATS_ACCEPTED}") from None
     if isinstance(obj, dict) and obj and all(k.startswith("gram.") for k in obj):
         obj = list(obj.values())
     if not isinstance(obj, (list, tuple)) or not all(hasattr(t, "shape") for t in obj):
-        raise UserError(
-            f"{name} is not a Gram file: transband's holds a list of 5 tensors shaped [1,64,64] .. "
-            f"[1,512,512]; give such a file or one of ours (.safetensors)."
-        )
+        raise UserError(f"{name} is not a Gram file (it holds {type(obj).__name__}); {GRAM_FORMATS_ACCEPTED}")
     expected = [64, 128, 256, 512, 512]
     shapes = [tuple(t.shape) for t in obj]
     ok = len(obj) == 5 and all(s in ((1, c, c), (c, c)) for s, c in zip(shapes, expected))

@@ -15,8 +15,12 @@ from pathlib import Path
 from core.errors import UserError
 from core.train.synthetic import SENSORS
 
-TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")
+TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")  # SAR-to-optical translation (the training page)
+SR_TASKS = ("rgtgan",)  # x4 reference-based super-resolution on HR / LR / Ref folders (core.train.superres_run)
 OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
+LR_POLICIES = ("constant", "linear", "step", "cosine")
+GAN_MODES = ("bce", "lsgan")
+LORA_TARGETS = ("all", "encoder")
 SYNTHETIC = "synthetic"
 
 
@@ -48,6 +52,23 @@ class TrainConfig:
     max_seconds: float = _opt(0.0, "0: no cap; else finish (validate, save) once this much time has passed")
     batch_size: int = 4
     lr: float = 2e-4
+    lr_policy: str = _opt(
+        "constant",
+        "constant; linear: pix2pix's, constant then linear decay to 0 over the last --lr-decay-epochs; step: "
+        "MultiStepLR at --lr-milestones x --lr-gamma; cosine: to --lr-min over all epochs",
+    )
+    lr_decay_epochs: int | None = _opt(None, "linear policy: epochs of decay (pix2pix n_epochs_decay); half the epochs")
+    lr_milestones: list = field(
+        default_factory=list, metadata={"help": "step policy: epochs (JSON list, e.g. [50,100]) where the LR drops"}
+    )
+    lr_gamma: float = _opt(0.5, "step policy: factor at each milestone")
+    lr_min: float = _opt(0.0, "cosine policy: final learning rate")
+    gan_mode: str | None = _opt(None, "bce or lsgan; from the objective (pix2pix bce, pix2pixHD / C-HR-GAN lsgan)")
+    discriminator: str | None = _opt(
+        None, "discriminator .pth to start from (SAR2Optical pix2pix_disc_N.pth, pix2pix or pix2pixHD net_D)"
+    )
+    save_every_epochs: int = _opt(0, "0: off; else keep the generator of every N-th epoch (epoch_N.safetensors)")
+    lora_target: str = _opt("all", "lora: all convolutions, or encoder (SAR2Optical's: the encoder convs only)")
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_l1: float | None = _opt(None, "100 for the pix2pix objective, 0 for pix2pixHD / C-HR-GAN")
@@ -74,7 +95,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # "" and a negative weight were how older configs (and the CLI) said "from the task"
-        for name in ("objective", "arch", "base_model", "vgg_weights"):
+        for name in ("objective", "arch", "base_model", "vgg_weights", "gan_mode", "discriminator"):
             if getattr(self, name) == "":
                 setattr(self, name, None)
         for name in ("lambda_l1", "lambda_ssim"):
@@ -106,14 +127,25 @@ class TrainConfig:
         return 1.0 if objective == "chrgan" else 0.0
 
     def check(self) -> TrainConfig:
-        if self.task not in TASKS:
-            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}.")
+        if self.task not in TASKS + SR_TASKS:
+            raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS + SR_TASKS)}.")
         if self.objective and self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}.")
         if self.task in ("lora", "finetune") and not self.base_model:
             raise UserError(f"task {self.task} needs a base model to start from; give --base-model.")
         if self.batch_size < 1 or self.epochs < 1 or self.size < 16:
             raise UserError("batch size and epochs must be at least 1 and the size at least 16; fix the options.")
+        for value, allowed, what in (
+            (self.lr_policy, LR_POLICIES, "LR policy"),
+            (self.gan_mode or "bce", GAN_MODES, "GAN loss"),
+            (self.lora_target, LORA_TARGETS, "LoRA target"),
+        ):
+            if value not in allowed:
+                raise UserError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}.")
+        if self.lr_policy == "step" and not self.lr_milestones:
+            raise UserError("the step LR policy needs --lr-milestones, e.g. [50,100] (epochs where the LR drops).")
+        if self.discriminator and not Path(self.discriminator).is_file():
+            raise UserError(f"discriminator file {self.discriminator} not found; give an existing .pth file.")
         if self.lr <= 0:
             raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
         if self.vgg_weights and not Path(self.vgg_weights).is_file():

@@ -20,13 +20,39 @@ import numpy as np
 from core.errors import UserError
 from core.train.config import parse_data
 from core.train.datasets import PairSource, synthetic_sources
-from core.train.layouts import find_pairs, split_pairs
+from core.train.layouts import find_pairs, ignored_variants, split_pairs
 from core.train.networks import load_base_generator
 
 HELD_OUT_SEED = 100000
 
 
+SUPERRES_ARCHS = ("rgtgan", "rrsgan")
+
+
+def refuse_superres(model_path: str) -> None:
+    """UserError when the file is a super-resolution model (RGTGAN / RRSGAN), which `evaluate` cannot score."""
+    from core.checkpoints import read_metadata
+
+    p = Path(model_path)
+    arch = ""
+    if p.suffix == ".safetensors" and p.is_file():
+        arch = str(read_metadata(p).get("arch", ""))
+    elif p.is_file() and p.suffix in (".pth", ".pt"):
+        from core.checkpoints import torch_load_weights
+
+        state = torch_load_weights(p)
+        keys = list(state) if isinstance(state, dict) else []
+        if any("GTEM." in str(k) or "Encoder_grad." in str(k) for k in keys):
+            arch = "rgtgan" if any("GTEM." in str(k) for k in keys) else "rrsgan"
+    if any(a in arch.lower() for a in SUPERRES_ARCHS):
+        raise UserError(
+            f"{p.name} is a x4 super-resolution model ({arch}), not a SAR-to-optical generator; score it with "
+            f"`python -m core superres LR_DIR OUT_DIR --ref REF_DIR --hr HR_DIR --model {p.name}`."
+        )
+
+
 def load_for_inference(model_path: str, adapter: str | None = None, device: str = "cpu"):
+    refuse_superres(model_path)
     model, meta = load_base_generator(model_path)
     if adapter:
         from core.lora import apply_adapter
@@ -79,11 +105,44 @@ def evaluation_sources(
     pairs, used = find_pairs(data, layout)
     if split == "all":
         chosen = pairs
+    elif split == "test" and pairs and all(p.split == "test" for p in pairs):
+        chosen = pairs  # a folder that is only a test set (test_A + test_B, test/, split.json with test only)
     else:
-        chosen = split_pairs(pairs, seed, val_fraction, test_fraction)[split]
+        chosen = split_pairs(pairs, seed, val_fraction, test_fraction, need_train=False)[split]
     if not chosen:
         raise UserError(f"the {split} split of {data} is empty; use --split all or other fractions.")
-    return [PairSource(p, Path(data)) for p in chosen], f"{data} ({used}), {split} split: {len(chosen)} pairs"
+    desc = f"{data} ({used}), {split} split: {len(chosen)} pairs"
+    variants = ignored_variants(data) if used == "pix2pixhd" else []
+    if variants:
+        desc += f"; not scored, variants of paired images: {', '.join(variants)}"
+    return [PairSource(p, Path(data)) for p in chosen], desc
+
+
+def fid_with_floor(reals: list, fakes: list, weights: str, device: str, seed: int = 0) -> dict:
+    """FID of generated against optical images, and beside it the real-vs-real floor that SAR2Optical reports: the
+    FID between two halves of the optical set (a seeded random split), what a perfect generator would score at
+    this set size. Inception features are computed once for both."""
+    from core.metrics import frechet_distance_of_features, inception_features, load_fid_inception
+
+    if len(reals) < 2 or len(fakes) < 2:
+        raise UserError("FID needs at least two images in each set (hundreds for a stable value); add images.")
+    net = load_fid_inception(weights, device)
+    a = inception_features(list(reals), net, device)
+    b = inception_features(list(fakes), net, device)
+    out: dict = {"fid": frechet_distance_of_features(a, b)}
+    order = np.random.default_rng([int(seed), 7919]).permutation(len(a))
+    half = len(a) // 2
+    if half >= 2:
+        out["fid_real_floor"] = frechet_distance_of_features(a[order[:half]], a[order[half : 2 * half]])
+    else:
+        out["fid_real_floor"] = None
+    out["fid_definition"] = (
+        f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} generated images; "
+        f"fid_real_floor: FID between two random halves of {2 * half} optical images"
+        + ("" if half >= 2 else " (needs at least 4)")
+        + "; unstable below a few hundred images"
+    )
+    return out
 
 
 def evaluate(
@@ -134,15 +193,10 @@ def evaluate(
         "ssim_std": float(ss.std()),
         "metric_definition": "scikit-image PSNR and SSIM, data_range 255, RGB",
         "notes": [n for n in [note] if n],
+        "split": split,
     }
     if fid_weights:
-        from core.metrics import fid
-
-        summary["fid"] = fid(reals, fakes, fid_weights, device=dev)
-        summary["fid_definition"] = (
-            f"pytorch-fid Inception pool3 features of {len(reals)} optical and {len(fakes)} "
-            f"generated images; unstable below a few hundred images"
-        )
+        summary.update(fid_with_floor(reals, fakes, fid_weights, dev, seed))
     out_dir = Path(out) if out else Path(__file__).resolve().parents[2] / "outputs" / "evaluate" / Path(model).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()

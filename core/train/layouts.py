@@ -6,7 +6,9 @@ Layouts (`detect_layout` guesses; every one can be named explicitly):
   "test": [...]}} listing s1 paths relative to ROOT.
 - "sen12_original": ROOT/ROIs*/s1_N/*_s1_N_pK.png with partners ROIs*/s2_N/*_s2_N_pK.png.
 - "qxslab": ROOT/sar_256_oc_0.2/*.png with ROOT/opt_256_oc_0.2/*.png of the same stem.
-- "pix2pixhd": ROOT/train_A + ROOT/train_B (and test_A + test_B), paired by sorted order.
+- "pix2pixhd": ROOT/train_A + ROOT/train_B (and test_A + test_B), paired by sorted order; when the counts differ,
+  by name without leading letters (C-HR-GAN: test_A/S4 with test_B/O4), and B images that are variants of a paired
+  one (test_B/O4_snow, the snow-covered optical references) are not used (`ignored_variants` names them).
 - "aligned": pix2pix A|B images, SAR on the left half and optical on the right, in ROOT/{train,val,test}/.
 - "folders": ROOT/sar/*.* with ROOT/optical/*.* of the same stem (what samples/pairs/ and
   `write_synthetic_folder` use).
@@ -185,12 +187,53 @@ def _pairs_pix2pixhd(root: Path) -> list[Pair]:
             raise UserError(f"{root} has {have.name}/ but no {need.name}/; pix2pixHD needs both.")
         fa, fb = list_images(a), list_images(b)
         if len(fa) != len(fb):
-            raise UserError(
-                f"{a.name}/ holds {len(fa)} images but {b.name}/ holds {len(fb)}; pix2pixHD pairs them "
-                f"by sorted order, so both must hold the same number."
-            )
-        pairs += [Pair(x, y, phase) for x, y in zip(fa, fb)]
+            pairs += [Pair(x, y, phase) for x, y in _pair_by_number(root, a, b, fa, fb)[0]]
+        else:
+            pairs += [Pair(x, y, phase) for x, y in zip(fa, fb)]
     return pairs
+
+
+def _key(stem: str) -> str:
+    """A file's name without its leading letters: S4 and O4 (C-HR-GAN's test_A / test_B) share the key 4."""
+    return re.sub(r"^[A-Za-z]+", "", stem) or stem
+
+
+def _pair_by_number(
+    root: Path, a: Path, b: Path, fa: list[Path], fb: list[Path]
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Pairs of A and B images whose names match without their leading letters (S4 <-> O4), and the B images that
+    are variants of a paired one (O4_snow: C-HR-GAN's snow-covered optical references), which are not scored.
+    UserError when an A image has no partner or a B image is neither a partner nor a variant."""
+    by_key = {_key(p.stem): p for p in fb}
+    pairs, missing = [], []
+    for x in fa:
+        y = by_key.get(_key(x.stem))
+        (pairs.append((x, y)) if y is not None else missing.append(x))
+    used = {y for _, y in pairs}
+    keys = sorted((_key(x.stem) for x, _ in pairs), key=len, reverse=True)
+    variants = [p for p in fb if p not in used and any(_key(p.stem).startswith(k + "_") for k in keys)]
+    orphans = [p for p in fb if p not in used and p not in variants]
+    if missing or orphans:
+        first = missing[0] if missing else orphans[0]
+        raise UserError(
+            f"{a.name}/ holds {len(fa)} images but {b.name}/ holds {len(fb)}, and {_rel(root, first)} has no "
+            f"partner by name (S4 pairs with O4; O4_snow is taken as a variant of O4); give both folders the "
+            f"same number of images or matching names."
+        )
+    return pairs, variants
+
+
+def ignored_variants(root: str | Path) -> list[str]:
+    """pix2pixHD-layout B images that are variants of a paired image (C-HR-GAN's O4_snow ..), not scored."""
+    root = Path(root)
+    out = []
+    for phase in ("train", "test", "val"):
+        a, b = root / f"{phase}_A", root / f"{phase}_B"
+        if a.is_dir() and b.is_dir():
+            fa, fb = list_images(a), list_images(b)
+            if len(fa) != len(fb):
+                out += [_rel(root, p) for p in _pair_by_number(root, a, b, fa, fb)[1]]
+    return out
 
 
 def _pairs_aligned(root: Path) -> list[Pair]:
@@ -269,7 +312,7 @@ def _pairs_sen12_original(root: Path) -> list[Pair]:
 
 
 def split_pairs(
-    pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1
+    pairs: list[Pair], seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1, need_train: bool = True
 ) -> dict[str, list[Pair]]:
     """train / val / test lists. Pairs with a split from their layout keep it; the others are assigned by a
     seeded permutation (same seed, same split). If the layout gives no val split, val is taken from train."""
@@ -294,7 +337,7 @@ def split_pairs(
         idx = rng.permutation(len(tr))
         out["val"] = [tr[i] for i in idx[:k]]
         out["train"] = [tr[i] for i in idx[k:]]
-    if not out["train"]:
+    if not out["train"] and need_train:
         raise UserError(
             f"only {len(pairs)} image pairs: none is left for training after the validation and test "
             f"splits; add images or lower the split fractions."

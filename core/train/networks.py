@@ -6,6 +6,7 @@ Imports torch at module level: only the trainer and `evaluate` import this modul
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -86,6 +87,113 @@ def build_discriminator(objective: str, cfg: TrainConfig, sar_channels: int):
     if objective == "pix2pix":
         return PatchGAN(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3)
     return MultiscaleDiscriminator(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3, num_D=cfg.num_d)
+
+
+_SAR2OPTICAL_D = re.compile(r"^model\.model\.(\d+)\.(?:conv_block\.(\d+)\.)?(.+)$")
+
+
+def discriminator_state(path: str) -> tuple[dict, str]:
+    """A discriminator file's state_dict in our key layout, and the layout it came in.
+
+    Read with weights_only; `module.` / `_orig_mod.` prefixes stripped. Layouts: SAR2Optical's
+    `pix2pix_disc_N.pth` (PatchGAN of DownsamplingBlocks, keys `model.model.B.conv_block.{0,1}.*` and the last
+    conv `model.model.4.*`), junyanz pix2pix `latest_net_D.pth` (`model.N.*`, ours as is) and pix2pixHD /
+    C-HR-GAN `latest_net_D.pth` with intermediate features (`scale{i}_layer{j}.*`, ours as is).
+    """
+    from core.checkpoints import FOREIGN_PREFIXES, torch_load_weights
+
+    state = torch_load_weights(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise UserError(f"{Path(path).name} does not hold a discriminator state_dict; give a net_D / disc .pth file.")
+    clean = {}
+    for k, v in state.items():
+        for prefix in FOREIGN_PREFIXES:
+            if k.startswith(prefix):
+                k = k[len(prefix) :]
+        clean[k] = v
+    if any(k.startswith("scale0_layer0.") for k in clean):
+        return clean, "pix2pixhd"
+    if "model.model.0.conv_block.0.weight" in clean:
+        # block b of SAR2Optical -> index in our Sequential: conv, LeakyReLU, then (conv, norm, LeakyReLU) per block
+        blocks = sorted({int(m.group(1)) for k in clean if (m := _SAR2OPTICAL_D.match(k))})
+        last = blocks[-1]
+        out = {}
+        for k, v in clean.items():
+            m = _SAR2OPTICAL_D.match(k)
+            if not m:
+                out[k] = v  # left for the strict load to name
+                continue
+            b, part, rest = int(m.group(1)), m.group(2), m.group(3)
+            if b == last:
+                idx = 3 * last - 1
+            elif b == 0:
+                idx = 0
+            else:
+                idx = 3 * b - 1 + int(part or 0)
+            out[f"model.{idx}.{rest}"] = v
+        return out, "sar2optical"
+    if "model.0.weight" in clean:
+        return clean, "pix2pix"
+    first = ", ".join(list(clean)[:3])
+    raise UserError(
+        f"{Path(path).name} is not a discriminator layout we know (first keys {first}); give SAR2Optical's "
+        f"pix2pix_disc_N.pth, or a pix2pix / pix2pixHD latest_net_D.pth."
+    )
+
+
+def load_discriminator(path: str, objective: str, sar_channels: int):
+    """(discriminator built from the file's shapes with its weights loaded strictly, one-line note)."""
+    from core.checkpoints import load_state_strict
+
+    state, layout = discriminator_state(path)
+    name = Path(path).name
+    net: nn.Module
+    if layout == "pix2pixhd":
+        if objective == "pix2pix":
+            raise UserError(f"{name} is a pix2pixHD multi-scale discriminator; use it with --task pix2pixhd or chrgan.")
+        first = state["scale0_layer0.0.weight"]
+        num_d = len({k.split("_")[0] for k in state if k.startswith("scale")})
+        n_layers = len({k.split(".")[0] for k in state if k.startswith("scale0_layer")}) - 2
+        net = MultiscaleDiscriminator(
+            in_channels=int(first.shape[1]), ndf=int(first.shape[0]), n_layers=n_layers, num_D=num_d
+        )
+    else:
+        if objective != "pix2pix":
+            raise UserError(f"{name} is a PatchGAN (pix2pix) discriminator; use it with --task pix2pix.")
+        first = state["model.0.weight"]
+        n_layers = (
+            len([k for k in state if k.endswith(".weight") and k[6:].split(".")[0].isdigit() and state[k].ndim == 4])
+            - 2
+        )
+        net = PatchGAN(in_channels=int(first.shape[1]), ndf=int(first.shape[0]), n_layers=n_layers)
+    if int(first.shape[1]) != sar_channels + 3:
+        raise UserError(
+            f"{name} takes {int(first.shape[1])} input channels but this run feeds {sar_channels} SAR + 3 optical; "
+            f"give a discriminator trained for the same input."
+        )
+    load_state_strict(net, state, f"{layout} discriminator", name)
+    return net, f"discriminator from {name} ({layout} layout, ndf {int(first.shape[0])})"
+
+
+def encoder_convs(model) -> list[str]:
+    """The encoder's convolutions, LoRA's targets with `lora_target encoder` (SAR2Optical puts its adapters on
+    the eight encoder convs only): `encoder.*` convs of the U-Net; for pix2pixHD's GlobalGenerator the first conv
+    and the downsampling convs (the top-level Conv2d layers before the first residual block)."""
+    named = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and n]
+    names = [n for n, m in named if n.startswith("encoder.") and ".lora_" not in n]
+    if names:
+        return names
+    out = []
+    for n, m in model.named_modules():
+        if n.count(".") == 1 and isinstance(m, nn.Conv2d):
+            out.append(n)
+        elif n.count(".") == 1 and (hasattr(m, "conv_block") or isinstance(m, nn.ConvTranspose2d)):
+            break
+    if not out:
+        raise UserError("this generator has no encoder convolutions we can find; use --lora-target all.")
+    return out
 
 
 def sar_channels_of(model) -> int:

@@ -75,10 +75,15 @@ def example_tensors(examples: list[SRExample], device="cpu") -> tuple[torch.Tens
     """Batch of the four network inputs plus the HR target, (N, 3, H, W) each."""
     from core.superres_inputs import prepare_inputs
 
-    lrs, lr_ups, refs, ref_dups, hrs = [], [], [], [], []
+    lrs: list = []
+    lr_ups: list = []
+    refs: list = []
+    ref_dups: list = []
+    hrs: list = []
     for ex in examples:
         lr, lr_up, ref, ref_dup = prepare_inputs(ex.lr, ex.ref)
-        lrs.append(lr), lr_ups.append(lr_up), refs.append(ref), ref_dups.append(ref_dup), hrs.append(ex.hr)
+        for dest, value in zip((lrs, lr_ups, refs, ref_dups, hrs), (lr, lr_up, ref, ref_dup, ex.hr)):
+            dest.append(value)
     to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous().to(device)  # noqa: E731
     return to_t(lrs), to_t(lr_ups), to_t(refs), to_t(ref_dups), to_t(hrs)
 
@@ -146,18 +151,44 @@ class SRTrainConfig:
     lr_size: int = 24
     lr: float = 4e-4
     lr_final: float = 2e-5  # cosine decay to this
+    lr_milestones: list = field(default_factory=list)  # steps: MultiStepLR (RGTGAN's lr_steps) instead of cosine
+    lr_gamma: float = 0.5  # MultiStepLR factor at each milestone
+    constant_lr: bool = False  # neither cosine nor milestones
     pixel_weight: float = 1.0
     feature_weight: float = 0.0  # 0.1 in RGTGAN; needs vgg_path
     gan_weight: float = 0.0  # 1e-3 in RGTGAN
+    gradient_weight: float = 0.0  # 1.0 in RGTGAN (gradient_pixel_weight): L1 between gradient maps
     l1_init: int = 0  # steps of L1 only before the GAN term starts
     vgg_path: str | None = None
     train_pool: int = 256  # distinct synthetic scenes for training (seeds 0..train_pool-1)
     seed: int = 0
+    log_every: int = 25
     time_budget_s: float | None = None  # stop early when exceeded (the step count is recorded)
     device: str = "cpu"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def gradient_map(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel gradient magnitude sqrt(dx^2 + dy^2 + 1e-6) with central differences (zero padded), the map
+    RGTGAN's gradient branch and its gradient loss use."""
+    c = x.shape[1]
+    kv = torch.tensor([[0.0, -1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=x.device, dtype=x.dtype)
+    kh = kv.t()
+    v = F.conv2d(x, kv.view(1, 1, 3, 3).repeat(c, 1, 1, 1), padding=1, groups=c)
+    h = F.conv2d(x, kh.reshape(1, 1, 3, 3).repeat(c, 1, 1, 1), padding=1, groups=c)
+    return torch.sqrt(v * v + h * h + 1e-6)
+
+
+def lr_at_step(config: SRTrainConfig, step: int, frac: float) -> float:
+    """The learning rate of 1-based `step`: MultiStepLR at lr_milestones, constant, or cosine to lr_final."""
+    if config.lr_milestones:
+        drops = sum(1 for m in config.lr_milestones if step > int(m))
+        return config.lr * config.lr_gamma**drops
+    if config.constant_lr:
+        return config.lr
+    return config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + np.cos(np.pi * frac))
 
 
 def build_generator(config: SRTrainConfig):
@@ -171,14 +202,19 @@ def train_superres(
     progress: Callable[[float, str], None] | None = None,
     log: Callable[[str], None] | None = None,
     model=None,
+    pool: list[SRExample] | None = None,
+    on_log: Callable[[dict], None] | None = None,
 ):
-    """Train (or continue training `model`); returns (generator in eval mode, history dict)."""
+    """Train (or continue training `model`) on `pool` (the user's triples, cropped to lr_size each step) or on
+    synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row."""
+    from core.train.superres_data import random_crop
     from models.rgtgan_discriminator import RGTGANDiscriminator
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dev = torch.device(config.device)
-    pool = [make_sr_example(s, config.lr_size) for s in range(config.train_pool)]
+    if pool is None:
+        pool = [make_sr_example(s, config.lr_size) for s in range(config.train_pool)]
     if model is None:
         model = build_generator(config)
         # start from bicubic exactly: the residual head outputs zero until it learns something better
@@ -201,7 +237,7 @@ def train_superres(
         )
     from core.train.losses import gan_loss
 
-    history = {"step": [], "l1": [], "seconds": []}
+    history: dict = {"step": [], "l1": [], "seconds": []}
     start = time.time()
     step = 0
     for step in range(1, config.steps + 1):
@@ -209,35 +245,49 @@ def train_superres(
         if config.time_budget_s:  # the schedule ends with whichever budget runs out first
             frac = max(frac, (time.time() - start) / config.time_budget_s)
         frac = min(frac, 1.0)
-        lr_now = config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + np.cos(np.pi * frac))
-        for g in opt_g.param_groups:
-            g["lr"] = lr_now
-        idx = rng.choice(len(pool), config.batch_size, replace=False)
-        lr, lr_up, ref, ref_dup, hr = _augment(example_tensors([pool[i] for i in idx], dev), rng)
+        lr_now = lr_at_step(config, step, frac)
+        for opt_ in (opt_g, opt_d):
+            for g in opt_.param_groups if opt_ is not None else []:
+                g["lr"] = lr_now
+        idx = rng.choice(len(pool), config.batch_size, replace=len(pool) < config.batch_size)
+        batch = [random_crop(pool[i], config.lr_size, rng) for i in idx]
+        lr, lr_up, ref, ref_dup, hr = _augment(example_tensors(batch, dev), rng)
         sr = gen(lr, lr_up, ref, ref_dup)
         l1 = F.l1_loss(sr, hr)
         loss = config.pixel_weight * l1
+        parts = {"loss_G_L1": float(l1.detach())}
         if feat_loss is not None:
-            loss = loss + config.feature_weight * feat_loss(sr, hr)
-        use_gan = disc is not None and step > config.l1_init
-        if use_gan:
+            fl = feat_loss(sr, hr)
+            parts["loss_G_VGG"] = float(fl.detach())
+            loss = loss + config.feature_weight * fl
+        if config.gradient_weight > 0:
+            gl = F.l1_loss(gradient_map(sr), gradient_map(hr))
+            parts["loss_G_gradient"] = float(gl.detach())
+            loss = loss + config.gradient_weight * gl
+        use_gan = step > config.l1_init
+        if use_gan and disc is not None:
             for p in disc.parameters():
                 p.requires_grad_(False)
-            loss = loss + config.gan_weight * gan_loss(disc(sr), True)
+            gl_gan = gan_loss(disc(sr), True)
+            parts["loss_G_GAN"] = float(gl_gan.detach())
+            loss = loss + config.gan_weight * gl_gan
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
-        if use_gan:
+        if use_gan and disc is not None and opt_d is not None:
             for p in disc.parameters():
                 p.requires_grad_(True)
             d_loss = gan_loss(disc(hr), True) + gan_loss(disc(sr.detach()), False)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-        if step % 25 == 0 or step == config.steps:
+            parts["loss_D"] = float(d_loss.detach())
+        if step % config.log_every == 0 or step == config.steps:
             history["step"].append(step)
             history["l1"].append(float(l1.detach()))
             history["seconds"].append(round(time.time() - start, 1))
+            if on_log:
+                on_log({"step": step, "lr": lr_now, "seconds": round(time.time() - start, 2), **parts})
             if log:
                 log(
                     f"step {step}/{config.steps} l1 {float(l1.detach()):.4f} lr {lr_now:.2e} {time.time() - start:.0f}s"

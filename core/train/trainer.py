@@ -35,19 +35,24 @@ from core.errors import UserError
 from core.lora import add_lora
 from core.train import ddp, outputs
 from core.train.config import TrainConfig
+from core.train.curves import write_loss_curves
 from core.train.datasets import epoch_order, make_data
 from core.train.losses import VGGPerceptualLoss, feature_matching_loss, gan_loss, ssim_loss
 from core.train.networks import (
     build_discriminator,
     build_generator,
+    encoder_convs,
     init_weights,
     load_base_generator,
+    load_discriminator,
+    normalization_for,
     objective_for,
     sar_channels_of,
     set_train_mode,
     size_multiple_of,
 )
 from core.train.runs import RunFolder, load_train_state, save_train_state
+from core.train.schedules import lr_at, set_lr
 
 
 class Trainer:
@@ -81,12 +86,19 @@ class Trainer:
         self.lambda_ssim = cfg.ssim_weight(self.objective)
         self.freeze_bn = cfg.task == "lora"
         if cfg.task == "lora":
-            self.G = add_lora(self.G, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
-        self.D = build_discriminator(self.objective, cfg, self.sar_channels)
+            targets = encoder_convs(self.G) if cfg.lora_target == "encoder" else None
+            self.G = add_lora(
+                self.G, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=targets
+            )
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
         if cfg.task not in ("lora", "finetune"):
             init_weights(self.G)
-        init_weights(self.D)
+        if cfg.discriminator:
+            self.D, d_note = load_discriminator(cfg.discriminator, self.objective, self.sar_channels)
+            self.notes.append(d_note)
+        else:
+            self.D = build_discriminator(self.objective, cfg, self.sar_channels)
+            init_weights(self.D)
         self.G.to(self.device)
         self.D.to(self.device)
         if cfg.channels_last:
@@ -129,6 +141,25 @@ class Trainer:
             task=self.cfg.task,
         )
 
+    def save_epoch_generator(self, epoch: int) -> None:
+        """epoch_N.safetensors (LoRA: epoch_N_adapter/) in the run folder: the generator after epoch N."""
+        from core.checkpoints import save_model
+
+        if self.cfg.task == "lora":
+            from core.lora import save_adapter
+
+            save_adapter(self.G, self.run.file(f"epoch_{epoch}_adapter"))
+            return
+        save_model(
+            self.run.file(f"epoch_{epoch}.safetensors"),
+            self.G,
+            normalization=normalization_for(self.sar_channels),
+            objective=self.objective,
+            task=self.cfg.task,
+            epoch=epoch,
+            step=self.step,
+        )
+
     def resume(self) -> bool:
         """Continue from the run's checkpoint if there is one (True); all ranks load the same file."""
         path = self.run.resume_checkpoint(self.is_main)  # UserError when a saved state has gone missing
@@ -149,7 +180,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def train_step(self, sar, opt) -> dict:
-        mode = "bce" if self.objective == "pix2pix" else "lsgan"
+        mode = self.cfg.gan_mode or ("bce" if self.objective == "pix2pix" else "lsgan")
         with self.amp():
             fake = self.Gw(sar)
         # discriminator: fake and real in two backward passes (DDP averages each; the sum is the usual 0.5 * (f + r))
@@ -233,6 +264,7 @@ class Trainer:
         while self.step < self.total_steps:
             epoch = self.step // self.steps_per_epoch
             in_epoch = self.step % self.steps_per_epoch
+            set_lr((self.optG, self.optD), lr_at(cfg, epoch))
             order = epoch_order(len(self.train_set), cfg.seed, epoch)
             b = self.global_batch
             idx = order[in_epoch * b : (in_epoch + 1) * b]
@@ -262,6 +294,7 @@ class Trainer:
                     "step": self.step,
                     "epoch": epoch + (in_epoch + 1) / self.steps_per_epoch,
                     "seconds": round(elapsed, 2),
+                    "lr": lr_at(cfg, epoch),
                     **losses,
                 }
                 run.append_row("log.csv", row)
@@ -277,6 +310,8 @@ class Trainer:
                 last_val = outputs.validate(self, epoch)
                 run.append_row("val.csv", last_val)
                 outputs.keep_if_best(self, last_val)
+                if cfg.save_every_epochs and (epoch + 1) % cfg.save_every_epochs == 0:
+                    self.save_epoch_generator(epoch + 1)
             stop = self._stop or (self.is_main and run.stop_requested())
             if self.distributed:
                 stop = ddp.any_true(stop, self.device)
@@ -304,6 +339,7 @@ class Trainer:
                     outputs.keep_if_best(self, last_val)
                 result["val"] = last_val
                 result.update(outputs.save_outputs(self, last_val))
+            result["loss_curves"] = [str(p) for p in write_loss_curves(run.path)]
             run.update_state(
                 status=status,
                 step=self.step,
@@ -348,6 +384,10 @@ def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None)
         if not resume:
             run.discard_train_state()
     try:
+        if cfg.task == "rgtgan":
+            from core.train.superres_run import train_rgtgan  # its own trainer: reference-based x4 super-resolution
+
+            return train_rgtgan(cfg, run, progress)
         trainer = Trainer(cfg, run, progress)
         return trainer.fit()
     except UserError as exc:
