@@ -41,12 +41,15 @@ class UnetSkipBlock(nn.Module):
         use_bias = norm == "instance"
         input_nc = outer_nc if input_nc is None else input_nc
         downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
-        if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            layers = [downconv, submodule, nn.ReLU(), upconv, nn.Tanh()]
-        elif innermost:
+        layers: list[nn.Module]
+        if innermost and not outermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), upconv, norm_layer(norm, outer_nc)]
+        elif submodule is None:
+            raise ValueError("every U-Net block but the innermost wraps a submodule")
+        elif outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, nn.ReLU(), upconv, nn.Tanh()]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [

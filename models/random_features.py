@@ -41,6 +41,7 @@ class RandomFeatures(nn.Module):
             w = torch.randn(conv.weight.shape, generator=gen)
             # unit-norm filters keep every level's responses on one scale (He-like variance per output)
             w = w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+            assert conv.bias is not None  # nn.Conv2d makes a bias by default
             b = (torch.rand(conv.bias.shape, generator=gen) - 0.5) * 0.2
             with torch.no_grad():
                 conv.weight.copy_(w)
@@ -54,26 +55,33 @@ class RandomFeatures(nn.Module):
         """Smallest image side the deepest level can reflect-pad (the pad must be smaller than the side)."""
         return 2 ** (len(self.convs) - 1) * (self.kernel // 2 + 1)
 
+    def bank(self, i: int) -> nn.Conv2d:
+        """The filter bank of level i (nn.ModuleList hands out plain Modules; this says which kind)."""
+        conv = self.convs[i]
+        assert isinstance(conv, nn.Conv2d)
+        return conv
+
     def layer_index(self, name: str) -> int:
         if name not in self.names:
             raise KeyError(f"random features have no layer {name!r}; known: {', '.join(self.names)}")
         return self.names.index(name)
 
     def channels(self, name: str) -> int:
-        return self.convs[self.layer_index(name)].out_channels
+        return self.bank(self.layer_index(name)).out_channels
 
     def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] = ("rand1",)) -> dict[str, torch.Tensor]:
         """Named ReLU responses. x: (N, 3, H, W), or (N, 1, H, W) for a grey image (taken as R = G = B)."""
         wanted = {self.layer_index(n): n for n in layers}
         out: dict[str, torch.Tensor] = {}
         last = max(wanted)
-        grey = x.shape[1] == 1 and self.convs[0].in_channels == 3
-        for i, conv in enumerate(self.convs):
+        grey = x.shape[1] == 1 and self.bank(0).in_channels == 3
+        for i in range(len(self.convs)):
             if i > 0:
                 x = F.avg_pool2d(x, 2)
             if i in wanted:
                 p = self.kernel // 2
                 # a grey image is R = G = B: summing the filter over its input channels gives the same result
+                conv = self.bank(i)
                 w = conv.weight.sum(1, keepdim=True) if grey else conv.weight
                 out[wanted[i]] = F.relu(F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), w, conv.bias))
             if i == last:

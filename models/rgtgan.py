@@ -43,7 +43,6 @@ from torch import nn
 
 from models.registry import register
 
-
 # ------------------------------------------------------------------------------------------------ blocks
 
 
@@ -58,9 +57,11 @@ class ConvTranspose2dS1(nn.ConvTranspose2d):
 
     fast = True
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if not self.fast:
-            return super().forward(x)
+            return super().forward(x, output_size)
+        # stride 1: the output size is the input size whatever `output_size` asks, as in ConvTranspose2d
+        assert isinstance(self.padding, tuple)  # ConvTranspose2d takes no string padding
         k = self.kernel_size[0]
         w = self.weight.transpose(0, 1).flip(2, 3)
         return F.conv2d(x, w, self.bias, 1, k - 1 - self.padding[0])
@@ -136,14 +137,15 @@ class DenseBlock(nn.Module):
     @staticmethod
     def run(owner: nn.Module, h: torch.Tensor, rounds: int, steps: int) -> torch.Tensor:
         lrelu = F.leaky_relu
+        ud1, ud2, ud3, ud4, ud5, ud6, ud7 = (owner.get_submodule(f"dconv_ud{i}") for i in range(1, 8))
         for _ in range(rounds):
             x1 = x2 = x3 = h
             for _ in range(steps):
-                a = torch.cat([lrelu(owner.dconv_ud1(x1)), lrelu(owner.dconv_ud2(x2)), lrelu(owner.dconv_ud3(x3))], 1)
-                x1 = lrelu(owner.dconv_ud4(torch.cat([a, x1], 1)))
-                x2 = lrelu(owner.dconv_ud5(torch.cat([a, x2], 1)))
-                x3 = lrelu(owner.dconv_ud6(torch.cat([a, x3], 1)))
-            h = h + lrelu(owner.dconv_ud7(torch.cat([x1, x2, x3], 1)))
+                a = torch.cat([lrelu(ud1(x1)), lrelu(ud2(x2)), lrelu(ud3(x3))], 1)
+                x1 = lrelu(ud4(torch.cat([a, x1], 1)))
+                x2 = lrelu(ud5(torch.cat([a, x2], 1)))
+                x3 = lrelu(ud6(torch.cat([a, x3], 1)))
+            h = h + lrelu(ud7(torch.cat([x1, x2, x3], 1)))
         return h
 
 
@@ -511,7 +513,7 @@ class RGTGANGenerator(nn.Module):
         self.texture_transfer = TextureTransfer(ngf, n_blocks, dense_rounds, dense_steps)
         self.GTEM = GTEM(3, gtem_nf, gtem_blocks, dense_rounds, dense_steps)
 
-    def use_fast_paths(self, enabled: bool = True) -> "RGTGANGenerator":
+    def use_fast_paths(self, enabled: bool = True) -> RGTGANGenerator:
         """Transposed convolutions as convolutions (fast) or as PyTorch's ConvTranspose2d (as the original)."""
         for mod in self.modules():
             if isinstance(mod, ConvTranspose2dS1):

@@ -17,7 +17,7 @@ class RGTGANDiscriminator(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_nc
-        for i, width in enumerate((nf, 2 * nf, 4 * nf, 8 * nf)):
+        for width in (nf, 2 * nf, 4 * nf, 8 * nf):
             layers += [
                 nn.Conv2d(cin, width, 3, 1, 1),
                 nn.LeakyReLU(0.2, True),

@@ -72,6 +72,7 @@ class DCNv2Sep(nn.Module):
         nn.init.uniform_(self.weight, -((channels * kernel_size**2) ** -0.5), (channels * kernel_size**2) ** -0.5)
         self.conv_offset_mask = nn.Conv2d(channels, groups * 3 * kernel_size**2, kernel_size, 1, kernel_size // 2)
         nn.init.zeros_(self.conv_offset_mask.weight)
+        assert self.conv_offset_mask.bias is not None  # nn.Conv2d makes a bias by default
         nn.init.zeros_(self.conv_offset_mask.bias)
 
     def forward(self, value: torch.Tensor, offset_feature: torch.Tensor, naive: bool = False) -> torch.Tensor:
@@ -122,7 +123,7 @@ class RRSGANGenerator(nn.Module):
         self.content_extractor = ContentExtractor(ngf, n_blocks, with_unused)
         self.texture_transfer = RRSTextureTransfer(ngf, n_blocks)
 
-    def use_fast_paths(self, enabled: bool = True) -> "RRSGANGenerator":
+    def use_fast_paths(self, enabled: bool = True) -> RRSGANGenerator:
         return self
 
     def forward(self, lr, lr_up, ref, ref_dup, full: bool = False, **_):

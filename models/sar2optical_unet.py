@@ -26,7 +26,7 @@ from models.registry import register
 class DownBlock(nn.Module):
     def __init__(self, cin: int, cout: int, norm: bool):
         super().__init__()
-        layers = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
         if norm:
             layers.append(nn.BatchNorm2d(cout))
         layers.append(nn.LeakyReLU(0.2))
@@ -39,11 +39,12 @@ class DownBlock(nn.Module):
 class UpBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dropout: bool, use_upsampling: bool, mode: str = "nearest"):
         super().__init__()
+        up: nn.Module
         if use_upsampling:
             up = nn.Sequential(nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
         else:
             up = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
-        layers = [up, nn.BatchNorm2d(cout)]
+        layers: list[nn.Module] = [up, nn.BatchNorm2d(cout)]
         if dropout:
             layers.append(nn.Dropout(0.5))
         layers.append(nn.ReLU())

@@ -23,7 +23,7 @@ from torch import nn
 from models.registry import register
 
 # torchvision's configurations "D" (VGG16) and "E" (VGG19): channels per conv, "M" for a 2x2 max pool.
-CONFIGS = {
+CONFIGS: dict[int, list[int | str]] = {
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
@@ -40,9 +40,10 @@ CLASSIFIER_SHAPES = {
 
 def layer_names(depth: int) -> list[str]:
     """Names of the modules in `features`, in order (conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...)."""
-    names, block, i = [], 1, 1
+    names: list[str] = []
+    block, i = 1, 1
     for v in CONFIGS[depth]:
-        if v == "M":
+        if isinstance(v, str):  # "M"
             names.append(f"pool{block}")
             block, i = block + 1, 1
         else:
@@ -53,9 +54,10 @@ def layer_names(depth: int) -> list[str]:
 
 def expected_feature_shapes(depth: int) -> dict[str, tuple[int, ...]]:
     """`features.N.weight` / `.bias` -> shape, exactly as in torchvision's VGG state_dict."""
-    shapes, idx, cin = {}, 0, 3
+    shapes: dict[str, tuple[int, ...]] = {}
+    idx, cin = 0, 3
     for v in CONFIGS[depth]:
-        if v == "M":
+        if isinstance(v, str):  # "M"
             idx += 1
             continue
         shapes[f"features.{idx}.weight"] = (v, cin, 3, 3)
@@ -73,7 +75,7 @@ class _VGGFeatures(nn.Module):
         layers: list[nn.Module] = []
         cin = 3
         for v in CONFIGS[self.depth]:
-            if v == "M":
+            if isinstance(v, str):  # "M"
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 layers += [nn.Conv2d(cin, v, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
@@ -92,7 +94,7 @@ class _VGGFeatures(nn.Module):
     def channels(self, name: str) -> int:
         """Number of channels of a named layer's output."""
         idx = self.layer_index(name)
-        for m in reversed(self.features[: idx + 1]):
+        for m in reversed(list(self.features)[: idx + 1]):
             if isinstance(m, nn.Conv2d):
                 return m.out_channels
         return 3
@@ -106,7 +108,7 @@ class _VGGFeatures(nn.Module):
         out: dict[str, torch.Tensor] = {}
         last = max(wanted)
         for i, module in enumerate(self.features):
-            if i == 0 and x.shape[1] == 1:
+            if i == 0 and x.shape[1] == 1 and isinstance(module, nn.Conv2d):  # features[0] is always a conv
                 x = nn.functional.conv2d(x, module.weight.sum(1, keepdim=True), module.bias, padding=1)
             else:
                 x = module(x)

@@ -301,7 +301,7 @@ def main(argv=None) -> int:
             out=str(CKPT / "heldout" / name),
         )
         for bname in ("mean colour", "grey-level lookup"):
-            bp, bs = score(lambda sar, b=bname: apply_baseline(b, fitted, sar), test)
+            bp, bs = score(lambda sar, b=bname, f=fitted: apply_baseline(b, f, sar), test)
             table.append((f"baseline: {bname}", bp, bs))
         md_path = CKPT / f"{name}.md"
         with atomic_output(md_path) as tmp:
