@@ -139,7 +139,7 @@ def main() -> int:
         f"Image {args.size}x{args.size} (bundled Sentinel-1 VV content, VH style), CPU, batch 1.",
         "",
         "| features | steps/s, grey path (ours) | steps/s, 3-channel copy (baseline) | ratio | "
-        f"seconds for default steps |",
+        "seconds for default steps |",
         "|---|---|---|---|---|",
     ]
     for arch, grey, plain in rows:

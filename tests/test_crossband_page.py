@@ -77,7 +77,6 @@ def test_channel_visualisation_grid():
 
 
 def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path, data_roots):
-    import torch
     from tests.test_vgg import TV_VGG16_CONVS, torchvision_state
 
     path = tmp_path / "vgg16-test.pth"

@@ -46,7 +46,7 @@ def test_sar2optical_keys_match_the_published_layout():
 
 def test_pix2pixhd_key_positions():
     _, _, sd = _count("pix2pixhd_global", {})
-    d, nb = 4, 9
+    # d = 4 downsamplings, nb = 9 residual blocks (the positions below count with them)
     assert "model.38.weight" in sd and tuple(sd["model.38.weight"].shape) == (3, 64, 7, 7)  # 5 + 6d + nb
     assert "model.16.conv_block.1.weight" in sd and "model.16.conv_block.5.weight" in sd  # 4 + 3d
     assert "model.25.weight" in sd and tuple(sd["model.25.weight"].shape) == (1024, 512, 3, 3)  # 4 + 3d + nb

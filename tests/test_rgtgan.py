@@ -16,7 +16,6 @@ from models.rgtgan import (
     unused_parameter_names,
 )
 
-
 # The full-size network costs about 55 GFLOP per 16x16 LR patch and 875 GFLOP per 64x64 one (minutes on a busy
 # 2-core machine): the default run uses 16x16; SAR_STUDIO_RGTGAN_TEST_LR=64 runs the 64x64 forward.
 FULL_LR = int(os.environ.get("SAR_STUDIO_RGTGAN_TEST_LR", "16"))

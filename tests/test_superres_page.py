@@ -11,7 +11,6 @@ from core import io as sio
 from core import superres as sr
 from tests.conftest import app_test
 
-
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 SAMPLES = ROOT / "samples" / "superres"

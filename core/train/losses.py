@@ -14,17 +14,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 
 
 def gan_loss(pred, target_is_real: bool, mode: str = "bce") -> torch.Tensor:
     if isinstance(pred, (list, tuple)):
-        total = 0.0
+        total: torch.Tensor | float = 0.0
         for scale in pred:
             logits = scale[-1] if isinstance(scale, (list, tuple)) else scale
             total = total + gan_loss(logits, target_is_real, mode)
-        return total
+        return cast(torch.Tensor, total)  # a tensor once one scale is added (pred is never empty)
     target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
     if mode == "bce":
         return F.binary_cross_entropy_with_logits(pred, target)
@@ -35,13 +37,13 @@ def gan_loss(pred, target_is_real: bool, mode: str = "bce") -> torch.Tensor:
 
 def feature_matching_loss(fake_feats, real_feats) -> torch.Tensor:
     num_d = len(fake_feats)
-    total = 0.0
+    total: torch.Tensor | float = 0.0
     for f_scale, r_scale in zip(fake_feats, real_feats):
         n_layers = len(f_scale) - 2  # the layers before the logits, as pix2pixHD counts them
         w = 4.0 / (n_layers + 1) / num_d
         for f, r in zip(f_scale[:-1], r_scale[:-1]):
             total = total + w * F.l1_loss(f, r.detach())
-    return total
+    return cast(torch.Tensor, total)  # a tensor once one layer is added
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -106,7 +108,7 @@ class VGGPerceptualLoss(torch.nn.Module):
         ff = self.net(fake, list(VGG_LAYERS))
         with torch.no_grad():
             rf = self.net(real, list(VGG_LAYERS))
-        return sum(w * F.l1_loss(ff[k], rf[k]) for k, w in zip(VGG_LAYERS, VGG_WEIGHTS))
+        return cast(torch.Tensor, sum(w * F.l1_loss(ff[k], rf[k]) for k, w in zip(VGG_LAYERS, VGG_WEIGHTS)))
 
 
 def load_vgg19(path: str):
