@@ -12,13 +12,36 @@ from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, list_images
-from core.translate import BACKENDS, DUALPOL_MODES, TranslateOptions, open_translator, translate_many, write_result
+from core.io.products import safe_manifest
+from core.progress import add_progress_option, cli_progress
+from core.translate import (
+    BACKENDS,
+    DUALPOL_MODES,
+    TranslateOptions,
+    Translator,
+    open_translator,
+    translate_many,
+    write_result,
+)
+from core.translate_stream import translate_scene
+
+TIFF = (".tif", ".tiff")
 
 
 def plan_outputs(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs for a file or a folder of images; refuses plans that would overwrite inputs."""
     if not input_path.exists():
         raise UserError(f"{input_path}: not found; give an image file or a folder of images.")
+    if safe_manifest(input_path) is not None:  # a Sentinel-1 product (folder, manifest or zip): one scene
+        stem = input_path.parent.stem if input_path.name.lower() == "manifest.safe" else input_path.stem
+        if output_path.is_dir():
+            return [(input_path, output_path / (stem.removesuffix(".SAFE") + ".tif"))]
+        if output_path.suffix.lower() not in TIFF:
+            raise UserError(
+                f"{output_path.name}: a Sentinel-1 product is translated as a whole scene, streamed into a GeoTIFF; "
+                f"give a .tif output."
+            )
+        return [(input_path, output_path)]
     if input_path.is_dir():
         files = list_images(input_path)
         if not files:
@@ -57,14 +80,21 @@ def add_cli(subparsers) -> None:
     p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
     p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
     p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch eager or ONNX Runtime (default torch)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="PyTorch eager, ONNX Runtime, or auto (default): the faster one here, measured once and cached",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
     p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
     p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
     p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--batch", type=int, default=4, help="tiles or images per forward pass (default 4)")
+    p.add_argument(
+        "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
+    )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
@@ -74,7 +104,36 @@ def add_cli(subparsers) -> None:
         default="auto",
         help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
     )
+    add_scene_options(p)
     p.set_defaults(func=run)
+
+
+def add_scene_options(p) -> None:
+    """Whole-scene options: Sentinel-1 calibration / polarisation / swath, COG output, progress bar."""
+    p.add_argument(
+        "--calibration",
+        choices=sio.CALIBRATIONS,
+        default=None,
+        help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (DN)",
+    )
+    p.add_argument("--pol", default="all", help="polarisation of a product or multi-band file: VV, VH, ... or all")
+    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
+    add_progress_option(p)
+
+
+def streamed(src: Path, dst: Path) -> bool:
+    """GeoTIFF outputs and Sentinel-1 products stream tile by tile; PNG/JPEG outputs are made in memory."""
+    return dst.suffix.lower() in TIFF or safe_manifest(src) is not None
+
+
+def translate_streamed(src: Path, dst: Path, translator: Translator, args: argparse.Namespace) -> list[str]:
+    """One scene, read and written tile by tile with a progress bar; returns the notes."""
+    with sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+        with cli_progress(src.name, unit="tile", force=args.progress) as bar:
+            res = translate_scene(source, dst, translator, kind=args.kind, cog=args.cog, progress=bar)
+        print(f"{src.name} -> {dst} ({res.width}x{res.height}, {res.tiles} tile{'s' if res.tiles != 1 else ''})")
+        return source.notes + res.notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         half=args.half,
         tile=args.tile,
         overlap=args.overlap,
-        batch_size=args.batch,
+        batch_size=args.batch if args.batch is not None or args.backend == "auto" else 4,
         adapter=args.lora,
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
@@ -96,26 +155,24 @@ def run(args: argparse.Namespace) -> int:
         translator.tile_size()
         for n in translator.notes:
             print(f"note: {n}", file=sys.stderr)
-        targets = dict(plan)
-
-        def rasters() -> Iterator[sio.Raster]:
-            for src, _ in plan:
-                try:
-                    yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
-                except UserError as exc:
-                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
-
         start = time.perf_counter()
         shown: set[str] = set()
-        for (src, _), result in zip(plan, translate_many(rasters(), translator, opts, total=len(plan))):
-            dst = targets[src]
-            write_result(result, dst)
-            for n in result.notes:
+
+        def show(notes: list[str]) -> None:
+            for n in notes:
                 if n not in shown:
                     print(f"note: {n}", file=sys.stderr)
                     shown.add(n)
-            h, w = result.output.shape[:2]
-            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
+
+        for src, dst in plan:
+            if streamed(src, dst):
+                try:
+                    show(translate_streamed(src, dst, translator, args))
+                except UserError as exc:
+                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
+        in_memory = [(src, dst) for src, dst in plan if not streamed(src, dst)]
+        if in_memory:
+            translate_in_memory(in_memory, translator, opts, args, show)
         print(
             f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,
@@ -123,3 +180,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         translator.close()
     return 0
+
+
+def translate_in_memory(plan, translator: Translator, opts: TranslateOptions, args: argparse.Namespace, show) -> None:
+    """PNG/JPEG outputs: whole images in memory (the pixel limit of core.io.read_raster applies)."""
+    targets = dict(plan)
+    if args.calibration not in (None, "none"):
+        raise UserError("--calibration applies to Sentinel-1 products; these inputs have no calibration tables.")
+
+    def rasters() -> Iterator[sio.Raster]:
+        for src, _ in plan:
+            try:
+                yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
+            except UserError as exc:
+                raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
+
+    with cli_progress("translate", unit="%", force=args.progress) as bar:
+
+        def progress(frac: float, msg: str) -> None:
+            bar(round(100 * frac), 100)
+
+        results = translate_many(rasters(), translator, opts, progress=progress, total=len(plan))
+        for (src, _), result in zip(plan, results):
+            dst = targets[src]
+            write_result(result, dst)
+            show(result.notes)
+            h, w = result.output.shape[:2]
+            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
