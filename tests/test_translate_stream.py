@@ -217,11 +217,13 @@ def test_prefilter_filters_8bit_inputs_as_amplitude(tmp_path, rng):
 
 _RSS_SCRIPT = textwrap.dedent(
     """
-    import resource, sys
+    import sys
     sys.path.insert(0, {root!r})
     from core.cli import main
     rc = main(sys.argv[1:])
-    print("RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc)
+    # VmHWM: this process's own peak (ru_maxrss would carry the forking pytest's resident size over the exec)
+    hwm = [x for x in open("/proc/self/status").read().splitlines() if x.startswith("VmHWM:")][0]
+    print("RSS", hwm.split()[1], rc)
     """
 )
 
@@ -239,11 +241,11 @@ def _peak_rss_kb(tmp_path, src, model):
 
 
 def test_peak_memory_does_not_grow_with_the_scene(tmp_path, rng):
-    """A scene 8x taller (16.8 Mpixel: ~400 MB of scene-sized arrays in memory) peaks like the small one."""
+    """A scene 4x larger (8.4 Mpixel: ~200 MB of scene-sized arrays in memory) peaks like the small one."""
     model = _tiny_unet(tmp_path)
     w = 1024
     paths = []
-    for rows in (2048, 16384):
+    for rows in (2048, 8192):
         path = tmp_path / f"scene{rows}.tif"
         profile = dict(driver="GTiff", width=w, height=rows, count=1, dtype="float32", tiled=True)
         with rasterio.open(path, "w", **profile) as ds:
@@ -252,8 +254,8 @@ def test_peak_memory_does_not_grow_with_the_scene(tmp_path, rng):
         paths.append(path)
     small, large = (_peak_rss_kb(tmp_path, p, model) for p in paths)
     grow_mb = (large - small) / 1024
-    print(f"peak RSS: 2 Mpixel {small / 1024:.0f} MB, 16.8 Mpixel {large / 1024:.0f} MB")
-    assert grow_mb < 100, f"peak RSS grew by {grow_mb:.0f} MB from a 2 to a 16.8 Mpixel scene"
+    print(f"peak RSS: 2.1 Mpixel {small / 1024:.0f} MB, 8.4 Mpixel {large / 1024:.0f} MB")
+    assert grow_mb < 60, f"peak RSS grew by {grow_mb:.0f} MB from a 2.1 to an 8.4 Mpixel scene"
 
 
 def test_backend_auto_measures_once_and_onnx_export_is_kept(tmp_path, rng, monkeypatch):
