@@ -204,11 +204,12 @@ def cache_dir() -> Path:
 
 
 def cached_onnx_path(model_path: str | os.PathLike, digest: str) -> Path:
-    """Where the exported ONNX file of a checkpoint lives: beside it (`<stem>.<digest>.onnx`) when that folder is
-    writable, else in the cache folder. The checkpoint's digest in the name makes a changed checkpoint re-export."""
+    """Where the exported ONNX file of a checkpoint lives: beside it, in `.onnx-cache/<stem>.<digest>.onnx` (a
+    hidden folder, so model lists of that folder do not show it as another model), when that folder is writable,
+    else in the cache folder. The checkpoint's digest in the name makes a changed checkpoint re-export."""
     model_path = Path(model_path)
     name = f"{model_path.stem}.{digest}.onnx"
-    beside = model_path.parent / name
+    beside = model_path.parent / ".onnx-cache" / name
     if beside.is_file() or os.access(model_path.parent, os.W_OK):
         return beside
     return cache_dir() / "onnx" / name

@@ -54,7 +54,8 @@ from core.translate_input import (
 )
 
 ProgressFn = Callable[[float, str], None]
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = ("torch", "onnx")  # what a user picks on the page
+BACKEND_CHOICES = ("auto", *BACKENDS)  # the CLI adds auto (its default)
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Translator:
     ):
         self.gen = gen
         self.options = opts = options or TranslateOptions()
-        if opts.backend not in BACKENDS:
+        if opts.backend not in BACKEND_CHOICES:
             raise UserError(f"unknown backend {opts.backend!r}; use auto, torch or onnx.")
         self.notes: list[str] = [f"Model: {gen.description}."]
         self.norm = dict(gen.normalization)

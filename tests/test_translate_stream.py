@@ -268,7 +268,7 @@ def test_backend_auto_measures_once_and_onnx_export_is_kept(tmp_path, rng, monke
     cache = json.loads((tmp_path / "cache" / "backend.json").read_text())
     (entry,) = cache.values()
     assert set(entry["timings"]) == {"torch", "onnx"}
-    exported = list(tmp_path.glob("tiny.*.onnx"))
+    exported = list((tmp_path / ".onnx-cache").glob("tiny.*.onnx"))
     assert len(exported) == 1  # beside the checkpoint, named by its digest
     tr.close()
     tr2 = Translator(gen, TranslateOptions(backend="auto", device="cpu", batch_size=None, tile=64))

@@ -15,7 +15,7 @@ from core.files import IMAGE_SUFFIXES, list_images
 from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
 from core.translate import (
-    BACKENDS,
+    BACKEND_CHOICES,
     DUALPOL_MODES,
     TranslateOptions,
     Translator,
@@ -82,7 +82,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
     p.add_argument(
         "--backend",
-        choices=BACKENDS,
+        choices=BACKEND_CHOICES,
         default="auto",
         help="PyTorch eager, ONNX Runtime, or auto (default): the faster one here, measured once and cached",
     )
@@ -164,15 +164,20 @@ def run(args: argparse.Namespace) -> int:
                     print(f"note: {n}", file=sys.stderr)
                     shown.add(n)
 
-        for src, dst in plan:
-            if streamed(src, dst):
-                try:
-                    show(translate_streamed(src, dst, translator, args))
-                except UserError as exc:
-                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
-        in_memory = [(src, dst) for src, dst in plan if not streamed(src, dst)]
-        if in_memory:
-            translate_in_memory(in_memory, translator, opts, args, show)
+        in_memory: list[tuple[Path, Path]] = []  # consecutive PNG/JPEG outputs, translated together (batches)
+        for src, dst in [*plan, (Path(), Path())]:  # in input order; the empty pair flushes the last group
+            if in_memory and (src == Path() or streamed(src, dst)):
+                translate_in_memory(in_memory, translator, opts, args, show)
+                in_memory = []
+            if src == Path():
+                break
+            if not streamed(src, dst):
+                in_memory.append((src, dst))
+                continue
+            try:
+                show(translate_streamed(src, dst, translator, args))
+            except UserError as exc:
+                raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
         print(
             f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,
