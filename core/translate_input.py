@@ -77,7 +77,7 @@ def _valid(data: np.ndarray, nodata: float | None) -> np.ndarray:
     m = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
     if nodata is not None and np.isfinite(nodata):
         m &= data != nodata
-    return m if m.ndim == 2 else m.all(axis=-1)
+    return np.asarray(m if m.ndim == 2 else m.all(axis=-1))
 
 
 def channel_values(plan: InputPlan, data: np.ndarray, nodata: float | None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -167,8 +167,6 @@ def prefilter_values(data: np.ndarray, kind: str, name: str, params: dict | None
 def prefilter_halo(name: str, params: dict | None) -> int:
     """Pixels of context a pre-filter needs around each output pixel (its window's half side, plus one)."""
     spec = speckle.filter_spec(name)
-    window = (params or {}).get("window")
-    if window is None:
-        defaults = {p.name: p.default for p in spec.params}
-        window = defaults.get("window", 7)
-    return int(window) // 2 + 1 if not spec.deep else 32
+    defaults = {p.name: p.default for p in spec.params}
+    window = (params or {}).get("window") or defaults.get("window") or 7
+    return int(str(window)) // 2 + 1 if not spec.deep else 32
