@@ -278,3 +278,13 @@ def test_backend_auto_measures_once_and_onnx_export_is_kept(tmp_path, rng, monke
     x = rng.uniform(0, 255, (2, 64, 64, 1)).astype(np.float32)
     eager = Translator(gen, TranslateOptions(backend="torch", device="cpu"))
     assert np.abs(tr3.run_batch(x) - eager.run_batch(x)).max() < 0.5
+
+
+def test_progress_bar_counts_tiles_when_asked(tmp_path, rng, capsys):
+    src = _write_tif(tmp_path / "p.tif", rng.gamma(1.0, 0.1, (100, 120)).astype(np.float32))
+    model = _tiny_unet(tmp_path)
+    base = ["translate", str(src), str(tmp_path / "o.tif"), "--model", str(model), "--backend", "torch"]
+    assert cli_main(base + ["--tile", "64", "--overlap", "8", "--progress"]) == 0
+    assert "4/4" in capsys.readouterr().err  # tile rows start at 0, 36; columns at 0, 56
+    assert cli_main(base + ["--tile", "64", "--overlap", "8", "--no-progress"]) == 0
+    assert "4/4" not in capsys.readouterr().err
