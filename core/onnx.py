@@ -190,3 +190,47 @@ def export_generator_file(
     )
     report["notes"] = notes
     return report
+
+
+# --------------------------------------------------------------------------------------- cached exports
+
+
+def cache_dir() -> Path:
+    """SAR Studio's cache folder: SAR_STUDIO_CACHE, else ~/.cache/sar-studio (made on first use)."""
+    root = os.environ.get("SAR_STUDIO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sar-studio")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cached_onnx_path(model_path: str | os.PathLike, digest: str) -> Path:
+    """Where the exported ONNX file of a checkpoint lives: beside it, in `.onnx-cache/<stem>.<digest>.onnx` (a
+    hidden folder, so model lists of that folder do not show it as another model), when that folder is writable,
+    else in the cache folder. The checkpoint's digest in the name makes a changed checkpoint re-export."""
+    model_path = Path(model_path)
+    name = f"{model_path.stem}.{digest}.onnx"
+    beside = model_path.parent / ".onnx-cache" / name
+    if beside.is_file() or os.access(model_path.parent, os.W_OK):
+        return beside
+    return cache_dir() / "onnx" / name
+
+
+def cached_export(
+    model, model_path: str | os.PathLike, digest: str, size: int, normalization: dict | None, progress=None
+):
+    """(ONNX path, note): reuse the checked export of this checkpoint, or export it once (checked for parity
+    with PyTorch by export_onnx; the file only appears when the check passes)."""
+    path = cached_onnx_path(model_path, digest)
+    if path.is_file() and path.stat().st_size > 0:  # written atomically, only after its parity check passed
+        return path, f"ONNX export reused from {path} (checked against PyTorch when it was written)."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        report = export_onnx(model, path, size=size, normalization=normalization, progress=progress)
+    except PermissionError:
+        path = cache_dir() / "onnx" / path.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report = export_onnx(model, path, size=size, normalization=normalization, progress=progress)
+    return path, (
+        f"Exported to ONNX once, kept at {path} (max difference to PyTorch {report['max_abs_diff']:.1e}); "
+        f"later runs reuse it."
+    )

@@ -14,8 +14,10 @@ absorbs residual shifts of a few LR pixels and small rotations, not a different 
 Large images go through `core.tiling.tile_blend` (scale 4, feathered overlaps). The four inputs are prepared
 once for the whole image and packed side by side on the LR grid (HR arrays folded 4x4 into channels), so every
 tile sees exactly the crop of the globally prepared inputs: the reference tile is the reference crop of the
-same footprint, and no tile-edge bicubic differs from the whole-image one. Memory: about 1.1 kB per LR pixel
-(estimated from the array sizes); LR images above 2 Mpixel are refused unless SAR_STUDIO_SR_MAX_LR_PIXELS is raised.
+same footprint, and no tile-edge bicubic differs from the whole-image one. Memory: about 1.1 kB per LR pixel of
+the tiled area (a side shorter than a tile is padded to the tile: a 3 x 100000 strip costs as much as 64 x 100000),
+estimated in bytes by `memory_bytes`; above 2 Mpixel's worth (2.2 GB) an image is refused (`check_memory`) unless
+SAR_STUDIO_SR_MAX_LR_PIXELS is raised. The output keeps the LR's georeference scaled x4 (GeoInfo.scaled).
 """
 
 from __future__ import annotations
@@ -51,6 +53,23 @@ def max_lr_pixels() -> int:
         return int(os.environ.get("SAR_STUDIO_SR_MAX_LR_PIXELS", 2_000_000))
     except ValueError:
         return 2_000_000
+
+
+def memory_bytes(h: int, w: int, tile: int = DEFAULT_TILE) -> int:
+    """Working memory of x4 super-resolution of an h x w LR image: the packed inputs, the x4 accumulator and
+    copies sit whole in memory, at the size the tiles are cut from (a side shorter than a tile is padded to it)."""
+    return max(h, tile) * max(w, tile) * BYTES_PER_LR_PIXEL
+
+
+def check_memory(h: int, w: int, tile: int = DEFAULT_TILE) -> None:
+    """Refuse an LR image whose working memory is above the limit (SAR_STUDIO_SR_MAX_LR_PIXELS LR pixels' worth)."""
+    need, limit = memory_bytes(h, w, tile), max_lr_pixels() * BYTES_PER_LR_PIXEL
+    if need > limit:
+        raise UserError(
+            f"the LR image is {w}x{h}: x4 super-resolution of it (tiles of {tile} px) needs about "
+            f"{need / 1e9:.1f} GB of memory, above the limit of {limit / 1e9:.1f} "
+            f"GB ({max_lr_pixels():,} LR pixels' worth); crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS."
+        )
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -173,12 +192,7 @@ def super_resolve(
     if tile < 8:
         raise UserError(f"tile size {tile} is too small; use at least 8 LR pixels (64 is the default).")
     h, w = lr.shape[:2]
-    if h * w > max_lr_pixels():
-        raise UserError(
-            f"the LR image is {w}x{h}: x4 super-resolution of it needs about "
-            f"{h * w * BYTES_PER_LR_PIXEL / 1e9:.1f} GB of memory, above the limit of {max_lr_pixels():,} "
-            f"LR pixels; crop it or raise SAR_STUDIO_SR_MAX_LR_PIXELS."
-        )
+    check_memory(h, w, tile)
     lr_, lr_up, ref_hr, ref_dup = prepare_inputs(lr, ref)
     packed = np.concatenate([lr_, fold(lr_up), fold(ref_hr), fold(ref_dup)], axis=-1)
     dev = torch.device(device)

@@ -63,6 +63,34 @@ def _edge_weights(size: int, before: int, after: int) -> np.ndarray:
     return w
 
 
+class BlendWeights:
+    """The 2-D blend weights of each tile of a grid (`ys`, `xs` from `tile_starts`), cached by edge overlaps.
+
+    Shared by `tile_blend` and the streaming engines, so a streamed scene blends exactly as an in-memory one.
+    """
+
+    def __init__(self, ys: list[int], xs: list[int], tile: int, scale: int = 1):
+        self.ys, self.xs, self.tile, self.scale = list(ys), list(xs), tile, scale
+        self._cache: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def _overlaps(self, starts: list[int], v: int) -> tuple[int, int]:
+        """(overlap with the previous tile, with the next tile); 0 at an image border. The last tile is shifted
+        to end at the border, so its overlap with its neighbour can exceed the nominal one: blend over that."""
+        i = starts.index(v)
+        before = starts[i - 1] + self.tile - v if i > 0 else 0
+        after = v + self.tile - starts[i + 1] if i + 1 < len(starts) else 0
+        return before, after
+
+    def __call__(self, y: int, x: int) -> np.ndarray:
+        key = self._overlaps(self.ys, y) + self._overlaps(self.xs, x)
+        if key not in self._cache:
+            size, s = self.tile * self.scale, self.scale
+            self._cache[key] = np.outer(
+                _edge_weights(size, key[0] * s, key[1] * s), _edge_weights(size, key[2] * s, key[3] * s)
+            )
+        return self._cache[key]
+
+
 def iter_tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, int]]:
     for y in tile_starts(h, tile, overlap):
         for x in tile_starts(w, tile, overlap):
@@ -73,15 +101,16 @@ def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:
     return len(tile_starts(h, tile, overlap)) * len(tile_starts(w, tile, overlap))
 
 
-def _pad_to(image: np.ndarray, th: int, tw: int) -> np.ndarray:
+def pad_to(image: np.ndarray, th: int, tw: int) -> np.ndarray:
     h, w = image.shape[:2]
     ph, pw = max(0, th - h), max(0, tw - w)
     if ph == 0 and pw == 0:
         return image
-    pad = ((0, ph), (0, pw)) + ((0, 0),) * (image.ndim - 2)
+    pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
     # reflect needs the pad to be smaller than the size; fall back to edge for tiny images
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(image, pad, mode=mode)
+    if ph < h and pw < w:
+        return np.pad(image, pad, mode="reflect")
+    return np.pad(image, pad, mode="edge")
 
 
 def tile_blend(
@@ -102,28 +131,10 @@ def tile_blend(
     if image.ndim == 2:
         image = image[..., None]
     h, w = image.shape[:2]
-    padded = _pad_to(image, tile, tile)
+    padded = pad_to(image, tile, tile)
     ph, pw = padded.shape[:2]
     positions = list(iter_tiles(ph, pw, tile, overlap))
-    ys_all, xs_all = tile_starts(ph, tile, overlap), tile_starts(pw, tile, overlap)
-    weight_cache: dict[tuple[int, int, int, int], np.ndarray] = {}
-
-    def edge_overlaps(starts: list[int], v: int) -> tuple[int, int]:
-        """(overlap with the previous tile, with the next tile); 0 at an image border. The last tile is shifted
-        to end at the border, so its overlap with its neighbour can exceed the nominal one: blend over that."""
-        i = starts.index(v)
-        before = starts[i - 1] + tile - v if i > 0 else 0
-        after = v + tile - starts[i + 1] if i + 1 < len(starts) else 0
-        return before, after
-
-    def tile_weights(y: int, x: int) -> np.ndarray:
-        key = edge_overlaps(ys_all, y) + edge_overlaps(xs_all, x)
-        if key not in weight_cache:
-            size = tile * scale
-            wy = _edge_weights(size, key[0] * scale, key[1] * scale)
-            wx = _edge_weights(size, key[2] * scale, key[3] * scale)
-            weight_cache[key] = np.outer(wy, wx)
-        return weight_cache[key]
+    tile_weights = BlendWeights(tile_starts(ph, tile, overlap), tile_starts(pw, tile, overlap), tile, scale)
 
     acc = None
     norm = np.zeros((ph * scale, pw * scale), np.float32)

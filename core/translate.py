@@ -30,33 +30,43 @@ from typing import Any
 import numpy as np
 
 from core import io as sio
-from core import metrics, speckle
+from core import metrics, speckle, translate_backend
 from core.cards import result_warning, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
+from core.files import digest_file
 from core.generators import LoadedGenerator, load_generator
-from core.onnx import export_onnx, make_session
+from core.onnx import cached_export, export_onnx, make_session
 from core.tiling import count_tiles, tile_blend
+from core.translate_input import (
+    DUALPOL_LABELS as DUALPOL_LABELS,  # re-exported: pages and the CLI name them from here
+)
+from core.translate_input import (
+    DUALPOL_MODES as DUALPOL_MODES,
+)
+from core.translate_input import (
+    PREFILTER_DISPLAY_NOTE,
+    Limits,
+    fit_channels,
+    plan_input,
+    prefilter_display,
+    stretch_limits,
+    to_display,
+)
 
 ProgressFn = Callable[[float, str], None]
-BACKENDS = ("torch", "onnx")
-DUALPOL_MODES = ("auto", "vv", "false_colour", "vv_vh")
-DUALPOL_LABELS = {
-    "auto": "as the model was trained (VV only for grey models)",
-    "vv": "VV only (grey)",
-    "false_colour": "false colour R = VV, G = VH, B = VV/VH",
-    "vv_vh": "two channels VV, VH (two-channel models)",
-}
+BACKENDS = ("torch", "onnx")  # what a user picks on the page
+BACKEND_CHOICES = ("auto", *BACKENDS)  # the CLI adds auto (its default)
 
 
 @dataclass
 class TranslateOptions:
-    backend: str = "torch"  # "torch" (PyTorch eager) or "onnx" (ONNX Runtime)
+    backend: str = "torch"  # "torch" (PyTorch eager), "onnx" (ONNX Runtime) or "auto" (measured, see below)
     device: str = "auto"  # "auto", "cpu" or "cuda"
     half: bool = False  # float16 on CUDA (PyTorch backend); ignored on CPU, with a note
     tile: int | None = None  # None: the model's native size (256 for the U-Nets)
     overlap: int = 32  # pixels shared by neighbouring tiles, feather-blended
-    batch_size: int = 4  # tiles (or whole small images) per forward pass
+    batch_size: int | None = 4  # tiles (or whole small images) per forward pass; None: chosen by "auto", else 4
     adapter: str | None = None  # LoRA adapter: peft folder or SAR2Optical adapter file
     adapter_strength: float = 1.0
     prefilter: str | None = None  # core.speckle filter name applied to SAR intensity first
@@ -91,8 +101,8 @@ class Translator:
     ):
         self.gen = gen
         self.options = opts = options or TranslateOptions()
-        if opts.backend not in BACKENDS:
-            raise UserError(f"unknown backend {opts.backend!r}; use torch or onnx.")
+        if opts.backend not in BACKEND_CHOICES:
+            raise UserError(f"unknown backend {opts.backend!r}; use auto, torch or onnx.")
         self.notes: list[str] = [f"Model: {gen.description}."]
         self.warning = result_warning(gen.path, opts.adapter)  # the model card says: trained on synthetic scenes
         self.notes += [self.warning] if self.warning else []
@@ -107,6 +117,11 @@ class Translator:
         self.provider: str | None = None
         self.dtype: Any = None  # torch dtype on the PyTorch backend
         backend = opts.backend
+        chosen_batch = None
+        if backend == "auto":
+            backend, chosen_batch, why = self._auto_backend(gen, opts)
+            self.notes.append(why)
+        self.batch_size = int(opts.batch_size or chosen_batch or 4)
         if gen.onnx is not None and backend == "torch":
             backend = "onnx"
             self.notes.append("An ONNX file runs with ONNX Runtime; the backend was switched to ONNX Runtime.")
@@ -152,7 +167,40 @@ class Translator:
             fixed = gen.onnx.fixed_batch if gen.onnx is not None else None
             self.max_batch = fixed if fixed else None
 
+    def _auto_backend(self, gen: LoadedGenerator, opts: TranslateOptions) -> tuple[str, int | None, str]:
+        """--backend auto: (backend, batch or None, why). See core.translate_backend."""
+        if gen.onnx is not None:
+            return "onnx", None, "--backend auto: an ONNX file runs with ONNX Runtime."
+        if opts.adapter:
+            return "torch", None, "--backend auto: a LoRA adapter is merged in PyTorch, so PyTorch eager runs."
+        device, _ = resolve_device(opts.device)
+        tile = self.tile_size()
+
+        def make(backend: str) -> Translator:
+            return Translator(gen, replace(opts, backend=backend, batch_size=1, adapter=None))
+
+        backend, batch, why = translate_backend.choose(
+            self._digest(), device, tile, gen.in_channels, make, device == "cuda"
+        )
+        return backend, batch, why
+
+    def _digest(self) -> str:
+        if not hasattr(self, "_digest_value"):
+            self._digest_value = digest_file(self.gen.path, 16)
+        return self._digest_value
+
     def _export_temp(self, model, progress) -> Path:
+        if not self.options.adapter:  # the checkpoint as it is: export once, keep the file beside it
+            path, note = cached_export(
+                model,
+                self.gen.path,
+                self._digest(),
+                self.tile_size(),
+                self.gen.normalization,
+                progress=(lambda f, m: progress(0.0, f"preparing ONNX Runtime: {m}")) if progress else None,
+            )
+            self.notes.append(note)
+            return path
         self._tmpdir = tempfile.mkdtemp(prefix="sar_studio_onnx_")
         path = Path(self._tmpdir) / "generator.onnx"
         size = self.tile_size()
@@ -239,73 +287,28 @@ def network_input(
     translator: Translator,
     options: TranslateOptions | None = None,
     progress: ProgressFn | None = None,
+    limits: Limits | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """The uint8 display image (H, W, C_in) fed to the network, and sentences saying which conversion ran."""
+    """The uint8 display image (H, W, C_in) fed to the network, and sentences saying which conversion ran.
+
+    `limits` fixes the 2-98 % stretch (as a streamed scene computes it once); by default it is the image's own."""
     opts = options or translator.options
     notes: list[str] = []
-    want = translator.gen.in_channels
-    mode = translator.norm.get("channels", "grey3")
-    if opts.dualpol not in DUALPOL_MODES:
-        raise UserError(f"unknown dual-pol mode {opts.dualpol!r}; use one of {', '.join(DUALPOL_MODES)}.")
-    if raster.kind != "display" and opts.prefilter:
-        raster = speckle.despeckle_raster(raster, opts.prefilter, progress=progress, **(opts.prefilter_params or {}))
+    plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol)
+    data = raster.data
+    nodata = raster.geo.nodata if raster.geo is not None else None
+    if opts.prefilter and raster.kind == "display":
+        data = prefilter_display(data, opts.prefilter, opts.prefilter_params)
+        notes.append(PREFILTER_DISPLAY_NOTE.format(name=opts.prefilter))
+    elif opts.prefilter:
+        data = speckle.despeckle_raster(raster, opts.prefilter, progress=progress, **(opts.prefilter_params or {})).data
         notes.append(f"Speckle pre-filter: {opts.prefilter} on linear intensity.")
-    elif raster.kind == "display" and opts.prefilter:
-        notes.append("The speckle pre-filter was skipped: an 8-bit display image carries no intensity to filter.")
-    if raster.kind == "display":
-        img = sio.render(raster)
-        notes.append("Input is an 8-bit display image: fed as it is.")
-    else:
-        label = sio.KIND_LABELS[raster.kind]
-        if raster.bands == 2:
-            dual = opts.dualpol
-            if dual == "auto":  # as the checkpoint says it was trained, else by its channel layout
-                dual = (
-                    translator.norm["dualpol"]
-                    if translator.norm.get("dualpol") in DUALPOL_MODES[1:]
-                    else {"vv_vh": "vv_vh", "vv_vh_ratio": "false_colour"}.get(mode, "vv")
-                )
-            if dual == "vv":
-                raster = replace(raster, data=raster.band(0), band_names=raster.band_names[:1])
-                notes.append("Dual-pol input: VV band used (choose false colour to feed VV, VH and their ratio).")
-                img = sio.render(raster)
-            elif dual == "false_colour":
-                img = sio.render(raster)
-                notes.append(f"Dual-pol input fed as false colour: {sio.DUALPOL_CONVENTION}.")
-            else:
-                inten = sio.to_intensity(raster.data, raster.kind)
-                mask = sio.valid_mask(raster)
-                img = np.stack([sio.stretch(sio.to_db(inten[..., i]), mask=mask) for i in range(2)], axis=-1)
-                notes.append("Dual-pol input fed as two channels, VV and VH, each in dB with a 2-98 % stretch.")
-        else:
-            img = sio.render(raster)
-        notes.append(
-            f"Input is {label}: converted to an 8-bit display image (dB, 2-98 % stretch), "
-            f"as the model was trained on display images."
-        )
-    img = _fit_channels(img, want, notes)
+    notes += plan.notes
+    if limits is None:
+        limits = stretch_limits(plan, data, nodata)
+    img = to_display(plan, data, nodata, limits)
+    img = fit_channels(img, translator.gen.in_channels, notes)
     return img, notes
-
-
-def _fit_channels(img: np.ndarray, want: int, notes: list[str]) -> np.ndarray:
-    have = 1 if img.ndim == 2 else img.shape[2]
-    if img.ndim == 3 and have == 1:
-        img, have = img[..., 0], 1
-    if have == want:
-        return img if img.ndim == 3 else img[..., None]
-    if have == 1 and want == 3:
-        notes.append("Grey image copied to three channels (R = G = B), as the model expects.")
-        return np.repeat(img[..., None], 3, axis=2)
-    if have == 3 and want == 1:
-        notes.append("Colour input averaged to one grey channel, as the model takes one channel.")
-        return np.rint(img.astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
-    if have == 1 and want == 2:
-        raise UserError("this model takes two channels (VV and VH) but the input has one band; give a dual-pol image.")
-    if have == 2 and want == 3:
-        raise UserError("two channels (VV, VH) do not fit a three-channel model; use the VV or false-colour option.")
-    if have == 3 and want == 2:
-        raise UserError("this model takes two channels (VV and VH); give the two-band SAR image, not a colour one.")
-    raise UserError(f"the input has {have} channels but the model takes {want}; convert the input.")
 
 
 # ------------------------------------------------------------------------------------------- translate
@@ -334,7 +337,7 @@ def translate_array(
     ov = int(opts.overlap if overlap is None else overlap)
     if ov < 0 or ov >= t // 2:
         raise UserError(f"overlap {ov} must be between 0 and {t // 2 - 1} for tile {t}; use a smaller overlap.")
-    bs = max(1, int(batch_size or opts.batch_size))
+    bs = max(1, int(batch_size or opts.batch_size or translator.batch_size))
     if img.ndim == 2:
         img = img[..., None]
     h, w = img.shape[:2]
@@ -348,10 +351,12 @@ def translate_raster(
     translator: Translator,
     options: TranslateOptions | None = None,
     progress: ProgressFn | None = None,
+    limits: Limits | None = None,
 ) -> TranslationResult:
-    """Translate one image: output the size of the input, with the input's georeference."""
+    """Translate one image: output the size of the input, with the input's georeference (`limits`: see
+    network_input)."""
     opts = options or translator.options
-    img, notes = network_input(raster, translator, opts)
+    img, notes = network_input(raster, translator, opts, limits=limits)
     out, n = translate_array(
         img, translator, tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size, progress=progress
     )
@@ -359,13 +364,14 @@ def translate_raster(
         raster.name,
         out,
         img if img.shape[2] != 1 else img[..., 0],
-        _output_geo(raster.geo, translator.warning),
+        output_geo(raster.geo, translator.warning),
         notes,
         n,
     )
 
 
-def _output_geo(geo: sio.GeoInfo | None, warning: str | None = None) -> sio.GeoInfo | None:
+def output_geo(geo: sio.GeoInfo | None, warning: str | None = None) -> sio.GeoInfo | None:
+    """The georeference of a translation output: the input's, without its nodata, with the model's warning tag."""
     if geo is None:
         return with_warning_tag(None, warning)
     # the input's nodata value (e.g. -9999) means nothing in an 8-bit RGB output; a model card's warning is a tag
@@ -382,7 +388,7 @@ def translate_many(
     """Translate several images in order. Images exactly one tile in size run together, `batch_size` per pass."""
     opts = options or translator.options
     t = translator.tile_size(opts.tile)
-    bs = max(1, int(opts.batch_size))
+    bs = max(1, int(opts.batch_size or translator.batch_size))
     pending: list[tuple[sio.Raster, np.ndarray, list[str]]] = []
     done = 0
 
@@ -399,7 +405,7 @@ def translate_many(
         for (r, img, notes), o in zip(pending, outs):
             done += 1
             yield TranslationResult(
-                r.name, o, img if img.shape[2] != 1 else img[..., 0], _output_geo(r.geo, translator.warning), notes, 1
+                r.name, o, img if img.shape[2] != 1 else img[..., 0], output_geo(r.geo, translator.warning), notes, 1
             )
         report(f"{done} images")
         pending.clear()
@@ -423,7 +429,7 @@ def translate_many(
             raster.name,
             out,
             img if img.shape[2] != 1 else img[..., 0],
-            _output_geo(raster.geo, translator.warning),
+            output_geo(raster.geo, translator.warning),
             notes,
             n,
         )

@@ -2,6 +2,7 @@
 pyproject.toml's `pythonpath`, not patched here."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+_MAIN = sys.modules.get("__main__")
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """AppTest runs page scripts as `__main__` and leaves the last one in sys.modules. Processes started later by
+    spawn (Dask workers, process pools) re-run the parent's `__main__` file and would run a Streamlit page, so the
+    test runner's own `__main__` is put back after each test."""
+    yield
+    if _MAIN is not None and sys.modules.get("__main__") is not _MAIN:
+        sys.modules["__main__"] = _MAIN
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,11 +7,8 @@ scikit-image PSNR / SSIM (data range 255, RGB), so a card whose baseline row is 
   mean optical colour seen at that level (rounded; levels never seen take the mean colour).
 Regenerating 152 scenes per sensor takes a while: each sensor is computed once per session, over the cores."""
 
-import contextlib
 import multiprocessing
 import os
-import sys
-import types
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -70,26 +67,12 @@ def _score_chunk(args):
     return rows
 
 
-@contextlib.contextmanager
-def _plain_main():
-    """Spawned workers re-run the parent's `__main__` file. After an AppTest in the same pytest process that can be a
-    Streamlit page (which then crashes in the worker), so the pool is started with a bare `__main__` and the worker
-    functions are found by their module name."""
-    saved = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if saved is not None:
-            sys.modules["__main__"] = saved
-
-
 @cache
 def _baselines(sensor: str) -> dict:
     # scenes are independent: spread them over the cores (spawned workers: no fork of a process holding torch)
     workers = max(1, min(8, len(os.sched_getaffinity(0))))
     chunks = lambda seeds: [(sensor, list(seeds[i::workers])) for i in range(workers)]  # noqa: E731
-    with _plain_main(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(_fit_chunk, chunks(list(range(120)))))
         colour_sum, count = sum(p[0] for p in parts), sum(p[1] for p in parts)
         total, n = sum(p[2] for p in parts), sum(p[3] for p in parts)

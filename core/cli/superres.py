@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from core import io as sio
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
 from core.files import check_outputs, list_images, output_bytes
+from core.progress import add_progress_option, cli_progress
 from core.superres import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     SCALE,
+    check_memory,
     export_superres_file,
     load_superres_model,
     output_geo,
@@ -51,6 +54,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
     p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
     batch.add_batch_options(p)
+    add_progress_option(p)
     p.set_defaults(func=run)
     q = subparsers.add_parser(
         "superres-onnx",
@@ -72,6 +76,18 @@ def run_export(args: argparse.Namespace) -> int:
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
+def run_with_progress(lr, ref, model, hr, device: str, args: argparse.Namespace):
+    """superres_rasters with a tile progress bar (rate, ETA) on stderr; see core.progress."""
+    with cli_progress("superres", unit="tile", force=args.progress) as bar:
+
+        def progress(frac: float, msg: str) -> None:
+            m = re.search(r"(\d+)/(\d+)", msg)  # core.tiling reports "tile 3/12"
+            if m:
+                bar(int(m.group(1)), int(m.group(2)))
+
+        return superres_rasters(lr, ref, model, hr, device, args.tile, args.overlap, progress)
+
+
 def run(args: argparse.Namespace) -> int:
     if Path(args.lr).is_dir():
         return run_folder(args)
@@ -85,15 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(f"note: {note}", file=sys.stderr)
     lr = sio.read_raster(args.lr)
+    check_memory(lr.height, lr.width, args.tile)  # before the reference, the HR and the model are read
     ref = sio.read_raster(args.ref)
     hr = sio.read_raster(args.hr) if args.hr else None
     model, desc = load_superres_model(args.model, device)
-
-    def progress(f: float, msg: str) -> None:
-        print(f"\r{msg} ({100 * f:.0f} %)", end="", file=sys.stderr, flush=True)
-
-    res = superres_rasters(lr, ref, model, hr, device, args.tile, args.overlap, progress)
-    print("", file=sys.stderr)
+    res = run_with_progress(lr, ref, model, hr, device, args)
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
     bands = 1 if lr.bands == 1 else 3

@@ -14,13 +14,36 @@ from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
-from core.translate import BACKENDS, DUALPOL_MODES, TranslateOptions, open_translator, translate_many, write_result
+from core.io.products import safe_manifest
+from core.progress import add_progress_option, cli_progress
+from core.translate import (
+    BACKEND_CHOICES,
+    DUALPOL_MODES,
+    TranslateOptions,
+    Translator,
+    open_translator,
+    translate_many,
+    write_result,
+)
+from core.translate_stream import translate_scene
+
+TIFF = (".tif", ".tiff")
 
 
 def plan_outputs(input_path: Path, output_path: Path, fmt: str) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs for a file or a folder of images; refuses plans that would overwrite inputs."""
     if not input_path.exists():
         raise UserError(f"{input_path}: not found; give an image file or a folder of images.")
+    if safe_manifest(input_path) is not None:  # a Sentinel-1 product (folder, manifest or zip): one scene
+        stem = input_path.parent.stem if input_path.name.lower() == "manifest.safe" else input_path.stem
+        if output_path.is_dir():
+            return [(input_path, output_path / (stem.removesuffix(".SAFE") + ".tif"))]
+        if output_path.suffix.lower() not in TIFF:
+            raise UserError(
+                f"{output_path.name}: a Sentinel-1 product is translated as a whole scene, streamed into a GeoTIFF; "
+                f"give a .tif output."
+            )
+        return [(input_path, output_path)]
     if input_path.is_dir():
         files = list_images(input_path)
         if not files:
@@ -59,14 +82,21 @@ def add_cli(subparsers) -> None:
     p.add_argument("input", metavar="INPUT", help="image file or folder of images (PNG, JPEG, (Geo)TIFF)")
     p.add_argument("output", metavar="OUTPUT", help="output file (.png, .jpg, .tif) or folder")
     p.add_argument("--model", required=True, help="generator: SAR Studio .safetensors, foreign .pth, or .onnx")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch eager or ONNX Runtime (default torch)")
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="PyTorch eager, ONNX Runtime, or auto (default): the faster one here, measured once and cached",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
     p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
     p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
     p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
-    p.add_argument("--batch", type=int, default=4, help="tiles or images per forward pass (default 4)")
+    p.add_argument(
+        "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
+    )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
@@ -76,8 +106,37 @@ def add_cli(subparsers) -> None:
         default="auto",
         help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
     )
+    add_scene_options(p)
     batch.add_batch_options(p)
     p.set_defaults(func=run)
+
+
+def add_scene_options(p) -> None:
+    """Whole-scene options: Sentinel-1 calibration / polarisation / swath, COG output, progress bar."""
+    p.add_argument(
+        "--calibration",
+        choices=sio.CALIBRATIONS,
+        default=None,
+        help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (DN)",
+    )
+    p.add_argument("--pol", default="all", help="polarisation of a product or multi-band file: VV, VH, ... or all")
+    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
+    add_progress_option(p)
+
+
+def streamed(src: Path, dst: Path) -> bool:
+    """GeoTIFF outputs and Sentinel-1 products stream tile by tile; PNG/JPEG outputs are made in memory."""
+    return dst.suffix.lower() in TIFF or safe_manifest(src) is not None
+
+
+def translate_streamed(src: Path, dst: Path, translator: Translator, args: argparse.Namespace) -> list[str]:
+    """One scene, read and written tile by tile with a progress bar; returns the notes."""
+    with sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+        with cli_progress(src.name, unit="tile", force=args.progress) as bar:
+            res = translate_scene(source, dst, translator, kind=args.kind, cog=args.cog, progress=bar)
+        print(f"{src.name} -> {dst} ({res.width}x{res.height}, {res.tiles} tile{'s' if res.tiles != 1 else ''})")
+        return source.notes + res.notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,14 +148,17 @@ def run(args: argparse.Namespace) -> int:
         half=args.half,
         tile=args.tile,
         overlap=args.overlap,
-        batch_size=args.batch,
+        batch_size=args.batch if args.batch is not None or args.backend == "auto" else 4,
         adapter=args.lora,
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
         dualpol=args.dualpol,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
-        job = functools.partial(_translate_job, model=str(Path(args.model).resolve()), opts=opts, kind=args.kind)
+        scene = {"calibration": args.calibration, "pol": args.pol, "swath": args.swath, "cog": args.cog}
+        job = functools.partial(
+            _translate_job, model=str(Path(args.model).resolve()), opts=opts, kind=args.kind, scene=scene
+        )
         summary = batch.run_files(
             [batch.Job(s, d) for s, d in plan],
             job,
@@ -111,26 +173,29 @@ def run(args: argparse.Namespace) -> int:
         translator.tile_size()
         for n in translator.notes:
             print(f"note: {n}", file=sys.stderr)
-        targets = dict(plan)
-
-        def rasters() -> Iterator[sio.Raster]:
-            for src, _ in plan:
-                try:
-                    yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
-                except UserError as exc:
-                    raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
-
         start = time.perf_counter()
         shown: set[str] = set()
-        for (src, _), result in zip(plan, translate_many(rasters(), translator, opts, total=len(plan))):
-            dst = targets[src]
-            write_result(result, dst)
-            for n in result.notes:
+
+        def show(notes: list[str]) -> None:
+            for n in notes:
                 if n not in shown:
                     print(f"warning: {n[9:]}" if n.startswith("Warning: ") else f"note: {n}", file=sys.stderr)
                     shown.add(n)
-            h, w = result.output.shape[:2]
-            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
+
+        in_memory: list[tuple[Path, Path]] = []  # consecutive PNG/JPEG outputs, translated together (batches)
+        for src, dst in [*plan, (Path(), Path())]:  # in input order; the empty pair flushes the last group
+            if in_memory and (src == Path() or streamed(src, dst)):
+                translate_in_memory(in_memory, translator, opts, args, show)
+                in_memory = []
+            if src == Path():
+                break
+            if not streamed(src, dst):
+                in_memory.append((src, dst))
+                continue
+            try:
+                show(translate_streamed(src, dst, translator, args))
+            except UserError as exc:
+                raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
         print(
             f"translated {len(plan)} image{'s' if len(plan) != 1 else ''} in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,
@@ -140,11 +205,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str) -> tuple[str, list[str]]:
-    """One file of a folder run (serial or on a Dask worker); the translator is loaded once per process."""
+def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str, scene: dict) -> tuple[str, list[str]]:
+    """One file of a folder run (serial or on a Dask worker); the translator is loaded once per process. The same
+    path as the serial run: GeoTIFF outputs and products stream, PNG/JPEG are made in memory."""
     adapter = opts.adapter and (batch.model_digest(opts.adapter) if Path(opts.adapter).is_file() else opts.adapter)
     key = ("translate", batch.model_digest(model), adapter, repr(opts))
     translator = batch.cached_model(key, lambda: _ready_translator(model, opts))
+    if streamed(job.src, job.dst):
+        cog = scene.get("cog", False)
+        with sio.open_source(job.src, scene.get("calibration"), scene.get("pol", "all"), scene.get("swath")) as source:
+            res = translate_scene(source, job.dst, translator, kind=kind, cog=cog)
+            notes = [*translator.notes, *source.notes, *res.notes]
+        tiles = f"{res.tiles} tile{'s' if res.tiles != 1 else ''}"
+        return f"{job.src.name} -> {job.dst} ({res.width}x{res.height}, {tiles})", notes
     raster = sio.read_raster(job.src, kind=None if kind == "auto" else kind)
     result = next(translate_many([raster], translator, opts, total=1))
     write_result(result, job.dst)
@@ -157,3 +230,30 @@ def _ready_translator(model: str, opts: TranslateOptions):
     translator = open_translator(model, opts)
     translator.tile_size()
     return translator
+
+
+def translate_in_memory(plan, translator: Translator, opts: TranslateOptions, args: argparse.Namespace, show) -> None:
+    """PNG/JPEG outputs: whole images in memory (the pixel limit of core.io.read_raster applies)."""
+    targets = dict(plan)
+    if args.calibration not in (None, "none"):
+        raise UserError("--calibration applies to Sentinel-1 products; these inputs have no calibration tables.")
+
+    def rasters() -> Iterator[sio.Raster]:
+        for src, _ in plan:
+            try:
+                yield sio.read_raster(src, kind=None if args.kind == "auto" else args.kind)
+            except UserError as exc:
+                raise UserError(f"{src.name}: {exc}" if not str(exc).startswith(src.name) else str(exc)) from None
+
+    with cli_progress("translate", unit="%", force=args.progress) as bar:
+
+        def progress(frac: float, msg: str) -> None:
+            bar(round(100 * frac), 100)
+
+        results = translate_many(rasters(), translator, opts, progress=progress, total=len(plan))
+        for (src, _), result in zip(plan, results):
+            dst = targets[src]
+            write_result(result, dst)
+            show(result.notes)
+            h, w = result.output.shape[:2]
+            print(f"{src.name} -> {dst} ({w}x{h}, {result.tiles} tile{'s' if result.tiles != 1 else ''})")
