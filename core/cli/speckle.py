@@ -166,7 +166,9 @@ def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, param
             notes = list(source.notes)
     except rasterio.errors.RasterioError as exc:
         msg = " ".join(str(exc).split())[:120]
-        raise UserError(f"{src.name} could not be read ({msg}); the file is truncated or corrupt, export it again.") from None
+        raise UserError(
+            f"{src.name} could not be read ({msg}); the file is truncated or corrupt, export it again."
+        ) from None
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
 

@@ -33,7 +33,9 @@ def despeckle(
     params = check_params(spec, params)
     if isinstance(source, sio.Raster):
         data = source.data
-        inten = data.astype(np.float32, copy=False) if source.kind == "intensity" else sio.to_intensity(data, source.kind)
+        inten = (
+            data.astype(np.float32, copy=False) if source.kind == "intensity" else sio.to_intensity(data, source.kind)
+        )
         valid = band_valid(source)
     else:
         inten = np.asarray(source, dtype=np.float32)

@@ -20,7 +20,7 @@ from core.speckle.registry import FilterSpec
 
 SAMPLE_SIZE = 256  # side of each sample window
 SAMPLE_GRID = 8  # sample windows per side: 64 windows, 4.2 Mpixel per band
-SAMPLE_PIXELS = 4096 * 4096  # scenes up to this size are sampled whole (the estimate of the in-memory path)
+SAMPLE_PIXELS = 2048 * 2048  # scenes up to this size are sampled whole; larger ones by SAMPLE_GRID² windows
 
 
 def sample_windows(height: int, width: int) -> list[Window]:
@@ -41,13 +41,17 @@ def halo(spec: FilterSpec, params: dict) -> int:
     Local-statistics filters (boxcar, Lee, Kuan, Gamma-MAP, Frost, Gaussian, bilateral) and refined Lee (sub-window
     means at +-(window-3)/2, each 3x3, and half windows of the full window) see window//2; the median fills
     invalid pixels with their own window mean first, so it sees twice that."""
-    window = int(params.get("window", next((p.default for p in spec.params if p.name == "window"), 7)))  # type: ignore[call-overload]  # Param.default is an object
+    window = int(params.get("window", next((p.default for p in spec.params if p.name == "window"), 7)))
     r = window // 2
     return 2 * r if spec.name == "median" else r
 
 
 def scene_params(
-    spec: FilterSpec, params: dict, read_band: Callable[[Window], tuple[np.ndarray, np.ndarray]], height: int, width: int
+    spec: FilterSpec,
+    params: dict,
+    read_band: Callable[[Window], tuple[np.ndarray, np.ndarray]],
+    height: int,
+    width: int,
 ) -> dict:
     """`params` completed with the scene-wide values `spec` needs for one band. `read_band(window)` gives that
     band's (intensity, valid) over a window."""

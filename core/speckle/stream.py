@@ -22,6 +22,7 @@ from core.speckle.registry import check_params, filter_spec
 from core.speckle.scene import halo, scene_params
 
 STREAM_BLOCK = 512  # output block (GeoTIFF tile) side; a window is this plus twice the halo
+GDAL_CACHE_MB = 64  # GDAL's block cache while streaming
 
 
 def stream_despeckle(
@@ -54,7 +55,11 @@ def stream_despeckle(
         raise UserError(f"{src.name} holds no valid pixels (all NaN, infinite or nodata); check the export.")
     per_band = []
     for b in range(src.count):
-        per_band.append(scene_params(spec, params, lambda win, b=b: band_of(src.read(win), b), src.height, src.width))
+
+        def read_band(win: sio.Window, b: int = b) -> tuple[np.ndarray, np.ndarray]:
+            return band_of(src.read(win), b)
+
+        per_band.append(scene_params(spec, params, read_band, src.height, src.width))
     fill = np.float32(nodata) if nodata is not None and np.isfinite(nodata) else np.float32(np.nan)
 
     def fn(data: np.ndarray) -> np.ndarray:
@@ -68,7 +73,12 @@ def stream_despeckle(
             planes.append(out)
         return planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
 
-    return sio.stream_filter(src, dst, fn, halo=halo(spec, params), block=block, cog=cog, progress=progress)
+    import rasterio  # only streaming needs it here
+
+    # GDAL's block cache defaults to 5 % of the RAM and would fill with blocks already written: cap it, so the
+    # peak stays a few windows whatever the scene (measured in bench/scene.py)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+        return sio.stream_filter(src, dst, fn, halo=halo(spec, params), block=block, cog=cog, progress=progress)
 
 
 def _any_valid(src: sio.Source, band_of, b: int) -> bool:
