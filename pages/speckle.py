@@ -1,4 +1,11 @@
-"""Speckle filtering: classic filters and MERLIN on linear intensity, compared in a grid with ENL, mean ratio, EPI."""
+"""Speckle filtering: classic filters and MERLIN on linear intensity, compared in a grid with ENL, mean ratio, EPI.
+
+Large scenes (a path on the server, or an upload over PAGE_WHOLE_PIXELS) take another path: a decimated preview,
+one classic filter streamed into a COG by a background job with progress, offered as a download.
+"""
+
+import os
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -7,7 +14,7 @@ from core import io as sio
 from core import speckle as sp
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
-from core.files import digest_file
+from core.files import digest_file, save_upload, upload_root
 from core.speckle.compare import (
     FilterResult,
     band_labels,
@@ -17,6 +24,7 @@ from core.speckle.compare import (
     metrics_table,
     shown_params,
 )
+from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, scene_size, start_scene_job
 from pages.components import (
     compare_view,
     download_buttons,
@@ -39,13 +47,131 @@ st.write(
     "(1 means radiometry kept) and the edge preservation index against the input (higher keeps more edges)."
 )
 
+
+def _param_widget(fname: str, p: sp.Param):
+    key = f"{KEY}_{fname}_{p.name}"
+    label = p.name.replace("_", " ")
+    if p.kind == "int":
+        return st.number_input(
+            label,
+            min_value=int(p.min),
+            max_value=int(p.max),
+            value=int(p.default),
+            step=int(p.step or 1),
+            key=key,
+            help=p.help,
+        )
+    if p.kind == "float":
+        return st.number_input(
+            label,
+            min_value=float(p.min),
+            max_value=float(p.max),
+            value=None if p.default is None else float(p.default),
+            step=float(p.step or 0.1),
+            key=key,
+            help=p.help,
+            placeholder="estimated" if p.default is None else None,
+        )
+    if p.kind == "bool":
+        return st.checkbox(label, value=bool(p.default), key=key, help=p.help)
+    return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key, help=p.help)
+
+
+def data_roots() -> list[Path]:
+    """Folders the operator allows the page to read scenes from. Hook: core/roots.py (another change) will own
+    this; until then SAR_STUDIO_DATA_ROOTS (paths separated by os.pathsep) and the upload folder."""
+    roots = [Path(p).expanduser().resolve() for p in os.environ.get("SAR_STUDIO_DATA_ROOTS", "").split(os.pathsep) if p]
+    return [*roots, upload_root().resolve()]
+
+
+def allowed_scene(text: str) -> Path:
+    path = Path(text).expanduser().resolve()
+    if not any(path == r or r in path.parents for r in data_roots()):
+        raise UserError(f"{text} is outside the folders this server allows; ask the operator to add it.")
+    if not path.exists():
+        raise UserError(f"{text} does not exist on this server; check the path.")
+    return path
+
+
+def _preview(values: np.ndarray, kind: str) -> np.ndarray:
+    inten = sio.to_intensity(values, kind) if kind != "display" else values
+    return sp.render_with_limits(inten, sp.display_limits(inten))
+
+
+def large_scene(path: Path) -> None:
+    """Preview, one classic filter streamed into a COG by a background job, progress and a download."""
+    try:
+        h, w = scene_size(path, swath=None)
+        with sio.open_source(path) as src:
+            kind, bands = src.kind, src.count
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"{path.name}: {w}×{h}, {bands} band(s), read as {sio.KIND_LABELS[kind]}; streamed in blocks.")
+    if path.is_file():
+        st.image(_preview(decimated_read(path), kind), caption="decimated preview", width="stretch")
+    classic = [n for n, s in sp.FILTERS.items() if not s.deep]
+    fname = st.selectbox("Filter", classic, index=classic.index("lee"), key=f"{KEY}_scene_filter",
+                         format_func=lambda n: sp.FILTERS[n].label)  # fmt: skip
+    spec = sp.FILTERS[fname]
+    values = {p.name: _param_widget(f"scene_{fname}", p) for p in spec.params}
+    job = st.session_state.get(f"{KEY}_scene_job")
+    if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run"):
+        out = upload_root() / "results" / f"{stem(path.name)}_{fname}_cog.tif"
+        params = {k: v for k, v in values.items() if v is not None}
+        job = start_scene_job(path, out, fname, params)
+        st.session_state[f"{KEY}_scene_job"] = job
+    if job is not None:
+        _scene_job_status()
+
+
+@st.fragment(run_every=1.0)
+def _scene_job_status() -> None:
+    job = st.session_state.get(f"{KEY}_scene_job")
+    if job is None:
+        return
+    if job.error:
+        st.error(job.error)
+        return
+    st.progress(job.fraction, text=f"{job.filter_name}: block {job.done}/{job.total or '?'}")
+    if job.finished and job.output.exists():
+        show_notes(job.notes)
+        st.image(_preview(decimated_read(job.output), "intensity"), caption="result (from its overviews)")
+        with open(job.output, "rb") as fh:
+            st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
+
+
+with st.expander("Large scene or Sentinel-1 product on the server"):
+    scene_text = st.text_input("Path (GeoTIFF, any GDAL raster, .SAFE folder or .zip)", key=f"{KEY}_scene_path")
+    if scene_text:
+        try:
+            large_scene(allowed_scene(scene_text))
+        except UserError as exc:
+            st.error(str(exc))
+
 inputs = pick_inputs(KEY, "SAR image", category="sar")
 if not inputs:
     st.info("Pick a bundled Sentinel-1 sample or upload a SAR image (float32 GeoTIFF intensity works best).")
     st.stop()
 name, blob = inputs[0]
+if Path(name).suffix.lower() in (".tif", ".tiff"):
+    saved = save_upload(blob, name, "speckle")
+    try:
+        big = np.prod(scene_size(saved)) > PAGE_WHOLE_PIXELS
+    except UserError:
+        big = False  # read_input below says what is wrong with it
+    if big:
+        st.info("A large scene: it is filtered block by block into a Cloud-Optimized GeoTIFF.")
+        large_scene(saved)
+        st.stop()
 raster = read_input(name, blob, KEY)
 if raster is None:
+    st.stop()
+if min(raster.height, raster.width) < 3:
+    st.error(
+        f"{name} is {raster.width}×{raster.height} pixels, smaller than the smallest filter window (3×3); "
+        "use a larger image."
+    )
     st.stop()
 if raster.kind == "display":
     st.warning(
@@ -98,35 +224,6 @@ chosen = st.multiselect(
 )
 
 
-def _param_widget(fname: str, p: sp.Param):
-    key = f"{KEY}_{fname}_{p.name}"
-    label = p.name.replace("_", " ")
-    if p.kind == "int":
-        return st.number_input(
-            label,
-            min_value=int(p.min),
-            max_value=int(p.max),
-            value=int(p.default),
-            step=int(p.step or 1),
-            key=key,
-            help=p.help,
-        )
-    if p.kind == "float":
-        return st.number_input(
-            label,
-            min_value=float(p.min),
-            max_value=float(p.max),
-            value=None if p.default is None else float(p.default),
-            step=float(p.step or 0.1),
-            key=key,
-            help=p.help,
-            placeholder="estimated" if p.default is None else None,
-        )
-    if p.kind == "bool":
-        return st.checkbox(label, value=bool(p.default), key=key, help=p.help)
-    return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key, help=p.help)
-
-
 params: dict[str, dict] = {}
 if chosen:
     cols = st.columns(min(3, len(chosen)))
@@ -160,7 +257,18 @@ else:
     region_request = (int(r0), int(c0), int(rh), int(cw))
 
 # ------------------------------------------------------------------------------------------------- run
-if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chosen):
+too_big = [
+    f"{sp.FILTERS[f].label} ({params[f]['window']}×{params[f]['window']})"
+    for f in chosen
+    if params[f].get("window") and params[f]["window"] > min(raster.height, raster.width)
+]
+if too_big:
+    st.error(
+        f"The image is {raster.width}×{raster.height} pixels, smaller than the window of "
+        + ", ".join(too_big)
+        + "; choose a smaller window."
+    )
+if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chosen or bool(too_big)):
     results, notes = [], []
     update = progress_bar("Filtering…")
     for i, fname in enumerate(chosen):

@@ -104,9 +104,20 @@ def test_disk_full_during_the_write_is_one_line_and_leaves_no_temporary_file(sar
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", enospc)
     out = tmp_path / "out"
-    code, err = _cli(["despeckle", sar_tif, out / "a.tif", "--filter", "lee"], capsys)
+    # a PNG is written whole (atomic_output); a .tif is streamed block by block (BlockWriter): both paths
+    code, err = _cli(["despeckle", sar_tif, out / "a.png", "--filter", "lee"], capsys)
     _one_line(code, err, "No space left on device")
     assert _everything(out) == []  # the temporary .part file was removed
+
+    from core.io import blocks
+
+    def enospc_block(self, window, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    monkeypatch.setattr(blocks.BlockWriter, "write", enospc_block)
+    code, err = _cli(["despeckle", sar_tif, out / "b.tif", "--filter", "lee"], capsys)
+    _one_line(code, err, "No space left on device")
+    assert _everything(out) == []
 
 
 def test_other_os_errors_are_still_bugs(sar_tif, tmp_path, monkeypatch):
@@ -115,4 +126,4 @@ def test_other_os_errors_are_still_bugs(sar_tif, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", eio)
     with pytest.raises(OSError):
-        main(["despeckle", str(sar_tif), str(tmp_path / "o.tif"), "--filter", "lee"])
+        main(["despeckle", str(sar_tif), str(tmp_path / "o.png"), "--filter", "lee"])

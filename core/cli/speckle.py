@@ -1,4 +1,9 @@
-"""`python -m core despeckle`: speckle filtering of one image or a folder of images, with the functions the page uses."""
+"""`python -m core despeckle`: speckle filtering of one image, a folder of images, any raster GDAL opens or a
+Sentinel-1 product (SAFE folder, manifest.safe or zip), with the functions the page uses.
+
+GeoTIFF outputs of the classic filters are streamed (core.speckle.stream: bounded memory, any scene size, same
+values as in memory); PNG outputs (display images) and MERLIN read the image whole.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
+from core.progress import add_progress_option, cli_progress
 from core.speckle import (
     FILTERS,
     MERLIN_MODELS,
@@ -22,27 +28,33 @@ from core.speckle import (
     input_intensity,
     render_with_limits,
 )
+from core.speckle.registry import split_params
+from core.speckle.stream import stream_despeckle
 
 # The options a filter may take, in the order of the registry's parameters (None: the filter's default).
 PARAM_OPTIONS = ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model", "keep_mean")
+_IN_MEMORY_INPUTS = (".png", ".jpg", ".jpeg")  # decoded whole (palette, alpha) as read_raster does
 
 
 def add_cli(sub) -> None:
     p = sub.add_parser(
         "despeckle",
-        help="speckle filtering of one image or a folder of images",
-        description="Filter SAR images on linear intensity. Filters: " + ", ".join(FILTERS) + ".",
+        help="speckle filtering of one image, a folder of images or a Sentinel-1 product",
+        description="Filter SAR images on linear intensity. Filters: " + ", ".join(FILTERS) + " (SNAP's names, "
+        "e.g. 'Refined Lee', refined-lee, gamma-map, are accepted too).",
     )
-    p.add_argument("input", help="image file (GeoTIFF, TIFF, PNG, JPEG) or folder of images")
+    p.add_argument(
+        "input",
+        help="image file (GeoTIFF, TIFF, PNG, JPEG, any raster GDAL opens), a Sentinel-1 product "
+        "(.SAFE folder, manifest.safe or .zip) or a folder of images",
+    )
     p.add_argument(
         "output",
-        help="output file (.tif keeps values and georeference, .png is a dB display) "
+        help="output file (.tif keeps values and georeference, .png is a display on the input's scale) "
         "or folder (one <name>_<filter>.tif per input)",
     )
-    p.add_argument(
-        "--filter", required=True, choices=list(FILTERS), metavar="NAME", help="one of " + ", ".join(FILTERS)
-    )
-    p.add_argument("--window", type=int, help="window side in pixels (odd)")
+    p.add_argument("--filter", required=True, metavar="NAME", help="one of " + ", ".join(FILTERS))
+    p.add_argument("--window", "--window-size", dest="window", type=int, help="window side in pixels (odd)")
     p.add_argument("--looks", type=float, help="equivalent number of looks (default: estimated from the image)")
     p.add_argument("--damping", type=float, help="Frost damping factor K (default 2)")
     p.add_argument("--sigma", type=float, help="Gaussian sigma in pixels")
@@ -58,17 +70,34 @@ def add_cli(sub) -> None:
         help="MERLIN: skip the local mean correction (raw network output, biased on detected data)",
     )
     p.add_argument("--kind", choices=["auto", *sio.KINDS], default="auto", help="what the input values are")
+    p.add_argument(
+        "--calibration",
+        choices=list(sio.CALIBRATIONS),
+        help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (the result is linear intensity)",
+    )
+    p.add_argument("--pol", default="all", help="polarisation to filter: VV, VH, ... or all (default)")
+    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
+    add_progress_option(p)
     batch.add_batch_options(p)
     p.set_defaults(func=run_despeckle)
 
 
-def run_despeckle(args: argparse.Namespace) -> int:
+def filter_options(args: argparse.Namespace) -> tuple[str, dict]:
+    """(our filter name, the parameters it takes); options it does not take are ignored with a note on stderr."""
     spec = filter_spec(args.filter)
-    params = {k: getattr(args, k) for k in PARAM_OPTIONS if getattr(args, k) is not None}
-    params = check_params(spec, params)  # fail before reading anything
+    given = {k: getattr(args, k) for k in PARAM_OPTIONS if getattr(args, k, None) is not None}
+    params, notes = split_params(spec, given)
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    return spec.name, check_params(spec, params)  # fail before reading anything
+
+
+def run_despeckle(args: argparse.Namespace) -> int:
+    name, params = filter_options(args)
     src, dst = Path(args.input), Path(args.output)
-    if src.is_dir():
+    if src.is_dir() and not (src / "manifest.safe").is_file():
         files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
         if skipped:
             print(
@@ -78,12 +107,12 @@ def run_despeckle(args: argparse.Namespace) -> int:
             raise UserError(f"{src} holds no TIFF, PNG or JPEG images; pick another folder.")
         if dst.exists() and not dst.is_dir():
             raise UserError(f"{dst} is a file but the input is a folder; give an output folder.")
-        jobs = [batch.Job(f, dst / f"{f.stem}_{args.filter}.tif") for f in files]
+        jobs = [batch.Job(f, dst / f"{f.stem}_{name}.tif") for f in files]
         # before any work: one line, nothing written
         check_outputs([(j.src, j.dst) for j in jobs], sum(output_bytes(f) for f in files))
         summary = batch.run_files(
             jobs,
-            functools.partial(_despeckle_job, args=args, params=params),
+            functools.partial(_despeckle_job, args=args, name=name, params=params),
             workers=args.workers,
             scheduler=args.scheduler,
             skip_existing=args.skip_existing,
@@ -91,35 +120,104 @@ def run_despeckle(args: argparse.Namespace) -> int:
         )
         return batch.report_summary(summary, dst)
     if dst.is_dir():
-        dst = dst / f"{src.stem}_{args.filter}.tif"
+        dst = dst / f"{src.stem}_{name}.tif"
     check_outputs([(src, dst)], output_bytes(src))
-    despeckle_file(src, dst, args, params)
+    despeckle_file(src, dst, args, name, params)
     print(f"{src.name} -> {dst}")
     return 0
 
 
-def _despeckle_job(job: batch.Job, args: argparse.Namespace, params: dict) -> tuple[str, list[str]]:
+def _despeckle_job(job: batch.Job, args: argparse.Namespace, name: str, params: dict) -> tuple[str, list[str]]:
     """One file of a folder run (serial or on a Dask worker)."""
-    despeckle_file(job.src, job.dst, args, params)
+    despeckle_file(job.src, job.dst, args, name, params)
     return f"{job.src.name} -> {job.dst}", []
 
 
-def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, params: dict) -> None:
-    """Filter one file into `dst`: .tif keeps the values (in the input's kind) and georeference, .png is the dB
-    display on the input's own stretch."""
+def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict) -> None:
+    """Filter one input into `dst`: .tif keeps the values (in the input's kind) and the whole georeference and is
+    streamed for the classic filters; .png is a display: an 8-bit input keeps its 8-bit scale, anything else is
+    shown in dB on the input's own stretch."""
     suffix = dst.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise UserError(f"{dst.name}: unknown output format {suffix or '(none)'}; use .tif or .png.")
-    raster = sio.read_raster(src, kind=args.kind)
+    tif = suffix in (".tif", ".tiff")
+    if tif and not FILTERS[name].deep and src.suffix.lower() not in _IN_MEMORY_INPUTS:
+        stream_file(src, dst, args, name, params)
+        return
+    if args.cog:
+        print("note: --cog applies to streamed GeoTIFF outputs; this output is written whole.", file=sys.stderr)
+    raster = read_whole(src, args)
     notes: list[str] = []
-    result = despeckle_raster(raster, args.filter, notes=notes, device=args.device, **params)
+    result = despeckle_raster(raster, name, notes=notes, device=args.device, **params)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     blank = sio.constant_output_note(result.data, dst.name)
     if blank:
         print(f"warning: {blank}", file=sys.stderr)
-    if suffix in (".tif", ".tiff"):
+    if tif:
         sio.write_image(dst, result.data, raster.geo, raster.band_names)
+    elif raster.kind == "display":
+        sio.write_image(dst, result.data)  # 8-bit in, 8-bit out: the values are already display grey levels
     else:
         limits = display_limits(input_intensity(raster))
         sio.write_image(dst, render_with_limits(input_intensity(result), limits))
+
+
+def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
+    """The input as a windowed Source (product options applied, --kind override)."""
+    source = sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath)
+    if args.kind not in (None, "auto"):
+        source.kind = args.kind
+    return source
+
+
+def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict) -> None:
+    import rasterio  # only file commands need it
+
+    check_file(src)
+    try:
+        with open_input(src, args) as source:
+            with cli_progress(f"{name} {source.name}", unit="block", force=args.progress) as bar:
+                produced: list[str] = []
+                stream_despeckle(source, dst, name, cog=args.cog, progress=bar, notes=produced, **params)
+            notes = list(source.notes) + produced
+    except rasterio.errors.RasterioError as exc:
+        msg = " ".join(str(exc).split())[:120]
+        raise UserError(
+            f"{src.name} could not be read ({msg}); the file is truncated or corrupt, export it again."
+        ) from None
+    for n in notes:
+        print(f"warning: {n[9:]}" if n.startswith("Warning: ") else f"note: {n}", file=sys.stderr)
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def check_file(src: Path) -> None:
+    """The messages read_raster gives for an empty file or a .tif that is no TIFF, before GDAL sees it."""
+    if not src.is_file():
+        return
+    if src.stat().st_size == 0:
+        raise UserError(f"{src.name} is empty (0 bytes); upload the image again.")
+    if src.suffix.lower() in (".tif", ".tiff"):
+        with open(src, "rb") as fh:
+            head = fh.read(4)
+        if head not in _TIFF_MAGIC:
+            raise UserError(f"{src.name} is not a PNG, JPEG or TIFF image; convert it to one of these formats.")
+
+
+def read_whole(src: Path, args: argparse.Namespace) -> sio.Raster:
+    """The whole image in memory: PNG/JPEG/TIFF as read_raster reads them, products and other rasters from
+    their Source (under the same pixel limit)."""
+    plain = src.suffix.lower() in (*_IN_MEMORY_INPUTS, ".tif", ".tiff") and args.calibration in (None, "none")
+    if plain and args.pol == "all" and not src.is_dir():
+        return sio.read_raster(src, kind=args.kind)
+    with open_input(src, args) as source:
+        limit = sio.max_pixels_default()
+        if source.width * source.height > limit:
+            raise UserError(
+                f"{source.name} is {source.width}x{source.height}, above the {limit / 1e6:.0f} Mpixel limit for "
+                f"whole-image filtering; write a .tif with a classic filter (streamed) or raise SAR_STUDIO_MAX_PIXELS."
+            )
+        data = source.read()
+        return sio.Raster(data, source.kind, source.name, source.geo, list(source.band_names), source.kind)

@@ -143,7 +143,10 @@ def open_source(
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             ds = rasterio.open(path)
     except rasterio.errors.RasterioError as exc:
-        raise UserError(f"{name} could not be opened by GDAL ({_short(exc)}); check that it is a raster.") from None
+        raise UserError(
+            f"{name} could not be opened by GDAL ({_short(exc)}); it is not a raster or it is truncated or corrupt: "
+            "export it again."
+        ) from None
     geo = GeoInfo.from_dataset(ds)
     dtype = _work_dtype(np.dtype(ds.dtypes[0]))
     bands = [(ds, i) for i in range(1, ds.count + 1)]

@@ -10,6 +10,7 @@ import numpy as np
 from core import io as sio
 from core.errors import UserError
 from core.speckle.registry import check_params, filter_spec
+from core.speckle.scene import scene_params
 from core.tiling import ProgressFn
 
 
@@ -26,21 +27,26 @@ def despeckle(
 
     Works per band on linear intensity, keeps NaN/nodata pixels invalid (NaN in the result), and returns
     float32 intensity of the same shape. Convert back with core.io.from_intensity (or use despeckle_raster).
+    Scene-wide values (looks when not given, ...) come from core.speckle.scene, as for a streamed scene.
     """
     spec = filter_spec(name)
     params = check_params(spec, params)
     if isinstance(source, sio.Raster):
-        inten = sio.to_intensity(source.data, source.kind)
+        data = source.data
+        inten = (
+            data.astype(np.float32, copy=False) if source.kind == "intensity" else sio.to_intensity(data, source.kind)
+        )
         valid = band_valid(source)
     else:
         inten = np.asarray(source, dtype=np.float32)
         valid = np.isfinite(inten)
     if inten.ndim not in (2, 3):
         raise UserError(f"expected an image with one to three bands, got an array of shape {inten.shape}.")
+    check_size(inten.shape[0], inten.shape[1], spec, params)
     if not valid.any():
         raise UserError("the image holds no valid pixels (all NaN or nodata); check the input.")
     bands = 1 if inten.ndim == 2 else inten.shape[2]
-    out = np.empty(inten.shape, np.float32)
+    out: np.ndarray | None = None
     for b in range(bands):
         band = inten if inten.ndim == 2 else inten[..., b]
         ok = valid if valid.ndim == 2 else valid[..., b]
@@ -49,20 +55,50 @@ def despeckle(
             if progress is not None:
                 progress((b + frac) / bands, f"band {b + 1}/{bands} {msg}".strip())
 
-        kwargs = dict(params)
-        if spec.deep:
-            kwargs.update(progress=sub, notes=notes, device=device, network=network)
         if not ok.any():
             res = np.full(band.shape, np.nan, np.float32)
         else:
-            res = np.asarray(spec.fn(np.where(ok, band, np.nan).astype(np.float32), valid=ok, **kwargs), np.float32)
-        res = np.where(ok, res, np.nan).astype(np.float32)
+            res = filter_band(spec, params, band, ok, notes=notes, device=device, network=network, progress=sub)
         if inten.ndim == 2:
             out = res
         else:
+            if out is None:
+                out = np.empty(inten.shape, np.float32)
             out[..., b] = res
         sub(1.0, "done")
+    assert out is not None
     return out
+
+
+def filter_band(spec, params: dict, band: np.ndarray, ok: np.ndarray, scene: dict | None = None, **deep) -> np.ndarray:
+    """One band through `spec` with NaN where invalid. `scene`: scene-wide values already resolved (streaming);
+    None resolves them from this band (core.speckle.scene)."""
+    h, w = band.shape
+    all_ok = bool(ok.all())
+    x = band if all_ok else np.where(ok, band, np.float32(np.nan)).astype(np.float32)
+    if scene is None:
+        scene = scene_params(spec, params, lambda win: (_cut(x, win), _cut(ok, win)), h, w)
+    kwargs = dict(scene)
+    if spec.deep:
+        kwargs.update(deep)
+    res = np.asarray(spec.fn(x, valid=ok, **kwargs), np.float32)
+    if not all_ok:
+        res[~ok] = np.nan
+    return res
+
+
+def _cut(a: np.ndarray, win) -> np.ndarray:
+    return a[win.row : win.row + win.height, win.col : win.col + win.width]
+
+
+def check_size(height: int, width: int, spec, params: dict) -> None:
+    """Refuse an image smaller than the filter's window, with one sentence."""
+    window = params.get("window", next((p.default for p in spec.params if p.name == "window"), None))
+    if window is not None and (height < int(window) or width < int(window)):
+        raise UserError(
+            f"the image is {width}x{height} pixels, smaller than the {window}x{window} window of {spec.name}; "
+            f"use a larger image or a smaller window."
+        )
 
 
 def band_valid(raster: sio.Raster) -> np.ndarray:
@@ -75,7 +111,7 @@ def band_valid(raster: sio.Raster) -> np.ndarray:
 
 def despeckle_raster(raster: sio.Raster, name: str, **kwargs) -> sio.Raster:
     """Despeckle and convert back to the input's kind, same georeference; invalid pixels get nodata (or NaN)."""
-    return result_raster(raster, despeckle(raster, name, **kwargs), name)
+    return result_raster(raster, despeckle(raster, name, **kwargs), filter_spec(name).name)
 
 
 def result_raster(raster: sio.Raster, intensity: np.ndarray, name: str) -> sio.Raster:

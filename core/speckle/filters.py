@@ -148,13 +148,15 @@ def gaussian_filter(intensity, window: int = 5, sigma: float = 0.0, valid=None):
         return np.where(den > 0, num / np.maximum(den, 1e-30), np.nan).astype(np.float32)
 
 
-def median_filter(intensity, window: int = 5, valid=None):
-    """Median of the window (edges replicated). Invalid pixels are first filled with the local mean."""
+def median_filter(intensity, window: int = 5, valid=None, fill=None):
+    """Median of the window (edges replicated). Invalid pixels are first filled with the local mean, or `fill`
+    (default: the median of the valid pixels) where their window holds no valid pixel."""
     window = check_window(window)
     x, m, all_valid = prepare(intensity, valid)
     if not all_valid:
         mean, _, n = local_moments(intensity, window, valid)
-        fill = float(np.median(x[m > 0]))
+        if fill is None:
+            fill = float(np.median(x[m > 0]))
         x = np.where(m > 0, x, np.where(n > 0, mean, fill)).astype(np.float32)
     if window <= 5:
         return cv2.medianBlur(x, window)

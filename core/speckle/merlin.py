@@ -69,6 +69,7 @@ def merlin_filter(
     progress: ProgressFn | None = None,
     notes: list | None = None,
     network=None,
+    scene_median: float | None = None,
 ):
     """MERLIN despeckling of detected intensity.
 
@@ -103,7 +104,9 @@ def merlin_filter(
     _, big_m, small_m, level = MERLIN_MODELS[model]
     x, msk, _ = prepare(intensity, valid)
     positive = x[(msk > 0) & (x > 0)]
-    gain = np.float32(level / float(np.median(positive))) if positive.size else np.float32(1.0)
+    if scene_median is None and positive.size:
+        scene_median = float(np.median(positive))
+    gain = np.float32(level / scene_median) if scene_median else np.float32(1.0)
     amp = np.sqrt(np.maximum(x * gain, 0, dtype=np.float32))
     phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, x.shape).astype(np.float32)
     parts = np.stack([amp * np.cos(phase), amp * np.sin(phase)], axis=-1)

@@ -43,11 +43,14 @@ def refined_lee_choice(sub) -> np.ndarray:
     return 2 * direction + (np.abs(s11 - a) > np.abs(s11 - b))
 
 
-def refined_lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+def refined_lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None, fallback=None):
+    """`fallback`: the sub-window mean used where a 3x3 sub-window holds no valid pixel (default: the mean of the
+    valid pixels; core.speckle.scene gives the scene's, so streamed windows agree)."""
     window = check_window(window, lo=5)
     L = check_looks(looks, intensity, valid)
     x, m, all_valid = prepare(intensity, valid)
-    fallback = float(x[m > 0].mean()) if (m > 0).any() else 0.0
+    if fallback is None:
+        fallback = float(x[m > 0].mean()) if (m > 0).any() else 0.0
     return by_rows(lambda xb, mb: _refined_lee_block(xb, mb, window, L, fallback), x, m, window // 2)
 
 

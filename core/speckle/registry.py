@@ -148,10 +148,41 @@ FILTERS: dict[str, FilterSpec] = {
 }
 
 
+def canonical_name(name: str) -> str:
+    """Our name for a filter given as ours or as SNAP / other tools spell it: `refined-lee`, `Refined Lee`,
+    `Gamma Map`, `gamma-map`, `Boxcar`, `Mean` ... (case, spaces, dashes and underscores do not matter)."""
+    key = "".join(ch for ch in str(name).lower() if ch.isalnum())
+    return _ALIASES.get(key, str(name))
+
+
+# SNAP's Speckle-Filter names (Boxcar, Median, Frost, Gamma Map, Lee, Refined Lee, Lee Sigma, IDAN, Mean) and
+# spellings users type; Lee Sigma and IDAN are SNAP filters we do not have, so they stay unknown.
+_ALIASES = {"".join(ch for ch in s.label.lower() if ch.isalnum()): n for n, s in FILTERS.items()} | {
+    **{"".join(ch for ch in n if ch.isalnum()): n for n in FILTERS},
+    "mean": "boxcar",
+    "gammamap": "gamma_map",
+    "refinedlee": "refined_lee",
+    "bilateraldb": "bilateral",
+}
+
+
 def filter_spec(name: str) -> FilterSpec:
-    if name not in FILTERS:
+    key = canonical_name(name)
+    if key not in FILTERS:
         raise UserError(f"unknown filter {name!r}; use one of {', '.join(FILTERS)}.")
-    return FILTERS[name]
+    return FILTERS[key]
+
+
+def split_params(spec: FilterSpec, params: dict) -> tuple[dict, list[str]]:
+    """(the parameters `spec` takes, a note naming the given ones it does not take): for the command line, where
+    a scripted loop over filters passes the same options to each (`--looks` means nothing to boxcar)."""
+    used = {k: v for k, v in params.items() if v is not None and k in spec.param_names}
+    unused = [k for k, v in params.items() if v is not None and k not in spec.param_names]
+    notes = []
+    if unused:
+        opts = ", ".join("--" + k.replace("_", "-") for k in unused)
+        notes.append(f"{spec.name} does not use {opts}; ignored.")
+    return used, notes
 
 
 def check_params(spec: FilterSpec, params: dict) -> dict:
