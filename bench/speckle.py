@@ -94,13 +94,13 @@ def main() -> None:
             continue
         params = {"looks": LOOKS} if "looks" in spec.param_names else {}
         window = dict((p.name, p.default) for p in spec.params).get("window")
-        sec, b = paired(lambda: sp.despeckle(img, name, **params), baseline)
+        sec, b = paired(lambda name=name, params=params: sp.despeckle(img, name, **params), baseline)
         rows.append((spec.label, f"{window}x{window}", sec, sec / b, loop_full / sec))
         print(f"{name}: {sec:.3f} s", flush=True)
     t_est, b = paired(lambda: sp.estimate_enl(img), baseline)
     rows.append(("ENL estimate (estimate_enl)", "16x16 blocks", t_est, t_est / b, loop_full / t_est))
     for window in (3, 15, 31):  # moment filters: cost independent of the window
-        sec, b = paired(lambda: sp.despeckle(img, "lee", window=window, looks=LOOKS), baseline)
+        sec, b = paired(lambda window=window: sp.despeckle(img, "lee", window=window, looks=LOOKS), baseline)
         rows.append((f"Lee, window {window}", f"{window}x{window}", sec, sec / b, loop_full / sec))
 
     merlin_line = ""
