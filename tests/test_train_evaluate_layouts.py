@@ -82,9 +82,9 @@ def test_rgtgan_checkpoint_given_to_evaluate_is_refused_in_one_line(uragen, tmp_
     code = main(["evaluate", "--model", str(path), "--data", str(uragen)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "super-resolution model (rgtgan)" in err and "superres" in err
+    assert "RGTGAN super-resolution network" in err and "superres" in err
     save_model(tmp_path / "sr.safetensors", g)
-    with pytest.raises(UserError, match="super-resolution model"):
+    with pytest.raises(UserError, match="super-resolution network"):
         evaluate(str(tmp_path / "sr.safetensors"), str(uragen))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.checkpoints import describe_arch
 from core.errors import UserError
 from core.train.config import parse_data
 from core.train.datasets import PairSource, synthetic_sources
@@ -46,7 +47,7 @@ def refuse_superres(model_path: str) -> None:
             arch = "rgtgan" if any("GTEM." in str(k) for k in keys) else "rrsgan"
     if any(a in arch.lower() for a in SUPERRES_ARCHS):
         raise UserError(
-            f"{p.name} is a x4 super-resolution model ({arch}), not a SAR-to-optical generator; score it with "
+            f"{p.name} holds {describe_arch(arch.lower())} (x4), not a SAR-to-optical generator; score it with "
             f"`python -m core superres LR_DIR OUT_DIR --ref REF_DIR --hr HR_DIR --model {p.name}`."
         )
 

@@ -39,6 +39,8 @@ def test_translate_upload_and_download_geotiff(page, app_url, tmp_path, utm_geo)
     page.get_by_text("scene.tif: 300×200").wait_for()
     page.get_by_role("button", name="Translate").click()
     wait_idle(page)
+    # the notes of a result sit in one collapsed expander (issue 13): open it to read the backend line
+    page.get_by_text("Notes on this translation", exact=False).first.click()
     page.get_by_text("Backend: PyTorch eager on CPU").wait_for()
     body = page.inner_text("body")
     assert "Error" not in body and "300×200 px" in body and "georeferenced" in body
