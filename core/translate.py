@@ -281,6 +281,20 @@ def open_translator(
 
 # ----------------------------------------------------------------------------------------- input mapping
 
+MIN_SIDE = (
+    16  # px; smaller images are nearly all padding in the network's tile (16-32 px multiples): a meaningless output
+)
+
+
+def check_size(name: str, height: int, width: int, translator: Translator) -> None:
+    """Refuse an image smaller than the generator's minimum side with one sentence (the page and the CLI)."""
+    m = MIN_SIDE
+    if min(height, width) < m:
+        raise UserError(
+            f"{name} is {width}×{height} px, smaller than the {m} px per side {translator.gen.label} needs; "
+            f"use a larger image."
+        )
+
 
 def network_input(
     raster: sio.Raster,
@@ -293,6 +307,7 @@ def network_input(
 
     `limits` fixes the 2-98 % stretch (as a streamed scene computes it once); by default it is the image's own."""
     opts = options or translator.options
+    check_size(raster.name, raster.height, raster.width, translator)
     notes: list[str] = []
     plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol)
     data = raster.data

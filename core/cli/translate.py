@@ -21,6 +21,7 @@ from core.translate import (
     DUALPOL_MODES,
     TranslateOptions,
     Translator,
+    check_size,
     open_translator,
     translate_many,
     write_result,
@@ -133,6 +134,7 @@ def streamed(src: Path, dst: Path) -> bool:
 def translate_streamed(src: Path, dst: Path, translator: Translator, args: argparse.Namespace) -> list[str]:
     """One scene, read and written tile by tile with a progress bar; returns the notes."""
     with sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+        check_size(src.name, source.height, source.width, translator)
         with cli_progress(src.name, unit="tile", force=args.progress) as bar:
             res = translate_scene(source, dst, translator, kind=args.kind, cog=args.cog, progress=bar)
         print(f"{src.name} -> {dst} ({res.width}x{res.height}, {res.tiles} tile{'s' if res.tiles != 1 else ''})")
