@@ -39,7 +39,7 @@ IDLE_JS = (
     " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }"
 )
 # (page URL path, button, text that appears when the job is done)
-JOBS = [("speckle", "Run filters", "Metrics"), ("translate", "Translate", "Backend:")]
+JOBS = [("speckle", "Run filters", "Metrics"), ("translate", "Translate", "Notes on this translation")]
 
 
 def _free_port() -> int:
