@@ -24,6 +24,8 @@ import numpy as np
 from core.errors import UserError
 from core.progress import ProgressFn
 
+GDAL_CACHE_MB = 64  # GDAL's block cache during the chain
+
 # The geometry step's shape. geometry(radar_tif, out_tif, progress) reads `radar_tif` (float32 GeoTIFF, linear
 # values, radar geometry, GCPs in EPSG:4326, nodata 0, band descriptions = polarisations, tags of what was applied)
 # and writes `out_tif` (float32 GeoTIFF, linear values, map geometry with CRS + transform, nodata where no data;
@@ -63,9 +65,7 @@ def prepare_product(
     progress: ProgressFn | None = None,
 ) -> PrepareResult:
     """Run the chain (module docstring) on a Sentinel-1 product (.SAFE folder, manifest.safe or zip)."""
-    from core.files import check_outputs
     from core.io.products import safe_manifest
-    from core.products.reader import open_product
 
     opts = options or PrepareOptions()
     src_path, out = Path(product), Path(output)
@@ -86,6 +86,18 @@ def prepare_product(
                 "prepare streams the scene; MERLIN needs it whole: use a classic filter or despeckle a crop."
             )
         opts.filter_params = check_params(spec, opts.filter_params)
+    import rasterio
+
+    # GDAL's block cache defaults to 5 % of the RAM and fills with blocks already read and written: capped, so the
+    # peak stays a few windows whatever the scene (as core.speckle.stream does)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+        return _prepare(src_path, out, opts, geometry, progress)
+
+
+def _prepare(src_path: Path, out: Path, opts: PrepareOptions, geometry, progress) -> PrepareResult:
+    from core.files import check_outputs
+    from core.products.reader import open_product
+
     src = open_product(src_path, opts.calibration, opts.pol, opts.swath, opts.noise)
     stages = 1 + (geometry is not None) + (opts.db or opts.cog)
     try:
