@@ -51,7 +51,7 @@ def _reference(p, swath, pol, lut_tag, points, input_lines):
         value = z[line, col]
         inten = float(abs(complex(value)) ** 2) if np.iscomplexobj(z) else float(value) ** 2
 
-        def range_at(k):
+        def range_at(k, col=col):
             return _interp_between(col, _floats(rvecs[k], "pixel"), _floats(rvecs[k], rtag))
 
         if p.lines_per_burst:  # TOPS SLC: the vector nearest the burst's middle line
@@ -166,7 +166,9 @@ def test_prepare_writes_tags_gcps_and_bands(tmp_path):
     with rasterio.open(out) as ds, sio.open_source(p.safe) as src:
         assert ds.descriptions == ("VV", "VH") and ds.dtypes[0] == "float32" and ds.nodata == 0
         tags = ds.tags()
-        assert tags["THERMAL_NOISE"] == "REMOVED" and tags["CALIBRATION"] == "SIGMA0" and tags["IPF_VERSION"] == "003.40"
+        assert (
+            tags["THERMAL_NOISE"] == "REMOVED" and tags["CALIBRATION"] == "SIGMA0" and tags["IPF_VERSION"] == "003.40"
+        )
         assert 0 < float(tags["NOISE_CLIPPED_FRACTION"]) < 0.2
         assert len(ds.gcps[0]) == 9 and ds.gcps[1].to_epsg() == 4326
         np.testing.assert_array_equal(np.moveaxis(ds.read(), 0, -1), src.read())
@@ -243,7 +245,9 @@ def _dtd(p):
     f = p.files[("IW", "VV", "calibration")]
     t = f.read_text().split("\n", 1)
     bomb = '<!DOCTYPE calibration [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-    f.write_text(t[0] + "\n" + bomb + "\n" + t[1].replace("<absoluteCalibrationConstant>1.0", "<absoluteCalibrationConstant>&b;"))
+    f.write_text(
+        t[0] + "\n" + bomb + "\n" + t[1].replace("<absoluteCalibrationConstant>1.0", "<absoluteCalibrationConstant>&b;")
+    )
 
 
 def _wave(p):
@@ -254,7 +258,9 @@ def _wave(p):
 def _noise_done(p):
     for pol in ("VV", "VH"):
         f = p.files[("IW", pol, "annotation")]
-        f.write_text(f.read_text().replace(">false</thermalNoiseCorrectionPerformed>", ">true</thermalNoiseCorrectionPerformed>"))
+        f.write_text(
+            f.read_text().replace(">false</thermalNoiseCorrectionPerformed>", ">true</thermalNoiseCorrectionPerformed>")
+        )
 
 
 BROKEN = {

@@ -39,7 +39,9 @@ class DeburstPlan:
         b = int(min(max(line // self.lines_per_burst, 0), len(self.offsets) - 1))
         return float(self.offsets[b] + (line - b * self.lines_per_burst) - self.start)
 
-    def gcps(self, gcps: list[tuple[float, float, float, float, float]]) -> list[tuple[float, ...]]:
+    def gcps(
+        self, gcps: list[tuple[float, float, float, float, float]]
+    ) -> list[tuple[float, float, float, float, float]]:
         """The GCPs on output lines; a second GCP landing on the same (line, pixel) is dropped."""
         seen: set[tuple[float, float]] = set()
         out = []

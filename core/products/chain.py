@@ -194,7 +194,7 @@ def _final_stage(current: Path, out: Path, kind: str, opts: PrepareOptions, prog
             fn,
             halo=0,
             block=opts.block,
-            dtype=np.float32 if opts.db else None,
+            dtype="float32" if opts.db else None,
             cog=opts.cog,
             progress=progress,
         )

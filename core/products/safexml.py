@@ -35,7 +35,7 @@ def parse_xml(data: bytes, name: str) -> ET.Element:
     builder = ET.TreeBuilder()
     parser = xml.parsers.expat.ParserCreate()
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object) -> int:
         raise _Refused
 
     def start(tag: str, attrs: dict[str, str]) -> None:
