@@ -216,7 +216,8 @@ def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dic
     if manifest is not None:
         from core.products.reader import check_product
 
-        swaths = check_product(path)  # every table read and checked: a broken product ends here, in one line
+        facts = check_product(path)  # every table read and checked: a broken product ends here, in one line
+        swaths = facts.pop("swaths")
         swath = swaths[0]
     with open_source(path, swath=swath, calibration="none", noise="keep") as src:
         info: dict[str, Any] = {
@@ -233,7 +234,7 @@ def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dic
             "nodata": src.geo.nodata,
         }
         if manifest is not None:
-            info.update(product_type=src.product_type, swaths=swaths, calibrations=list(CALIBRATIONS))
+            info.update(product_type=src.product_type, swaths=swaths, calibrations=list(CALIBRATIONS), **facts)
             info["kind_calibrated"] = "intensity"
         else:
             info["calibrations"] = ["none"]
@@ -256,6 +257,10 @@ def format_description(info: dict[str, Any]) -> str:
     ]
     if info.get("product_type"):
         lines.append(f"product    Sentinel-1 {info['product_type']}, swaths {', '.join(info['swaths'])}")
+        lines.append(
+            f"           {info['mode']} mode, IPF {info['ipf_version']}, {info['noise']}"
+            + (f", {info['bursts']} bursts per swath (debursted when read)" if info["bursts"] else "")
+        )
     lines.append(f"calibration {' | '.join(info['calibrations'])}")
     mem = info["memory_bytes"]
     lines.append(f"memory     whole image ~{_human(mem['whole'])}; streamed ~{_human(mem['streamed'])} per window")

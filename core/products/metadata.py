@@ -5,8 +5,10 @@ whether the IPF already removed the thermal noise).
 Measured before writing this (xarray-sentinel 0.9.6, the reader the team considered): it needs a manifest with
 orbit numbers and every field of ESA's schema (our synthetic products and trimmed real ones fail with
 "orbit_number=[] not supported"), parses with plain ElementTree (no DTD refusal), keeps only the first
-noise-azimuth block of a GRD (its own source says "BROKEN: ... we take the first one"), and has no reader for the
-pre-2.90 `noiseVectorList`. The few fields needed here are read directly, with `safexml.parse_xml`.
+noise-azimuth block of a GRD (its own source says "BROKEN: ... we take the first one"; on our two-block fixture
+`open_noise_azimuth_dataset` returned block 1's LUT alone, without its sample range), raises "Unable to organise
+noise vectors in a regular line-pixel grid" on range vectors whose pixel lists differ (as real GRD ones do), and
+has no reader for the pre-2.90 `noiseVectorList`. The few fields needed here are read directly, with `safexml.parse_xml`.
 
 Every problem ends in one UserError line naming the file and what is wrong.
 """

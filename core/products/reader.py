@@ -288,19 +288,27 @@ def product_tags(
     return tags
 
 
-def check_product(path: str | os.PathLike) -> list[str]:
+def check_product(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check every measurement's annotation, calibration and noise tables and open every measurement;
-    the product's swaths. A missing or malformed part ends in one UserError line (what `core info` relies on)."""
+    what `core info` shows. A missing or malformed part ends in one UserError line."""
     files = ProductFiles(Path(path))
     product = parse_manifest(files)
+    layouts, bursts, done = set(), 0, False
     for swath in product.swaths:
-        src = open_product(path, "sigma0", "all", swath, "keep")
-        src.close()
+        open_product(path, "sigma0", "all", swath, "keep").close()
         for p in product.pols(swath):
             meas = product.measurements[(swath, p)]
             ann = parse_annotation(files, meas.annotation)
             for cal in ("beta0", "gamma0"):
                 read_calibration(files, meas.calibration, cal)
+            done = done or ann.noise_removed_by_ipf
             if not ann.noise_removed_by_ipf:
-                read_noise(files, meas.noise, ann.lines_per_burst, len(ann.bursts))
-    return product.swaths
+                layouts.add(read_noise(files, meas.noise, ann.lines_per_burst, len(ann.bursts)).layout)
+            bursts = max(bursts, len(ann.bursts))
+    return {
+        "swaths": product.swaths,
+        "mode": product.mode,
+        "ipf_version": product.ipf_version or "unknown",
+        "noise": "already removed by the IPF" if done else " / ".join(sorted(layouts)) + " noise tables",
+        "bursts": bursts,
+    }
