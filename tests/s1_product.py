@@ -79,13 +79,13 @@ def _header(kind: str, swath: str, pol: str, lines: int, number: int, mode: str)
     )
 
 
-def _grid(lines: int, samples: int, swath_index: int) -> list[tuple[int, int, float, float]]:
-    """3 x 3 geolocation grid (9 GCPs): a tilted footprint like a descending pass, in degrees."""
+def _grid(lines: int, samples: int, swath_index: int, step: float = 0.001) -> list[tuple[int, int, float, float]]:
+    """3 x 3 geolocation grid (9 GCPs): a tilted footprint like a descending pass, `step` degrees per line."""
     pts = []
     for line in (0, (lines - 1) // 2, lines - 1):
         for pixel in (0, (samples - 1) // 2, samples - 1):
-            lat = 45.0 - 0.001 * line + 0.0002 * pixel
-            lon = 7.0 + 0.3 * swath_index + 0.0012 * pixel + 0.0003 * line
+            lat = 45.0 - step * line + 0.2 * step * pixel
+            lon = 7.0 + 0.3 * swath_index + 1.2 * step * pixel + 0.3 * step * line
             pts.append((line, pixel, lat, lon))
     return pts
 
@@ -295,6 +295,7 @@ def write_s1_product(
     lines_per_burst: int = 24,
     burst_spacing: int = 16,
     content: str = "random",
+    gcp_step: float = 0.001,
 ) -> S1Product:
     """Write a synthetic product under `folder` (see the module docstring). A TOPS SLC (IW/EW) has
     n_bursts * lines_per_burst lines whatever shape[0] says."""
@@ -330,7 +331,7 @@ def write_s1_product(
     objects: list[tuple[str, str, str]] = []
     number = 0
     for si, swath in enumerate(swaths):
-        gcps = _grid(lines, samples, si)
+        gcps = _grid(lines, samples, si, gcp_step)
         product.gcps = product.gcps or gcps
         for pol in pols:
             number += 1

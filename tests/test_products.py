@@ -355,3 +355,21 @@ def test_streaming_memory_does_not_grow_with_the_scene(tmp_path):
     small, large = peaks
     one_copy = 2048 * 2048 * 2 * 4  # one float32 copy of the larger scene's two bands: 32 MiB
     assert large - small < one_copy / 4, peaks  # a scene-sized array anywhere would add at least 3/4 of it
+
+
+def test_bundled_synthetic_product_prepares(tmp_path):
+    """samples/products: labelled synthetic, opens, and noise removal brings VH over its sea below the noise floor."""
+    from tests.conftest import ROOT
+
+    sample = ROOT / "samples" / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
+    import zipfile
+
+    with zipfile.ZipFile(sample) as zf:
+        assert any(n.endswith("README-SYNTHETIC.txt") for n in zf.namelist())
+    removed, kept = tmp_path / "r.tif", tmp_path / "k.tif"
+    prepare_product(sample, removed, PrepareOptions(pol="VH"))
+    prepare_product(sample, kept, PrepareOptions(pol="VH", noise="keep"))
+    with rasterio.open(removed) as r, rasterio.open(kept) as k:
+        a, b = r.read(1)[:, 340:], k.read(1)[:, 340:]  # the sea (true VH sigma0 about -29 dB)
+        assert r.width == 384 and r.height == 256
+    assert 10 * np.log10(b.mean()) > -24 and 10 * np.log10(a.mean()) < -26
