@@ -344,7 +344,7 @@ def write_s1_product(
             for key, value in luts.items():
                 product.luts[(swath, pol, key)] = value
             if kind == "GRD":
-                dn = rng.integers(20, 3000, shape).astype(np.uint16)
+                dn = rng.integers(20, 3000, shape, dtype=np.uint16)
                 dtype = "uint16"
             else:
                 if content == "lines":
