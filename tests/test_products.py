@@ -95,6 +95,8 @@ def test_noise_removed_equals_the_xml(tmp_path, layout, kind, calibration, lut):
         got = src.read()
         rows = src.plan.rows if src.plan is not None else np.arange(src.height)
         pts = _sample_points(src)
+        floor_rows, floor_cols = np.nonzero(got == np.float32(NOISE_FLOOR))
+        pts += list(zip(floor_rows[:20].tolist(), floor_cols[:20].tolist()))  # the reference must say <= 0 there
         clipped = src.clipped_fraction
         assert src.geo.tags["THERMAL_NOISE"] == "REMOVED" and src.geo.tags["NOISE_FLOOR"] == f"{NOISE_FLOOR:g}"
     want = _reference(p, swath, "VH", lut, pts, rows)
@@ -320,6 +322,22 @@ def test_plain_geotiff_unchanged(tmp_path):
         np.testing.assert_array_equal(src.read(), data)
     with pytest.raises(UserError, match="no noise tables"):
         sio.open_source(tif, noise="remove")
+    assert main(["despeckle", str(tif), str(tmp_path / "o.tif"), "--filter", "lee", "--noise", "remove"]) == 2
+    assert main(["prepare", str(tif), str(tmp_path / "o.tif")]) == 2
+    assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("command", ["despeckle", "prepare"])
+def test_truncated_measurement_is_one_line(tmp_path, command, capsys):
+    p = write_s1_product(tmp_path, "GRD", shape=(200, 300))
+    tif = p.files[("IW", "VV", "measurement")]
+    tif.write_bytes(tif.read_bytes()[: tif.stat().st_size // 2])
+    out = tmp_path / "o.tif"
+    argv = [command, str(p.safe), str(out)] + (["--filter", "lee"] if command == "despeckle" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "truncated or corrupt" in err, err
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------------------------ memory

@@ -90,8 +90,14 @@ def prepare_product(
 
     # GDAL's block cache defaults to 5 % of the RAM and fills with blocks already read and written: capped, so the
     # peak stays a few windows whatever the scene (as core.speckle.stream does)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-        return _prepare(src_path, out, opts, geometry, progress)
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+            return _prepare(src_path, out, opts, geometry, progress)
+    except rasterio.errors.RasterioIOError as exc:
+        msg = " ".join(str(exc).split())[:120]
+        raise UserError(
+            f"{src_path.name} could not be read ({msg}); the product is truncated or corrupt: download it again."
+        ) from None
 
 
 def _prepare(src_path: Path, out: Path, opts: PrepareOptions, geometry, progress) -> PrepareResult:

@@ -162,9 +162,9 @@ def open_product(
             try:
                 ds = rasterio.open(files.gdal_path(meas.tiff))
             except rasterio.errors.RasterioError as exc:
-                msg = " ".join(str(exc).split())[:100]
+                msg = " ".join(str(exc).replace(files.gdal_path(meas.tiff), "").split())[:100]
                 raise UserError(
-                    f"{name}: {meas.tiff} could not be opened ({msg}); download the product again."
+                    f"{name}: {meas.tiff} could not be opened ({msg}); it is truncated or corrupt: download the product again."
                 ) from None
             bands.append(_Band(ds, p, lut, nm))
             anns.append(ann)
