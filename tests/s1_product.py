@@ -40,6 +40,9 @@ import numpy as np
 
 T0 = dt.datetime(2021, 6, 1, 5, 30, 0)
 LINE_TIME = 0.002  # seconds per azimuth line
+RANGE_RATE = 64e6  # range sampling rate (Hz): a sample is 1/RANGE_RATE s of two-way slant range time
+SWATH_LINE_SHIFT = 3  # TOPS SLC: each swath's bursts start this many lines after the previous swath's
+SWATH_RANGE_OVERLAP = 12  # TOPS SLC: samples shared by adjacent swaths
 
 
 @dataclass
@@ -60,6 +63,7 @@ class S1Product:
     burst_offsets: list[int] = field(default_factory=list)  # each burst's first line on the azimuth timeline
     valid_lines: tuple[int, int] = (0, 0)  # first and last valid line inside a burst
     valid_samples: list[tuple[int, int]] = field(default_factory=list)  # per burst
+    swath_sample_step: int = 0  # TOPS SLC: samples between the first samples of adjacent swaths
 
     @property
     def manifest(self) -> Path:
@@ -94,7 +98,7 @@ def _list(values) -> str:
     return " ".join(str(int(v)) for v in values)
 
 
-def _annotation(kind, mode, swath, pol, shape, number, gcps, bursts: str, noise_done: bool) -> str:
+def _annotation(kind, mode, swath, pol, shape, number, gcps, bursts: str, noise_done: bool, srt: float) -> str:
     lines, samples = shape
     pixel_type = "16 bit Signed Integer" if kind == "SLC" else "16 bit Unsigned Integer"
     points = "".join(
@@ -107,10 +111,11 @@ def _annotation(kind, mode, swath, pol, shape, number, gcps, bursts: str, noise_
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<product>'
         + _header(kind, swath, pol, lines, number, mode)
-        + "<imageAnnotation><imageInformation>"
+        + f"<generalAnnotation><productInformation><rangeSamplingRate>{RANGE_RATE!r}</rangeSamplingRate>"
+        "</productInformation></generalAnnotation><imageAnnotation><imageInformation>"
         f"<productFirstLineUtcTime>{_time(0)}</productFirstLineUtcTime>"
         f"<productLastLineUtcTime>{_time(lines - 1)}</productLastLineUtcTime>"
-        f"<azimuthTimeInterval>{LINE_TIME}</azimuthTimeInterval>"
+        f"<azimuthTimeInterval>{LINE_TIME}</azimuthTimeInterval><slantRangeTime>{srt!r}</slantRangeTime>"
         f"<rangePixelSpacing>10.0</rangePixelSpacing><azimuthPixelSpacing>10.0</azimuthPixelSpacing>"
         f"<numberOfSamples>{samples}</numberOfSamples><numberOfLines>{lines}</numberOfLines>"
         f"<outputPixels>{pixel_type}</outputPixels></imageInformation>"
@@ -191,9 +196,10 @@ def _noise(kind, mode, swath, pol, shape, number, noise_lines, layout: str, si: 
     )
 
 
-def _swath_timing(lpb: int, samples: int, offsets: list[int], valid: tuple[int, int], vsamples) -> str:
+def _swath_timing(lpb: int, samples: int, offsets: list[int], valid: tuple[int, int], vsamples, shift: int) -> str:
     bursts = []
     for off, (fs, ls) in zip(offsets, vsamples):
+        off += shift
         first = np.full(lpb, -1)
         last = np.full(lpb, -1)
         first[valid[0] : valid[1] + 1] = fs
@@ -325,6 +331,7 @@ def write_s1_product(
         product.burst_offsets = [b * burst_spacing for b in range(n_bursts)]
         product.valid_lines = (2, lines_per_burst - 4)
         product.valid_samples = [(3 + b, samples - 4 - b) for b in range(n_bursts)]
+        product.swath_sample_step = samples - SWATH_RANGE_OVERLAP
         noise_lines = [b * lines_per_burst + lines_per_burst // 2 - 3 for b in range(n_bursts)]
     else:
         noise_lines = [0, 25, lines - 1] if lines > 26 else [0, lines - 1]
@@ -347,8 +354,18 @@ def write_s1_product(
                 dn = rng.integers(20, 3000, shape, dtype=np.uint16)
                 dtype = "uint16"
             else:
-                if content == "lines":
-                    dn = (np.arange(lines)[:, None] + 1 + 0j * np.zeros(shape)).astype(np.complex64)
+                if content in ("lines", "timeline", "range"):
+                    code = {
+                        "lines": np.arange(lines)[:, None] + np.zeros(shape),  # input line
+                        "timeline": (  # line on the product's azimuth timeline (swaths shifted)
+                            np.repeat(np.array(product.burst_offsets or [0]), lines_per_burst)[:, None]
+                            + (np.arange(lines) % max(lines_per_burst, 1))[:, None]
+                            + si * SWATH_LINE_SHIFT
+                            + np.zeros(shape)
+                        ),
+                        "range": si * product.swath_sample_step + np.arange(samples)[None, :] + np.zeros(shape),
+                    }[content]
+                    dn = (code + 1 + 0j).astype(np.complex64)
                 else:
                     dn = (rng.integers(-900, 900, shape) + 1j * rng.integers(-900, 900, shape)).astype(np.complex64)
                 dtype = "complex_int16"
@@ -361,9 +378,13 @@ def write_s1_product(
                     block[v1 + 1 :] = 0
                     block[:, :fs] = 0
                     block[:, ls + 1 :] = 0
-                bursts = _swath_timing(lines_per_burst, samples, product.burst_offsets, (v0, v1), product.valid_samples)
+                bursts = _swath_timing(
+                    lines_per_burst, samples, product.burst_offsets, (v0, v1), product.valid_samples,
+                    si * SWATH_LINE_SHIFT,
+                )  # fmt: skip
             product.dn[(swath, pol)] = dn
-            ann = _annotation(kind, mode, swath, pol, shape, number, gcps, bursts, noise_done)
+            srt = 0.0053 + si * (samples - SWATH_RANGE_OVERLAP) / RANGE_RATE
+            ann = _annotation(kind, mode, swath, pol, shape, number, gcps, bursts, noise_done, srt)
             (safe / "annotation" / f"{base}.xml").write_text(ann)
             cal = _calibration(kind, mode, swath, pol, shape, number, lut_lines, lut_pixels, luts)
             cal_path = safe / "annotation" / "calibration" / f"calibration-{base}.xml"

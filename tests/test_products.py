@@ -391,3 +391,38 @@ def test_bundled_synthetic_product_prepares(tmp_path):
         a, b = r.read(1)[:, 340:], k.read(1)[:, 340:]  # the sea (true VH sigma0 about -29 dB)
         assert r.width == 384 and r.height == 256
     assert 10 * np.log10(b.mean()) > -24 and 10 * np.log10(a.mean()) < -26
+
+
+@pytest.mark.parametrize("content", ["timeline", "range"])
+def test_slc_swaths_merge_on_one_grid(tmp_path, content):
+    """Each valid pixel carries its azimuth-timeline line ("timeline") or its sample on the product's common range
+    axis ("range"): merged, every pixel must sit at that line (up to one offset) or sample, with no blank column
+    between the swaths' valid ranges."""
+    from tests.s1_product import SWATH_LINE_SHIFT
+
+    p = write_s1_product(tmp_path, "SLC", content=content)
+    with sio.open_source(p.safe, swath="all", pol="VV", calibration="none") as src:
+        code = np.sqrt(src.read()) - 1
+        assert src.geo.tags["SWATH"] == "IW1+IW2" and src.width == 2 * p.shape[1] - 12
+    ok = code >= 0
+    rows, cols = np.nonzero(ok)
+    if content == "timeline":
+        first_valid = p.burst_offsets[0] + p.valid_lines[0]  # timeline line of merged row 0
+        np.testing.assert_array_equal(code[ok], rows + first_valid)
+        assert code[ok].max() == p.burst_offsets[-1] + p.valid_lines[1] + SWATH_LINE_SHIFT  # IW2 runs 3 lines later
+    else:
+        np.testing.assert_array_equal(code[ok], cols)
+    both = slice(SWATH_LINE_SHIFT, code.shape[0] - SWATH_LINE_SHIFT)  # rows where both swaths have data
+    inner = ok[both][:, cols.min() : cols.max() + 1]
+    assert inner.all()  # no gap, no blank column at the join
+
+
+def test_merge_is_refused_for_grd_and_prepare_merges_slc(tmp_path, capsys):
+    g = write_s1_product(tmp_path / "g", "GRD")
+    assert main(["prepare", str(g.safe), str(tmp_path / "g.tif"), "--swath", "all"]) == 2
+    assert "TOPS" in capsys.readouterr().err
+    s = write_s1_product(tmp_path / "s", "SLC")
+    assert main(["prepare", str(s.safe), str(tmp_path / "s.tif"), "--swath", "IW1,IW2", "--pol", "VH"]) == 0
+    with rasterio.open(tmp_path / "s.tif") as ds:
+        assert ds.tags()["SWATHS_MERGED"].startswith("YES") and len(ds.gcps[0]) == 18
+        assert ds.width == 2 * s.shape[1] - 12

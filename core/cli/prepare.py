@@ -27,7 +27,10 @@ def add_cli(sub) -> None:
     p.add_argument("product", metavar="PRODUCT")
     p.add_argument("output", metavar="OUT.tif")
     p.add_argument("--pol", default="all", help="VV, VH, HH, HV, a list such as VV,VH, or all (default)")
-    p.add_argument("--swath", help="SLC products: one swath (IW1, IW2, IW3, EW1.., S1..); swaths are not merged")
+    p.add_argument(
+        "--swath",
+        help="SLC products: one swath (IW1, IW2, EW1, ...), or several merged: all, or a list such as IW1,IW2 (TOPS SLC)",
+    )
     p.add_argument("--calibration", choices=list(CALIBRATIONS), default="sigma0", help="default sigma0")
     p.add_argument(
         "--noise",

@@ -36,7 +36,7 @@ GeometryStep = Callable[[Path, Path, "ProgressFn | None"], None]
 @dataclass
 class PrepareOptions:
     pol: str = "all"  # "VV", "VH", "VV,VH", "all"
-    swath: str | None = None  # SLC: IW1, IW2, ... (swaths are not merged)
+    swath: str | None = None  # SLC: IW1, IW2, ... or "all" / "IW1,IW2" (TOPS SLC swaths merged)
     calibration: str = "sigma0"  # sigma0 | beta0 | gamma0 | none
     noise: str = "remove"  # remove | keep
     filter: str | None = None  # a core.speckle filter name

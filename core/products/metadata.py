@@ -81,6 +81,9 @@ class Annotation:
     gcps: list[tuple[float, float, float, float, float]]  # (line, pixel, lon, lat, height)
     lines_per_burst: int = 0
     bursts: list[Burst] = field(default_factory=list)
+    first_burst_time: float = float("nan")  # seconds since the epoch, TOPS only
+    slant_range_time: float = float("nan")  # two-way, of the first sample (s)
+    range_sampling_rate: float = float("nan")  # Hz
 
 
 def _text(el: ET.Element, path: str, where: str) -> str:
@@ -217,6 +220,8 @@ def parse_annotation(files: ProductFiles, rel: str) -> Annotation:
         noise_removed_by_ipf=done,
         start_time=(info.findtext("productFirstLineUtcTime") or "").strip(),
         gcps=gcps,
+        slant_range_time=float(info.findtext("slantRangeTime") or "nan"),
+        range_sampling_rate=float(root.findtext("generalAnnotation/productInformation/rangeSamplingRate") or "nan"),
     )
     timing = root.find("swathTiming")
     bursts = list(timing.iter("burst")) if timing is not None else []
@@ -226,6 +231,7 @@ def parse_annotation(files: ProductFiles, rel: str) -> Annotation:
         if not np.isfinite(dt_line) or dt_line <= 0:
             raise UserError(f"{where} has bursts but no azimuthTimeInterval; the file is malformed.")
         t0 = _seconds(_text(bursts[0], "azimuthTime", where), where)
+        ann.first_burst_time = t0
         for b in bursts:
             first = numbers(b, "firstValidSample", where).astype(np.int64)
             last = numbers(b, "lastValidSample", where).astype(np.int64)

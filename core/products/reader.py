@@ -6,7 +6,7 @@ GRD and SLC, single and dual polarisation open the same way, and any missing or 
 UserError line. `read(window)` evaluates, for that window only:
     value = (I − η) / A²    I = DN² (GRD amplitude) or |z|² (SLC), η the noise power (--noise remove), A the LUT
 with results <= 0 set to NOISE_FLOOR (counted: `clipped_fraction`), and I = 0 (no data) kept at 0, the output's
-nodata. Swaths of an SLC are not merged: one swath per output, chosen with `swath`.
+nodata. `swath`: one swath, or "all" / a list ("IW1,IW2") for a TOPS SLC, merged by core.products.merge.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class ProductSource(Source):
 
     noise: str = "keep"
     plan: DeburstPlan | None = None
+    annotation: Annotation | None = None
     clipped: int = 0
     counted: int = 0
     _pbands: list[_Band] = field(default_factory=list, repr=False)
@@ -138,6 +139,13 @@ def open_product(
         raise UserError(f"unknown noise choice {noise!r}; use remove or keep.")
     files = ProductFiles(Path(path))
     product = parse_manifest(files)
+    if swath is not None and ("," in swath or swath.lower() == "all"):
+        from core.products.merge import open_merged
+
+        wanted = (
+            product.swaths if swath.lower() == "all" else [pick_swath(product, s.strip()) for s in swath.split(",")]
+        )
+        return open_merged(product, [open_product(path, calibration, pol, s, noise) for s in wanted])
     swath = pick_swath(product, swath)
     pols = pick_pols(product, swath, pol)
     name = files.name
@@ -210,6 +218,7 @@ def open_product(
         product.product_type,
         noise=noise,
         plan=plan,
+        annotation=ann,
     )
     src._pbands = bands
     src._bands = [(b.ds, 1) for b in bands]  # what Source's helpers (previews) read
@@ -225,7 +234,7 @@ def open_product(
         steps.append(f"{len(ann.bursts)} bursts debursted ({ann.lines} -> {height} lines)")
     src.notes.append(f"Sentinel-1 {product.mode} {product.product_type} {swath} {'+'.join(pols)}: " + ", ".join(steps))
     if product.product_type == "SLC" and len(product.swaths) > 1:
-        src.notes.append(f"swath {swath} only: swaths are not merged (this product has {', '.join(product.swaths)})")
+        src.notes.append(f"swath {swath} only (this product has {', '.join(product.swaths)}; --swath all merges them)")
     if noise == "remove":
         src.notes.append(src.noise_note())
         src._note_index = len(src.notes) - 1
@@ -238,7 +247,7 @@ def pick_swath(product: Product, swath: str | None) -> str:
         if len(swaths) > 1:
             raise UserError(
                 f"{product.name} is an {product.mode} {product.product_type} product with swaths {', '.join(swaths)}; "
-                "choose one with --swath (swaths are not merged)."
+                "choose one with --swath, or merge them with --swath all (TOPS SLC)."
             )
         return swaths[0]
     if "," in swath or swath.lower() == "all":
