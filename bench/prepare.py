@@ -2,7 +2,9 @@
 against a baseline run in the same session: streaming the same measurement TIFFs (DN -> float32, no tables) with
 `core.io.stream_filter`, each in its own process.
 
-    .venv/bin/python bench/prepare.py [--sizes 2048,4096,8192] [--filter-sizes 2048,4096]
+    .venv/bin/python bench/prepare.py [--sizes 2048,4096,8192] [--filter-sizes 2048,4096] [--full]
+
+--full adds a full-size single-polarisation IW GRD (25,000 x 16,700, VV) without the filtered run.
 
 Products come from tests/s1_product.py (uint16 DN, 2.90 noise layout) in a temporary folder deleted at the end.
 """
@@ -61,18 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2048,4096,8192")
     ap.add_argument("--filter-sizes", default="2048,4096", help="sizes that also run the filtered chain")
+    ap.add_argument("--full", action="store_true", help="also a 25,000 x 16,700 single-pol product")
     args = ap.parse_args(argv)
     from tests.s1_product import write_s1_product
 
     rows, notes = [], []
     cpu_before = 0.0
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
-        for s in [int(v) for v in args.sizes.split(",")]:
+        sizes: list = [int(v) for v in args.sizes.split(",") if v]
+        for s in sizes + (["full"] if args.full else []):
             t = time.perf_counter()
-            p = write_s1_product(Path(tmp) / str(s), "GRD", shape=(s, s))
-            tifs = [str(p.files[("IW", pol, "measurement")]) for pol in ("VV", "VH")]
+            shape, pols = ((16_700, 25_000), ("VV",)) if s == "full" else ((s, s), ("VV", "VH"))
+            p = write_s1_product(Path(tmp) / str(s), "GRD", shape=shape, pols=pols)
+            tifs = [str(p.files[("IW", pol, "measurement")]) for pol in pols]
             del p
-            notes.append(f"wrote {s}x{s} dual-pol product in {time.perf_counter() - t:.0f} s")
+            label = f"{shape[1]}x{shape[0]}x{len(pols)}"
+            notes.append(f"wrote {label} product in {time.perf_counter() - t:.0f} s")
             runs = [
                 ("baseline: stream DN to float32 (no tables)", BASELINE, [*tifs, f"{tmp}/base{s}"]),
                 ("prepare (noise + sigma0)", PREPARE, [str(Path(tifs[0]).parents[1]), f"{tmp}/p{s}.tif", "{}"]),
@@ -82,17 +88,18 @@ def main(argv: list[str] | None = None) -> int:
                     [str(Path(tifs[0]).parents[1]), f"{tmp}/f{s}.tif", "{'filter': 'refined_lee', 'db': True}"],
                 ),
             ]
-            if str(s) not in args.filter_sizes.split(","):
+            if str(s) not in args.filter_sizes.split(",") or s == "full":
                 runs = runs[:2]
             base = None
-            for label, code, a in runs:
+            for run, code, a in runs:
                 wall, cpu_total, rss = run_child(code, a)
                 cpu, cpu_before = cpu_total - cpu_before, cpu_total
                 base = base or wall
-                rows.append(f"| {label} | {s}x{s}x2 | {wall:.1f} | {wall / base:.2f} | {cpu:.1f} | {rss:.0f} |")
+                rows.append(f"| {run} | {label} | {wall:.1f} | {wall / base:.2f} | {cpu:.1f} | {rss:.0f} |")
     load = os.getloadavg()
     body = (
-        "Each row is one child process on a synthetic dual-pol IW GRD (uint16 DN, IPF 2.90 noise tables); "
+        "Each row is one child process on a synthetic IW GRD (uint16 DN, IPF 2.90 noise tables; product = "
+        "width x height x polarisations); "
         "peak RSS is that child's own VmHWM. × baseline: wall time against streaming the same two measurement "
         "TIFFs to float32 with no tables, in the same session. GDAL's block cache is capped at 64 MB in both, so "
         "peak RSS rises until that cache is full (small products do not fill it) and then stays flat; "
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n\n{'; '.join(notes)}; load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on "
         f"{os.cpu_count()} cores."
     )
-    write_section("prepare", body)
+    write_section("prepare" if sizes else "prepare: full scene", body)
     print(body)
     return 0
 
