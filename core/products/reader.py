@@ -145,7 +145,15 @@ def open_product(
         wanted = (
             product.swaths if swath.lower() == "all" else [pick_swath(product, s.strip()) for s in swath.split(",")]
         )
-        return open_merged(product, [open_product(path, calibration, pol, s, noise) for s in wanted])
+        opened: list[ProductSource] = []
+        try:
+            for s in wanted:
+                opened.append(open_product(path, calibration, pol, s, noise))
+        except BaseException:
+            for o in opened:
+                o.close()
+            raise
+        return open_merged(product, opened)
     swath = pick_swath(product, swath)
     pols = pick_pols(product, swath, pol)
     name = files.name
@@ -181,12 +189,12 @@ def open_product(
                     f"{name}: {meas.tiff} is {ds.width} x {ds.height} but its annotation says "
                     f"{ann.samples} x {ann.lines}; download the product again."
                 )
+        ann = anns[0]
+        plan = plan_deburst(ann, f"{name}: {product.measurements[(swath, pols[0])].annotation}") if tops else None
     except BaseException:
         for b in bands:
             b.ds.close()
         raise
-    ann = anns[0]
-    plan = plan_deburst(ann, f"{name}: {product.measurements[(swath, pols[0])].annotation}") if tops else None
     height = plan.height if plan is not None else ann.lines
     gcps = plan.gcps(ann.gcps) if plan is not None else ann.gcps
     from rasterio.crs import CRS
