@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     body = (
         "Each row is one child process on a synthetic IW GRD (uint16 DN, IPF 2.90 noise tables; product = "
         "width x height x polarisations); "
-        "peak RSS is that child's own VmHWM. × baseline: wall time against streaming the same two measurement "
+        "peak RSS is that child's own VmHWM. × baseline: wall time against streaming the same measurement "
         "TIFFs to float32 with no tables, in the same session. GDAL's block cache is capped at 64 MB in both, so "
         "peak RSS rises until that cache is full (small products do not fill it) and then stays flat; "
         "tests/test_products.py checks with a 4 MB cap that it does not grow from 1024² to 2048².\n\n"
