@@ -76,7 +76,7 @@ def add_cli(sub) -> None:
         help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (the result is linear intensity)",
     )
     p.add_argument("--pol", default="all", help="polarisation to filter: VV, VH, ... or all (default)")
-    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...), or all to merge a TOPS SLC's swaths")
     p.add_argument(
         "--noise",
         choices=["remove", "keep"],

@@ -121,7 +121,7 @@ def add_scene_options(p) -> None:
         help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (DN)",
     )
     p.add_argument("--pol", default="all", help="polarisation of a product or multi-band file: VV, VH, ... or all")
-    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3)")
+    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3), or all to merge them")
     p.add_argument(
         "--noise",
         choices=["remove", "keep"],
