@@ -230,7 +230,7 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
         val_src = list(synthetic_sources(range(50000, 50000 + n_val), sensor, scene))
         desc = f"synthetic sensor {sensor}: {n_train} training and {n_val} validation scenes of {scene} px"
     else:
-        pairs, layout = find_pairs(cfg.data, cfg.layout)
+        pairs, layout = find_pairs(cfg.data, cfg.layout, cfg.split_file)
         splits = split_pairs(pairs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
         root = Path(cfg.data)
         train_src = [PairSource(p, root) for p in splits["train"]]

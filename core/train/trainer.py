@@ -201,17 +201,17 @@ class Trainer:
         fake32 = fake.float()
         with self.amp():
             pred_fake = self.D(torch.cat([sar, fake], 1))
-            loss_gan = gan_loss(_to_float(pred_fake), True, mode)
+            loss_gan = gan_loss(_to_float(pred_fake), True, mode) * float(self.cfg.lambda_gan or 1.0)
             losses = {"loss_D_fake": loss_d_fake, "loss_D_real": loss_d_real, "loss_G_GAN": loss_gan}
             total = loss_gan
-            if self.objective != "pix2pix":
+            if self.objective != "pix2pix" and self.cfg.gan_feat:
                 with torch.no_grad():
                     pred_real = self.D(torch.cat([sar, opt], 1))
                 fm = feature_matching_loss(_to_float(pred_fake), _to_float(pred_real)) * self.cfg.lambda_feat
                 losses["loss_G_feat"] = fm
                 total = total + fm
             if self.vgg is not None:
-                v = self.vgg(fake, opt).float() * self.cfg.lambda_vgg
+                v = self.vgg(fake, opt).float() * float(self.cfg.lambda_vgg or 0.0)
                 losses["loss_G_VGG"] = v
                 total = total + v
         if self.lambda_l1 > 0:
