@@ -96,7 +96,10 @@ def add_cli(sub) -> None:
         help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth) on "
         "the server: adds FID over the scored images (needs hundreds to be stable)",
     )
-    e.add_argument("--out", help="folder for per_image.csv and summary.json (default: outputs/evaluate/<model's folder>__<model name>/)")
+    e.add_argument(
+        "--out",
+        help="folder for per_image.csv and summary.json (default: outputs/evaluate/<model's folder>__<model name>/)",
+    )
     e.add_argument("--device", default="auto", choices=DEVICES)
     e.set_defaults(func=cmd_evaluate)
 
