@@ -183,7 +183,12 @@ def test_sar2optical_config_builds_their_54_5m_network_and_optimiser(tmp_path):
     opts, notes, _ = read_config_file(str(cfg_path))
     cfg = TrainConfig.from_dict(opts).check()
     assert (cfg.task, cfg.arch, cfg.width, cfg.n_down, cfg.ndf, cfg.n_layers_d) == (
-        "pix2pix", "sar2optical_unet", 64, 8, 64, 3
+        "pix2pix",
+        "sar2optical_unet",
+        64,
+        8,
+        64,
+        3,
     )
     assert cfg.data == str((tmp_path / "proj" / "data" / "v2").resolve())  # from the config's folder
     assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.lambda_l1, cfg.epochs, cfg.batch_size) == (2e-4, 0.5, 0.999, 100, 200, 32)
@@ -264,7 +269,12 @@ def test_rgtgan_yml_without_task_trains_rgtgan_with_its_optimiser(tmp_path, caps
     opts, notes, _ = read_config_file(str(proj / "RGTGAN.yml"))
     cfg = TrainConfig.from_dict(opts).check()
     assert (cfg.task, cfg.width, cfg.generator, cfg.ndf, cfg.size, cfg.batch_size) == (
-        "rgtgan", 64, {"n_blocks": 16}, 64, 256, 4
+        "rgtgan",
+        64,
+        {"n_blocks": 16},
+        64,
+        256,
+        4,
     )
     assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.lr_policy, cfg.lr_gamma) == (1e-4, 0.9, 0.99, "step", 0.5)
     assert cfg.lr_milestones == [50000, 100000, 150000, 200000, 250000] and cfg.max_steps == 300000
@@ -338,7 +348,12 @@ def test_chrgan_train_sh_needs_the_task_and_the_vgg_choice(tmp_path, capsys):
     opts, notes, _ = read_config_file(str(tmp_path / "train.sh"), "chrgan")
     cfg = TrainConfig.from_dict(opts).check()
     assert (cfg.task, cfg.arch, cfg.batch_size, cfg.epochs, cfg.lr_policy, cfg.lr_decay_epochs) == (
-        "chrgan", "pix2pixhd_global", 16, 100, "linear", 50
+        "chrgan",
+        "pix2pixhd_global",
+        16,
+        100,
+        "linear",
+        50,
     )
     assert (cfg.width, cfg.n_downsample, cfg.n_blocks, cfg.num_d, cfg.lr) == (64, 4, 9, 2, 1e-4)
     run = tmp_path / "run"

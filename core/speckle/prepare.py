@@ -35,14 +35,8 @@ class PrepareOptions:
     grayscale: bool = False
 
     def check(self) -> PrepareOptions:
-        from core.speckle.registry import filter_spec
-
         if self.filter != "none":
-            spec = filter_spec(self.filter)  # UserError naming the known filters
-            if "window" not in spec.param_names:
-                raise UserError(f"filter {self.filter} has no window; choose a windowed filter or none.")
-        if self.window < 3 or self.window % 2 == 0:
-            raise UserError(f"--window-size {self.window} must be an odd number of at least 3, e.g. 5.")
+            check_window(self.filter, self.window)
         if not 0 <= self.p_low < self.p_high <= 100:
             raise UserError(
                 f"percentiles {self.p_low} / {self.p_high} must satisfy 0 <= low < high <= 100; e.g. 2 and 98."
@@ -50,6 +44,52 @@ class PrepareOptions:
         if self.gamma <= 0:
             raise UserError(f"--gamma {self.gamma} must be positive; 1 leaves the brightness as it is.")
         return self
+
+
+def check_window(name: str, window: int) -> None:
+    """UserError unless `name` is a filter with a window and `window` an odd size of at least 3."""
+    from core.speckle.registry import filter_spec
+
+    spec = filter_spec(name)  # UserError naming the known filters
+    if "window" not in spec.param_names:
+        raise UserError(f"filter {name} has no window size; leave the window out or choose a windowed filter.")
+    if window < 3 or window % 2 == 0:
+        raise UserError(f"window {window} for {name} must be an odd number of at least 3, e.g. 5.")
+
+
+def prefilter_params(name: str | None, window: int | None) -> dict:
+    """The filter parameters of `translate --prefilter NAME --prefilter-window N`: {"window": N}, or {}."""
+    if window is None:
+        return {}
+    if not name:
+        raise UserError("--prefilter-window needs --prefilter NAME (e.g. --prefilter lee --prefilter-window 5).")
+    check_window(name, int(window))
+    return {"window": int(window)}
+
+
+def parse_prefilter(value: str) -> tuple[str, dict]:
+    """`NAME` or `NAME:window` (train --prefilter) -> (filter name, its parameters)."""
+    name, sep, window = value.partition(":")
+    if not sep:
+        from core.speckle.registry import filter_spec
+
+        filter_spec(name)
+        return name, {}
+    try:
+        w = int(window)
+    except ValueError:
+        raise UserError(f"--prefilter {value!r}: the window after ':' must be a whole number, e.g. lee:5.") from None
+    return name, prefilter_params(name, w)
+
+
+def despeckle_display(data: np.ndarray, name: str, params: dict | None = None) -> np.ndarray:
+    """Filter an 8-bit display image as `translate --prefilter` does: values as amplitude, intensity = value²,
+    filter, square root, rounded to uint8."""
+    from core.speckle.apply import despeckle
+
+    amp = data.astype(np.float32)
+    out = despeckle(amp * amp, name, **(params or {}))
+    return np.clip(np.rint(np.sqrt(np.nan_to_num(np.maximum(out, 0.0), nan=0.0))), 0, 255).astype(np.uint8)
 
 
 def prepare_image(data: np.ndarray, opts: PrepareOptions) -> np.ndarray:

@@ -191,6 +191,10 @@ class TrainConfig:
             raise UserError("the step LR policy needs --lr-milestones, e.g. [50,100] (epochs where the LR drops).")
         if self.discriminator and not Path(self.discriminator).is_file():
             raise UserError(f"discriminator file {self.discriminator} not found; give an existing .pth file.")
+        if self.prefilter:
+            from core.speckle.prepare import parse_prefilter
+
+            parse_prefilter(self.prefilter)  # UserError on an unknown filter or a bad window
         if self.lr <= 0:
             raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
         if self.vgg_weights and not Path(self.vgg_weights).is_file():
