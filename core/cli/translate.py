@@ -13,10 +13,10 @@ from core import batch
 from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
-from core.speckle.prepare import prefilter_params
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
 from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
+from core.speckle.prepare import prefilter_params
 from core.translate import (
     BACKEND_CHOICES,
     DUALPOL_MODES,
