@@ -1,6 +1,7 @@
 """One foreign config file read key by key: every key is mapped to a TrainConfig option (said in a note), named as
 having no effect on the trained network (said in the same note), or refused; refused and unknown keys end the
-read with one line that lists them. Relative paths are read from the config file's folder, and the option
+read with one line that lists them. Relative paths are read from the config file's folder (or, where they exist
+only there, from one of the three folders above it: the projects run their scripts from there), and the option
 remembers which key it came from so that an error about the path can say so.
 """
 
@@ -34,7 +35,14 @@ class KeyMap:
             return
         p = Path(str(value)).expanduser()
         resolved = p if p.is_absolute() else (self.folder / p).resolve()
-        self.set(key, option, str(resolved))
+        if not p.is_absolute() and not resolved.exists():
+            # the projects run from a folder above their config (RGTGAN: options/ under the script's folder;
+            # pix2pixHD: scripts/ or checkpoints/<name>/ under the repository): the first folder up where it exists
+            for base in list(self.folder.parents)[:3]:
+                if (base / p).exists():
+                    resolved = (base / p).resolve()
+                    break
+        self.set(key, option, str(resolved), f"{option} = {resolved}")
         self.origins[option] = f"{key} {str(raw if raw is not None else value)!r} in {self.name}{why}"
 
     def no_effect(self, key: str, why: str = "") -> None:
