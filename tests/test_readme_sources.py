@@ -13,7 +13,6 @@ import torch
 import yaml
 from PIL import Image
 
-from core import io as sio
 from core.cli import main
 from models.inception_fid import InceptionFID
 from models.registry import build
