@@ -249,9 +249,9 @@ def load_torchvision_inception(path: str, device: str = "cpu"):
 SAR2OPTICAL_RESIZE, SAR2OPTICAL_CROP = 342, 299  # torchvision inception_v3 transforms, as their notebook
 
 
-def sar2optical_inputs(images) -> torch.Tensor:  # noqa: F821
+def sar2optical_inputs(images):
     """SAR2Optical's transform of uint8 RGB images: Resize(342) on the short side (bilinear, antialiased, back to
-    uint8), CenterCrop(299), /255, ImageNet mean / std. (N, 3, 299, 299) float32."""
+    uint8), CenterCrop(299), /255, ImageNet mean / std. (N, 3, 299, 299) float32 torch tensor."""
     import torch
     import torch.nn.functional as F
 

@@ -26,10 +26,10 @@ SYNTHETIC = "synthetic"
 
 # The source projects' own defaults (SAR2Optical config.yaml / junyanz pix2pix, pix2pixHD and C-HR-GAN
 # train_options.py, RGTGAN.yml), for the options left as None; `fill_task_defaults` applies them.
-COMMON_DEFAULTS = dict(
+COMMON_DEFAULTS: dict = dict(
     width=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, lr_policy="constant", lambda_vgg=10.0, lambda_gan=1.0
 )
-TASK_DEFAULTS = {
+TASK_DEFAULTS: dict[str, dict] = {
     "chrgan": dict(lr=1e-4),  # C-HR-GAN's train_options.py (pix2pixHD's is 2e-4)
     "rgtgan": dict(lr=1e-4, beta1=0.9, beta2=0.99, lr_policy="step", lambda_vgg=0.1, lambda_gan=1e-3),
 }
@@ -162,13 +162,19 @@ class TrainConfig:
     def fill_task_defaults(self) -> TrainConfig:
         """Set every option left to the task (None) to the source project's value, in place, so that the run's
         config.json records what was used (TASK_DEFAULTS)."""
-        values = dict(COMMON_DEFAULTS, **TASK_DEFAULTS.get(self.task, {}))
+        values: dict = {**COMMON_DEFAULTS, **TASK_DEFAULTS.get(self.task, {})}
         for name, value in values.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.task == "rgtgan" and self.lr_policy == "step" and not self.lr_milestones:
             self.lr_milestones = list(RGTGAN_MILESTONES)
         return self
+
+    def adam(self) -> tuple[float, tuple[float, float]]:
+        """(lr, betas) after the task's defaults are filled in."""
+        self.fill_task_defaults()
+        assert self.lr is not None and self.beta1 is not None and self.beta2 is not None
+        return float(self.lr), (float(self.beta1), float(self.beta2))
 
     def check(self) -> TrainConfig:
         if self.task not in TASKS + SR_TASKS:
@@ -195,7 +201,7 @@ class TrainConfig:
             from core.speckle.prepare import parse_prefilter
 
             parse_prefilter(self.prefilter)  # UserError on an unknown filter or a bad window
-        if self.lr <= 0:
+        if self.lr is None or self.lr <= 0:
             raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
         if self.vgg_weights and not Path(self.vgg_weights).is_file():
             raise UserError(

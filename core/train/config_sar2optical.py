@@ -70,8 +70,8 @@ def read_sar2optical(data: dict, name: str, folder: Path) -> tuple[dict, list[st
                 _special(m, top, key, value, generator, section)
     if generator:
         m.set("model.use_upsampling/mode", "generator", generator, f"generator {generator}")
-    training = data.get("training") if isinstance(data.get("training"), dict) else {}
-    if training.get("resume"):
+    training = data.get("training")
+    if isinstance(training, dict) and training.get("resume"):
         m.out["task"] = "finetune"
     return m.finish()
 

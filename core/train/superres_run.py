@@ -33,10 +33,10 @@ def sr_config(cfg: TrainConfig, n_examples: int) -> SRTrainConfig:
     if cfg.size % SCALE or cfg.size < 4 * SCALE:
         raise UserError(f"--size {cfg.size} is the HR crop for RGTGAN and must be a multiple of 4 (at least 16).")
     steps = cfg.max_steps or cfg.epochs * max(1, n_examples // cfg.batch_size)
-    width = cfg.width
+    width = int(cfg.fill_task_defaults().width or 64)
     if width < 16 or width % 16:
         raise UserError(f"--width {width}: RGTGAN's width (ngf) must be a multiple of 16, e.g. 16 or 64 (RGTGAN's).")
-    model = dict(
+    model: dict = dict(
         ngf=width,
         n_blocks=16,
         groups=8,
@@ -48,13 +48,13 @@ def sr_config(cfg: TrainConfig, n_examples: int) -> SRTrainConfig:
         with_unused=False,
     )  # RGTGANGenerator's defaults: RGTGAN's RGTNet
     model.update(cfg.generator or {})
-    model["ndf"] = cfg.ndf
+    model["ndf"] = int(cfg.ndf or width)
     return SRTrainConfig(
         model=model,
         steps=steps,
         batch_size=cfg.batch_size,
         lr_size=cfg.size // SCALE,
-        lr=cfg.lr,
+        lr=cfg.adam()[0],
         lr_final=cfg.lr_min,
         lr_milestones=list(cfg.lr_milestones) if cfg.lr_policy == "step" else [],
         lr_gamma=cfg.lr_gamma,
@@ -65,7 +65,7 @@ def sr_config(cfg: TrainConfig, n_examples: int) -> SRTrainConfig:
         gradient_weight=float(cfg.lambda_gradient),
         gradient_gan_weight=float(cfg.lambda_gradient_gan),
         l1_init=int(cfg.gan_start_step),
-        betas=(float(cfg.beta1 or 0.9), float(cfg.beta2 or 0.99)),
+        betas=cfg.adam()[1],
         augment=bool(cfg.augment),
         val_every=int(cfg.val_every),
         vgg_path=cfg.vgg_weights,

@@ -107,8 +107,9 @@ class Trainer:
         self.train_params = [p for p in self.G.parameters() if p.requires_grad]
         if not self.train_params:
             raise UserError("the generator has no trainable weights; check the LoRA settings.")
-        self.optG = torch.optim.Adam(self.train_params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.optD = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        lr, betas = cfg.adam()
+        self.optG = torch.optim.Adam(self.train_params, lr=lr, betas=betas)
+        self.optD = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.vgg = None
         if cfg.vgg_weights and self.objective != "pix2pix":
             self.vgg = VGGPerceptualLoss(cfg.vgg_weights).to(self.device)
