@@ -415,3 +415,23 @@ def test_evaluate_folder_is_named_after_the_checkpoint_and_its_folder(tmp_path):
     b = tmp_path / "checkpoints" / "other_experiment" / "latest_net_G.pth"
     assert output_name(a) == "Uragen_SAR-to-optical__latest_net_G"
     assert output_name(a) != output_name(b)
+
+
+def test_a_no_ganfeat_discriminator_trains_without_feature_matching(tmp_path):
+    from core.train.runs import RunFolder
+    from core.train.trainer import Trainer
+    from models.multiscale_discriminator import MultiscaleDiscriminator
+
+    d = MultiscaleDiscriminator(in_channels=6, ndf=4, n_layers=3, num_D=2, intermediate=False)
+    assert "layer1.11.weight" in d.state_dict()  # pix2pixHD's flat key names
+    torch.save(d.state_dict(), tmp_path / "latest_net_D.pth")
+    make_sen12(tmp_path / "data")
+    cfg = TrainConfig(
+        task="pix2pixhd", data=str(tmp_path / "data"), width=4, n_downsample=2, n_blocks=1, size=32, batch_size=2,
+        epochs=1, discriminator=str(tmp_path / "latest_net_D.pth"),
+    )  # fmt: skip
+    t = Trainer(cfg, RunFolder(tmp_path / "run"))
+    assert any("--no_ganFeat_loss" in n for n in t.notes)
+    sar, opt = t.train_set.batch([0, 1], 0)
+    losses = t.train_step(sar, opt)
+    assert "loss_G_feat" not in losses and np.isfinite(losses["loss_G_GAN"])

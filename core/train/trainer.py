@@ -93,9 +93,13 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
         if cfg.task not in ("lora", "finetune"):
             init_weights(self.G)
+        self.gan_feat = cfg.gan_feat
         if cfg.discriminator:
             self.D, d_note = load_discriminator(cfg.discriminator, self.objective, self.sar_channels)
             self.notes.append(d_note)
+            if self.gan_feat and getattr(self.D, "intermediate", True) is False:
+                self.gan_feat = False  # its layers give no intermediate features to match
+                self.notes.append("no feature-matching loss: the discriminator was trained with --no_ganFeat_loss")
         else:
             self.D = build_discriminator(self.objective, cfg, self.sar_channels)
             init_weights(self.D)
@@ -205,7 +209,7 @@ class Trainer:
             loss_gan = gan_loss(_to_float(pred_fake), True, mode) * float(self.cfg.lambda_gan or 1.0)
             losses = {"loss_D_fake": loss_d_fake, "loss_D_real": loss_d_real, "loss_G_GAN": loss_gan}
             total = loss_gan
-            if self.objective != "pix2pix" and self.cfg.gan_feat:
+            if self.objective != "pix2pix" and self.gan_feat:
                 with torch.no_grad():
                     pred_real = self.D(torch.cat([sar, opt], 1))
                 fm = feature_matching_loss(_to_float(pred_fake), _to_float(pred_real)) * self.cfg.lambda_feat
