@@ -435,3 +435,9 @@ def test_a_no_ganfeat_discriminator_trains_without_feature_matching(tmp_path):
     sar, opt = t.train_set.batch([0, 1], 0)
     losses = t.train_step(sar, opt)
     assert "loss_G_feat" not in losses and np.isfinite(losses["loss_G_GAN"])
+
+
+def test_task_rgtgan_without_data_says_what_to_give(tmp_path, capsys):
+    assert main(["train", "--task", "rgtgan", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "give --data FOLDER" in err and "'synthetic'" not in err and "folder synthetic" not in err

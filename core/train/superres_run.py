@@ -90,6 +90,11 @@ def train_rgtgan(cfg: TrainConfig, run, progress=None) -> dict:
         import torch  # heavy: training needs it anyway
 
         torch.set_num_threads(int(cfg.threads))
+    if str(cfg.data).split(":")[0] == "synthetic":
+        raise UserError(
+            "--task rgtgan trains on your own HR/, LR/ and Ref/ folders: give --data FOLDER (or --config RGTGAN.yml); "
+            "the synthetic scenes are for the translation tasks."
+        )
     examples = load_examples(cfg.data, cfg.size // SCALE)
     if cfg.val_data:
         val_pool, val_desc = load_examples(cfg.val_data), f"{cfg.val_data}"
