@@ -27,7 +27,7 @@ from core.translate import (
     translate_many,
     write_result,
 )
-from core.translate_stream import translate_scene
+from core.translate.stream import translate_scene
 
 TIFF = (".tif", ".tiff")
 

@@ -16,7 +16,7 @@ from core.errors import UserError
 from core.train.synthetic import SENSORS
 
 TASKS = ("pix2pix", "pix2pixhd", "chrgan", "lora", "finetune")  # SAR-to-optical translation (the training page)
-SR_TASKS = ("rgtgan",)  # x4 reference-based super-resolution on HR / LR / Ref folders (core.train.superres_run)
+SR_TASKS = ("rgtgan",)  # x4 reference-based super-resolution on HR / LR / Ref folders (core.superres.run)
 OBJECTIVES = ("pix2pix", "pix2pixhd", "chrgan")
 LR_POLICIES = ("constant", "linear", "step", "cosine")
 GAN_MODES = ("bce", "lsgan")

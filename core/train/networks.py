@@ -14,8 +14,8 @@ from torch import nn
 
 from core.checkpoints import FORMAT, load_model, read_metadata
 from core.errors import UserError
-from core.generators import GENERATOR_ARCHS, GENERATOR_WANTED, load_generator, translation_normalization
 from core.train.config import OBJECTIVES, TrainConfig
+from core.translate.generators import GENERATOR_ARCHS, GENERATOR_WANTED, load_generator, translation_normalization
 from models.multiscale_discriminator import MultiscaleDiscriminator
 from models.patchgan import PatchGAN
 from models.registry import build

@@ -390,7 +390,7 @@ def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None)
             run.discard_train_state()
     try:
         if cfg.task == "rgtgan":
-            from core.train.superres_run import train_rgtgan  # its own trainer: reference-based x4 super-resolution
+            from core.superres.run import train_rgtgan  # its own trainer: reference-based x4 super-resolution
 
             return train_rgtgan(cfg, run, progress)
         trainer = Trainer(cfg, run, progress)

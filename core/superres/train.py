@@ -46,7 +46,7 @@ def make_sr_example(
     """One synthetic (LR, reference, HR) triple; the same seed gives the same triple."""
     from scipy import ndimage
 
-    from core.superres_inputs import resize_bicubic
+    from core.superres.inputs import resize_bicubic
 
     rng = np.random.default_rng([int(seed), 4242])
     hr_size = lr_size * SCALE
@@ -73,7 +73,7 @@ def make_sr_example(
 
 def example_tensors(examples: list[SRExample], device="cpu") -> tuple[torch.Tensor, ...]:
     """Batch of the four network inputs plus the HR target, (N, 3, H, W) each."""
-    from core.superres_inputs import prepare_inputs
+    from core.superres.inputs import prepare_inputs
 
     lrs: list = []
     lr_ups: list = []
@@ -214,7 +214,7 @@ def train_superres(
     """Train (or continue training `model`) on `pool` (the user's triples, cropped to lr_size each step) or on
     synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row; with
     val_pool, on_val(row) gets PSNR / SSIM of the model (and of bicubic) every val_every steps and at the end."""
-    from core.train.superres_data import random_crop
+    from core.superres.data import random_crop
     from models.rgtgan_discriminator import RGTGANDiscriminator
 
     torch.manual_seed(config.seed)
@@ -342,7 +342,7 @@ def validate_pool(model, pool: list[SRExample], device="cpu") -> dict:
     """Mean PSNR / SSIM (RGB in [0, 1], border 4 cropped, as evaluate_superres) of the model and of bicubic on
     whole validation triples; leaves the model in eval mode."""
     from core.superres import psnr, ssim
-    from core.superres_inputs import bicubic_upscale
+    from core.superres.inputs import bicubic_upscale
 
     model = model.eval()
     rows = []
@@ -365,7 +365,7 @@ def validate_pool(model, pool: list[SRExample], device="cpu") -> dict:
 def evaluate_superres(model, seeds: list[int], lr_size: int = 32, device="cpu") -> dict:
     """Mean PSNR / SSIM (border 4 cropped) of bicubic and of `model` on held-out synthetic triples."""
     from core.superres import psnr, ssim
-    from core.superres_inputs import bicubic_upscale
+    from core.superres.inputs import bicubic_upscale
 
     rows = []
     model = model.to(device).eval()

@@ -1,4 +1,4 @@
-"""`train --task rgtgan`: RGTGAN on the user's HR / LR / Ref folders (core.train.superres_data), written to a run
+"""`train --task rgtgan`: RGTGAN on the user's HR / LR / Ref folders (core.superres.data), written to a run
 folder like every other training run (config.json, log.csv, loss curves, generator.safetensors).
 
 TrainConfig -> SRTrainConfig: data -> the folder, size -> the HR crop (RGTGAN's GT_size; the LR crop is size / 4),
@@ -21,10 +21,10 @@ import numpy as np
 
 from core.checkpoints import save_model
 from core.errors import UserError
+from core.superres.data import load_examples
+from core.superres.train import SCALE, SRTrainConfig, train_superres
 from core.train.config import TrainConfig
 from core.train.curves import write_loss_curves
-from core.train.superres import SCALE, SRTrainConfig, train_superres
-from core.train.superres_data import load_examples
 
 RGTGAN_WEIGHTS = dict(feature=0.1, gan=1e-3, gradient=1.0)
 
