@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
 from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
+from core.speckle.prepare import prefilter_params
 from core.translate import (
     BACKEND_CHOICES,
     DUALPOL_MODES,
@@ -99,6 +100,7 @@ def add_cli(subparsers) -> None:
         "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
     )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
+    p.add_argument("--prefilter-window", type=int, default=None, help="--prefilter window (odd; default: the filter's)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
     p.add_argument(
@@ -160,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         adapter=args.lora,
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
+        prefilter_params=prefilter_params(args.prefilter, args.prefilter_window),  # core.speckle.prepare
         dualpol=args.dualpol,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
