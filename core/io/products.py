@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.errors import UserError
+from core.io.confine import GDAL_ENV, Confine, check_path
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
 
@@ -119,16 +120,32 @@ def open_source(
     pol: str = "all",
     swath: str | None = None,
     noise: str | None = None,
+    confine: Confine | None = None,
 ) -> Source:
     """Open a GDAL raster or a Sentinel-1 product. calibration: sigma0|beta0|gamma0|none (default sigma0 for
     products, none otherwise); pol: VV|VH|...|all (or "VV,VH"); swath: IW1.. for SLC products (GRD has one);
-    noise: remove|keep, products only (default remove, keep with calibration none). Products are read by core.products (noise, deburst)."""
+    noise: remove|keep, products only (default remove, keep with calibration none). Products are read by
+    core.products (noise, deburst).
+
+    `confine`: the path came from the browser, so it is checked first (core.io.confine: documented formats by
+    content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster."""
     import rasterio
 
-    path = Path(source)
-    name = path.name
     if calibration is not None and calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
+    path, driver = Path(source), None
+    if confine is not None:
+        checked = check_path(source, confine)
+        path, driver = checked.path, checked.driver
+    with rasterio.Env(**(GDAL_ENV if confine is not None else {})):
+        return _open(path, Path(source).name, calibration, pol, swath, noise, driver)
+
+
+def _open(
+    path: Path, name: str, calibration: str | None, pol: str, swath: str | None, noise: str | None, driver: str | None
+) -> Source:
+    import rasterio
+
     manifest = safe_manifest(path)
     if manifest is not None:
         from core.products.reader import open_product  # products build on io: imported only when one is opened
@@ -145,7 +162,7 @@ def open_source(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            ds = rasterio.open(path)
+            ds = rasterio.open(path, driver=driver)
     except rasterio.errors.RasterioError as exc:
         raise UserError(
             f"{name} could not be opened by GDAL ({_short(exc)}); it is not a raster or it is truncated or corrupt: "

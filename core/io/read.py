@@ -166,7 +166,7 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             stack.enter_context(rasterio.Env(GDAL_PAM_ENABLED="NO", CPL_LOG_ERRORS="OFF"))
             mem = stack.enter_context(MemoryFile(blob))
-            ds = stack.enter_context(mem.open())
+            ds = stack.enter_context(mem.open(driver="GTiff"))  # TIFF by its magic bytes: only GTiff opens it
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
             dtype = np.dtype(ds.dtypes[0]) if count else np.dtype(np.uint8)
