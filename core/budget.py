@@ -73,7 +73,7 @@ def format_bytes(n: float) -> str:
         return f"{n / 1024**3:.1f} GB"
     if n >= 1024**2:
         return f"{n / 1024**2:.0f} MB"
-    return f"{n / 1024:.0f} KB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{int(n)} B"
 
 
 def whole_image_bytes(width: int, height: int, bands: int, itemsize: int, is_complex: bool = False) -> int:

@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from core.budget import check_expansion
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
+from core.io.read import check_input_file
 
 CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")
 
@@ -146,6 +148,7 @@ def _open(
 ) -> Source:
     import rasterio
 
+    check_input_file(path, name, folders=True)  # a FIFO would block GDAL's open forever
     manifest = safe_manifest(path)
     if manifest is not None:
         from core.products.reader import open_product  # products build on io: imported only when one is opened
@@ -168,6 +171,19 @@ def _open(
             f"{name} could not be opened by GDAL ({_short(exc)}); it is not a raster or it is truncated or corrupt: "
             "export it again."
         ) from None
+    try:
+        return _raster_source(ds, path, name, pol)
+    except BaseException:
+        ds.close()
+        raise
+
+
+def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
+    import rasterio
+
+    if ds.driver in ("GTiff", "PNG", "JPEG") and path.is_file():  # a header declaring 10^12 pixels in 150 bytes
+        px_bytes = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
+        check_expansion(px_bytes, path.stat().st_size, f"{name} ({ds.width}x{ds.height}, {ds.count} band(s))")
     geo = GeoInfo.from_dataset(ds)
     dtype = _work_dtype(np.dtype(ds.dtypes[0]))
     bands = [(ds, i) for i in range(1, ds.count + 1)]
@@ -175,12 +191,16 @@ def _open(
     if pol != "all":
         sel = [i for i, n in enumerate(names) if n.upper() == pol.upper()]
         if not sel:
-            ds.close()
             raise UserError(f"{name} has no band named {pol}; its bands are {', '.join(names)}.")
         bands, names = [bands[i] for i in sel], [names[i] for i in sel]
     src = Source(name, ds.driver, ds.width, ds.height, names, dtype, "intensity", geo, _bands=bands)
     src._luts = [None] * len(bands)
-    src.kind = detect_kind(_preview(src))
+    try:
+        src.kind = detect_kind(_preview(src))
+    except rasterio.errors.RasterioError as exc:
+        raise UserError(
+            f"{name} could not be read ({_short(exc)}); the file is truncated or corrupt: export it again."
+        ) from None
     return src
 
 
