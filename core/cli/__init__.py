@@ -12,16 +12,18 @@ import errno
 import os
 import signal
 import sys
+import warnings
 
 from core.cli import crossband, fid, info, onnx, prepare, preprocess, speckle, superres, train, translate
+from core.cli.args import OneLineParser
 from core.errors import UserError
 
 # Order is the order in --help.
 COMMAND_GROUPS = (info, prepare, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="SAR Studio command line.")
+def build_parser() -> argparse.ArgumentParser:  # every subparser is a OneLineParser too (argparse's parser_class)
+    parser = OneLineParser(prog="python -m core", description="SAR Studio command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_cli(sub)
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = _exit_on_sigterm()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _warnings_as_notes()
+            return int(args.func(args) or 0)
     except OSError as exc:
         if exc.errno not in DISK_ERRNOS:
             raise
@@ -59,6 +63,25 @@ def main(argv: list[str] | None = None) -> int:
 
 # Failures of the output folder that are the user's setup, not a bug: one line, exit 2.
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+# Library warnings that say what the user already knows or what our own lines say better: not shown.
+EXPECTED_WARNINGS = (
+    "Dataset has no geotransform, gcps, or rpcs",  # rasterio: a plain PNG/JPEG; georeference is reported by us
+    "Detected pickle protocol",  # torch's weights-only loader; our refusal or the result follows
+)
+
+
+def _warnings_as_notes() -> None:
+    """Inside main's catch_warnings: expected library warnings are silenced, any other becomes one `note:` line
+    (never Python's two-line warning with a source line)."""
+    for text in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=".*" + text)
+
+    def note(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"note: {' '.join(str(message).split())}", file=sys.stderr)
+
+    warnings.showwarning = note
 
 
 def _exit_on_sigterm():
