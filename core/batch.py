@@ -35,6 +35,7 @@ from typing import Any
 
 from core.errors import UserError
 from core.files import digest_file
+from core.io import clean_stale_parts
 from core.progress import cli_progress
 
 ProcessFn = Callable[["Job"], tuple[str, list[str]]]
@@ -242,9 +243,7 @@ def _connect(client_cls, workers, scheduler, err):
 
 def _remove_stale_parts(dst: Path) -> None:
     """Temporary files of an atomic write that a killed worker could not remove (`.<name>.*.part`)."""
-    if dst.parent.is_dir():
-        for p in dst.parent.glob(f".{dst.name}.*.part"):
-            p.unlink(missing_ok=True)
+    clean_stale_parts(dst.parent, dst.name)
 
 
 # ------------------------------------------------------------------------------------------- models per process
