@@ -235,10 +235,21 @@ def _connect(client_cls, workers, scheduler, err):
     from distributed import LocalCluster
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
-    )
-    return client_cls(cluster), cluster
+    try:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+        )
+    except (RuntimeError, OSError, TimeoutError) as exc:  # "Nanny failed to start": a worker died while starting
+        detail = " ".join(str(exc).split())[:100] or type(exc).__name__
+        raise UserError(
+            f"the local Dask cluster of {workers} workers did not start ({detail}); run again, use fewer --workers "
+            "(each needs memory for its own models), or leave out --workers to run serially."
+        ) from None
+    try:
+        return client_cls(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
 
 
 def _remove_stale_parts(dst: Path) -> None:

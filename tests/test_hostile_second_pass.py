@@ -155,3 +155,19 @@ def test_the_cli_prints_no_python_warning_for_a_plain_png(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "Warning" not in run.stderr and "warnings.warn" not in run.stderr and ".py:" not in run.stderr, run.stderr
+
+
+def test_a_local_cluster_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):
+    """A worker killed while the local cluster starts: distributed raises RuntimeError("Nanny failed to start.")."""
+    import distributed
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", dies)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png(folder / "a.png")
+    code, err = _cli(["despeckle", folder, tmp_path / "out", "--filter", "lee", "--workers", "2"], capsys)
+    _one_line(code, err, "Dask cluster of 2 workers did not start", "Nanny failed to start")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
