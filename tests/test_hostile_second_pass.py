@@ -171,3 +171,54 @@ def test_a_local_cluster_that_fails_to_start_is_one_line(tmp_path, capsys, monke
     code, err = _cli(["despeckle", folder, tmp_path / "out", "--filter", "lee", "--workers", "2"], capsys)
     _one_line(code, err, "Dask cluster of 2 workers did not start", "Nanny failed to start")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+# ------------------------------------------------------------------------------------------ costs up front
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "100000"], ["--width", "100000"]])
+def test_training_that_cannot_fit_is_refused_before_it_starts(tmp_path, capsys, monkeypatch, option):
+    """Used to grow to 6.75 GB (batch) or end in torch's RuntimeError (width); now an estimate refuses it."""
+    monkeypatch.setenv("SAR_STUDIO_MEMORY_GB", "8")
+    run = tmp_path / "run"
+    argv = ["train", "--data", "synthetic", "--run-dir", run, "--epochs", "1", "--device", "cpu", *option]
+    _one_line(*_cli(argv, capsys), "needs about", "above the memory budget", "8.0 GB")
+    assert not (run / "checkpoints").exists() and not list(run.glob("*.safetensors"))
+
+
+def test_the_training_estimate_grows_with_batch_and_width_as_the_networks_do():
+    """Against a closed form: weights x4 copies are batch-independent, activations scale linearly with batch."""
+    import torch
+
+    from core.train.config import TrainConfig
+    from core.train.cost import BYTES, WEIGHT_COPIES, training_bytes
+    from core.train.networks import build_discriminator, build_generator, objective_for
+
+    cfg = TrainConfig(size=256, batch_size=1, width=4)
+    g, d = build_generator(cfg, 3), build_discriminator(objective_for(cfg, None), cfg, 3)
+    weights = sum(p.numel() for p in [*g.parameters(), *d.parameters()])
+    one, four = training_bytes(cfg), training_bytes(TrainConfig(size=256, batch_size=4, width=4))
+    acts_one = one - BYTES * WEIGHT_COPIES * weights
+    assert acts_one > 0 and four - BYTES * WEIGHT_COPIES * weights == 4 * acts_one
+    with torch.no_grad():  # activations counted are real module outputs: at least the generator's output
+        assert acts_one >= 2 * g.eval()(torch.zeros(1, 3, 256, 256)).numel()
+
+
+def test_torch_out_of_memory_is_the_one_out_of_memory_line(monkeypatch, capsys):
+    from core.cli import info as info_cli
+
+    def oom(args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: 9e12 B")
+
+    monkeypatch.setattr(info_cli, "run", oom)
+    _one_line(*_cli(["info", "x.tif"], capsys), "out of memory")
+    monkeypatch.setattr(info_cli, "run", lambda args: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    with pytest.raises(RuntimeError, match="a real bug"):  # other RuntimeErrors stay bugs
+        main(["info", "x.tif"])
+
+
+def test_crossband_with_a_billion_steps_is_refused_by_an_estimate(tmp_path, capsys):
+    content = _png(tmp_path / "c.png", 64)
+    argv = ["crossband", content, tmp_path / "o.png", "--style", content, "--steps", "1000000000", "--quiet"]
+    _one_line(*_cli(argv, capsys), "1000000000 steps", "days", "SAR_STUDIO_MAX_RUN_HOURS")
+    assert not (tmp_path / "o.png").exists()

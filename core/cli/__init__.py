@@ -54,11 +54,26 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; no output was written for the unfinished file.", file=sys.stderr)
         return 130
     except MemoryError:
-        print("error: out of memory; use a smaller tile or batch, or a smaller image.", file=sys.stderr)
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # torch's allocators (CPU and CUDA) raise RuntimeError, not MemoryError
+        if not _out_of_memory(exc):
+            raise
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+OUT_OF_MEMORY = "out of memory; use a smaller tile or batch, or a smaller image."
+_OOM_TEXT = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate")
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """torch.OutOfMemoryError, or an allocator's RuntimeError (DefaultCPUAllocator: can't allocate memory ...)."""
+    text = str(exc).lower()
+    return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in _OOM_TEXT)
 
 
 # Failures of the output folder that are the user's setup, not a bug: one line, exit 2.
