@@ -28,12 +28,13 @@ import argparse
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError
+from core.errors import UserError, silence_expected_warnings
 from core.files import digest_file
 from core.io import clean_stale_parts
 from core.progress import cli_progress
@@ -169,15 +170,19 @@ def report_summary(summary: Summary, dst: Path, err=None) -> int:
 
 def run_job(process_one: ProcessFn, job: Job) -> Outcome:
     """One file, as a task: a UserError becomes a failed outcome with its sentence, anything else a failed outcome
-    naming the exception (a bug to report), so one file never stops the others."""
-    try:
-        line, notes = process_one(job)
-    except UserError as exc:
-        msg = str(exc)
-        return Outcome(job, "failed", msg if msg.startswith(job.src.name) else f"{job.src.name}: {msg}")
-    except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run; it is reported in its line
-        return Outcome(job, "failed", f"{job.src.name}: unexpected {type(exc).__name__}: {exc} (please report it)")
-    return Outcome(job, "done", line, list(notes))
+    naming the exception (a bug to report), so one file never stops the others. Library warnings raised on the
+    way (in a Dask worker too, whose stderr is the user's terminal) become the outcome's notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        silence_expected_warnings()
+        try:
+            line, notes = process_one(job)
+        except UserError as exc:
+            msg = str(exc)
+            return Outcome(job, "failed", msg if msg.startswith(job.src.name) else f"{job.src.name}: {msg}")
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run; it is reported in its line
+            return Outcome(job, "failed", f"{job.src.name}: unexpected {type(exc).__name__}: {exc} (please report it)")
+    seen = [" ".join(str(w.message).split()) for w in caught]
+    return Outcome(job, "done", line, list(notes) + [w for i, w in enumerate(seen) if w not in seen[:i]])
 
 
 def _run_on_cluster(todo, process_one, workers, scheduler, record, bar, err) -> None:

@@ -222,3 +222,28 @@ def test_crossband_with_a_billion_steps_is_refused_by_an_estimate(tmp_path, caps
     argv = ["crossband", content, tmp_path / "o.png", "--style", content, "--steps", "1000000000", "--quiet"]
     _one_line(*_cli(argv, capsys), "1000000000 steps", "days", "SAR_STUDIO_MAX_RUN_HOURS")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_library_warning_during_a_folder_job_becomes_a_note_of_that_file(tmp_path):
+    """Dask workers print to the user's terminal: their warnings travel back as the file's notes instead."""
+    import warnings
+    from pathlib import Path
+
+    from core.batch import Job, run_job
+
+    lib = {"__name__": "somelibrary", "warnings": warnings}
+    exec("def work():\n    warnings.warn('the library\\n noticed something', UserWarning)\n", lib)
+    expected = {"__name__": "rasterio.fake", "warnings": warnings}
+    exec("def work():\n    warnings.warn('Dataset has no geotransform, gcps, or rpcs. x', UserWarning)\n", expected)
+
+    def process_one(job):
+        lib["work"]()
+        lib["work"]()
+        expected["work"]()
+        return "done", ["our note"]
+
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        outcome = run_job(process_one, Job(Path(tmp_path / "a.png"), Path(tmp_path / "b.png")))
+    assert outcome.status == "done" and escaped == []  # nothing left run_job as a Python warning
+    assert outcome.notes == ["our note", "the library noticed something"]

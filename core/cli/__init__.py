@@ -16,7 +16,7 @@ import warnings
 
 from core.cli import crossband, fid, info, onnx, prepare, preprocess, speckle, superres, train, translate
 from core.cli.args import OneLineParser
-from core.errors import UserError
+from core.errors import UserError, silence_expected_warnings
 
 # Order is the order in --help.
 COMMAND_GROUPS = (info, prepare, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
@@ -80,18 +80,10 @@ def _out_of_memory(exc: RuntimeError) -> bool:
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 
-# Library warnings that say what the user already knows or what our own lines say better: not shown.
-EXPECTED_WARNINGS = (
-    "Dataset has no geotransform, gcps, or rpcs",  # rasterio: a plain PNG/JPEG; georeference is reported by us
-    "Detected pickle protocol",  # torch's weights-only loader; our refusal or the result follows
-)
-
-
 def _warnings_as_notes() -> None:
     """Inside main's catch_warnings: expected library warnings are silenced, any other becomes one `note:` line
     (never Python's two-line warning with a source line)."""
-    for text in EXPECTED_WARNINGS:
-        warnings.filterwarnings("ignore", message=".*" + text)
+    silence_expected_warnings()
 
     def note(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"note: {' '.join(str(message).split())}", file=sys.stderr)
