@@ -250,3 +250,11 @@ def test_roots_confinement_refuses_with_the_same_sentence_as_resolve_allowed(tre
     with pytest.raises(UserError) as opened:
         sio.open_source(text, confine=roots.confinement(text, "any"))
     assert str(typed.value) == str(opened.value)
+
+
+def test_a_product_missing_a_member_says_so(tree):
+    allowed, _, confine = tree
+    product = write_s1_product(allowed, "GRD")
+    next((product.safe / "annotation" / "calibration").glob("calibration-*vv*.xml")).unlink()
+    with pytest.raises(UserError, match="lacks annotation/calibration/calibration-.*download the product again"):
+        sio.open_source(product.safe, confine=confine)

@@ -198,8 +198,16 @@ def _check_folder_product(folder: Path, manifest: Path, confine: Confine) -> Non
             resolved = member.resolve()
             if not _inside(resolved, confine.roots):
                 raise confine.refuse()
-            if not stat.S_ISREG(resolved.stat().st_mode):
-                raise confine.refuse()
+            mode = resolved.stat().st_mode
+        except FileNotFoundError:  # inside the roots: saying it is missing tells nothing about elsewhere
+            raise UserError(
+                f"{name} lacks {_member(href, name)}, which its manifest.safe names; download the product again."
+            ) from None
+        except OSError:
+            raise confine.refuse() from None
+        if not stat.S_ISREG(mode):
+            raise confine.refuse()
+        try:
             head = _head(resolved)
         except OSError:
             raise confine.refuse() from None
@@ -228,7 +236,7 @@ def _check_zip_product(path: Path, name: str) -> str:
             for rep, href in _manifest_objects(zf.read(manifest), name):
                 member = _member(href, name, base)
                 if member not in by_name:
-                    raise UserError(f"{name}: the product lacks {href}; download it again.")
+                    raise UserError(f"{name}: the product lacks {member}; download it again.")
                 with zf.open(by_name[member]) as fh:
                     _check_content(fh.read(8), rep, href, name)
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
