@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core import crossband as cb
 from core import io as sio
+from core.cli.args import positive_float, positive_int
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
@@ -223,10 +224,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--vgg-weights", help="torchvision VGG19/VGG16 weights (.pth state_dict); default: random-feature fallback"
     )
-    p.add_argument("--steps", type=int, help="optimisation steps (default depends on the features)")
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default depends on the features)")
     p.add_argument("--optimizer", default="adam", choices=cb.OPTIMIZERS)
     p.add_argument("--init", default="content", choices=cb.INITS, help="start image (default content)")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate")
     p.add_argument("--style-weight", type=float)
     p.add_argument("--content-weight", type=float)
     p.add_argument(
@@ -274,7 +275,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--kind", choices=sio.KINDS, help="override the detected input kind")
     g.add_argument("--seed", type=int, default=0, help="seed of the random features (ignored with VGG)")
     g.add_argument("--device", default="auto", choices=DEVICES)
-    g.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's)")
+    g.add_argument("--threads", type=positive_int, help="PyTorch CPU threads (default: PyTorch's)")
     g.set_defaults(func=_cli_gram)
 
     v = subparsers.add_parser(
@@ -293,11 +294,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--channels", help="channel indices, e.g. 0,1,2")
     v.add_argument("--gram-elements", help="Gram elements i-j, e.g. 0-1,2-3")
     v.add_argument("--vgg-weights", help="torchvision VGG19/VGG16 weights; default: random-feature fallback")
-    v.add_argument("--size", type=int, default=96, help="panel size in pixels (default 96)")
-    v.add_argument("--steps", type=int, default=80, help="optimisation steps (default 80)")
-    v.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    v.add_argument("--columns", type=int, default=4, help="panels per row (default 4)")
+    v.add_argument("--size", type=positive_int, default=96, help="panel size in pixels (default 96)")
+    v.add_argument("--steps", type=positive_int, default=80, help="optimisation steps (default 80)")
+    v.add_argument("--lr", type=positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    v.add_argument("--columns", type=positive_int, default=4, help="panels per row (default 4)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--device", default="auto", choices=DEVICES)
-    v.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's)")
+    v.add_argument("--threads", type=positive_int, help="PyTorch CPU threads (default: PyTorch's)")
     v.set_defaults(func=_cli_visualise)

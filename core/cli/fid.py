@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.cli.args import positive_int
 from core.compute import DEVICES
 from core.progress import add_progress_option, cli_progress
 
@@ -31,7 +32,7 @@ def add_cli(sub) -> None:
         help="torchvision's ImageNet Inception-v3 weights (inception_v3_google-0cc3c7bd.pth): SAR2Optical's FID "
         "variant, not comparable with pytorch-fid",
     )
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--device", default="auto", choices=DEVICES)
     add_progress_option(p)
     p.set_defaults(func=cmd_fid)

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.cli.args import positive_float, positive_int
 from core.products.chain import PrepareOptions, prepare_product
 from core.products.reader import CALIBRATIONS, NOISE_CHOICES
 from core.progress import add_progress_option, cli_progress
@@ -39,8 +40,10 @@ def add_cli(sub) -> None:
         help="thermal noise: remove (default; refused when the product says it was already removed) or keep",
     )
     p.add_argument("--filter", metavar="NAME", help="a classic speckle filter (see despeckle --help)")
-    p.add_argument("--window", "--window-size", dest="window", type=int, help="filter window side in pixels (odd)")
-    p.add_argument("--looks", type=float, help="filter: equivalent number of looks (default: estimated)")
+    p.add_argument(
+        "--window", "--window-size", dest="window", type=positive_int, help="filter window side in pixels (odd)"
+    )
+    p.add_argument("--looks", type=positive_float, help="filter: equivalent number of looks (default: estimated)")
     p.add_argument("--db", action="store_true", help="write 10*log10 of the values (nodata NaN)")
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
     add_progress_option(p)

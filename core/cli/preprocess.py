@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.args import positive_int
 from core.progress import add_progress_option, cli_progress
 
 
@@ -29,7 +30,7 @@ def add_cli(sub) -> None:
         help="speckle filter (lee, frost, median, gaussian, bilateral, "
         "any core.speckle filter with a window) or none; default lee",
     )
-    p.add_argument("--window-size", type=int, default=5, help="filter window (odd); default 5")
+    p.add_argument("--window-size", type=positive_int, default=5, help="filter window (odd); default 5")
     p.add_argument("--percentile-low", type=float, default=2.0, help="lower clip percentile; default 2")
     p.add_argument("--percentile-high", type=float, default=98.0, help="upper clip percentile; default 98")
     p.add_argument("--no-normalize", action="store_true", help="no percentile stretch (values kept)")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.args import positive_float, positive_int
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
@@ -54,12 +55,14 @@ def add_cli(sub) -> None:
         "or folder (one <name>_<filter>.tif per input)",
     )
     p.add_argument("--filter", required=True, metavar="NAME", help="one of " + ", ".join(FILTERS))
-    p.add_argument("--window", "--window-size", dest="window", type=int, help="window side in pixels (odd)")
-    p.add_argument("--looks", type=float, help="equivalent number of looks (default: estimated from the image)")
-    p.add_argument("--damping", type=float, help="Frost damping factor K (default 2)")
-    p.add_argument("--sigma", type=float, help="Gaussian sigma in pixels")
-    p.add_argument("--sigma-space", type=float, dest="sigma_space", help="bilateral spatial sigma in pixels")
-    p.add_argument("--sigma-db", type=float, dest="sigma_db", help="bilateral range sigma in dB")
+    p.add_argument("--window", "--window-size", dest="window", type=positive_int, help="window side in pixels (odd)")
+    p.add_argument(
+        "--looks", type=positive_float, help="equivalent number of looks (default: estimated from the image)"
+    )
+    p.add_argument("--damping", type=positive_float, help="Frost damping factor K (default 2)")
+    p.add_argument("--sigma", type=positive_float, help="Gaussian sigma in pixels")
+    p.add_argument("--sigma-space", type=positive_float, dest="sigma_space", help="bilateral spatial sigma in pixels")
+    p.add_argument("--sigma-db", type=positive_float, dest="sigma_db", help="bilateral range sigma in dB")
     p.add_argument("--model", choices=list(MERLIN_MODELS), help="MERLIN weights (default sentinel_tops)")
     p.add_argument(
         "--no-keep-mean",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.args import count_int, positive_int
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
@@ -94,10 +95,15 @@ def add_cli(subparsers) -> None:
     p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
     p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
     p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
-    p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument(
-        "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
+        "--tile", type=positive_int, default=None, help="tile size (default: the model's, 256 for the U-Nets)"
+    )
+    p.add_argument("--overlap", type=count_int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="tiles or images per forward pass (default: measured by auto, else 4)",
     )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--prefilter-window", type=int, default=None, help="--prefilter window (odd; default: the filter's)")

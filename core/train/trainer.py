@@ -35,6 +35,7 @@ from core.errors import UserError
 from core.lora import add_lora
 from core.train import ddp, outputs
 from core.train.config import TrainConfig
+from core.train.cost import check_training_cost
 from core.train.curves import write_loss_curves
 from core.train.datasets import epoch_order, make_data
 from core.train.losses import VGGPerceptualLoss, feature_matching_loss, gan_loss, ssim_loss
@@ -74,6 +75,7 @@ class Trainer:
             ddp.init(self.device)
         self.is_main = self.rank == 0
 
+        check_training_cost(cfg, device)  # before any network or batch takes memory
         base_meta = None
         if cfg.task in ("lora", "finetune"):
             self.G, base_meta = load_base_generator(str(cfg.base_model))  # check(): set for these tasks
