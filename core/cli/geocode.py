@@ -1,0 +1,61 @@
+"""`python -m core geocode SRC DST [--crs C] [--resolution M] [--db] [--cog]`: a radar-geometry raster with GCPs
+(or a Sentinel-1 product, calibrated as `despeckle` reads it) onto a north-up map grid through its geolocation
+grid (thin-plate spline, no DEM), streamed block by block: core.products.geocode."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core import io as sio
+from core.files import check_outputs
+from core.products.geocode import RESAMPLINGS, geocode_raster
+from core.progress import add_progress_option, cli_progress
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "geocode",
+        help="radar geometry (GCPs) to a north-up map grid through the geolocation grid, without a DEM",
+        description="Geocode SRC (a GeoTIFF with GCPs, e.g. written by `prepare`, or a Sentinel-1 product) onto a "
+        "north-up grid through its ground control points with a thin-plate spline (exact at every point). "
+        "Between the points this is not terrain-corrected. Nodata (NaN) outside the swath.",
+    )
+    p.add_argument("src", metavar="SRC", help="raster with GCPs, or a Sentinel-1 product (.SAFE, manifest.safe, .zip)")
+    p.add_argument("dst", metavar="DST", help="output GeoTIFF (float32, NaN nodata)")
+    p.add_argument("--crs", help="target CRS, e.g. EPSG:32632 (default: the UTM zone of the scene's centre)")
+    p.add_argument(
+        "--resolution", type=float, help="pixel size in the CRS's units (default: the input's pixel spacing)"
+    )
+    p.add_argument("--db", action="store_true", help="write 10·log10 of the values (converted after resampling)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
+    p.add_argument(
+        "--resampling", choices=list(RESAMPLINGS), default="bilinear", help="bilinear (on linear values) or nearest"
+    )
+    p.add_argument(
+        "--calibration",
+        choices=list(sio.CALIBRATIONS),
+        help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none",
+    )
+    p.add_argument("--pol", default="all", help="polarisation: VV, VH, ... or all (default)")
+    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    add_progress_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_outputs([(Path(args.src), Path(args.dst))])  # not the input, a file path, a writable folder
+    with sio.open_source(args.src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+        with cli_progress(f"geocode {source.name}", unit="block", force=args.progress) as bar:
+            result = geocode_raster(
+                source,
+                args.dst,
+                crs=args.crs,
+                resolution=args.resolution,
+                db=args.db,
+                cog=args.cog,
+                resampling=args.resampling,
+                progress=bar,
+            )
+    print(result.summary())
+    return 0

@@ -1,0 +1,1 @@
+"""Sentinel-1 products to analysis-ready data: noise removal, product forms, deburst, geocoding, terrain correction."""
