@@ -1,6 +1,11 @@
-"""`python -m core geocode SRC DST [--crs C] [--resolution M] [--db] [--cog]`: a radar-geometry raster with GCPs
-(or a Sentinel-1 product, calibrated as `despeckle` reads it) onto a north-up map grid through its geolocation
-grid (thin-plate spline, no DEM), streamed block by block: core.products.geocode."""
+"""`python -m core geocode SRC DST [--crs C] [--resolution M] [--db] [--cog] [--dem DEM [--rtc] [--product P]]`.
+
+Without --dem: a radar-geometry raster with GCPs (or a Sentinel-1 product, calibrated as `despeckle` reads it) onto
+a north-up map grid through its geolocation grid (thin-plate spline), streamed: core.products.geocode.
+With --dem: terrain correction onto the DEM's grid (or --crs/--resolution) from the product's orbit, optionally
+terrain-flattened (--rtc, gamma0_T from beta0): core.products.terrain. SRC is the product, or a radar-geometry
+raster made from the product named by --product.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ import argparse
 from pathlib import Path
 
 from core import io as sio
+from core.errors import UserError
 from core.files import check_outputs
+from core.io.products import safe_manifest
 from core.products.geocode import RESAMPLINGS, geocode_raster
+from core.products.terrain import terrain_correct
 from core.progress import add_progress_option, cli_progress
 
 
@@ -39,12 +47,21 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pol", default="all", help="polarisation: VV, VH, ... or all (default)")
     p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    p.add_argument("--dem", help="terrain-correct with this DEM (any raster GDAL reads; heights in metres)")
+    p.add_argument("--rtc", action="store_true", help="with --dem: radiometric terrain flattening (gamma0_T)")
+    p.add_argument(
+        "--product", help="with --dem and a radar-geometry SRC: the Sentinel-1 product it was made from (orbit, timing)"
+    )
     add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_outputs([(Path(args.src), Path(args.dst))])  # not the input, a file path, a writable folder
+    if args.dem is None and (args.rtc or args.product):
+        raise UserError("--rtc and --product belong to terrain correction; give --dem DEM.tif as well.")
+    if args.dem is not None:
+        return _terrain(args)
     with sio.open_source(args.src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
         with cli_progress(f"geocode {source.name}", unit="block", force=args.progress) as bar:
             result = geocode_raster(
@@ -57,5 +74,41 @@ def run(args: argparse.Namespace) -> int:
                 resampling=args.resampling,
                 progress=bar,
             )
+    print(result.summary())
+    return 0
+
+
+def _terrain(args: argparse.Namespace) -> int:
+    src_is_product = safe_manifest(Path(args.src)) is not None
+    product = args.src if src_is_product else args.product
+    if product is None:
+        raise UserError(
+            f"{Path(args.src).name} is not a Sentinel-1 product; with --dem give --product PRODUCT (the product "
+            "it was made from), or give the product itself as SRC."
+        )
+    if args.swath is not None or args.resampling != "bilinear":
+        raise UserError("--swath and --resampling are not used by terrain correction (GRD, bilinear); drop them.")
+    pol = None if args.pol.lower() == "all" else args.pol
+    if src_is_product:
+        calibration = args.calibration or ("beta0" if args.rtc else "sigma0")
+        radar = sio.open_source(args.src, calibration=calibration, pol=args.pol)
+    else:
+        if args.calibration is not None:
+            raise UserError("--calibration applies to a product SRC; the radar-geometry raster is already calibrated.")
+        radar = sio.open_source(args.src, pol=args.pol)
+    with radar, cli_progress(f"terrain {radar.name}", unit="block", force=args.progress) as bar:
+        result = terrain_correct(
+            product,
+            radar,
+            args.dst,
+            args.dem,
+            rtc=args.rtc,
+            crs=args.crs,
+            resolution=args.resolution,
+            db=args.db,
+            cog=args.cog,
+            pol=pol,
+            progress=bar,
+        )
     print(result.summary())
     return 0
