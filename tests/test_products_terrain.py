@@ -109,7 +109,7 @@ def test_rtc_on_flat_ground_is_gamma_nought(product, tmp_path):
     lon, lat = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True).transform(xs, ys)
     ratios = []
     for x, lo, la, g in zip(_ecef(lon, lat, np.zeros_like(xs)).T, lon, lat, values[0]):
-        t = brentq(lambda t: float(np.dot(x - geo.position(t), geo.velocity(t))), -60.0, 60.0)
+        t = brentq(lambda t, x=x: float(np.dot(x - geo.position(t), geo.velocity(t))), -60.0, 60.0)
         look = (x - geo.position(t)) / np.linalg.norm(x - geo.position(t))
         ratios.append(g / np.tan(np.arccos(-np.dot(look, _ecef_normal(lo, la)))))
     # gamma0_T of beta0 = 1 on flat ground is tan(incidence); the facet sums quantise a few percent
