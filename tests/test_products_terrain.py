@@ -178,3 +178,31 @@ def test_cli_terrain_from_the_product(product, tmp_path):
         assert ds.tags()["VALUES"].startswith("dB")
     finite = v[np.isfinite(v)]
     assert finite.size > 0.3 * v.size and -60 < np.median(finite) < 20  # sigma0 of the fixture's DN, in dB
+
+
+def test_rtc_agrees_with_sarsens_own_terrain_correction(product, tmp_path):
+    """sarsen's terrain_correction (its Dask chunks, its reading of the product) on the same DEM: same gamma0_T."""
+    from sarsen import apps, sentinel1
+
+    from core.io import open_source
+
+    write_dem(tmp_path / "dem.tif", product, 10.0, hill=True)
+    with open_source(product.safe, calibration="beta0", pol="VV") as src:
+        terrain_correct(product.safe, src, tmp_path / "ours.tif", tmp_path / "dem.tif", rtc=True, pol="VV")
+    sar = sentinel1.Sentinel1SarProduct(str(product.manifest), measurement_group="IW/VV")
+    apps.terrain_correction(
+        sar,
+        str(tmp_path / "dem.tif"),
+        output_urlpath=str(tmp_path / "sarsen.tif"),
+        correct_radiometry="gamma_bilinear",
+        interp_method="linear",
+    )
+    with rasterio.open(tmp_path / "ours.tif") as a, rasterio.open(tmp_path / "sarsen.tif") as b:
+        ours, t = a.read(1), a.transform
+        rows, cols = np.mgrid[0 : a.height, 0 : a.width]
+        xs, ys = (t.c + (cols + 0.5) * t.a).ravel(), (t.f + (rows + 0.5) * t.e).ravel()
+        theirs = np.array([v[0] for v in b.sample(zip(xs, ys))]).reshape(ours.shape)  # sarsen writes south-up
+    ok = np.isfinite(ours) & np.isfinite(theirs) & (theirs > 0)
+    assert ok.sum() > 0.5 * ours.size
+    ratio = ours[ok] / theirs[ok]
+    assert abs(np.median(ratio) - 1) < 1e-3 and np.percentile(np.abs(ratio - 1), 95) < 0.01
