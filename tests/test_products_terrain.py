@@ -206,3 +206,40 @@ def test_rtc_agrees_with_sarsens_own_terrain_correction(product, tmp_path):
     assert ok.sum() > 0.5 * ours.size
     ratio = ours[ok] / theirs[ok]
     assert abs(np.median(ratio) - 1) < 1e-3 and np.percentile(np.abs(ratio - 1), 95) < 0.01
+
+
+def test_geocoding_and_terrain_correction_agree_on_flat_ground(tmp_path):
+    """Two independent paths: TPS through the product's geolocation grid (heights 0) and range-Doppler from its
+    orbit on a DEM of height 0 land the same radar pixel on each map cell, once Sentinel-1's pixel-centre grid
+    is put in GDAL's corner convention (without that, 0.47 / 0.50 px apart)."""
+    from core.io import open_source
+    from core.products.geocode import geocode_raster
+
+    product = write_geometry_product(tmp_path, "descending", shape=(200, 300), grid=(10, 21))
+    geo = product.geometry
+    with open_source(product.safe, calibration="none", pol="VV") as src:
+        gcps, gcp_crs, tags = src.geo.gcps, src.geo.gcp_crs, src.geo.tags
+    rr, cc = np.mgrid[0 : geo.lines, 0 : geo.samples].astype(np.float32)
+    with rasterio.open(
+        tmp_path / "radar.tif", "w", driver="GTiff", width=geo.samples, height=geo.lines, count=2, dtype="float32"
+    ) as ds:
+        ds.write(np.stack([rr, cc]))  # Sentinel-1 convention: a pixel's value is its index
+        ds.gcps = ([rasterio.control.GroundControlPoint(*g) for g in gcps], rasterio.crs.CRS.from_wkt(gcp_crs))
+        ds.update_tags(**tags)
+    result = geocode_raster(tmp_path / "radar.tif", tmp_path / "geo.tif")
+    assert result.resolution == 10.0  # PIXEL_SPACING / LINE_SPACING of the product
+    with rasterio.open(tmp_path / "geo.tif") as ds:
+        g, t, crs, w, h = ds.read(), ds.transform, ds.crs, ds.width, ds.height
+        assert ds.tags()["GEOCODING_GCP_OFFSET"].startswith("0.5")
+    with rasterio.open(
+        tmp_path / "flat.tif", "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=crs, transform=t
+    ) as ds:
+        ds.write(np.zeros((1, h, w), np.float32))
+    terrain_correct(product.safe, tmp_path / "radar.tif", tmp_path / "tc.tif", tmp_path / "flat.tif")
+    with rasterio.open(tmp_path / "tc.tif") as ds:
+        tc = ds.read()
+    inside = np.isfinite(g[0]) & np.isfinite(tc[0]) & (tc[0] > 1) & (tc[0] < geo.lines - 2)
+    inside &= (tc[1] > 1) & (tc[1] < geo.samples - 2)
+    assert inside.sum() > 0.5 * inside.size
+    for band in (0, 1):
+        assert np.percentile(np.abs(g[band] - tc[band])[inside], 99) < 0.1

@@ -19,8 +19,11 @@ How one output block is made (memory does not grow with the scene):
 Output pixels whose source position falls outside the raster are nodata (NaN).
 
 Pixel convention (GDAL's): a GCP's (line, pixel) counts from the top-left corner of the top-left pixel, so the
-centre of source pixel (i, j) is at (i + 0.5, j + 0.5). GDAL's SAFE driver passes Sentinel-1's grid line/pixel
-unchanged, as gdalwarp does; we follow it.
+centre of source pixel (i, j) is at (i + 0.5, j + 0.5). Sentinel-1's geolocation grid counts line/pixel at pixel
+centres, and GDAL's SAFE driver (so gdalwarp too) passes them over unchanged: half a pixel (5 m on a GRD) off.
+Measured on tests/s1_geometry.py's product against range-Doppler from the orbit: 0.47 px in line, 0.50 px in
+pixel. So GCPs of a Sentinel-1 raster (tags SATELLITE_IDENTIFIER=SENTINEL-1 or MISSION_ID=S1*, which GDAL sets and
+our outputs keep) are moved by +0.5 (`gcp_offset`), unless the tag GCP_CONVENTION=corner says they already were.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class Geocoded:
 class GridMapping:
     """Map coordinates of a target CRS <-> source (line, pixel) through the GCPs' thin-plate spline."""
 
-    def __init__(self, geo: GeoInfo, crs: str | None = None) -> None:
+    def __init__(self, geo: GeoInfo, crs: str | None = None, gcp_offset: float = 0.0) -> None:
         from pyproj import CRS, Transformer
         from rasterio.control import GroundControlPoint
         from rasterio.transform import GCPTransformer
@@ -78,9 +81,11 @@ class GridMapping:
                 "Sentinel-1 product that carries its geolocation grid."
             )
         self.gcp_crs = CRS.from_user_input(geo.gcp_crs or "EPSG:4326")
-        points = [GroundControlPoint(row=li, col=px, x=x, y=y, z=z) for li, px, x, y, z in geo.gcps]
-        self.gcps = geo.gcps
+        o = gcp_offset
+        self.gcps = tuple((li + o, px + o, x, y, z) for li, px, x, y, z in geo.gcps)
+        points = [GroundControlPoint(row=li, col=px, x=x, y=y, z=z) for li, px, x, y, z in self.gcps]
         self._tps = GCPTransformer(points, tps=True)
+        self.gcp_offset = gcp_offset
         self.crs = self.gcp_crs if crs is None else _parse_crs(crs)
         self._to_gcp = Transformer.from_crs(self.crs, self.gcp_crs, always_xy=True)
         self._from_gcp = Transformer.from_crs(self.gcp_crs, self.crs, always_xy=True)
@@ -119,6 +124,17 @@ def _parse_crs(crs: str):
         raise UserError(f"unknown CRS {crs!r}; give an EPSG code such as EPSG:32632, or a WKT / PROJ string.") from None
 
 
+def gcp_offset_for(geo: GeoInfo) -> float:
+    """+0.5 for Sentinel-1 GCPs as GDAL hands them over (pixel-centre counts), 0 otherwise; see the docstring."""
+    tags = geo.tags
+    if tags.get("GCP_CONVENTION", "").lower() == "corner":
+        return 0.0
+    s1 = tags.get("SATELLITE_IDENTIFIER", "").upper() == "SENTINEL-1" or tags.get("MISSION_ID", "").upper().startswith(
+        "S1"
+    )
+    return 0.5 if s1 else 0.0
+
+
 def utm_crs_for(geo: GeoInfo) -> str:
     """The UTM zone (WGS 84) of the GCPs' centre: EPSG:326zz north of the equator, EPSG:327zz south."""
     from pyproj import CRS, Transformer
@@ -145,6 +161,19 @@ def pixel_spacing(mapping: GridMapping) -> float:
         raise UserError("the GCPs do not span an area (all on one line?); give --resolution.")
     side = math.sqrt(area)
     return float(f"{side:.3g}")
+
+
+def default_resolution(geo: GeoInfo, mapping: GridMapping) -> float:
+    """The product's pixel spacing: GDAL's PIXEL_SPACING / LINE_SPACING tags of a Sentinel-1 product (metres) when
+    the CRS is in metres, else the GCP estimate (`pixel_spacing`)."""
+    try:
+        ps, ls = float(geo.tags["PIXEL_SPACING"]), float(geo.tags["LINE_SPACING"])
+    except (KeyError, ValueError):
+        return pixel_spacing(mapping)
+    units = {a.unit_name for a in mapping.crs.axis_info}
+    if ps > 0 and ls > 0 and units <= {"metre", "meter"} and units:
+        return float(f"{math.sqrt(ps * ls):.3g}")
+    return pixel_spacing(mapping)
 
 
 @dataclass
@@ -282,13 +311,15 @@ def geocode_raster(
     db: bool = False,
     cog: bool = False,
     resampling: str = "bilinear",
+    gcp_offset: float | None = None,
     progress: ProgressFn | None = None,
 ) -> Geocoded:
     """Geocode a GCP-referenced raster (every band) onto a north-up grid; see the module docstring.
 
     crs: any pyproj CRS text (default: the UTM zone of the scene's centre); resolution: in the CRS's units
     (default: the source's pixel spacing estimated from the GCPs); db: write 10·log10 of the resampled linear
-    values (a dB input is resampled in linear and stays dB); cog: Cloud-Optimized GeoTIFF."""
+    values (a dB input is resampled in linear and stays dB); cog: Cloud-Optimized GeoTIFF; gcp_offset: added to
+    every GCP's line and pixel (default: `gcp_offset_for`, +0.5 for Sentinel-1, else 0)."""
     if resampling not in RESAMPLINGS:
         raise UserError(f"unknown resampling {resampling!r}; use one of {', '.join(RESAMPLINGS)}.")
     if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
@@ -307,9 +338,10 @@ def geocode_raster(
                 f"{source.name} holds 8-bit display values with no radiometry; dB makes no sense, drop --db."
             )
         crs_text = crs or utm_crs_for(geo)
-        mapping = GridMapping(geo, crs_text)
+        offset = gcp_offset_for(geo) if gcp_offset is None else float(gcp_offset)
+        mapping = GridMapping(geo, crs_text, offset)
         try:
-            res = float(resolution) if resolution is not None else pixel_spacing(mapping)
+            res = float(resolution) if resolution is not None else default_resolution(geo, mapping)
             grid = output_grid(mapping, source.height, source.width, res)
             if grid.width * grid.height > MAX_GROWTH * max(1, source.width * source.height):
                 raise UserError(
@@ -345,6 +377,7 @@ def _write(source, mapping, grid, dst, crs_text, db, cog, resampling, progress) 
         GEOCODING_RESAMPLING=f"{resampling} on linear values" if resampling == "bilinear" else resampling,
         GEOCODING_GCPS=str(len(geo.gcps)),
         GEOCODING_NODATA="NaN outside the swath",
+        GEOCODING_GCP_OFFSET=f"{mapping.gcp_offset:g} px added to the GCPs' line and pixel",
     )
     if out_db:
         tags["VALUES"] = "dB (10·log10 after resampling)"

@@ -37,7 +37,7 @@ from core.io.blocks import BlockWriter, iter_windows
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import to_db
 from core.io.products import Source, Window, open_source, safe_manifest
-from core.products.geocode import GridMapping, sample
+from core.products.geocode import GridMapping, gcp_offset_for, sample
 from core.progress import ProgressFn
 
 BLOCK = 512
@@ -190,7 +190,7 @@ class DemGrid:
 
 def _footprint_bounds(geo: GeoInfo, shape: tuple[int, int], crs_wkt: str, margin: float) -> tuple[float, ...]:
     """Bounds in `crs_wkt` of the swath outline through the product's geolocation grid, grown by `margin`."""
-    mapping = GridMapping(geo, crs_wkt)
+    mapping = GridMapping(geo, crs_wkt, gcp_offset_for(geo))
     try:
         n = 65
         t = np.linspace(0.0, 1.0, n)
@@ -224,10 +224,10 @@ def output_grid(dem, geo: GeoInfo, shape: tuple[int, int], crs: str | None, reso
         return DemGrid(dem.crs.to_wkt(), t.c + c0 * res, t.f - r0 * res, res, c1 - c0, r1 - r0)
     target = CRS.from_user_input(crs) if crs else CRS.from_wkt(dem.crs.to_wkt())
     if resolution is None:
-        from core.products.geocode import pixel_spacing
+        from core.products.geocode import default_resolution
 
-        mapping = GridMapping(geo, target.to_wkt())
-        resolution = pixel_spacing(mapping)
+        mapping = GridMapping(geo, target.to_wkt(), gcp_offset_for(geo))
+        resolution = default_resolution(geo, mapping)
         mapping.close()
     res = float(resolution)
     x_min, y_min, x_max, y_max = _footprint_bounds(geo, shape, target.to_wkt(), 0.0)
