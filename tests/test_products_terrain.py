@@ -147,7 +147,9 @@ def test_refusals(product, tmp_path):
     assert not (tmp_path / "o.tif").exists()
 
 
-def test_cli_terrain_from_the_product(product, tmp_path):
+def test_cli_terrain_from_the_zipped_product(product, tmp_path):
+    from tests.s1_product import zip_product
+
     write_dem(tmp_path / "dem.tif", product, 30.0, hill=True)
     out = tmp_path / "tc.tif"
     run = subprocess.run(
@@ -156,7 +158,7 @@ def test_cli_terrain_from_the_product(product, tmp_path):
             "-m",
             "core",
             "geocode",
-            str(product.safe),
+            str(zip_product(product.safe)),
             str(out),
             "--dem",
             str(tmp_path / "dem.tif"),

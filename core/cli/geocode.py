@@ -27,7 +27,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         help="radar geometry (GCPs) to a north-up map grid through the geolocation grid, without a DEM",
         description="Geocode SRC (a GeoTIFF with GCPs, e.g. written by `prepare`, or a Sentinel-1 product) onto a "
         "north-up grid through its ground control points with a thin-plate spline (exact at every point). "
-        "Between the points this is not terrain-corrected. Nodata (NaN) outside the swath.",
+        "Between the points this is not terrain-corrected. Nodata (NaN) outside the swath. With --dem: terrain "
+        "correction from the product's orbit onto the DEM's grid (or --crs/--resolution), --rtc for gamma0_T.",
     )
     p.add_argument("src", metavar="SRC", help="raster with GCPs, or a Sentinel-1 product (.SAFE, manifest.safe, .zip)")
     p.add_argument("dst", metavar="DST", help="output GeoTIFF (float32, NaN nodata)")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import UserError
+from core.files import check_outputs
 from core.io.blocks import BlockWriter, iter_windows
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import to_db
@@ -93,17 +94,17 @@ def read_radar_geometry(product: str | os.PathLike, pol: str | None = None) -> R
     name = Path(product).name
     try:
         top = xarray_sentinel.open_sentinel1_dataset(url)
-        groups = [g for g in top.attrs.get("subgroups", []) if g.count("/") == 1]
         if top.attrs.get("product_type") != "GRD":
             raise UserError(
                 f"{name} is a {top.attrs.get('product_type')} product; terrain correction supports GRD only for now."
             )
+        groups = [g for g in top.attrs.get("subgroups", []) if g.count("/") == 1]
         if pol is not None:
             groups = [g for g in groups if g.endswith("/" + pol.upper())] or groups
         group = groups[0]
         orbit = xarray_sentinel.open_sentinel1_dataset(url, group=f"{group}/orbit")
         conversion = xarray_sentinel.open_sentinel1_dataset(url, group=f"{group}/coordinate_conversion").compute()
-        pol_ds = xarray_sentinel.open_sentinel1_dataset(url, group=group)
+        info = _image_information(url, group)
     except UserError:
         raise
     except Exception as exc:  # xarray-sentinel raises many kinds on a product missing what it needs
@@ -112,18 +113,42 @@ def read_radar_geometry(product: str | os.PathLike, pol: str | None = None) -> R
             f"{name}: the orbit, timing or range conversion could not be read ({type(exc).__name__}: {msg}); "
             "terrain correction needs a complete annotation."
         ) from None
-    attrs = pol_ds.attrs
+    attrs = {
+        "product_type": "GRD",
+        "product_first_line_utc_time": info["productFirstLineUtcTime"],
+        "azimuth_time_interval": float(info["azimuthTimeInterval"]),
+        "range_pixel_spacing": float(info["rangePixelSpacing"]),
+        "azimuth_pixel_spacing": float(info["azimuthPixelSpacing"]),
+        "image_slant_range_time": float(info["slantRangeTime"]),
+    }
     interp = OrbitPolyfitInterpolator.from_position(orbit.data_vars["position"].compute())
     return RadarGeometry(
         orbit=interp,
         first_line_time=np.datetime64(attrs["product_first_line_utc_time"], "ns"),
-        line_interval=float(attrs["azimuth_time_interval"]),
-        range_pixel_spacing=float(attrs["range_pixel_spacing"]),
+        line_interval=attrs["azimuth_time_interval"],
+        range_pixel_spacing=attrs["range_pixel_spacing"],
         coordinate_conversion=conversion,
-        lines=int(pol_ds.sizes["azimuth_time"]),
-        samples=int(pol_ds.sizes["ground_range"]),
+        lines=int(info["numberOfLines"]),
+        samples=int(info["numberOfSamples"]),
         grid_parameters=azimuth_slant_range_grid(attrs),
     )
+
+
+def _image_information(url: str, group: str) -> dict:
+    """The annotation's imageInformation of `group` (e.g. IW/VV), parsed by xarray-sentinel's schema reader, without
+    opening the measurement (xarray-sentinel's pol group opens it, and cannot inside a zip)."""
+    import os.path
+
+    from xarray_sentinel import esa_safe
+    from xarray_sentinel.sentinel1 import find_available_groups, get_fs_path
+
+    fs, manifest = get_fs_path(url)
+    with fs.open(manifest) as f:
+        attrs, files = esa_safe.parse_manifest_sentinel1(f)
+    groups = find_available_groups(files, os.path.dirname(manifest), attrs["product_type"], fs=fs)
+    annotation = next(p for p in groups[group] if p.endswith(".xml"))
+    with fs.open(annotation) as f:
+        return esa_safe.parse_tag(f, "//imageInformation")
 
 
 @dataclass
@@ -263,6 +288,10 @@ def terrain_correct(
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
+    inputs = [Path(str(product)), Path(str(dem))] + (
+        [Path(str(radar_raster))] if isinstance(radar_raster, (str, os.PathLike)) else []
+    )
+    check_outputs([(inputs[0], Path(dst))], also_inputs=inputs[1:])  # never over an input; a writable folder
     geom = read_radar_geometry(product, pol)
     with open_source(product, calibration="none", pol=pol or "all") as measured:
         footprint = measured.geo  # the product's geolocation grid places the swath
@@ -358,6 +387,7 @@ def _write(geom, source, reader, offset, grid: DemGrid, dst, rtc, db, cog, progr
     band_tags = tuple(source.geo.band_tags) if len(source.geo.band_tags) == source.count else ()
     if rtc:
         band_tags = tuple({**t, "CALIBRATION": "GAMMA0_T"} for t in band_tags)
+        tags["CALIBRATION"] = "GAMMA0_T"
     out_geo = GeoInfo(
         crs=grid.crs,
         transform=grid.transform,
