@@ -270,34 +270,33 @@ def sample(source: Source, line: np.ndarray, pixel: np.ndarray, resampling: str,
     valid = np.isfinite(data)
     if nodata is not None and np.isfinite(nodata):
         valid &= data != nodata
-    hh, ww = data.shape[:2]
+    hh, ww, nb = data.shape
+    flat = np.where(valid, data, np.float32(0)).reshape(-1, nb)  # invalid values weigh nothing
+    mask = valid.reshape(-1, nb).astype(np.float32)
+    fi, fj = np.floor(u), np.floor(v)
+    i0 = np.clip(fi.astype(np.int64) - r0, 0, hh - 1)  # clamped at the raster's edge: the edge pixel's value
+    i1 = np.clip(fi.astype(np.int64) + 1 - r0, 0, hh - 1)
+    j0 = np.clip(fj.astype(np.int64) - c0, 0, ww - 1)
+    j1 = np.clip(fj.astype(np.int64) + 1 - c0, 0, ww - 1)
+    du, dv = (u - fi).astype(np.float32), (v - fj).astype(np.float32)
+    # the nearest pixel: nodata there makes the output nodata (no smearing of valid values into the gaps)
+    near = np.where(du >= 0.5, i1, i0) * ww + np.where(dv >= 0.5, j1, j0)
     if resampling == "nearest":
-        i = np.clip(np.floor(u + 0.5).astype(np.int64) - r0, 0, hh - 1)
-        j = np.clip(np.floor(v + 0.5).astype(np.int64) - c0, 0, ww - 1)
-        vals = np.where(valid[i, j], data[i, j], np.nan)
+        vals = np.where(mask[near] > 0, flat[near], np.nan)
         out[inside] = vals
         return out
-    fi, fj = np.floor(u), np.floor(v)
-    du, dv = (u - fi)[:, None], (v - fj)[:, None]
-    i0 = fi.astype(np.int64) - r0
-    j0 = fj.astype(np.int64) - c0
-    acc = np.zeros((u.size, data.shape[2]), np.float64)
+    acc = np.zeros((u.size, nb), np.float32)
     wsum = np.zeros_like(acc)
-    for di, wi in ((0, 1.0 - du), (1, du)):
-        ii = np.clip(i0 + di, 0, hh - 1)  # clamped at the raster's edge: the edge pixel's value
-        for dj, wj in ((0, 1.0 - dv), (1, dv)):
-            jj = np.clip(j0 + dj, 0, ww - 1)
-            ok = valid[ii, jj]
-            wgt = np.where(ok, wi * wj, 0.0)
-            acc += np.where(ok, data[ii, jj], 0.0) * wgt
-            wsum += wgt
-    # a point whose nearest pixel is invalid is nodata; otherwise invalid neighbours are left out
-    near_ok = valid[
-        np.clip(np.floor(u + 0.5).astype(np.int64) - r0, 0, hh - 1),
-        np.clip(np.floor(v + 0.5).astype(np.int64) - c0, 0, ww - 1),
-    ]
+    for k, w in (
+        (i0 * ww + j0, (1 - du) * (1 - dv)),
+        (i0 * ww + j1, (1 - du) * dv),
+        (i1 * ww + j0, du * (1 - dv)),
+        (i1 * ww + j1, du * dv),
+    ):
+        acc += flat[k] * w[:, None]
+        wsum += mask[k] * w[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        vals = np.where(near_ok & (wsum > 0), acc / wsum, np.nan)
+        vals = np.where((mask[near] > 0) & (wsum > 0), acc / wsum, np.nan)
     out[inside] = vals.astype(np.float32)
     return out
 
