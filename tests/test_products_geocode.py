@@ -268,3 +268,12 @@ def test_cli_geocode(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown CRS") and "Traceback" not in bad.stderr
+
+
+def test_sentinel1_gcps_move_half_a_pixel_unless_tagged_corner():
+    from core.io.georef import GeoInfo
+
+    assert gc.gcp_offset_for(GeoInfo(tags={"SATELLITE_IDENTIFIER": "SENTINEL-1"})) == 0.5
+    assert gc.gcp_offset_for(GeoInfo(tags={"MISSION_ID": "S1A"})) == 0.5
+    assert gc.gcp_offset_for(GeoInfo(tags={"MISSION_ID": "S1A", "GCP_CONVENTION": "corner"})) == 0.0
+    assert gc.gcp_offset_for(GeoInfo(tags={"MISSION_ID": "RS2"})) == 0.0
