@@ -57,7 +57,20 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# GDAL's block cache defaults to 5 % of RAM and fills with every block read and written, so a process's peak RSS
+# grows with the scene (bench/RESULTS.md "geocode": 336 -> 192 MB for an 8192² block copy with 64 MB). One command
+# per process here, so the cap is set for the whole run.
+GDAL_CACHE_MB = 64
+
+
 def run(args: argparse.Namespace) -> int:
+    import rasterio  # heavy: only this command's run needs it here
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     check_outputs([(Path(args.src), Path(args.dst))])  # not the input, a file path, a writable folder
     if args.dem is None and (args.rtc or args.product):
         raise UserError("--rtc and --product belong to terrain correction; give --dem DEM.tif as well.")
