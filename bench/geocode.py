@@ -7,7 +7,7 @@ child's peak RSS (os.wait4's ru_maxrss).
 - terrain: our `terrain_correct` (GTC and RTC) against sarsen 0.9.6's own `terrain_correction` on the synthetic
   product of tests/s1_geometry.py (600 x 800 px) and a 10 m DEM with a hill.
 
-    .venv/bin/python bench/geocode.py [--sizes 2048,4096] [--skip-terrain]
+    .venv/bin/python bench/geocode.py [--sizes 2048,4096] [--skip-terrain] [--terrain-shape 600x800]
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def run_child(argv: list[str], extra_env: dict | None = None) -> tuple[float, fl
     return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def terrain_inputs(folder: Path) -> tuple[Path, Path]:
-    """The synthetic product of tests/s1_geometry.py (600 x 800) and a 10 m UTM DEM with a 500 m hill over it."""
+def terrain_inputs(folder: Path, shape: tuple[int, int]) -> tuple[Path, Path]:
+    """The synthetic product of tests/s1_geometry.py and a 10 m UTM DEM with a 500 m hill over it."""
     import rasterio
     from pyproj import Transformer
     from rasterio.transform import from_origin
@@ -112,14 +112,15 @@ def terrain_inputs(folder: Path) -> tuple[Path, Path]:
     from tests.s1_geometry import write_geometry_product
 
     folder.mkdir()
-    p = write_geometry_product(folder, "ascending", shape=(600, 800), grid=(6, 9))
+    p = write_geometry_product(folder, "ascending", shape=shape, grid=(6, 9))
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True).transform(
         [g[3] for g in p.gcps], [g[2] for g in p.gcps]
     )
     x0, y0 = min(x) - 300, max(y) + 300
     w, h = int((max(x) - min(x) + 600) / 10), int((max(y) - min(y) + 600) / 10)
     xx, yy = np.meshgrid(x0 + (np.arange(w) + 0.5) * 10, y0 - (np.arange(h) + 0.5) * 10)
-    z = 300 + 500 * np.exp(-((xx - np.mean(x)) ** 2 + (yy - np.mean(y)) ** 2) / (2 * 1500**2))
+    sigma = 1500.0 * max(1.0, shape[1] / 800)  # the hill grows with the scene
+    z = 300 + 500 * np.exp(-((xx - np.mean(x)) ** 2 + (yy - np.mean(y)) ** 2) / (2 * sigma**2))
     profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", crs="EPSG:32632")
     with rasterio.open(folder / "dem.tif", "w", transform=from_origin(x0, y0, 10, 10), **profile) as ds:
         ds.write(z.astype(np.float32), 1)
@@ -145,6 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="2048,4096")
     ap.add_argument("--skip-terrain", action="store_true")
+    ap.add_argument("--terrain-shape", default="600x800", help="lines x samples of the synthetic product")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +166,12 @@ def main() -> None:
                 rows.append((f"`core geocode` {n}², GDAL_CACHEMAX=64", *geo, geo[0] / copy[0]))
         notes = ""
         if not args.skip_terrain:
-            safe, dem = terrain_inputs(d / "tc")
+            import rasterio
+
+            shape = tuple(int(v) for v in args.terrain_shape.split("x"))
+            safe, dem = terrain_inputs(d / "tc", (shape[0], shape[1]))
+            with rasterio.open(dem) as ds:
+                size = f"{shape[0]}x{shape[1]} product, DEM {ds.width}x{ds.height} @ 10 m"
             base = None
             for label, script, rtc in (
                 ("sarsen `terrain_correction` GTC (baseline)", SARSEN_TC, "gtc"),
@@ -175,7 +182,7 @@ def main() -> None:
                 out = d / f"{'sarsen' if script is SARSEN_TC else 'ours'}_{rtc}.tif"
                 res = run_child(["-c", script, str(safe), str(dem), str(out), rtc])
                 base = res[0] if base is None else base
-                rows.append((f"{label}, 600x800 product, DEM 906x718 @ 10 m", *res, res[0] / base))
+                rows.append((f"{label}, {size}", *res, res[0] / base))
             notes = "\n\n" + " ".join(agreement(d / f"ours_{k}.tif", d / f"sarsen_{k}.tif", k) for k in ("gtc", "rtc"))
     lines = [
         "| run | wall s | CPU s | peak RSS MB | wall × baseline |",
