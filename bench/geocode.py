@@ -119,7 +119,7 @@ def terrain_inputs(folder: Path, shape: tuple[int, int]) -> tuple[Path, Path]:
     x0, y0 = min(x) - 300, max(y) + 300
     w, h = int((max(x) - min(x) + 600) / 10), int((max(y) - min(y) + 600) / 10)
     xx, yy = np.meshgrid(x0 + (np.arange(w) + 0.5) * 10, y0 - (np.arange(h) + 0.5) * 10)
-    sigma = 1500.0 * max(1.0, shape[1] / 800)  # the hill grows with the scene
+    sigma = 1500.0 * max(1.0, shape[1] / 1000)  # the hill grows with the scene (3 km at 2000 samples)
     z = 300 + 500 * np.exp(-((xx - np.mean(x)) ** 2 + (yy - np.mean(y)) ** 2) / (2 * sigma**2))
     profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", crs="EPSG:32632")
     with rasterio.open(folder / "dem.tif", "w", transform=from_origin(x0, y0, 10, 10), **profile) as ds:
