@@ -245,3 +245,38 @@ def test_geocoding_and_terrain_correction_agree_on_flat_ground(tmp_path):
     assert inside.sum() > 0.5 * inside.size
     for band in (0, 1):
         assert np.percentile(np.abs(g[band] - tc[band])[inside], 99) < 0.1
+
+
+def test_geographic_dem_and_the_swath_edge(product, tmp_path):
+    """A DEM in EPSG:4326 (as SRTM / Copernicus DEM tiles come), checked at random cells and along the swath's
+    first lines, where the range conversion records end (past them xarray would give ground range 0)."""
+    geo = product.geometry
+    write_radar(tmp_path / "radar.tif", geo.lines, geo.samples)
+    lon, lat = [g[3] for g in product.gcps], [g[2] for g in product.gcps]
+    res = 0.0002
+    x0, y0 = min(lon) - 0.01, max(lat) + 0.01
+    w, h = int((max(lon) - min(lon) + 0.02) / res), int((max(lat) - min(lat) + 0.02) / res)
+    xx, yy = np.meshgrid(x0 + (np.arange(w) + 0.5) * res, y0 - (np.arange(h) + 0.5) * res)
+    z = 300 + 400 * np.exp(-((xx - np.mean(lon)) ** 2 / 0.01**2 + (yy - np.mean(lat)) ** 2 / 0.007**2))
+    with rasterio.open(
+        tmp_path / "dem.tif", "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs="EPSG:4326",
+        transform=from_origin(x0, y0, res, res),
+    ) as ds:  # fmt: skip
+        ds.write(z.astype(np.float32), 1)
+    terrain_correct(product.safe, tmp_path / "radar.tif", tmp_path / "tc.tif", tmp_path / "dem.tif")
+    with rasterio.open(tmp_path / "tc.tif") as ds:
+        out, t = ds.read(), ds.transform
+        assert ds.crs.to_epsg() == 4326
+    edge = np.argwhere(np.isfinite(out[0]) & (out[0] < 1.0))
+    rand = np.argwhere(np.isfinite(out[0]))
+    pick = np.concatenate([edge[:: max(1, len(edge) // 30)], rand[np.random.default_rng(2).choice(len(rand), 40)]])
+    xs, ys = t.c + (pick[:, 1] + 0.5) * t.a, t.f + (pick[:, 0] + 0.5) * t.e
+    with rasterio.open(tmp_path / "dem.tif") as dem:
+        zs = np.array([v[0] for v in dem.sample(zip(xs, ys))], float)
+    ref_line, ref_pixel = geo.reference_line_pixel(_ecef(xs, ys, zs).T)
+    # within the raster's extent (half a pixel past the outer centres), the line band clamped at the edge rows
+    inside = (ref_line > -0.5) & (ref_line < geo.lines - 0.5) & (ref_pixel > 0) & (ref_pixel < geo.samples - 1)
+    assert len(edge) > 10 and inside.sum() > 50 and (inside & (ref_line < 1)).sum() > 5
+    values = out[:, pick[:, 0], pick[:, 1]]
+    assert np.abs(values[0] - np.clip(ref_line, 0, geo.lines - 1))[inside].max() < 0.1
+    assert np.abs(values[1] - ref_pixel)[inside].max() < 0.1

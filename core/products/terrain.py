@@ -61,13 +61,18 @@ class RadarGeometry:
 
     def line_pixel(self, azimuth_time, slant_range_time) -> tuple[np.ndarray, np.ndarray]:
         """Sentinel-1 (line, pixel) (pixel centre = index) of xarray azimuth / slant-range times."""
+        import xarray as xr
         import xarray_sentinel
 
         line = (azimuth_time - self.first_line_time) / np.timedelta64(1, "ns") / 1e9 / self.line_interval
-        ground = xarray_sentinel.slant_range_time_to_ground_range(
-            azimuth_time, slant_range_time, self.coordinate_conversion
-        )
-        return np.asarray(line, np.float64), np.asarray(ground, np.float64) / self.range_pixel_spacing
+        # the conversion records span the product's lines only; xarray's interp gives NaN past them and the
+        # polynomial's sum then skips the NaN (ground range 0): hold the first / last record instead
+        times = self.coordinate_conversion.azimuth_time.values
+        held = xr.where(azimuth_time < times[0], times[0], xr.where(azimuth_time > times[-1], times[-1], azimuth_time))
+        ground = xarray_sentinel.slant_range_time_to_ground_range(held, slant_range_time, self.coordinate_conversion)
+        pixel = np.asarray(ground, np.float64) / self.range_pixel_spacing
+        pixel[~np.isfinite(np.asarray(slant_range_time, np.float64))] = np.nan
+        return np.asarray(line, np.float64), pixel
 
 
 def _urlpath(product: str | os.PathLike) -> str:
