@@ -14,8 +14,8 @@ from core.cards import card_body, card_path
 from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
 from core.files import digest_bytes, list_images
-from core.generators import GENERATOR_ARCHS
 from core.train.runs import list_runs, runs_root
+from core.translate.generators import GENERATOR_ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")

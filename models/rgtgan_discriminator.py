@@ -1,4 +1,4 @@
-"""Discriminator used when training RGTGAN with an adversarial term (core/train/superres.py)."""
+"""Discriminator used when training RGTGAN with an adversarial term (core/superres/train.py)."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def _translator(
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _generator_info(model_hash: str, model_path: str):
-    from core.generators import load_generator
+    from core.translate.generators import load_generator
 
     gen = load_generator(model_path)
     return {

@@ -1,6 +1,6 @@
 """Bundled super-resolution samples: samples/superres/{lr,ref,hr}/<name>.png (synthetic, held-out seeds).
 
-LR 64x64, reference and HR 256x256, made exactly as the training data (core/train/superres.make_sr_example)
+LR 64x64, reference and HR 256x256, made exactly as the training data (core/superres/train.make_sr_example)
 but from seeds the demo model never saw. Rerun: .venv/bin/python scripts/make_superres_samples.py
 """
 
@@ -19,7 +19,7 @@ SAMPLES = {"synthetic_town": 20021, "synthetic_fields": 20035}
 
 def main() -> int:
     from core.io import write_png
-    from core.train.superres import make_sr_example
+    from core.superres.train import make_sr_example
 
     out = ROOT / "samples" / "superres"
     for name, seed in SAMPLES.items():

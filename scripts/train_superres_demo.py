@@ -24,7 +24,7 @@ def main() -> int:
     import torch
 
     from core.checkpoints import save_model
-    from core.train.superres import SRTrainConfig, evaluate_superres, train_superres
+    from core.superres.train import SRTrainConfig, evaluate_superres, train_superres
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget")
@@ -76,7 +76,7 @@ Made by `scripts/train_superres_demo.py` (command: `nice -n 10 .venv/bin/python 
 - Training data: synthetic optical scenes (core/train/synthetic.py), seeds 0..{cfg.train_pool - 1}; HR crops
   {cfg.lr_size * 4} px, LR = bicubic (antialiased) x4 downsampling; reference = a view shifted by up to 25 % of
   the crop, rotated by up to 10 degrees, another colour variant with per-channel gain / offset.
-- Loss: L1 only (RGTGAN's perceptual and GAN terms are available in core/train/superres.py but off here:
+- Loss: L1 only (RGTGAN's perceptual and GAN terms are available in core/superres/train.py but off here:
   no VGG weights can be downloaded, and this demo is judged on PSNR, which those terms do not aim at). Adam (0.9, 0.99), lr {cfg.lr:g} cosine to
   {cfg.lr_final:g}, batch {cfg.batch_size}, flips / 90-degree rotations. The residual head starts at zero,
   i.e. the untrained model is exactly bicubic.

@@ -14,7 +14,7 @@ from core import checkpoints as ck
 from core import io as sio
 from core.cli import main
 from core.errors import UserError
-from core.generators import load_generator, translation_normalization
+from core.translate.generators import load_generator, translation_normalization
 from models.registry import build
 
 TINY = {"in_channels": 1, "width": 4, "n_down": 5}

@@ -14,8 +14,8 @@ from core import io as sio
 from core.cli import main
 from core.errors import UserError
 from core.files import check_outputs, skip_own_outputs
-from core.generators import translation_normalization
 from core.translate import TranslateOptions, open_translator, translate_raster
+from core.translate.generators import translation_normalization
 from models.registry import build
 
 

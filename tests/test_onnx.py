@@ -5,13 +5,13 @@ import onnx
 import pytest
 import torch
 
-from core import generators as gn
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
 from core.onnx import export_onnx, make_session
-from core.onnx_inspect import inspect_onnx
+from core.onnx.inspect_file import inspect_onnx
 from core.translate import TranslateOptions, Translator, translate_raster
+from core.translate import generators as gn
 from models.registry import build
 from tests.test_models_translate import _randomise
 

@@ -8,8 +8,8 @@ import torch
 
 from core import io as sio
 from core import superres as sr
-from core import superres_inputs as sri
 from core.cli import main as cli_main
+from core.superres import inputs as sri
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"

@@ -9,7 +9,7 @@ import pytest
 from core import io as sio
 from core import superres as sr
 from core.errors import UserError
-from core.superres_inputs import MIN_HR_PSNR, pair_problem, resize_bicubic
+from core.superres.inputs import MIN_HR_PSNR, pair_problem, resize_bicubic
 from tests.conftest import app_test
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import superres_inputs as sri
 from core.errors import UserError
-from core.train.superres import SRTrainConfig, example_tensors, make_sr_example, train_superres
+from core.superres import inputs as sri
+from core.superres.train import SRTrainConfig, example_tensors, make_sr_example, train_superres
 
 TINY = dict(
     ngf=8,

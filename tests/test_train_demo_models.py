@@ -21,7 +21,7 @@ def _card_rows(name):
 
 @pytest.mark.parametrize("name", DEMOS)
 def test_demo_generator_ships_small_with_a_card_and_loads_in_the_translation_engine(name):
-    from core.generators import load_generator
+    from core.translate.generators import load_generator
 
     path = CKPT / f"{name}.safetensors"
     assert path.exists(), "run scripts/train_demo_models.py"

@@ -12,8 +12,8 @@ from core import io as sio
 from core.checkpoints import load_model, read_metadata
 from core.cli import main
 from core.errors import UserError
-from core.train.superres import SRTrainConfig, gradient_map, lr_at_step
-from core.train.superres_data import find_triples, load_examples
+from core.superres.data import find_triples, load_examples
+from core.superres.train import SRTrainConfig, gradient_map, lr_at_step
 from core.train.synthetic import make_optical_scene
 
 SMALL = json.dumps(dict(n_blocks=1, groups=4, gtem_blocks=1, align_tail_blocks=0, dense_rounds=1, dense_steps=1))
@@ -21,7 +21,7 @@ SMALL = json.dumps(dict(n_blocks=1, groups=4, gtem_blocks=1, align_tail_blocks=0
 
 def write_srd(root, ref_name="Ref", n=3, lr_size=16):
     """A KaggleSRD-style folder: HR (4x), LR (HR shrunk), Ref (another view), plus the derived folders RGTGAN has."""
-    from core.superres_inputs import resize_bicubic
+    from core.superres.inputs import resize_bicubic
 
     for i in range(n):
         hr = make_optical_scene(i, lr_size * 4, (0.1, 0.1, 0.4, 0.4))
@@ -70,7 +70,7 @@ def test_train_task_rgtgan_on_folders_writes_a_run(tmp_path, capsys):
     assert main(args) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "finished" and out["step"] == 4
-    assert out["losses"] == {"pixel": 1.0, "feature": 0.0, "gan": 1e-3, "gradient": 1.0}
+    assert out["losses"] == {"pixel": 1.0, "feature": 0.0, "gan": 1e-3, "gradient": 1.0, "gradient_gan": 1e-3}
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert [float(r["lr"]) for r in rows] == pytest.approx([1e-4, 1e-4, 5e-5, 5e-5])

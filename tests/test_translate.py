@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from core import checkpoints as ck
-from core import generators as gn
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
 from core.translate import TranslateOptions, Translator, network_input, translate_many, translate_raster
+from core.translate import generators as gn
 from models.registry import build
 from tests.test_models_translate import (
     _randomise,

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from core import checkpoints as ck
-from core import generators as gn
 from core import io as sio
 from core import translate as tr
+from core.translate import generators as gn
 from models.registry import build
 from tests.conftest import ROOT, app_test
 from tests.test_models_translate import _randomise
@@ -127,7 +127,7 @@ def test_export_onnx_button_offers_a_checked_file(empty_checkpoints, tiny_model)
     assert not at.exception and not at.error
     assert any("Exported: opset 17" in s.value and "max |ONNX − PyTorch|" in s.value for s in at.success)
     exported = at.session_state["translate_export_file"]
-    from core.onnx_inspect import inspect_onnx
+    from core.onnx.inspect_file import inspect_onnx
 
     info = inspect_onnx(exported["path"])
     assert info.fixed_hw is None and info.metadata["arch"] == "sar2optical_unet"

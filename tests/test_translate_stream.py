@@ -1,4 +1,4 @@
-"""Streamed translation (core.translate_stream): equals the in-memory path, keeps every georeference, reads
+"""Streamed translation (core.translate.stream): equals the in-memory path, keeps every georeference, reads
 Sentinel-1 products, stays in bounded memory; --prefilter on 8-bit inputs; --backend auto and the ONNX cache."""
 
 import json
@@ -15,12 +15,12 @@ from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
 from core import checkpoints as ck
-from core import generators as gn
 from core import io as sio
 from core import speckle
 from core.cli import main as cli_main
 from core.translate import TranslateOptions, Translator, network_input, translate_raster
-from core.translate_stream import scene_limits, translate_scene
+from core.translate import generators as gn
+from core.translate.stream import scene_limits, translate_scene
 from models.registry import build
 from tests.s1_product import write_s1_product, zip_product
 
@@ -79,8 +79,8 @@ def test_decimated_stretch_is_the_percentiles_of_the_decimated_grid(tmp_path, rn
     data = rng.gamma(1.0, 0.1, (301, 157)).astype(np.float32)
     path = _write_tif(tmp_path / "s.tif", data)
     tr = Translator(gn.load_generator(_tiny_unet(tmp_path)), TranslateOptions(backend="torch", device="cpu"))
-    from core.translate_input import plan_input
-    from core.translate_stream import _Reader
+    from core.translate.inputs import plan_input
+    from core.translate.stream import _Reader
 
     with sio.open_source(path) as src:
         plan = plan_input("intensity", 1, tr)
@@ -176,7 +176,15 @@ def test_zipped_sentinel1_product_through_translate_sigma0(tmp_path, capsys):
         assert (ds.width, ds.height, ds.count) == (90, 70, 3)
         gcps, crs = ds.gcps
         assert crs.to_epsg() == 4326 and len(gcps) == len(product.gcps)
-        assert ds.tags()["CALIBRATION"] == "SIGMA0"
+        assert ds.tags()["CALIBRATION"] == "SIGMA0" and ds.tags()["THERMAL_NOISE"] == "REMOVED"
+    keep = tmp_path / "s1_keep.tif"
+    capsys.readouterr()
+    rc = cli_main(
+        [*args[:2], str(keep), *args[3:], "--noise", "keep", "--tile", "64", "--overlap", "8", "--backend", "torch"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    with rasterio.open(keep) as ds:
+        assert ds.tags()["THERMAL_NOISE"] == "KEPT"
     # the same scene calibrated in memory (DN^2 / A^2 by core.io) gives the same translation
     with sio.open_source(zipped, calibration="sigma0", pol="VV") as src:
         sigma0 = src.read()

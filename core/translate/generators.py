@@ -34,7 +34,7 @@ from core.checkpoints import (
     torch_load_weights,
 )
 from core.errors import UserError
-from core.onnx_inspect import OnnxInfo, inspect_onnx
+from core.onnx.inspect_file import OnnxInfo, inspect_onnx
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
 GENERATOR_ARCHS = ("sar2optical_unet", "junyan_unet", "pix2pixhd_global", "pix2pixhd_local")
@@ -254,7 +254,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
 
     Foreign files: weights_only loading, prefixes stripped, architecture and sizes detected from keys and shapes,
     strict loading with a message naming the detected architecture and the first mismatched keys.
-    ONNX files are checked (core.onnx_inspect.inspect_onnx) but not opened in a session here.
+    ONNX files are checked (core.onnx.inspect_file.inspect_onnx) but not opened in a session here.
     """
     from models.registry import build  # heavy (torch): importing models defines every network
 

@@ -2,7 +2,7 @@
 
 Our exports carry metadata (model.metadata_props, JSON strings under the `sar_studio_` prefix): "arch",
 "config", "normalization", "size_multiple", so the engine feeds an exported model exactly like its source.
-Kept apart from core.onnx (export and sessions) so that core.generators can check .onnx model files without
+Kept apart from core.onnx (export and sessions) so that core.translate.generators can check .onnx model files without
 depending on the export path, which itself loads generators.
 """
 

@@ -39,7 +39,7 @@ from core.compute import onnx_providers
 from core.errors import UserError
 from core.files import digest_file
 from core.io import atomic_output
-from core.superres_inputs import SCALE, bicubic_upscale, fold, pair_problem, prepare_inputs, unfold
+from core.superres.inputs import SCALE, bicubic_upscale, fold, pair_problem, prepare_inputs, unfold
 from core.tiling import tile_blend
 
 DEFAULT_TILE = 64  # LR pixels per tile side (256 output pixels)

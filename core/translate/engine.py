@@ -1,6 +1,6 @@
 """SAR-to-optical translation engine: any generator file, PyTorch or ONNX Runtime, CPU or CUDA, any image size.
 
-    gen = core.generators.load_generator("pix2pix_gen_180.pth")           # or .safetensors / .onnx
+    gen = core.translate.generators.load_generator("pix2pix_gen_180.pth")           # or .safetensors / .onnx
     translator = Translator(gen, TranslateOptions(backend="torch", device="auto", adapter=None))
     result = translate_raster(core.io.read_raster("scene.tif"), translator, progress=cb)
     result.output  # uint8 (H, W, 3), the size of the input; result.geo carries the input's georeference
@@ -12,7 +12,7 @@ How a SAR image becomes network input (every step is reported in `result.notes`)
    Two-band VV/VH input: VV only (default for one- and three-channel grey models), the false colour
    R = VV, G = VH, B = VV/VH ratio, or two channels VV, VH (models with two input channels).
 3. The display image fills the model's input channels as its normalisation says ("grey3": grey copied to
-   R = G = B for SAR2Optical), then x/255*2-1 (see core.generators for the normalisation record).
+   R = G = B for SAR2Optical), then x/255*2-1 (see core.translate.generators for the normalisation record).
 4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
    streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
 """
@@ -30,21 +30,22 @@ from typing import Any
 import numpy as np
 
 from core import io as sio
-from core import metrics, speckle, translate_backend
+from core import metrics, speckle
 from core.cards import result_warning, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
 from core.files import digest_file
-from core.generators import LoadedGenerator, load_generator
 from core.onnx import cached_export, export_onnx, make_session
 from core.tiling import count_tiles, tile_blend
-from core.translate_input import (
+from core.translate import backends as translate_backend
+from core.translate.generators import LoadedGenerator, load_generator
+from core.translate.inputs import (
     DUALPOL_LABELS as DUALPOL_LABELS,  # re-exported: pages and the CLI name them from here
 )
-from core.translate_input import (
+from core.translate.inputs import (
     DUALPOL_MODES as DUALPOL_MODES,
 )
-from core.translate_input import (
+from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     Limits,
     fit_channels,
@@ -168,7 +169,7 @@ class Translator:
             self.max_batch = fixed if fixed else None
 
     def _auto_backend(self, gen: LoadedGenerator, opts: TranslateOptions) -> tuple[str, int | None, str]:
-        """--backend auto: (backend, batch or None, why). See core.translate_backend."""
+        """--backend auto: (backend, batch or None, why). See core.translate.backends."""
         if gen.onnx is not None:
             return "onnx", None, "--backend auto: an ONNX file runs with ONNX Runtime."
         if opts.adapter:

@@ -3,7 +3,7 @@
 Layouts (RGTGAN and RRSGAN, before their LMDB step): ROOT/HR, ROOT/LR and ROOT/Ref (KaggleSRD `train_KaggleSRD/`,
 RRSSRD `train/`), or ROOT/google_Ref (RRSSRD's test sets `val_1st` .. `val_4th`). The derived folders LR_UX4,
 Ref_DUX4 and google_Ref_DUX4 are not read: the network inputs are made from LR and Ref by
-`core.superres_inputs.prepare_inputs`, exactly as at inference. HR must be 4x LR; a Ref of another size is
+`core.superres.inputs.prepare_inputs`, exactly as at inference. HR must be 4x LR; a Ref of another size is
 resized to the HR size. Images become float RGB in [0, 1].
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from core import io as sio
 from core.errors import UserError
 from core.files import list_images
-from core.train.superres import SCALE, SRExample
+from core.superres.train import SCALE, SRExample
 
 REF_FOLDERS = ("Ref", "google_Ref", "ref")
 
@@ -59,7 +59,7 @@ def _rgb01(path: Path) -> np.ndarray:
 
 def load_examples(root: str | Path, min_lr_size: int = 0) -> list[SRExample]:
     """Every triple of the folder in memory (float RGB in [0, 1]); UserError on a size mismatch."""
-    from core.superres_inputs import resize_bicubic
+    from core.superres.inputs import resize_bicubic
 
     out = []
     for _name, lr_p, ref_p, hr_p in find_triples(root):

@@ -8,7 +8,7 @@
    every tile (stated in the notes). With a speckle pre-filter the strips are filtered before decimation, so the
    stretch is that of the filtered scene.
 2. Tiles are processed one row of tiles at a time: the band of input rows under that row is read (with the
-   pre-filter's halo), converted to 8 bits on the fixed limits (core.translate_input), cut into tiles, run in
+   pre-filter's halo), converted to 8 bits on the fixed limits (core.translate.inputs), cut into tiles, run in
    batches, and feather-blended (core.tiling's weights) into a buffer one row of tiles high. Rows no later
    tile touches are final; they are written through core.io.BlockWriter (tiled GeoTIFF at a temporary path,
    renamed at the end; `cog=True` for a Cloud-Optimized GeoTIFF) in whole GeoTIFF block rows.
@@ -32,8 +32,8 @@ from core import speckle
 from core.errors import UserError
 from core.io import Source, Window
 from core.tiling import BlendWeights, pad_to, tile_starts
-from core.translate import TranslateOptions, Translator, output_geo
-from core.translate_input import (
+from core.translate.engine import TranslateOptions, Translator, output_geo
+from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     InputPlan,
     Limits,

@@ -20,7 +20,7 @@ A peft folder holds adapter_config.json and adapter_model.safetensors with keys
 `base_model.model.<module>.lora_A.weight` / `.lora_B.weight` (the layout peft's save_pretrained writes;
 keys without the `base_model.model.` prefix are accepted too).
 
-SAR2Optical's hand-written encoder adapters (not peft) are read and applied by core.lora_sar2optical; they are
+SAR2Optical's hand-written encoder adapters (not peft) are read and applied by core.lora.sar2optical; they are
 not a weight delta, so `merge_adapter` leaves them in place as modules (they still export to ONNX).
 
 Strength multiplies the adapter's contribution: 0 is the base model, 1 the adapter as trained.
@@ -47,7 +47,7 @@ from torch import nn
 from core.checkpoints import check_finite
 from core.errors import UserError
 from core.io import atomic_output
-from core.lora_sar2optical import apply_sar2optical, read_adapter_file, sar2optical_adapter_pairs
+from core.lora.sar2optical import apply_sar2optical, read_adapter_file, sar2optical_adapter_pairs
 
 ADAPTER_NAME = "default"
 CONFIG_FILE = "adapter_config.json"

@@ -1,6 +1,6 @@
 """ONNX: export a generator (opset 17, dynamic batch / height / width, one file, checked against PyTorch) and
 open ONNX Runtime sessions reporting the provider actually used. Checking and describing ONNX files is
-core.onnx_inspect; the export metadata is described there.
+core.onnx.inspect_file; the export metadata is described there.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 
 from core.compute import DEVICES, onnx_providers
 from core.errors import UserError
-from core.generators import load_generator
 from core.io import atomic_output
-from core.onnx_inspect import META_PREFIX, OPSET, inspect_onnx
+from core.onnx.inspect_file import META_PREFIX, OPSET, inspect_onnx
+from core.translate.generators import load_generator
 
 # ------------------------------------------------------------------------------------------------ sessions
 

@@ -1,0 +1,67 @@
+"""SAR-to-optical translation, one module per part:
+
+- engine: options, the Translator (PyTorch or ONNX Runtime), in-memory translation, results and their outputs;
+- backends: `--backend auto`, choosing PyTorch or ONNX Runtime and the batch size from a measurement;
+- inputs: how SAR values become a network's 8-bit input, the same for a whole image and for one tile;
+- stream: a whole scene in bounded memory, tiles read from disk and output blocks written as they finish;
+- generators: translation generators from model files (recognised, built, loaded strictly).
+
+`from core.translate import Translator` keeps working: the names below are looked up in their module on first use
+(PEP 562), so that `core.translate.generators` stays light for the catalog and core.onnx, which loads generators
+while the engine uses its sessions, imports without a circle.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.translate.engine import (
+        BACKEND_CHOICES,
+        BACKENDS,
+        MIN_SIDE,
+        TranslateOptions,
+        TranslationResult,
+        Translator,
+        check_size,
+        comparison_png,
+        network_input,
+        open_translator,
+        output_geo,
+        quality_against,
+        translate_array,
+        translate_many,
+        translate_raster,
+        write_result,
+    )
+    from core.translate.inputs import DUALPOL_LABELS, DUALPOL_MODES
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_CHOICES",
+    "DUALPOL_LABELS",
+    "DUALPOL_MODES",
+    "MIN_SIDE",
+    "TranslateOptions",
+    "TranslationResult",
+    "Translator",
+    "check_size",
+    "comparison_png",
+    "network_input",
+    "open_translator",
+    "output_geo",
+    "quality_against",
+    "translate_array",
+    "translate_many",
+    "translate_raster",
+    "write_result",
+]
+_FROM_INPUTS = ("DUALPOL_LABELS", "DUALPOL_MODES")  # the engine names them too; inputs defines them
+
+
+def __getattr__(name: str) -> Any:
+    """The engine's public names, imported from their module on first use (see the module docstring)."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module("core.translate.inputs" if name in _FROM_INPUTS else "core.translate.engine"), name)
