@@ -184,7 +184,7 @@ def _annotation(geo: Geometry, pol: str, number: int, gcps: list) -> str:
     mid_inc = float(np.median([g[5] for g in gcps]))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<product>'
-        + s1._header("GRD", "IW", pol, lines, number)
+        + s1._header("GRD", "IW", pol, lines, number, "IW")
         + "<generalAnnotation><productInformation><pass>"
         + ("Ascending" if geo.e2[2] > 0 else "Descending")
         + "</pass><timelinessCategory>Fast-24h</timelinessCategory><platformHeading>0</platformHeading>"
@@ -207,7 +207,8 @@ def _annotation(geo: Geometry, pol: str, number: int, gcps: list) -> str:
         "</incidenceAngleMidSwath></imageInformation>"
         "<processingInformation><ellipsoidName>WGS84</ellipsoidName>"
         "<ellipsoidSemiMajorAxis>6378137.0</ellipsoidSemiMajorAxis>"
-        "<ellipsoidSemiMinorAxis>6356752.314245179</ellipsoidSemiMinorAxis></processingInformation>"
+        "<ellipsoidSemiMinorAxis>6356752.314245179</ellipsoidSemiMinorAxis>"
+        "<thermalNoiseCorrectionPerformed>false</thermalNoiseCorrectionPerformed></processingInformation>"
         "</imageAnnotation>"
         "<swathTiming><linesPerBurst>0</linesPerBurst><samplesPerBurst>0</samplesPerBurst>"
         '<burstList count="0"></burstList></swathTiming>'

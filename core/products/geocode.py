@@ -164,10 +164,16 @@ def pixel_spacing(mapping: GridMapping) -> float:
 
 
 def default_resolution(geo: GeoInfo, mapping: GridMapping) -> float:
-    """The product's pixel spacing: GDAL's PIXEL_SPACING / LINE_SPACING tags of a Sentinel-1 product (metres) when
-    the CRS is in metres, else the GCP estimate (`pixel_spacing`)."""
+    """The product's pixel spacing: a GRD's spacing tags (GDAL's PIXEL_SPACING / LINE_SPACING, or our reader's
+    RANGE_ / AZIMUTH_PIXEL_SPACING), in metres, when the CRS is in metres; else the GCP estimate (`pixel_spacing`)."""
+    tags = geo.tags
+    if tags.get("PRODUCT_TYPE", "").upper() == "SLC":  # slant-range spacing: not a ground spacing
+        return pixel_spacing(mapping)
     try:
-        ps, ls = float(geo.tags["PIXEL_SPACING"]), float(geo.tags["LINE_SPACING"])
+        if "PIXEL_SPACING" in tags:  # GDAL's SAFE driver
+            ps, ls = float(tags["PIXEL_SPACING"]), float(tags["LINE_SPACING"])
+        else:  # core.products.reader
+            ps, ls = float(tags["RANGE_PIXEL_SPACING"]), float(tags["AZIMUTH_PIXEL_SPACING"])
     except (KeyError, ValueError):
         return pixel_spacing(mapping)
     units = {a.unit_name for a in mapping.crs.axis_info}
