@@ -72,7 +72,7 @@ import sys
 from core.io import open_source
 from core.products.terrain import terrain_correct
 safe, dem, out, rtc = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "rtc"
-with open_source(safe, calibration="beta0", pol="VV") as src:
+with open_source(safe, calibration="beta0", pol="VV", noise="keep") as src:  # as sarsen: noise kept
     terrain_correct(safe, src, out, dem, rtc=rtc, pol="VV")
 """
 

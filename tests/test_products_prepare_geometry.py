@@ -80,3 +80,27 @@ def test_prepare_map_options_refused_up_front(prepared, tmp_path, capsys, extra,
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_despeckle_a_product_onto_the_map(prepared):
+    """`despeckle PRODUCT OUT.tif --filter lee --geocode`: the filtered radar geometry, geocoded (same values as
+    geocoding despeckle's radar-geometry output by hand)."""
+    p, d, _ = prepared
+    argv = ["despeckle", str(p.safe), str(d / "lee_radar.tif"), "--filter", "lee", "--pol", "VV"]
+    assert main(argv) == 0
+    assert main([*argv[:2], str(d / "lee_map.tif"), *argv[3:], "--geocode", "--cog"]) == 0
+    geocode_raster(d / "lee_radar.tif", d / "lee_hand.tif")
+    with rasterio.open(d / "lee_map.tif") as a, rasterio.open(d / "lee_hand.tif") as b:
+        assert a.crs.to_epsg() == 32632 and a.transform == b.transform
+        assert a.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        va, vb = a.read(), b.read()
+    ok = np.isfinite(vb)
+    assert ok.mean() > 0.3 and np.array_equal(ok, np.isfinite(va))
+    np.testing.assert_array_equal(va[ok], vb[ok])
+    assert not list(d.glob(".despeckle-*"))  # the hidden work folder is gone
+
+
+def test_despeckle_map_options_need_a_product(prepared, tmp_path, capsys):
+    _, _, radar = prepared
+    assert main(["despeckle", str(radar), str(tmp_path / "o.tif"), "--filter", "lee", "--geocode"]) == 2
+    assert "python -m core geocode" in capsys.readouterr().err

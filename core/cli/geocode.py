@@ -48,6 +48,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pol", default="all", help="polarisation: VV, VH, ... or all (default)")
     p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    p.add_argument(
+        "--noise", choices=["remove", "keep"], help="Sentinel-1 products: thermal noise, remove (default) or keep"
+    )
     p.add_argument("--dem", help="terrain-correct with this DEM (any raster GDAL reads; heights in metres)")
     p.add_argument("--rtc", action="store_true", help="with --dem: radiometric terrain flattening (gamma0_T)")
     p.add_argument(
@@ -76,7 +79,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--rtc and --product belong to terrain correction; give --dem DEM.tif as well.")
     if args.dem is not None:
         return _terrain(args)
-    with sio.open_source(args.src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+    with sio.open_source(
+        args.src, calibration=args.calibration, pol=args.pol, swath=args.swath, noise=args.noise
+    ) as source:
         with cli_progress(f"geocode {source.name}", unit="block", force=args.progress) as bar:
             result = geocode_raster(
                 source,
@@ -105,10 +110,12 @@ def _terrain(args: argparse.Namespace) -> int:
     pol = None if args.pol.lower() == "all" else args.pol
     if src_is_product:
         calibration = args.calibration or ("beta0" if args.rtc else "sigma0")
-        radar = sio.open_source(args.src, calibration=calibration, pol=args.pol)
+        radar = sio.open_source(args.src, calibration=calibration, pol=args.pol, noise=args.noise)
     else:
-        if args.calibration is not None:
-            raise UserError("--calibration applies to a product SRC; the radar-geometry raster is already calibrated.")
+        if args.calibration is not None or args.noise is not None:
+            raise UserError(
+                "--calibration and --noise apply to a product SRC; the radar-geometry raster is already calibrated."
+            )
         radar = sio.open_source(args.src, pol=args.pol)
     with radar, cli_progress(f"terrain {radar.name}", unit="block", force=args.progress) as bar:
         result = terrain_correct(

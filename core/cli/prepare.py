@@ -45,6 +45,15 @@ def add_cli(sub) -> None:
     p.add_argument("--filter", metavar="NAME", help="a classic speckle filter (see despeckle --help)")
     p.add_argument("--window", "--window-size", dest="window", type=int, help="filter window side in pixels (odd)")
     p.add_argument("--looks", type=float, help="filter: equivalent number of looks (default: estimated)")
+    add_map_options(p)
+    p.add_argument("--db", action="store_true", help="write 10*log10 of the values (nodata NaN)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
+    add_progress_option(p)
+    p.set_defaults(func=run_prepare)
+
+
+def add_map_options(p) -> None:
+    """--geocode, --dem, --rtc, --crs, --resolution: the map step of `prepare` and of `despeckle` on a product."""
     p.add_argument(
         "--geocode",
         action="store_true",
@@ -56,15 +65,17 @@ def add_cli(sub) -> None:
     p.add_argument(
         "--resolution", type=float, metavar="M", help="pixel size in CRS units (default: the product's / the DEM's)"
     )
-    p.add_argument("--db", action="store_true", help="write 10*log10 of the values (nodata NaN)")
-    p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
-    add_progress_option(p)
-    p.set_defaults(func=run_prepare)
 
 
-def geometry_step(args: argparse.Namespace) -> GeometryStep | None:
+def wants_map(args: argparse.Namespace) -> bool:
+    return bool(args.geocode or args.dem or args.rtc or args.crs is not None or args.resolution is not None)
+
+
+def geometry_step(args: argparse.Namespace, product: str | None = None, cog: bool = False) -> GeometryStep | None:
     """The map step `prepare` (and `despeckle` of a product) runs after radar geometry, from --geocode / --dem /
-    --rtc / --crs / --resolution; None when none is asked. Checks what it can before any work starts."""
+    --rtc / --crs / --resolution; None when none is asked. Checks what it can before any work starts.
+    `product`: the product (default args.product); `cog`: the map step writes the COG itself."""
+    product = product or args.product
     dem, rtc = getattr(args, "dem", None), getattr(args, "rtc", False)
     crs, resolution = getattr(args, "crs", None), getattr(args, "resolution", None)
     if rtc and dem is None:
@@ -87,7 +98,7 @@ def geometry_step(args: argparse.Namespace) -> GeometryStep | None:
     from core.products.geocode import geocode_raster
 
     def geocode(radar: Path, out: Path, progress) -> None:
-        geocode_raster(radar, out, crs=crs, resolution=resolution, progress=progress)
+        geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)
 
     return geocode
 
