@@ -14,12 +14,12 @@ import signal
 import sys
 import warnings
 
-from core.cli import crossband, fid, info, onnx, prepare, preprocess, speckle, superres, train, translate
+from core.cli import crossband, fid, geocode, info, onnx, prepare, preprocess, speckle, superres, train, translate
 from core.cli.args import OneLineParser
 from core.errors import UserError, silence_expected_warnings
 
 # Order is the order in --help.
-COMMAND_GROUPS = (info, prepare, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
+COMMAND_GROUPS = (info, prepare, geocode, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
 
 
 def build_parser() -> argparse.ArgumentParser:  # every subparser is a OneLineParser too (argparse's parser_class)
