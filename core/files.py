@@ -76,6 +76,10 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int] | None:
     """(height, width, bands) from a raster's header, or None when GDAL cannot open it (reading reports why)."""
     import rasterio  # heavy (GDAL): only commands that size their outputs need it
 
+    from core.io.gdal_config import configure_gdal
+
+    configure_gdal()
+
     try:
         with rasterio.open(path) as ds:
             return int(ds.height), int(ds.width), int(ds.count)

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.errors import UserError
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
 
@@ -127,6 +128,7 @@ def open_source(
     products, none otherwise); pol: VV|VH|...|all; swath: IW1.. for SLC products (GRD has one)."""
     import rasterio
 
+    configure_gdal()  # before the first read: the preview below would fill GDAL's default cache (5 % of RAM)
     path = Path(source)
     name = path.name
     if calibration is not None and calibration not in CALIBRATIONS:
@@ -289,6 +291,7 @@ def _short(exc: BaseException) -> str:
 
 def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dict[str, Any]:
     """What a user needs before a long run: driver, size, bands, dtype, kind, georeference, calibration, memory."""
+    configure_gdal()
     path = Path(source)
     manifest = safe_manifest(path)
     swaths: list[str] = []

@@ -82,6 +82,10 @@ def decimated_read(path: str | os.PathLike, size: int = 1024) -> np.ndarray:
     import rasterio  # only previews need it
     from rasterio.enums import Resampling
 
+    from core.io.gdal_config import configure_gdal
+
+    configure_gdal()
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(path) as ds:

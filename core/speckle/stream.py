@@ -22,7 +22,6 @@ from core.speckle.registry import check_params, filter_spec
 from core.speckle.scene import halo, scene_params
 
 STREAM_BLOCK = 512  # output block (GeoTIFF tile) side; a window is this plus twice the halo
-GDAL_CACHE_MB = 64  # GDAL's block cache while streaming
 
 
 def stream_despeckle(
@@ -83,12 +82,8 @@ def stream_despeckle(
             value_range[1] = max(value_range[1], float(result[finite].max()))
         return result
 
-    import rasterio  # only streaming needs it here
-
-    # GDAL's block cache defaults to 5 % of the RAM and would fill with blocks already written: cap it, so the
-    # peak stays a few windows whatever the scene (measured in bench/scene.py)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-        out = sio.stream_filter(src, dst, fn, halo=halo(spec, params), block=block, cog=cog, progress=progress)
+    # GDAL's block cache is set where core.io opens the source (core.io.gdal_config), before its first read
+    out = sio.stream_filter(src, dst, fn, halo=halo(spec, params), block=block, cog=cog, progress=progress)
     if notes is not None and np.isfinite(value_range[0]):
         blank = sio.constant_output_note(np.array(value_range, np.float32), Path(dst).name)
         if blank:
