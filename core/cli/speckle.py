@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
@@ -78,6 +79,7 @@ def add_cli(sub) -> None:
     p.add_argument("--pol", default="all", help="polarisation to filter: VV, VH, ... or all (default)")
     p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
+    add_compress_option(p)
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
     add_progress_option(p)
     batch.add_batch_options(p)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
@@ -123,6 +124,7 @@ def add_scene_options(p) -> None:
     p.add_argument("--pol", default="all", help="polarisation of a product or multi-band file: VV, VH, ... or all")
     p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3)")
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
+    add_compress_option(p)
     add_progress_option(p)
 
 
