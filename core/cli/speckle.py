@@ -124,7 +124,16 @@ def run_despeckle(args: argparse.Namespace) -> int:
     if dst.is_dir():
         dst = dst / f"{src.stem}_{name}.tif"
     check_outputs([(src, dst)], output_bytes(src))
-    despeckle_file(src, dst, args, name, params)
+    if batch.wants_cluster(args):  # one scene: its windows are the tasks
+        if dst.suffix.lower() not in (".tif", ".tiff") or FILTERS[name].deep or src.suffix.lower() in _IN_MEMORY_INPUTS:
+            raise UserError(
+                "--workers / --scheduler split one scene only for a classic filter writing a .tif from a raster GDAL "
+                "opens; drop the option or write a .tif."
+            )
+        with batch.cluster_client(args.workers, args.scheduler) as client:
+            stream_file(src, dst, args, name, params, client=client)
+    else:
+        despeckle_file(src, dst, args, name, params)
     print(f"{src.name} -> {dst}")
     return 0
 
@@ -173,7 +182,7 @@ def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
     return source
 
 
-def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict) -> None:
+def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict, client=None) -> None:
     import rasterio  # only file commands need it
 
     check_file(src)
@@ -181,7 +190,19 @@ def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, param
         with open_input(src, args) as source:
             with cli_progress(f"{name} {source.name}", unit="block", force=args.progress) as bar:
                 produced: list[str] = []
-                stream_despeckle(source, dst, name, cog=args.cog, progress=bar, notes=produced, **params)
+                stream_despeckle(
+                    source,
+                    dst,
+                    name,
+                    cog=args.cog,
+                    progress=bar,
+                    notes=produced,
+                    client=client,
+                    source_args=dict(
+                        source=str(src.absolute()), calibration=args.calibration, pol=args.pol, swath=args.swath
+                    ),
+                    **params,
+                )
             notes = list(source.notes) + produced
     except rasterio.errors.RasterioError as exc:
         msg = " ".join(str(exc).split())[:120]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,40 +177,36 @@ def stream_filter(
     band_names: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     compress: str | None = None,
+    map_windows: Callable[[list[Window]], Iterable[np.ndarray]] | None = None,
 ) -> Path:
     """Apply `fn` to every window (grown by `halo`, clipped at the edges) and write the cores block by block.
 
     `fn` takes the (h', w') or (h', w', C) window and returns an array of the same height and width (any band
     count); it must depend only on pixels within `halo` of each output pixel, and then the result equals
-    fn(whole image). `progress(done, total)` is called after each block. Peak memory: a few windows."""
+    fn(whole image). `progress(done, total)` is called after each block. Peak memory: a few windows.
+
+    `map_windows(windows)`, when given, computes the output cores itself (for instance on a Dask cluster,
+    core.batch.map_ordered) and yields them in the order of `windows`; they are written in that order, so the file
+    has the same bytes as the serial run."""
     own = not isinstance(src, Source)
     source: Source = src if isinstance(src, Source) else open_source(src)
     try:
         ensure_gdal_cache(window_cache_bytes(source, block, halo))
         windows = list(iter_windows(source.height, source.width, block))
+        if map_windows is None:
+            cores: Iterable[np.ndarray] = (filter_window(source, fn, win, halo) for win in windows)
+        else:
+            cores = map_windows(windows)
         writer: BlockWriter | None = None
         try:
-            for k, win in enumerate(windows):
-                wr = read_window(source, win, halo)
-                out = np.asarray(fn(wr.data))
-                if out.shape[:2] != wr.data.shape[:2]:
-                    raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
-                out = out[wr.core]
+            for k, (win, out) in enumerate(zip(windows, cores, strict=True)):
                 if writer is None:
                     count = 1 if out.ndim == 2 else out.shape[2]
                     names = band_names or (source.band_names if count == source.count else None)
                     writer = BlockWriter(
-                        dst,
-                        source.width,
-                        source.height,
-                        count,
-                        dtype or out.dtype,
-                        source.geo,
-                        names,
-                        block,
-                        cog,
+                        dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog,
                         compress,
-                    )
+                    )  # fmt: skip
                     writer.__enter__()
                 writer.write(win, out)
                 if progress is not None:
@@ -225,3 +221,12 @@ def stream_filter(
         if own:
             source.close()
     return Path(dst)
+
+
+def filter_window(source: Source, fn: Callable[[np.ndarray], np.ndarray], win: Window, halo: int) -> np.ndarray:
+    """fn over `win` grown by `halo`, cut back to `win`: one output block of stream_filter."""
+    wr = read_window(source, win, halo)
+    out = np.asarray(fn(wr.data))
+    if out.shape[:2] != wr.data.shape[:2]:
+        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
+    return out[wr.core]
