@@ -29,26 +29,62 @@ def onnx_providers(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
+def _package_version(*names: str) -> tuple[str | None, str | None]:
+    """(distribution name, version) of the first installed of `names`, from package metadata (no import)."""
+    from importlib import metadata
+
+    for name in names:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None, None
+
+
 def compute_summary() -> dict:
-    """Facts for the home page: torch build, GPU, threads, ONNX Runtime package and providers."""
-    import torch
+    """Facts for the home page without importing torch or ONNX Runtime (seconds and hundreds of MB): versions from
+    package metadata, a CUDA GPU from the driver's files and torch's build, threads from the thread budget. When
+    torch is already loaded in this process, its own answer is used."""
+    import sys
 
-    info = {
-        "torch": torch.__version__,
-        "cuda_available": torch.cuda.is_available(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "cpu_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+    _, torch_version = _package_version("torch")
+    ort_dist, ort_version = _package_version("onnxruntime-gpu", "onnxruntime")
+    torch = sys.modules.get("torch")
+    gpu = None
+    if torch is not None:
+        cuda = bool(torch.cuda.is_available())
+        gpu = torch.cuda.get_device_name(0) if cuda else None
+    else:
+        cpu_build = torch_version is None or "+cpu" in torch_version
+        cuda = not cpu_build and os.path.exists("/proc/driver/nvidia/version")
+        if cuda:
+            gpu = _nvidia_gpu_name()
+    plan = thread_plan()
+    return {
+        "torch": torch_version or "not installed",
+        "cuda_available": cuda,
+        "gpu": gpu or ("NVIDIA GPU" if cuda else None),
+        "cpu_threads": plan.torch,
+        "cpu_count": usable_cpus(),
+        "onnxruntime": ort_version,
+        # the GPU package lists CUDA even without CUDA libraries: sessions report the provider actually used
+        "onnx_providers": (["CUDAExecutionProvider"] if ort_dist == "onnxruntime-gpu" and cuda else [])
+        + (["CPUExecutionProvider"] if ort_version else []),
     }
-    try:
-        import onnxruntime as ort
 
-        info["onnxruntime"] = ort.__version__
-        info["onnx_providers"] = ort.get_available_providers()
-    except ImportError:  # pragma: no cover - onnxruntime is in requirements
-        info["onnxruntime"] = None
-        info["onnx_providers"] = []
-    return info
+
+def _nvidia_gpu_name() -> str | None:
+    import glob
+
+    for info in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
+        try:
+            with open(info) as fh:
+                for line in fh:
+                    if line.startswith("Model:"):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            continue
+    return None
 
 
 # ------------------------------------------------------------------------------------------- thread budget
@@ -192,3 +228,15 @@ def set_torch_threads(plan: ThreadPlan | None = None) -> None:
             torch.set_num_interop_threads(plan.torch_interop)
     except RuntimeError:  # "cannot set number of interop threads after parallel work has started"
         pass
+
+
+def ort_session_options(threads: int | None = None):
+    """onnxruntime.SessionOptions for every session we create: intra-op threads `threads` or the budget's share,
+    inter-op threads from the budget (our graphs run sequentially)."""
+    import onnxruntime as ort  # heavy: only sessions need it
+
+    plan = thread_plan()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads) if threads else plan.ort_intra
+    opts.inter_op_num_threads = plan.ort_inter
+    return opts

@@ -45,3 +45,21 @@ def test_every_row_of_the_table_is_defined_by_its_module_with_the_same_help():
     assert set(sub.choices) == set(COMMANDS)
     for name, (_, text) in COMMANDS.items():
         assert " ".join(helps[name].split()) == " ".join(text.split()), name
+
+
+HOME = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("pages/home.py", default_timeout=120).run()
+print(json.dumps({"heavy": [m for m in ("torch", "onnxruntime", "peft") if m in sys.modules],
+                  "metrics": [m.value for m in at.metric], "errors": len(at.exception)}))
+"""
+
+
+def test_home_page_shows_versions_without_importing_torch_or_onnxruntime():
+    from importlib import metadata
+
+    out = subprocess.run([sys.executable, "-c", HOME], cwd=ROOT, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["errors"] == 0 and got["heavy"] == []
+    assert metadata.version("torch") in got["metrics"] and metadata.version("onnxruntime") in got["metrics"]
