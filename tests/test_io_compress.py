@@ -19,7 +19,13 @@ def _data() -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("choice", "gdal_name", "predictor"),
-    [(None, "zstd", 3), ("deflate", "deflate", 3), ("deflate:9", "deflate", 3), ("lzw", "lzw", 3), ("none", None, None)],
+    [
+        (None, "zstd", 3),
+        ("deflate", "deflate", 3),
+        ("deflate:9", "deflate", 3),
+        ("lzw", "lzw", 3),
+        ("none", None, None),
+    ],
 )
 def test_written_geotiff_has_the_chosen_codec_and_the_same_values(tmp_path, choice, gdal_name, predictor):
     x = _data()

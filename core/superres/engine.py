@@ -35,7 +35,7 @@ import numpy as np
 from core import io as sio
 from core import metrics
 from core.checkpoints import load_model, load_state_strict, read_metadata, strip_prefixes, torch_load_weights
-from core.compute import onnx_providers
+from core.compute import onnx_providers, ort_session_options
 from core.errors import UserError
 from core.files import digest_file
 from core.io import atomic_output
