@@ -48,6 +48,9 @@ def configure_gdal() -> None:
     """Set GDAL's block cache and GDAL_NUM_THREADS once per process (cheap on later calls)."""
     if "cache" in _state:
         return
+    from core.budget import bound_heap_growth
+
+    bound_heap_growth()  # the other half of flat memory: the C heap (see its note)
     if not os.environ.get("GDAL_NUM_THREADS"):
         from core.compute import thread_plan
 
