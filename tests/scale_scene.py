@@ -36,13 +36,28 @@ def write_scene(path: Path, height: int, width: int, block: int = 512) -> Path:
     return path
 
 
+# The kernel counts the image a child had before exec in its ru_maxrss: a child forked (or vforked) from a big
+# process (pytest with torch loaded, 280 MB) reports at least that. A small launcher process starts the real child
+# and reports the child's own peak, so the figure is the command's, not its parent's.
+_LAUNCH = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(argv: list[str], env: dict | None = None) -> tuple[int, float, str]:
     """(exit code, peak RSS in MiB of that child, stderr tail) of `python argv...` run from the repo root."""
-    proc = subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, err.strip()[-400:]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = os.path.join(tmp, "peak")
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCH, peak_file, sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        )  # fmt: skip
+        err = proc.stderr.decode(errors="replace")
+        peak_kb = int(open(peak_file).read()) if os.path.exists(peak_file) else 0
+    return proc.returncode, peak_kb / 1024, err.strip()[-400:]

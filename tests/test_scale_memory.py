@@ -61,5 +61,6 @@ def test_streamed_lee_peak_memory_is_flat_from_2048_to_20000x16000(tmp_path):
         peaks[name] = peak
         src.unlink()
         (tmp_path / f"{name}_lee.tif").unlink()
+    print(f"peak RSS MiB: {peaks}")
     assert peaks["big"] <= 1.2 * peaks["small"], peaks
     assert peaks["big"] <= 500, peaks
