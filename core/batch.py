@@ -15,9 +15,9 @@ Models: `cached_model(key, load)` keeps one loaded model per process (so per wor
 sha256 and the options, and pins each local worker to one GPU when the machine has several.
 
 One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each with its halo, are tasks
-(core.speckle.stream.despeckle_windows, a few consecutive windows per task); `map_ordered` keeps a bounded number in flight and hands the output blocks
-back in the serial order, and this process writes them with BlockWriter, so the file has the same bytes as the
-serial run and memory stays a few windows per worker. The tasks are pure (their key is a hash of the job and the
+(core.speckle.stream.despeckle_windows, a few consecutive windows per task); `map_ordered` keeps a bounded number
+in flight and hands the output blocks back in the serial order, and this process writes them with BlockWriter, so
+the file has the same bytes as the serial run and memory stays a few windows per worker. The tasks are pure (their key is a hash of the job and the
 window): a window lost with a killed worker is computed again by the scheduler (tests/test_cluster_scene.py kills
 one and compares the bytes).
 
