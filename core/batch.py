@@ -21,9 +21,10 @@ the file has the same bytes as the serial run and memory stays a few windows per
 key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
 (tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
 
-Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's environment carries the thread budget (core.compute.ThreadPlan.env:
-OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS), so workers x threads x library threads = CPUs. Before, each
-worker process's libraries took the whole machine on top of the other workers.
+Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
+environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),
+so workers x threads x library threads = CPUs. Why a cluster was slower than one process (bench/RESULTS.md, scale):
+its fixed start-up and per-task CPU, not threads.
 
 The input and output folders must be visible at the same paths on every worker (a shared file system).
 """

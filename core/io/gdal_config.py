@@ -9,9 +9,10 @@ with 64 MB). Every reader, writer, product open and preview in core.io calls `co
 Size: DEFAULT_CACHE_MB holds the tiles one streamed window touches (a 518² window spans at most 3 x 3 tiles of 512²
 float32, 9 MB) with room for the output's; `stream_filter` raises it to what its windows need when the file's blocks
 are larger (striped files: full-width strips; several bands) with `ensure_gdal_cache`, at most MAX_AUTO_CACHE_MB.
-Measured (bench/RESULTS.md): Lee 7x7 on 20000 x 16000 peaked at 378 MiB with 64 MB, 329 MiB with 16 MB, same CPU. Override: SAR_STUDIO_GDAL_CACHE_MB=<megabytes> (wins over
-everything); a GDAL_CACHEMAX in the environment without it is left to GDAL. GDAL_NUM_THREADS comes from the thread
-budget (core.compute.thread_plan) unless the environment sets it.
+Measured (bench/RESULTS.md): Lee 7x7 on 20000 x 16000 peaked at 370 MiB with 64 MB, 321 MiB with 16 MB, same
+CPU. Override: SAR_STUDIO_GDAL_CACHE_MB=<megabytes> (wins over everything); a GDAL_CACHEMAX in the environment
+without it is left to GDAL. GDAL_NUM_THREADS comes from the thread budget (core.compute.thread_plan) unless the
+environment sets it. configure_gdal also fixes the C heap's mmap threshold (core.budget.bound_heap_growth).
 """
 
 from __future__ import annotations
