@@ -26,7 +26,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "info",
         "describe a raster or Sentinel-1 product (size, bands, kind, georeference, calibration, memory)",
     ),
+    "prepare": (
+        "prepare",
+        "Sentinel-1 product -> calibrated, noise-removed GeoTIFF (radar geometry, GCPs), optionally filtered",
+    ),
     "despeckle": ("speckle", "speckle filtering of one image, a folder of images or a Sentinel-1 product"),
+    "preprocess": (
+        "preprocess",
+        "speckle filter + percentile stretch + gamma of 8/16-bit SAR images (SAR2Optical's preprocess_qxslab.py "
+        "options); a folder in gives a folder out with the same file names",
+    ),
     "translate": ("translate", "translate SAR images to optical-like RGB with a generator"),
     "export-onnx": ("onnx", "export a translation generator to ONNX (opset 17, dynamic shapes)"),
     "superres": ("superres", "x4 reference-based super-resolution (RGTGAN, RRSGAN)"),
@@ -47,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "PSNR / SSIM (and FID with an Inception weights file) of a generator on a paired dataset; CSV per image "
         "and a summary",
     ),
+    "fid": ("fid", "FID between two folders of images (pytorch-fid's definition; SAR2Optical's variant on request)"),
 }
 
 
