@@ -162,8 +162,16 @@ def window_cache_bytes(source: Source, block: int, halo: int) -> int:
     for ds, b in source._bands:
         bh, bw = ds.block_shapes[b - 1]
         rows, cols = min(ds.height, side + bh), min(ds.width, side + bw)
-        total += rows * cols * np.dtype(ds.dtypes[b - 1]).itemsize
+        total += rows * cols * _itemsize(ds.dtypes[b - 1])
     return 2 * total
+
+
+def _itemsize(gdal_dtype: str) -> int:
+    """Bytes per pixel of a GDAL data type name (complex_int16, GDAL's SLC type, is unknown to numpy)."""
+    try:
+        return np.dtype(gdal_dtype).itemsize
+    except TypeError:
+        return {"complex_int16": 4, "complex_int32": 8}.get(gdal_dtype, 8)
 
 
 def stream_filter(
