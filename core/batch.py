@@ -14,10 +14,17 @@ temporary file the dead worker left beside the output is removed when the job en
 Models: `cached_model(key, load)` keeps one loaded model per process (so per worker), keyed by the model file's
 sha256 and the options, and pins each local worker to one GPU when the machine has several.
 
-Scenes larger than a worker's memory (not done yet, the hook is `Job.part`): a scene is cut into row bands of
-windows (core.io.iter_windows), one task per band writing its own tiled part file, and a last task on the same
-shared folder assembles the parts into the output with BlockWriter (rename at the end). Today each file is one task
-and runs through the command's own (streaming) path, so a scene needs the memory that path needs on one worker.
+One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each with its halo, are tasks
+(core.speckle.stream.despeckle_windows, a few consecutive windows per task); `map_ordered` keeps a bounded number
+in flight and hands the output blocks back in the serial order, and this process writes them with BlockWriter, so
+the file has the same bytes as the serial run and memory stays a few windows per worker. The tasks are pure (their
+key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
+(tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
+
+Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
+environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),
+so workers x threads x library threads = CPUs. Why a cluster was slower than one process (bench/RESULTS.md, scale):
+its fixed start-up and per-task CPU, not threads.
 
 The input and output folders must be visible at the same paths on every worker (a shared file system).
 """
@@ -25,11 +32,12 @@ The input and output folders must be visible at the same paths on every worker (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +89,8 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="run the files of a folder on a local Dask cluster of N worker processes (1 thread each)",
+        help="run on a local Dask cluster of N worker processes (CPUs / N threads each): the files of a folder, "
+        "or the windows of one scene",
     )
     g.add_argument(
         "--scheduler",
@@ -172,6 +181,9 @@ def run_job(process_one: ProcessFn, job: Job) -> Outcome:
     """One file, as a task: a UserError becomes a failed outcome with its sentence, anything else a failed outcome
     naming the exception (a bug to report), so one file never stops the others. Library warnings raised on the
     way (in a Dask worker too, whose stderr is the user's terminal) become the outcome's notes."""
+    from core.compute import apply_thread_budget
+
+    apply_thread_budget()  # on a worker: its share (SAR_STUDIO_THREADS from the cluster), for libraries loaded now
     with warnings.catch_warnings(record=True) as caught:
         silence_expected_warnings()
         try:
@@ -192,6 +204,8 @@ def _run_on_cluster(todo, process_one, workers, scheduler, record, bar, err) -> 
 
     client, cluster = _connect(Client, workers, scheduler, err)
     try:
+        if scheduler:
+            prepare_workers(client)
         # The scheduler reports an HTTP port even without bokeh, but its dashboard pages need bokeh.
         if importlib.util.find_spec("bokeh") is not None:
             print(f"note: Dask dashboard at {client.dashboard_link}", file=err)
@@ -239,10 +253,19 @@ def _connect(client_cls, workers, scheduler, err):
             ) from None
     from distributed import LocalCluster
 
+    from core.compute import cluster_shape, thread_plan
+
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
+    n, per_worker = cluster_shape(workers)
+    plan = thread_plan(n, per_worker)
     try:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+            n_workers=n,
+            threads_per_worker=per_worker,
+            processes=True,
+            dashboard_address=dashboard,
+            silence_logs=40,
+            env={**plan.env(), **_run_env()},  # the thread budget (and --compress) in every worker process
         )
     except (RuntimeError, OSError, TimeoutError) as exc:  # "Nanny failed to start": a worker died while starting
         detail = " ".join(str(exc).split())[:100] or type(exc).__name__
@@ -255,6 +278,82 @@ def _connect(client_cls, workers, scheduler, err):
     except BaseException:
         cluster.close()
         raise
+
+
+def _run_env() -> dict[str, str]:
+    """This run's settings that workers need too (set by the CLI for the run, e.g. --compress)."""
+    return {k: v for k, v in os.environ.items() if k in ("SAR_STUDIO_COMPRESS", "SAR_STUDIO_GDAL_CACHE_MB")}
+
+
+def _prepare_worker(env: dict[str, str], threads_by_host: dict[str, int]) -> None:
+    """On each worker of an existing cluster: this run's settings and its share of the host's CPUs."""
+    import socket
+
+    from core.compute import THREADS_ENV, apply_thread_budget, thread_plan, usable_cpus
+
+    os.environ.update(env)
+    share = max(1, usable_cpus() // max(1, threads_by_host.get(socket.gethostname(), 1)))
+    os.environ[THREADS_ENV] = str(share)
+    apply_thread_budget(thread_plan())
+
+
+def prepare_workers(client) -> None:
+    """Tell every worker of `client` this run's settings and thread budget (a local cluster of ours already has
+    them in its environment; an existing cluster's workers get them here)."""
+    import socket
+    from urllib.parse import urlparse
+
+    threads: dict[str, int] = {}
+    for addr, w in client.scheduler_info().get("workers", {}).items():
+        host = urlparse(addr).hostname or ""
+        try:
+            host = socket.gethostbyaddr(host)[0] if host not in ("127.0.0.1", "localhost") else socket.gethostname()
+        except OSError:
+            pass
+        threads[host] = threads.get(host, 0) + int(w.get("nthreads", 1))
+    client.run(_prepare_worker, _run_env(), threads)
+
+
+@contextlib.contextmanager
+def cluster_client(workers: int | None, scheduler: str | None, err=None) -> Iterator[Any]:
+    """A Dask client on a local cluster of `workers` processes or on the scheduler at `scheduler`, closed after."""
+    from distributed import Client
+
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}.")
+    if workers and scheduler:
+        raise UserError("give --workers (a local cluster) or --scheduler (an existing one), not both.")
+    client, cluster = _connect(Client, workers, scheduler, err or sys.stderr)
+    try:
+        if scheduler:
+            prepare_workers(client)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in_flight: int | None = None):
+    """Yield fn(*item) for every item, computed on `client`'s workers, in the order of `items`.
+
+    At most `in_flight` tasks are submitted ahead (default: twice the cluster's threads), so memory holds a few
+    results, whatever the number of items. Tasks are pure: their keys hash fn and the item, so the scheduler may
+    rerun one whose worker died (and a rerun of the same work is recognised)."""
+    from collections import deque
+
+    from dask.base import tokenize
+
+    if in_flight is None:
+        threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info().get("workers", {}).values())
+        in_flight = max(2, 2 * threads)
+    pending: deque = deque()
+    for item in items:
+        pending.append(client.submit(fn, *item, key=f"{name}-{tokenize(fn, *item)}", pure=True))
+        if len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _remove_stale_parts(dst: Path) -> None:

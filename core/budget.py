@@ -134,3 +134,27 @@ def check_run_time(seconds: float, what: str, fix: str = "do less at once") -> N
         raise UserError(
             f"{what} would take about {shown}, above the limit of {hours:g} hours; lower it or raise {TIME_ENV}."
         )
+
+
+MMAP_THRESHOLD = 4 * 1024**2  # arrays from this size get their own mapping, returned to the system when freed
+_HEAP: list[bool] = []
+
+
+def bound_heap_growth() -> None:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD (once per process; nothing on other C libraries).
+
+    glibc raises the threshold each time a large mapped block is freed (up to 32 MB), after which whole-scene-sized
+    temporaries (2048² reads, samples) come from the heap, and the heap fragments as windows come and go: the peak
+    RSS of a streamed Lee 7x7 crept from 254 MiB at 2048² to 291 MiB at 8192²; with the threshold fixed at 4 MB,
+    276 MiB, for about 10 % more system time (bench/RESULTS.md)."""
+    if _HEAP:
+        return
+    _HEAP.append(True)
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD; also turns glibc's dynamic threshold off
+    except (OSError, AttributeError):
+        pass

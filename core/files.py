@@ -78,6 +78,10 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int] | None:
 
     if not Path(path).is_file():  # a FIFO would block GDAL's open; the reader refuses it in one line
         return None
+    from core.io.gdal_config import configure_gdal
+
+    configure_gdal()
+
     try:
         with rasterio.open(path) as ds:
             return int(ds.height), int(ds.width), int(ds.count)

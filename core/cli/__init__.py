@@ -3,41 +3,112 @@
 One module per command group in this package; each defines `add_cli(subparsers)`, which adds its subcommand(s)
 with `set_defaults(func=...)`; `func(args)` returns an exit status. UserError -> `error: <sentence>` on stderr
 and exit status 2.
+
+Start-up: COMMANDS maps each command name to its module and a one-line help, so `python -m core --help` imports no
+command module and `python -m core CMD ...` imports only CMD's module (each pulls numpy, GDAL, torch, ... as it
+needs). Adding a command: one row here, and `add_cli` in its module. A test checks the rows against the modules.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import os
 import signal
 import sys
 import warnings
 
-from core.cli import crossband, fid, geocode, info, onnx, prepare, preprocess, speckle, superres, train, translate
 from core.cli.args import OneLineParser
 from core.errors import UserError, silence_expected_warnings
 
-# Order is the order in --help.
-COMMAND_GROUPS = (info, prepare, geocode, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
+# name -> (module in core.cli, one-line help for `python -m core --help`). Order is the order in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": (
+        "info",
+        "describe a raster or Sentinel-1 product (size, bands, kind, georeference, calibration, memory)",
+    ),
+    "prepare": (
+        "prepare",
+        "Sentinel-1 product -> calibrated, noise-removed GeoTIFF (radar geometry, GCPs), optionally filtered",
+    ),
+    "geocode": (
+        "geocode",
+        "a GCP-referenced raster (or product) onto a north-up map grid, or terrain-corrected with a DEM",
+    ),
+    "despeckle": ("speckle", "speckle filtering of one image, a folder of images or a Sentinel-1 product"),
+    "preprocess": (
+        "preprocess",
+        "speckle filter + percentile stretch + gamma of 8/16-bit SAR images (SAR2Optical's preprocess_qxslab.py "
+        "options); a folder in gives a folder out with the same file names",
+    ),
+    "translate": ("translate", "translate SAR images to optical-like RGB with a generator"),
+    "export-onnx": ("onnx", "export a translation generator to ONNX (opset 17, dynamic shapes)"),
+    "superres": ("superres", "x4 reference-based super-resolution (RGTGAN, RRSGAN)"),
+    "superres-onnx": ("superres", "export a super-resolution model to ONNX"),
+    "crossband": ("crossband", "cross-band generation: content of one band, Gram statistics of another"),
+    "gram": ("crossband", "accumulate a folder's mean Gram statistics into a Gram file"),
+    "crossband-visualise": (
+        "crossband",
+        "what a feature layer responds to: images that excite channels or Gram elements, as a grid PNG",
+    ),
+    "train": (
+        "train",
+        "train or fine-tune a SAR-to-optical generator (pix2pix, pix2pixHD, C-HR-GAN, LoRA); resumable; runs "
+        "under torchrun for several processes",
+    ),
+    "evaluate": (
+        "train",
+        "PSNR / SSIM (and FID with an Inception weights file) of a generator on a paired dataset; CSV per image "
+        "and a summary",
+    ),
+    "fid": ("fid", "FID between two folders of images (pytorch-fid's definition; SAR2Optical's variant on request)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:  # every subparser is a OneLineParser too (argparse's parser_class)
+def command_module(name: str):
+    """The module (core.cli.<module>) that defines command `name`."""
+    return importlib.import_module(f"core.cli.{COMMANDS[name][0]}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with `command`'s module loaded (all of them when command is "*"); the other commands are
+    listed with their one-line help only, and their modules are not imported."""
     parser = OneLineParser(prog="python -m core", description="SAR Studio command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.add_cli(sub)
+    modules = list(dict.fromkeys(m for m, _ in COMMANDS.values())) if command == "*" else []
+    if command in COMMANDS:
+        modules = [COMMANDS[command][0]]
+    for m in modules:
+        importlib.import_module(f"core.cli.{m}").add_cli(sub)
+    for name, (_, text) in COMMANDS.items():  # the others: listed in --help, their modules not imported
+        if name not in sub.choices:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+def _chosen(argv: list[str]) -> str | None:
+    """The command name in argv (the first word that is not an option), or None."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     previous = _exit_on_sigterm()
     try:
+        from core.cli.options import apply_compress
+        from core.compute import apply_thread_budget
+
+        apply_thread_budget()  # before the command loads torch, ONNX Runtime, BLAS or GDAL
+        apply_compress(args)
         with warnings.catch_warnings():
             _warnings_as_notes()
             return int(args.func(args) or 0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import positive_float, positive_int
+from core.cli.options import add_compress_option
 from core.cli.prepare import add_map_options, geometry_step, wants_map
 from core.compute import DEVICES
 from core.errors import UserError
@@ -91,6 +92,7 @@ def add_cli(sub) -> None:
     )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
     add_map_options(p)  # products only: the filtered radar geometry onto a map (core.products.geocode / terrain)
+    add_compress_option(p)
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
     add_progress_option(p)
     batch.add_batch_options(p)
@@ -149,7 +151,16 @@ def run_despeckle(args: argparse.Namespace) -> int:
     if dst.is_dir():
         dst = dst / f"{src.stem}_{name}.tif"
     check_outputs([(src, dst)], output_bytes(src))
-    despeckle_file(src, dst, args, name, params)
+    if batch.wants_cluster(args):  # one scene: its windows are the tasks
+        if dst.suffix.lower() not in (".tif", ".tiff") or FILTERS[name].deep or src.suffix.lower() in _IN_MEMORY_INPUTS:
+            raise UserError(
+                "--workers / --scheduler split one scene only for a classic filter writing a .tif from a raster GDAL "
+                "opens; drop the option or write a .tif."
+            )
+        with batch.cluster_client(args.workers, args.scheduler) as client:
+            stream_file(src, dst, args, name, params, client=client)
+    else:
+        despeckle_file(src, dst, args, name, params)
     print(f"{src.name} -> {dst}")
     return 0
 
@@ -200,7 +211,7 @@ def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
     return source
 
 
-def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict) -> None:
+def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict, client=None) -> None:
     import rasterio  # only file commands need it
 
     check_file(src)
@@ -210,7 +221,19 @@ def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, param
             with cli_progress(f"{name} {source.name}", unit="block", force=args.progress) as bar:
                 produced: list[str] = []
                 if geometry is None:
-                    stream_despeckle(source, dst, name, cog=args.cog, progress=bar, notes=produced, **params)
+                    stream_despeckle(
+                        source,
+                        dst,
+                        name,
+                        cog=args.cog,
+                        progress=bar,
+                        notes=produced,
+                        client=client,
+                        source_args=dict(
+                            source=str(src.absolute()), calibration=args.calibration, pol=args.pol, swath=args.swath
+                        ),
+                        **params,
+                    )
                 else:  # filtered radar geometry in a hidden folder beside the output, then the map step writes dst
                     work = Path(tempfile.mkdtemp(prefix=".despeckle-", dir=dst.parent.absolute()))
                     try:

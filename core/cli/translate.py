@@ -12,6 +12,7 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import count_int, positive_int
+from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
@@ -137,6 +138,7 @@ def add_scene_options(p) -> None:
         help="Sentinel-1 products: thermal noise removal, remove (default) or keep (default with --calibration none)",
     )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
+    add_compress_option(p)
     add_progress_option(p)
 
 

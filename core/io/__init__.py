@@ -19,7 +19,15 @@ Everything is re-exported here: `from core import io as sio` and `from core.io i
 
 from pathlib import Path
 
-from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_window, stream_filter
+from core.io.blocks import (
+    BlockWriter,
+    Window,
+    WindowRead,
+    filter_window,
+    iter_windows,
+    read_window,
+    stream_filter,
+)
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
 from core.io.products import CALIBRATIONS, Source, describe, format_description, open_source
@@ -72,6 +80,7 @@ __all__ = [
     "detect_kind",
     "encode_geotiff",
     "encode_png",
+    "filter_window",
     "format_description",
     "from_intensity",
     "geotiff_profile",

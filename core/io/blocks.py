@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.io.gdal_config import configure_gdal, ensure_gdal_cache
 from core.io.georef import GeoInfo
 from core.io.products import Source, Window, open_source
-from core.io.write import atomic_output, geotiff_profile, write_georef
+from core.io.write import atomic_output, cog_options, geotiff_profile, write_georef
 
 
 @dataclass
@@ -72,8 +73,10 @@ class BlockWriter:
         band_names: list[str] | None = None,
         block: int = 512,
         cog: bool = False,
+        compress: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.compress = compress
         self.shape = (height, width, count)
         self.dtype = np.dtype(dtype)
         self.geo, self.band_names, self.cog = geo, band_names, cog
@@ -84,10 +87,14 @@ class BlockWriter:
     def __enter__(self) -> BlockWriter:
         import rasterio
 
+        configure_gdal()
         tmp = self._atomic.__enter__()
         self._tmp = tmp
         h, w, c = self.shape
-        profile = geotiff_profile(w, h, c, self.dtype, self.geo, block=self.block)
+        # the COG pass recompresses: its work file is written uncompressed (no encoder cost twice)
+        profile = geotiff_profile(
+            w, h, c, self.dtype, self.geo, block=self.block, compress="none" if self.cog else self.compress
+        )
         profile.update(tiled=True, blockxsize=self.block, blockysize=self.block)
         try:
             with warnings.catch_warnings():
@@ -124,7 +131,7 @@ class BlockWriter:
             if self._ds is not None:
                 self._ds.close()
             if exc_type is None and self.cog:
-                _to_cog(self._work_path, self._tmp, self.block)
+                _to_cog(self._work_path, self._tmp, self.block, cog_options(self.dtype, self.compress))
         except BaseException as err:
             self._cleanup()
             self._atomic.__exit__(type(err), err, err.__traceback__)
@@ -137,16 +144,34 @@ class BlockWriter:
             self._work_path.unlink(missing_ok=True)
 
 
-def _to_cog(src: Path, dst: Path, block: int) -> None:
+def _to_cog(src: Path, dst: Path, block: int, options: dict) -> None:
     import rasterio
     from rasterio.shutil import copy as rio_copy
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         dst.unlink(missing_ok=True)
-        rio_copy(
-            str(src), str(dst), driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=block, OVERVIEWS="AUTO", BIGTIFF="IF_SAFER"
-        )
+        rio_copy(str(src), str(dst), driver="COG", BLOCKSIZE=block, OVERVIEWS="AUTO", BIGTIFF="IF_SAFER", **options)
+
+
+def window_cache_bytes(source: Source, block: int, halo: int) -> int:
+    """GDAL cache one window needs: twice the file blocks a (block + 2 halo)² window touches, in every band (a
+    striped file's blocks are whole rows, so a window of it needs its full-width strips to stay cached)."""
+    side = block + 2 * halo
+    total = 0
+    for ds, b in source._bands:
+        bh, bw = ds.block_shapes[b - 1]
+        rows, cols = min(ds.height, side + bh), min(ds.width, side + bw)
+        total += rows * cols * _itemsize(ds.dtypes[b - 1])
+    return 2 * total
+
+
+def _itemsize(gdal_dtype: str) -> int:
+    """Bytes per pixel of a GDAL data type name (complex_int16, GDAL's SLC type, is unknown to numpy)."""
+    try:
+        return np.dtype(gdal_dtype).itemsize
+    except TypeError:
+        return {"complex_int16": 4, "complex_int32": 8}.get(gdal_dtype, 8)
 
 
 def stream_filter(
@@ -159,30 +184,37 @@ def stream_filter(
     cog: bool = False,
     band_names: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    compress: str | None = None,
+    map_windows: Callable[[list[Window]], Iterable[np.ndarray]] | None = None,
 ) -> Path:
     """Apply `fn` to every window (grown by `halo`, clipped at the edges) and write the cores block by block.
 
     `fn` takes the (h', w') or (h', w', C) window and returns an array of the same height and width (any band
     count); it must depend only on pixels within `halo` of each output pixel, and then the result equals
-    fn(whole image). `progress(done, total)` is called after each block. Peak memory: a few windows."""
+    fn(whole image). `progress(done, total)` is called after each block. Peak memory: a few windows.
+
+    `map_windows(windows)`, when given, computes the output cores itself (for instance on a Dask cluster,
+    core.batch.map_ordered) and yields them in the order of `windows`; they are written in that order, so the file
+    has the same bytes as the serial run."""
     own = not isinstance(src, Source)
     source: Source = src if isinstance(src, Source) else open_source(src)
     try:
+        ensure_gdal_cache(window_cache_bytes(source, block, halo))
         windows = list(iter_windows(source.height, source.width, block))
+        if map_windows is None:
+            cores: Iterable[np.ndarray] = (filter_window(source, fn, win, halo) for win in windows)
+        else:
+            cores = map_windows(windows)
         writer: BlockWriter | None = None
         try:
-            for k, win in enumerate(windows):
-                wr = read_window(source, win, halo)
-                out = np.asarray(fn(wr.data))
-                if out.shape[:2] != wr.data.shape[:2]:
-                    raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
-                out = out[wr.core]
+            for k, (win, out) in enumerate(zip(windows, cores, strict=True)):
                 if writer is None:
                     count = 1 if out.ndim == 2 else out.shape[2]
                     names = band_names or (source.band_names if count == source.count else None)
                     writer = BlockWriter(
-                        dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog
-                    )
+                        dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog,
+                        compress,
+                    )  # fmt: skip
                     writer.__enter__()
                 writer.write(win, out)
                 if progress is not None:
@@ -197,3 +229,12 @@ def stream_filter(
         if own:
             source.close()
     return Path(dst)
+
+
+def filter_window(source: Source, fn: Callable[[np.ndarray], np.ndarray], win: Window, halo: int) -> np.ndarray:
+    """fn over `win` grown by `halo`, cut back to `win`: one output block of stream_filter."""
+    wr = read_window(source, win, halo)
+    out = np.asarray(fn(wr.data))
+    if out.shape[:2] != wr.data.shape[:2]:
+        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
+    return out[wr.core]

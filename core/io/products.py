@@ -21,6 +21,7 @@ import numpy as np
 from core.budget import check_expansion
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
 from core.io.read import check_input_file
@@ -133,6 +134,7 @@ def open_source(
     content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster."""
     import rasterio
 
+    configure_gdal()  # before the first read: the preview below would fill GDAL's default cache (5 % of RAM)
     if calibration is not None and calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
     path, driver = Path(source), None
@@ -246,6 +248,7 @@ def _short(exc: BaseException) -> str:
 
 def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dict[str, Any]:
     """What a user needs before a long run: driver, size, bands, dtype, kind, georeference, calibration, memory."""
+    configure_gdal()
     path = Path(source)
     manifest = safe_manifest(path)
     swaths: list[str] = []

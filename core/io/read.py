@@ -14,6 +14,7 @@ import numpy as np
 
 from core.budget import check_budget, check_expansion, whole_image_bytes
 from core.errors import UserError
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
 from core.io.kinds import KINDS, detect_kind
 
@@ -179,6 +180,7 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
     from rasterio.errors import RasterioError
     from rasterio.io import MemoryFile
 
+    configure_gdal()
     try:
         with warnings.catch_warnings(), contextlib.ExitStack() as stack:
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)

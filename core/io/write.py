@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
 from core.io.render import encode_png
 
@@ -112,16 +113,87 @@ def constant_output_note(data: np.ndarray, name: str = "the output") -> str | No
     )
 
 
-def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None) -> bytes:
-    """(H, W) or (H, W, C) array -> GeoTIFF bytes (deflate), carrying the whole georeference of `geo`."""
+# ----------------------------------------------------------------------------------------------- compression
+#
+# GeoTIFF codec of every file we write: ZSTD (default), DEFLATE, LZW or NONE, with the horizontal predictor
+# (3 = floating point for float data, 2 = integer differencing for integers), a level where the codec has one, and
+# NUM_THREADS for the encoder from the thread budget (core.compute.thread_plan; blocks are compressed in parallel,
+# and the file's bytes are the same for any thread count). Default: ZSTD level DEFAULT_ZSTD_LEVEL (measured in
+# bench/RESULTS.md: far less CPU than DEFLATE for about the same size on filtered float32 output). The CLI's
+# `--compress CODEC[:LEVEL]` sets SAR_STUDIO_COMPRESS for the run (and its Dask workers), which every writer reads.
+
+COMPRESSIONS = ("zstd", "deflate", "lzw", "none")
+COMPRESS_ENV = "SAR_STUDIO_COMPRESS"
+DEFAULT_COMPRESS = "zstd"
+DEFAULT_ZSTD_LEVEL = 1
+LEVELS = {"zstd": (1, 22), "deflate": (1, 12)}  # GDAL's ZSTD_LEVEL and ZLEVEL (12: libdeflate's highest)
+
+
+def parse_compress(text: str | None) -> tuple[str, int | None]:
+    """ "zstd", "deflate:6", "none" -> (codec, level or None); a one-line UserError for anything else."""
+    text = (text or "").strip().lower() or DEFAULT_COMPRESS
+    codec, _, level_text = text.partition(":")
+    if codec not in COMPRESSIONS:
+        raise UserError(
+            f"unknown compression {codec!r}; use one of {', '.join(COMPRESSIONS)} (e.g. zstd or deflate:6)."
+        )
+    if not level_text:
+        return codec, (DEFAULT_ZSTD_LEVEL if codec == "zstd" else None)
+    if codec not in LEVELS:
+        raise UserError(f"{codec} has no level; give {codec} alone, or zstd:1-22 or deflate:1-12.")
+    lo, hi = LEVELS[codec]
+    try:
+        level = int(level_text)
+    except ValueError:
+        level = lo - 1
+    if not lo <= level <= hi:
+        raise UserError(f"{codec} level {level_text!r} is out of range; use {codec}:{lo} to {codec}:{hi}.")
+    return codec, level
+
+
+def compression_options(dtype, compress: str | None = None) -> dict:
+    """GDAL creation options for `compress` ("codec[:level]"; None: SAR_STUDIO_COMPRESS, else the default)."""
+    from core.compute import thread_plan
+
+    codec, level = parse_compress(compress if compress is not None else os.environ.get(COMPRESS_ENV))
+    if codec == "none":
+        return {"compress": "none"}
+    opts: dict = {"compress": codec, "predictor": 3 if np.dtype(dtype).kind == "f" else 2}
+    if level is not None:
+        opts["zstd_level" if codec == "zstd" else "zlevel"] = level
+    threads = thread_plan().gdal
+    if threads > 1:
+        opts["num_threads"] = threads
+    return opts
+
+
+def cog_options(dtype, compress: str | None = None) -> dict:
+    """The same choice as COG driver options (upper-case keys; the COG driver has no ZLEVEL, it takes LEVEL)."""
+    opts = compression_options(dtype, compress)
+    out = {"COMPRESS": opts["compress"].upper()}
+    if "predictor" in opts:
+        out["PREDICTOR"] = "YES" if opts["predictor"] == 2 else "FLOATING_POINT"
+    level = opts.get("zstd_level", opts.get("zlevel"))
+    if level is not None:
+        out["LEVEL"] = level
+    if "num_threads" in opts:
+        out["NUM_THREADS"] = opts["num_threads"]
+    return out
+
+
+def encode_geotiff(
+    data: np.ndarray, geo: GeoInfo | None = None, band_names: list[str] | None = None, compress: str | None = None
+) -> bytes:
+    """(H, W) or (H, W, C) array -> GeoTIFF bytes (compress: see compression_options), with the georeference."""
     import rasterio
     from rasterio.io import MemoryFile
 
+    configure_gdal()
     arr = data if data.ndim == 3 else data[..., None]
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     h, w, c = arr.shape
-    profile = geotiff_profile(w, h, c, arr.dtype, geo)
+    profile = geotiff_profile(w, h, c, arr.dtype, geo, compress=compress)
     with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as mem:
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with mem.open(**profile) as ds:
@@ -130,13 +202,14 @@ def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: lis
         return bytes(mem.read())
 
 
-def geotiff_profile(width: int, height: int, count: int, dtype, geo: GeoInfo | None, block: int = 256) -> dict:
-    """Creation options of every GeoTIFF we write: deflate, tiled when large enough, georeference of `geo`."""
+def geotiff_profile(
+    width: int, height: int, count: int, dtype, geo: GeoInfo | None, block: int = 256, compress: str | None = None
+) -> dict:
+    """Creation options of every GeoTIFF we write: the codec (compression_options), tiled when large enough,
+    georeference of `geo`."""
     dtype = np.dtype(dtype)
     profile: dict = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype.name)
-    profile.update(compress="deflate", BIGTIFF="IF_SAFER")
-    if dtype.kind == "f":
-        profile["predictor"] = 3
+    profile.update(compression_options(dtype, compress), BIGTIFF="IF_SAFER")
     if height >= block and width >= block:
         profile.update(tiled=True, blockxsize=block, blockysize=block)
     if geo is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.compute import DEVICES, onnx_providers
+from core.compute import DEVICES, onnx_providers, ort_session_options
 from core.errors import UserError
 from core.io import atomic_output
 from core.onnx.inspect_file import META_PREFIX, OPSET, inspect_onnx
@@ -25,7 +25,8 @@ from core.translate.generators import load_generator
 
 def make_session(path: str | os.PathLike, device: str = "auto", threads: int | None = None):
     """(session, provider actually used, note or None). `device` as in core.compute.resolve_device, except that
-    ONNX Runtime's own provider list decides: a CUDA request that ONNX Runtime cannot honour is stated."""
+    ONNX Runtime's own provider list decides: a CUDA request that ONNX Runtime cannot honour is stated. Threads:
+    `threads` intra-op, else the thread budget's (core.compute.ort_session_options)."""
     import onnxruntime as ort  # heavy: only sessions need it, not export or the CLI's --help
 
     device = (device or "auto").lower()
@@ -34,9 +35,7 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: int | N
     want_cuda = device in ("cuda", "auto") and "CUDAExecutionProvider" in ort.get_available_providers()
     providers = onnx_providers("cuda" if (device == "cuda" or want_cuda) else "cpu")
     ort.set_default_logger_severity(4 if "CUDAExecutionProvider" in providers else 3)
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
+    opts = ort_session_options(threads)  # intra / inter op threads from the thread budget unless `threads`
     try:
         with warnings.catch_warnings():  # "CUDAExecutionProvider is not in available provider names"
             warnings.simplefilter("ignore")

@@ -133,6 +133,10 @@ def open_product(
     """One swath of a product, bands = the chosen polarisations ("VV", "VV,VH" or "all")."""
     import rasterio
 
+    from core.io.gdal_config import configure_gdal
+
+    configure_gdal()  # GDAL's block cache before the first read (core.io.gdal_config)
+
     if calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
     if noise not in NOISE_CHOICES:

@@ -88,6 +88,9 @@ def decimated_read(path: str | os.PathLike, size: int = 1024, confine: Confine |
     import rasterio  # only previews need it
     from rasterio.enums import Resampling
 
+    from core.io.gdal_config import configure_gdal
+
+    configure_gdal()
     driver = None
     if confine is not None:
         checked = check_path(path, confine)

@@ -35,7 +35,7 @@ import numpy as np
 from core import io as sio
 from core import metrics
 from core.checkpoints import load_model, load_state_strict, read_metadata, strip_prefixes, torch_load_weights
-from core.compute import onnx_providers
+from core.compute import onnx_providers, ort_session_options
 from core.errors import UserError
 from core.files import digest_file
 from core.io import atomic_output
@@ -135,7 +135,8 @@ class OnnxSuperRes:
 
         ort.set_default_logger_severity(4)
         try:
-            self.session = ort.InferenceSession(str(path), providers=onnx_providers(device))
+            opts = ort_session_options()  # threads from the budget
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers(device))
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise UserError(
                 f"{Path(path).name} is not a readable ONNX model ({str(exc).splitlines()[0][:80]}); "

@@ -1,0 +1,65 @@
+"""Start-up of the command line (issue 24): `--help` imports no command module, `CMD --help` only CMD's, and the
+table of commands in core.cli matches what each module defines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from core.cli import COMMANDS, build_parser
+from tests.scale_scene import ROOT
+
+PROBE = """
+import contextlib, io, json, sys
+from core.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("core.cli.") or m.split(".")[0] in
+      ("torch", "onnxruntime", "numpy", "rasterio", "peft", "distributed"))))
+"""
+
+
+def _loaded(*argv: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_command_module_nor_numpy():
+    assert _loaded("--help") == set()
+
+
+def test_a_commands_help_imports_only_its_module_and_no_torch():
+    loaded = _loaded("despeckle", "--help")
+    assert {m for m in loaded if m.startswith("core.cli.")} == {"core.cli.speckle", "core.cli.options"}
+    assert not {"torch", "onnxruntime", "peft", "distributed"} & loaded
+
+
+def test_every_row_of_the_table_is_defined_by_its_module_with_the_same_help():
+    full = build_parser("*")
+    sub = next(a for a in full._actions if a.dest == "command")
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert set(sub.choices) == set(COMMANDS)
+    for name, (_, text) in COMMANDS.items():
+        assert " ".join(helps[name].split()) == " ".join(text.split()), name
+
+
+HOME = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("pages/home.py", default_timeout=120).run()
+print(json.dumps({"heavy": [m for m in ("torch", "onnxruntime", "peft") if m in sys.modules],
+                  "metrics": [m.value for m in at.metric], "errors": len(at.exception)}))
+"""
+
+
+def test_home_page_shows_versions_without_importing_torch_or_onnxruntime():
+    from importlib import metadata
+
+    out = subprocess.run([sys.executable, "-c", HOME], cwd=ROOT, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["errors"] == 0 and got["heavy"] == []
+    assert metadata.version("torch") in got["metrics"] and metadata.version("onnxruntime") in got["metrics"]
