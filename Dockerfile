@@ -18,22 +18,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     SAR_STUDIO_RUNS=/app/runs
 
-# libgomp1: OpenMP runtime for torch/opencv on slim images. Not version-pinned: Debian's security updates
-# within the base image's release are wanted.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /app
 COPY requirements.txt requirements-nodeps.txt ./
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# One layer: install, then drop what the app never runs (torch's C++ tests, test binaries and headers, every
-# package's tests/ folder), then byte-compile (pip's own compile is off: transformers' 300 model folders, of which
-# peft imports none, would add about 60 MB of .pyc). Removing files in a later layer would not shrink the image.
+# One layer, so that nothing removed here stays in the image:
+# - libgomp1: OpenMP runtime for torch/opencv on slim images (not version-pinned: Debian's security updates within
+#   the base image's release are wanted); binutils only for `strip`, purged at the end; apt's lists and caches go.
+# - torch first and alone (see VARIANT above), then the pins, then the --no-deps data packages; the CPU variant
+#   checks it got a CPU torch.
+# - what the app never runs goes: torch's C++ test binaries and headers, every package's tests/ folders, the
+#   symbol tables of shared libraries (`strip --strip-unneeded` keeps what the dynamic linker uses; about 150 MB,
+#   90 of them libtorch_cpu's; NVIDIA's CUDA libraries are left as they come).
+# - byte-compile last (pip's own compile is off): all but transformers' 300 model folders (peft imports none) and
+#   sympy (only ONNX export uses it); together about 35 MB of .pyc that would never be read.
 # DL3013: "$TORCH_PIN" is requirements.txt's own torch==X.Y.Z line.
-# hadolint ignore=DL3013
-RUN TORCH_PIN="$(grep '^torch==' requirements.txt)" \
+# hadolint ignore=DL3008,DL3013
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 binutils \
+    && TORCH_PIN="$(grep '^torch==' requirements.txt)" \
     && ORT_VERSION="$(sed -n 's/^onnxruntime==//p' requirements.txt)" \
     && if [ "$VARIANT" = "gpu" ]; then \
         grep -v '^onnxruntime==' requirements.txt > /tmp/requirements.txt \
@@ -51,7 +53,12 @@ RUN TORCH_PIN="$(grep '^torch==' requirements.txt)" \
     && rm -rf "$SITE/torch/test" "$SITE/torch/include" /tmp/requirements.txt \
     && find "$SITE/torch/bin" -type f ! -name torch_shm_manager -delete \
     && find "$SITE" -mindepth 2 -type d -name tests -prune -exec rm -rf {} + \
-    && { python -m compileall -qq -j 0 -x '/transformers/models/' "$SITE" || true; }
+    && find "$SITE" -type f \( -name '*.so' -o -name '*.so.*' \) ! -path '*/nvidia/*' \
+        -exec strip --strip-unneeded {} + \
+    && apt-get purge -y --auto-remove binutils \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
+    && { python -m compileall -qq -j 0 -x '/transformers/models/|/sympy/' "$SITE" || true; }
 
 # The code belongs to root and is read-only to the app user (uid 1000); only outputs/ and runs/ are its own.
 RUN useradd --create-home --uid 1000 sar

@@ -127,7 +127,8 @@ CONF
     export CONTAINERS_CONF="$WORK/containers.conf"
     say "installing podman-compose (PyPI) into $WORK/venv"
     python3 -m venv "$WORK/venv"
-    retry 3 "$WORK/venv/bin/pip" install -q podman-compose==1.6.0 || fail "pip install podman-compose failed"
+    retry 3 "$WORK/venv/bin/pip" install -q podman-compose==1.6.0 >"$WORK/pip.log" 2>&1 \
+        || { tail -20 "$WORK/pip.log" >&2; fail "pip install podman-compose failed"; }
     ENGINE=podman
     BUILD=(podman build --format docker)
     COMPOSE=("$WORK/venv/bin/podman-compose")
@@ -157,7 +158,7 @@ else
     say "making $BASE_IMAGE with mmdebstrap ($SUITE, from ${sources[*]})"
     retry 2 "${NICE[@]}" mmdebstrap --variant=minbase --mode=root --format=tar \
         --aptopt='APT::Install-Recommends "false"' \
-        --include=python3,python3-venv,python3-pip,ca-certificates,passwd \
+        --include=python3,python3-venv,ca-certificates,passwd \
         --customize-hook='chroot "$1" python3 -m venv /opt/venv' \
         --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
         "$SUITE" "$WORK/base.tar" "${sources[@]}" >"$WORK/mmdebstrap.log" 2>&1 \
@@ -217,13 +218,16 @@ if ! retry 2 "${NICE[@]}" "${BUILD[@]}" "${build_args[@]}" -t "$IMAGE" . >"$WORK
     fail "the image did not build"
 fi
 size_bytes=$($ENGINE image inspect "$IMAGE" --format '{{.Size}}')
-say "image $IMAGE: $((size_bytes / 1000000)) MB"
+base_bytes=$($ENGINE image inspect "$BASE_IMAGE" --format '{{.Size}}')
+say "image $IMAGE: $((size_bytes / 1000000)) MB ($BASE_IMAGE $((base_bytes / 1000000)) MB, the rest ours)"
 
 # -------------------------------------------------------------------------------------------------------- run
 phase run
 PORT=$(free_port)
 NAME="$TAG-app"
-$ENGINE run -d --name "$NAME" -p "127.0.0.1:$PORT:8501" "$IMAGE" >/dev/null
+# (podman without systemd logs that it cannot schedule the health check: it is run by hand below)
+$ENGINE run -d --name "$NAME" -p "127.0.0.1:$PORT:8501" "$IMAGE" >"$WORK/run.log" 2>&1 \
+    || { cat "$WORK/run.log" >&2; fail "the container did not start"; }
 wait_health() {                            # wait_health PORT CONTAINER
     local deadline=$(($(date +%s) + HEALTH_TIMEOUT)) body
     while [ "$(date +%s)" -lt $deadline ]; do
@@ -273,6 +277,45 @@ with sync_playwright() as p:
 print("home page rendered: heading 'SAR Studio'", file=sys.stderr)
 PYEOF
 
+phase pages
+# Every page renders without an exception (AppTest inside the container), and every heavy library imports and
+# does one small thing: the image's trimming (tests/ folders, stripped shared libraries) must not break any.
+$ENGINE exec -i "$NAME" python - >"$WORK/pages.log" 2>&1 <<'PYEOF' || { tail -30 "$WORK/pages.log" >&2; fail "a page or library is broken in the image"; }
+import os
+
+import numpy as np
+
+import cv2, onnx, onnxruntime, pyarrow as pa, rasterio, scipy.ndimage, skimage.filters, sympy  # noqa: E401
+import dask.distributed, onnxscript, peft, rioxarray, transformers, xarray  # noqa: E401,F401
+from onnx import TensorProto, helper
+from rasterio.transform import from_origin
+
+a = np.arange(64, dtype=np.float32).reshape(8, 8)
+assert cv2.resize(a, (4, 4)).shape == (4, 4) and scipy.ndimage.uniform_filter(a, 3).shape == (8, 8)
+assert skimage.filters.gaussian(a).shape == (8, 8) and sympy.simplify("x + x") == sympy.Symbol("x") * 2
+assert pa.table({"a": [1, 2]}).num_rows == 2
+with rasterio.open("/tmp/smoke.tif", "w", driver="GTiff", width=8, height=8, count=1, dtype="float32",
+                   crs="EPSG:32633", transform=from_origin(0, 80, 10, 10)) as dst:
+    dst.write(a, 1)
+with rasterio.open("/tmp/smoke.tif") as src:
+    assert (src.read(1) == a).all() and src.crs.to_epsg() == 32633
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+model = helper.make_model(helper.make_graph([helper.make_node("Neg", ["x"], ["y"])], "g", [x], [y]),
+                          opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+sess = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+assert sess.run(None, {"x": np.array([2.0], np.float32)})[0][0] == -2.0
+
+from streamlit.testing.v1 import AppTest
+from pages.navigation import PAGES
+
+for file, title, _icon, _url in PAGES:
+    at = AppTest.from_file(os.path.abspath(file), default_timeout=300).run()
+    assert not at.exception, f"{file}: {[e.message for e in at.exception]}"
+    print(f"{file}: rendered ({title})")
+PYEOF
+say "$(grep -c rendered "$WORK/pages.log") pages render in the container; the heavy libraries work"
+
 phase translate
 $ENGINE exec "$NAME" python -m core translate samples/pairs/sar/synthetic_A_100000.png \
     /app/outputs/smoke_optical.png --model checkpoints/pix2pix_unet_demo.safetensors >"$WORK/translate.log" 2>&1 \
@@ -312,4 +355,4 @@ say "run folder on the host: $(ls "$COMPOSE_DIR/runs/smoke" | tr '\n' ' ')"
     || { tail -20 "$WORK/compose.log" >&2; fail "compose down failed"; }
 
 phase done
-say "image $IMAGE: $((size_bytes / 1000000)) MB"
+say "image $IMAGE: $((size_bytes / 1000000)) MB ($BASE_IMAGE $((base_bytes / 1000000)) MB, the rest ours)"
