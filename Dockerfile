@@ -27,8 +27,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # - torch first and alone (see VARIANT above), then the pins, then the --no-deps data packages; the CPU variant
 #   checks it got a CPU torch.
 # - what the app never runs goes: torch's C++ test binaries and headers, every package's tests/ folders, the
-#   symbol tables of shared libraries (`strip --strip-unneeded` keeps what the dynamic linker uses; about 150 MB,
-#   90 of them libtorch_cpu's; NVIDIA's CUDA libraries are left as they come).
+#   symbol tables of torch's two big libraries (`strip --strip-unneeded` keeps what the dynamic linker uses; 97 MB).
+#   Only those: libraries that auditwheel patched (numpy's OpenBLAS, ...) no longer load once stripped.
 # - byte-compile last (pip's own compile is off): all but transformers' 300 model folders (peft imports none) and
 #   sympy (only ONNX export uses it); together about 35 MB of .pyc that would never be read.
 # DL3013: "$TORCH_PIN" is requirements.txt's own torch==X.Y.Z line.
@@ -53,8 +53,7 @@ RUN apt-get update \
     && rm -rf "$SITE/torch/test" "$SITE/torch/include" /tmp/requirements.txt \
     && find "$SITE/torch/bin" -type f ! -name torch_shm_manager -delete \
     && find "$SITE" -mindepth 2 -type d -name tests -prune -exec rm -rf {} + \
-    && find "$SITE" -type f \( -name '*.so' -o -name '*.so.*' \) ! -path '*/nvidia/*' \
-        -exec strip --strip-unneeded {} + \
+    && strip --strip-unneeded "$SITE"/torch/lib/libtorch_cpu.so "$SITE"/torch/lib/libtorch_python.so \
     && apt-get purge -y --auto-remove binutils \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \

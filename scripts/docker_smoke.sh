@@ -167,7 +167,8 @@ else
         --change 'ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["python3"]' \
-        "$WORK/base.tar" "$BASE_IMAGE" >/dev/null
+        "$WORK/base.tar" "$BASE_IMAGE" >"$WORK/import.log" 2>&1 \
+        || { tail -20 "$WORK/import.log" >&2; fail "$ENGINE import of the base image failed"; }
     rm -f "$WORK/base.tar"
 fi
 
