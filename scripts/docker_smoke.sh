@@ -10,7 +10,8 @@
 # Exits non-zero on any failure, with the phase and the reason; prints each phase's time and the image size.
 #
 # Settings (environment): SMOKE_PYTHON (a python with playwright; default .venv/bin/python),
-# SMOKE_KEEP_IMAGES=0 (also remove the built and base images at the end), SMOKE_TIMEOUT_HEALTH (seconds, 240).
+# SMOKE_KEEP_IMAGES=0 (also remove the built and base images at the end; by default they stay, with the build
+# cache, so a rerun builds only what changed: `podman image prune` frees the space), SMOKE_TIMEOUT_HEALTH (seconds, 240).
 # Must run as root where there is no Docker engine (it installs packages and runs rootful podman).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +70,6 @@ cleanup() {
         if [ "${SMOKE_KEEP_IMAGES:-1}" = 0 ]; then
             $ENGINE rmi -f "$IMAGE" "$BASE_IMAGE" >/dev/null 2>&1
         fi
-        $ENGINE image prune -f >/dev/null 2>&1   # dangling layers of earlier builds of the same tag
         left=$($ENGINE ps -aq --filter "name=$TAG")
         [ -z "$left" ] || say "warning: containers left behind: $left"
     fi
