@@ -25,11 +25,13 @@ TAG="sar-smoke-$$"
 WORK="$(mktemp -d /tmp/sar-smoke.XXXXXX)"
 PHASE=setup
 START_ALL=$(date +%s)
+PHASE_START=$START_ALL
 TIMINGS=()
 SERVER_PID=""
 ENGINE=""
 COMPOSE=()
 COMPOSE_DIR="$WORK/checkout"
+BASE_IMAGE=""
 
 say() { printf '[docker-smoke] %s\n' "$*" >&2; }
 fail() {
@@ -39,7 +41,7 @@ fail() {
 phase() {                                  # phase NAME: close the previous phase's clock, start the next
     local now
     now=$(date +%s)
-    if [ -n "${PHASE_START:-}" ]; then TIMINGS+=("$(printf '%-10s %5ss' "$PHASE" $((now - PHASE_START)))"); fi
+    [ "$PHASE" = setup ] || TIMINGS+=("$(printf "%-10s %5ss" "$PHASE" $((now - PHASE_START)))")
     PHASE="$1"
     PHASE_START=$now
     say "== $PHASE"
@@ -56,9 +58,13 @@ retry() {                                  # retry N CMD...: for network steps (
 }
 
 cleanup() {
-    local rc=$?
+    local rc=$? now
     trap - EXIT INT TERM
     set +e
+    now=$(date +%s)
+    TIMINGS+=("$(printf '%-10s %5ss' "$PHASE" $((now - PHASE_START)))")
+    PHASE=cleanup
+    PHASE_START=$now
     if [ -n "$ENGINE" ]; then
         if [ ${#COMPOSE[@]} -gt 0 ] && [ -f "$COMPOSE_DIR/docker-compose.yml" ]; then
             (cd "$COMPOSE_DIR" && "${COMPOSE[@]}" -p "$TAG" down -v -t 5) >/dev/null 2>&1
@@ -75,7 +81,6 @@ cleanup() {
     fi
     [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null
     rm -rf "$WORK"
-    local now
     now=$(date +%s)
     TIMINGS+=("$(printf '%-10s %5ss' "$PHASE" $((now - PHASE_START)))")
     say "timings:"
@@ -214,7 +219,8 @@ if [ "$ENGINE" = podman ]; then           # pip inside the build trusts what thi
     done
 fi
 say "building $IMAGE (log: $WORK/build.log, shown on failure)"
-if ! retry 2 "${NICE[@]}" "${BUILD[@]}" "${build_args[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1; then
+# at most 25 min a try (about 8 min at load 20 here), so a stuck download cannot eat CI's 90 minutes
+if ! retry 2 timeout 1500 "${NICE[@]}" "${BUILD[@]}" "${build_args[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1; then
     tail -40 "$WORK/build.log" >&2
     fail "the image did not build"
 fi
@@ -259,7 +265,7 @@ SMOKE_URL="http://127.0.0.1:$PORT/" "$PY" - <<'PYEOF' || fail "the home page did
 import os
 import sys
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import TimeoutError, sync_playwright
 
 sys.path.insert(0, "tests/e2e")
 from conftest import ARGS  # the browser tests' chromium flags
@@ -269,7 +275,10 @@ with sync_playwright() as p:
     try:
         page = browser.new_page()
         page.goto(os.environ["SMOKE_URL"], timeout=60_000)
-        page.get_by_role("heading", name="SAR Studio").first.wait_for(timeout=90_000)
+        try:
+            page.get_by_role("heading", name="SAR Studio").first.wait_for(timeout=90_000)
+        except TimeoutError:
+            sys.exit("no 'SAR Studio' heading on the home page within 90 s")
         errors = page.locator('[data-testid="stException"]').count()
         if errors:
             sys.exit(f"the home page shows {errors} exception box(es)")
