@@ -111,12 +111,13 @@ else
     export DEBIAN_FRONTEND=noninteractive
     need=()
     for p in podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap; do
-        dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+        dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
         say "installing ${need[*]} (apt)"
-        retry 3 apt-get update -q >/dev/null || fail "apt-get update failed 3 times"
-        retry 3 apt-get install -y -q --no-install-recommends "${need[@]}" >"$WORK/apt.log" 2>&1 \
+        retry 3 apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null || fail "apt-get update failed 3 times"
+        retry 3 apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${need[@]}" \
+            >"$WORK/apt.log" 2>&1 \
             || { tail -20 "$WORK/apt.log" >&2; fail "apt-get install ${need[*]} failed 3 times"; }
     fi
     # crun refuses this kind of machine's hybrid cgroup layout; podman's default ulimits fail with EPERM here.
@@ -336,7 +337,7 @@ from PIL import Image
 im = Image.open('/app/outputs/smoke_optical.png')
 sys.exit(0 if im.size == (256, 256) and im.mode == 'RGB' else f'unexpected output {im.size} {im.mode}')
 " || fail "the translated image is not a 256x256 RGB image"
-$ENGINE rm -f "$NAME" >/dev/null
+$ENGINE rm -f "$NAME" >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------------------- compose
 phase compose
@@ -348,7 +349,7 @@ rm -rf "$COMPOSE_DIR/checkpoints/.onnx-cache"
 PORT=$(free_port)
 (cd "$COMPOSE_DIR" && SAR_STUDIO_PORT=$PORT "${COMPOSE[@]}" -p "$TAG" up -d --no-build app) >"$WORK/compose.log" 2>&1 \
     || { tail -30 "$WORK/compose.log" >&2; fail "compose up failed"; }
-APP="$($ENGINE ps -q --filter "label=com.docker.compose.project=$TAG" --filter "label=com.docker.compose.service=app" | head -1)"
+APP="$($ENGINE ps -aq --filter "label=com.docker.compose.project=$TAG" --filter "label=com.docker.compose.service=app" | head -1)"
 [ -n "$APP" ] || { tail -30 "$WORK/compose.log" >&2; fail "compose started no app container"; }
 wait_health "$PORT" "$APP"
 say "compose app healthy on 127.0.0.1:$PORT"
