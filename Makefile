@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PORT   ?= 8501
 
-.PHONY: run test install install-dev install-gpu samples bench lint clean help
+.PHONY: run test install install-dev install-gpu samples bench lint clean help docker-smoke
 .DEFAULT_GOAL := help
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make test   install runtime + dev tools (if needed), then run every test"
 	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, hadolint"
 	@echo "make bench  run the benchmarks in bench/ and rewrite bench/RESULTS.md"
+	@echo "make docker-smoke  build the image, run it, the compose file and a tiny training (podman if no Docker)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +29,12 @@ $(VENV)/.dev-stamp: requirements-dev.txt $(VENV)/.runtime-stamp
 	$(PIP) install -r requirements-dev.txt
 	@touch $@
 
-# GPU machines: the same pins, but onnxruntime-gpu INSTEAD of onnxruntime (they overwrite each other's files)
-# and PyPI's CUDA build of torch. Run in a fresh .venv: `make clean install-gpu`.
-ORT_GPU_VERSION ?= 1.31.1
+# GPU machines: the same pins, but onnxruntime-gpu INSTEAD of onnxruntime (they overwrite each other's files), at
+# the version requirements.txt pins for onnxruntime (as the Dockerfile's gpu variant), and PyPI's CUDA build of
+# torch. Run in a fresh .venv: `make clean install-gpu`.
 install-gpu: | $(PY)
 	grep -v '^onnxruntime==' requirements.txt > $(VENV)/requirements-gpu.txt
-	echo "onnxruntime-gpu==$(ORT_GPU_VERSION)" >> $(VENV)/requirements-gpu.txt
+	sed -n 's/^onnxruntime==/onnxruntime-gpu==/p' requirements.txt >> $(VENV)/requirements-gpu.txt
 	$(PIP) install -r $(VENV)/requirements-gpu.txt
 	$(PIP) install --no-deps -r requirements-nodeps.txt
 	@touch $(VENV)/.runtime-stamp
@@ -62,6 +63,11 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
+
+# Build the image and run it and the compose file end to end (scripts/docker_smoke.sh says what it checks and needs:
+# a Docker engine, or root to install podman). The page check drives chromium with the dev tools' playwright.
+docker-smoke: install-dev
+	bash scripts/docker_smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache
