@@ -13,6 +13,7 @@ from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import digest_bytes, digest_file, save_upload
+from core.translate.inputs import SCALING_LABELS, SCALINGS
 from pages.components import (
     IMAGE_TYPES,
     compare_view,
@@ -33,8 +34,9 @@ st.write(
     "Translate SAR into an optical-like RGB image with a generator from SAR Studio's training, SAR2Optical "
     "(`pix2pix_gen_*.pth`), junyanz pix2pix, pix2pixHD or C-HR-GAN (`latest_net_G.pth`), or an `.onnx` export. "
     "Images of any size are translated at native resolution in overlapping, blended tiles; the output has the "
-    "input's size and, for GeoTIFFs, its georeference. Float SAR is converted to an 8-bit display image "
-    "(dB, 2–98 % stretch) first, as the public models were trained on such images."
+    "input's size and, for GeoTIFFs, its georeference. Float SAR becomes the network's 8-bit input the way the "
+    "model was trained: σ⁰ dB on SEN1-2's fixed range for SEN1-2 weights, a per-image 2–98 % stretch for SAR "
+    "Studio's own models (see Options)."
 )
 
 
@@ -222,6 +224,14 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     dualpol = c8.selectbox(
         "Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol", format_func=lambda m: tr.DUALPOL_LABELS[m]
     )
+    input_scaling = c8.selectbox(
+        "Input scaling (how dB becomes the network's input)",
+        SCALINGS,
+        key=f"{KEY}_scaling",
+        format_func=lambda m: SCALING_LABELS[m],
+        help="A network only works on inputs scaled as in its training: SEN1-2 weights (SAR2Optical, most pix2pix "
+        "SAR models) on σ⁰ dB with a fixed range, SAR Studio's models on a per-image stretch.",
+    )
 
 adapter_card = catalog.model_card(adapter_path) if adapter_path is not None and adapter_mode == "Bundled" else None
 if adapter_card:
@@ -279,6 +289,7 @@ options = tr.TranslateOptions(
     adapter_strength=float(strength),
     prefilter=None if prefilter == "none" else prefilter,
     dualpol=dualpol,
+    input_scaling=input_scaling,
 )
 signature = (
     model_hash,
@@ -291,6 +302,7 @@ signature = (
     float(strength),
     prefilter,
     dualpol,
+    input_scaling,
     tuple(h for _, h in rasters),
 )
 

@@ -26,6 +26,7 @@ from core.translate import (
     translate_many,
     write_result,
 )
+from core.translate.inputs import SCALINGS
 from core.translate.stream import translate_scene
 
 TIFF = (".tif", ".tiff")
@@ -100,6 +101,14 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
+    p.add_argument(
+        "--input-scaling",
+        choices=SCALINGS,
+        default="auto",
+        help="how dB becomes the network's 0..255 input: sen1-2 (sigma0 VV [-25, 0] dB, VH [-32.5, 0] dB, fixed), "
+        "stretch (per-image 2-98 %%), display (8-bit as it is), or auto (default): as the checkpoint records, "
+        "else sen1-2 for calibrated input and stretch otherwise",
+    )
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
     p.add_argument(
         "--format",
@@ -155,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
         dualpol=args.dualpol,
+        input_scaling=args.input_scaling,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
         scene = {"calibration": args.calibration, "pol": args.pol, "swath": args.swath, "cog": args.cog}

@@ -7,8 +7,9 @@
 
 How a SAR image becomes network input (every step is reported in `result.notes`):
 1. Optional speckle pre-filter (core.speckle) on linear intensity.
-2. Float SAR (intensity, amplitude, dB) becomes an 8-bit display image, as the public models were trained on
-   display PNGs: dB, then a 2-98 % percentile stretch (core.io.render). 8-bit display inputs are used as they are.
+2. Float SAR (intensity, amplitude, dB) becomes an 8-bit image the way the model was trained
+   (`input_scaling`, core.translate.inputs): dB on SEN1-2's fixed range for SEN1-2-trained weights, or a 2-98 %
+   percentile stretch (core.io.render) for SAR Studio's models. 8-bit display inputs are used as they are.
    Two-band VV/VH input: VV only (default for one- and three-channel grey models), the false colour
    R = VV, G = VH, B = VV/VH ratio, or two channels VV, VH (models with two input channels).
 3. The display image fills the model's input channels as its normalisation says ("grey3": grey copied to
@@ -49,6 +50,7 @@ from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     Limits,
     fit_channels,
+    is_calibrated,
     plan_input,
     prefilter_display,
     stretch_limits,
@@ -73,6 +75,7 @@ class TranslateOptions:
     prefilter: str | None = None  # core.speckle filter name applied to SAR intensity first
     prefilter_params: dict = field(default_factory=dict)
     dualpol: str = "auto"  # how two-band VV/VH input is fed, see DUALPOL_MODES
+    input_scaling: str = "auto"  # how dB becomes 0..255: auto, sen1-2, stretch, display (core.translate.inputs)
     threads: int | None = None  # ONNX Runtime intra-op threads (None: its default)
 
 
@@ -310,7 +313,8 @@ def network_input(
     opts = options or translator.options
     check_size(raster.name, raster.height, raster.width, translator)
     notes: list[str] = []
-    plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol)
+    calibrated = is_calibrated(raster.kind, raster.data.dtype)
+    plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol, opts.input_scaling, calibrated)
     data = raster.data
     nodata = raster.geo.nodata if raster.geo is not None else None
     if opts.prefilter and raster.kind == "display":

@@ -38,6 +38,8 @@ from core.translate.inputs import (
     InputPlan,
     Limits,
     fit_channels,
+    fixed_limits,
+    is_calibrated,
     plan_input,
     prefilter_display,
     prefilter_halo,
@@ -139,7 +141,8 @@ def translate_scene(
     if ov < 0 or ov >= t // 2:
         raise UserError(f"overlap {ov} must be between 0 and {t // 2 - 1} for tile {t}; use a smaller overlap.")
     bs = max(1, int(opts.batch_size or translator.batch_size))
-    plan = plan_input(kind, src.count, translator, opts.dualpol)
+    calibrated = is_calibrated(kind, src.dtype, src.calibration if src.product_type else None)
+    plan = plan_input(kind, src.count, translator, opts.dualpol, opts.input_scaling, calibrated)
     notes: list[str] = []
     step = sample_step(src.height, src.width)
     if opts.prefilter:
@@ -153,7 +156,9 @@ def translate_scene(
             f"{reader.halo}-pixel halo."
         )
     notes += plan.notes
-    if limits is None:
+    if limits is None and plan.scaling == "sen1-2":
+        limits = fixed_limits(plan, np.zeros((1, 1, src.count), np.float32))
+    elif limits is None:
         limits = scene_limits(reader, plan, step)
         if limits:
             notes.append(
