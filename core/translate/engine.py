@@ -16,6 +16,8 @@ How a SAR image becomes network input (every step is reported in `result.notes`)
    R = G = B for SAR2Optical), then x/255*2-1 (see core.translate.generators for the normalisation record).
 4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
    streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
+   Generators that normalise per input (instance norm, SE pooling) get statistics of the whole image, recorded
+   once and frozen for every tile (core.translate.sample_norms), so tiles do not differ in tone: no seams.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,9 +41,10 @@ from core.compute import resolve_device
 from core.errors import UserError
 from core.files import digest_file
 from core.onnx import cached_export, export_onnx, make_session
-from core.tiling import count_tiles, tile_blend
+from core.tiling import count_tiles, pad_to, tile_blend
 from core.translate import backends as translate_backend
 from core.translate.generators import LoadedGenerator, load_generator
+from core.translate.sample_norms import STATS_PIXELS, SampleNorms, per_sample_layers, stats_windows
 from core.translate.inputs import (
     DUALPOL_LABELS as DUALPOL_LABELS,  # re-exported: pages and the CLI name them from here
 )
@@ -120,8 +125,17 @@ class Translator:
         self.model: Any = None  # torch nn.Module on the PyTorch backend
         self.provider: str | None = None
         self.dtype: Any = None  # torch dtype on the PyTorch backend
+        self.sample_norms: SampleNorms | None = None  # per-sample layers of a PyTorch model (frozen per image)
+        self.lock = threading.RLock()  # one image at a time while statistics are frozen (a shared translator)
         backend = opts.backend
         chosen_batch = None
+        if gen.model is not None and backend != "torch" and per_sample_layers(gen.model):
+            backend = "torch"
+            self.notes.append(
+                "The generator normalises per image (instance norm / global pooling): its tiles run with "
+                "statistics of the whole image frozen in PyTorch (core.translate.sample_norms), so PyTorch runs "
+                "instead of ONNX Runtime."
+            )
         if backend == "auto":
             backend, chosen_batch, why = self._auto_backend(gen, opts)
             self.notes.append(why)
@@ -157,6 +171,7 @@ class Translator:
                 else:
                     self.notes.append("Half precision is only used on CUDA; running float32 on the CPU.")
             self.model = model.to(device=device, dtype=self.dtype).eval()
+            self.sample_norms = SampleNorms(self.model)
             self.notes.append(f"Backend: PyTorch eager on {device.upper() if device == 'cuda' else 'CPU'}.")
         else:
             path = gen.path if gen.onnx is not None else self._export_temp(model, progress)
@@ -249,9 +264,26 @@ class Translator:
             )
         return tile
 
-    # -- one batch
-    def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, t, t, C) display values 0..255 (float) -> (N, t, t, 3) display values 0..255 (float, unclipped)."""
+    # -- image-wide statistics (core.translate.sample_norms)
+    @contextmanager
+    def image_statistics(self, sample: np.ndarray | None) -> Iterator[None]:
+        """While open, per-sample layers use the statistics of `sample` (N, h, w, C display values: the whole image,
+        or tiles spread over it), recorded in one pass. No-op without such layers or with `sample` None."""
+        if not self.sample_norms or sample is None:
+            yield
+            return
+        import torch
+
+        with self.lock:
+            x = self._prepare(sample)
+            with torch.inference_mode():
+                t = torch.from_numpy(x).to(self.device, self.dtype)
+                self.sample_norms.record(lambda: self.model(t))
+            with self.sample_norms.frozen():
+                yield
+
+    def _prepare(self, batch: np.ndarray) -> np.ndarray:
+        """(N, h, w, C) display values -> (N, C, h, w) network input, as the checkpoint's normalisation says."""
         x = np.asarray(batch, np.float32)
         if x.ndim == 3:
             x = x[..., None]
@@ -259,7 +291,12 @@ class Translator:
             x = x / np.float32(255.0)
         else:
             x = x / np.float32(127.5) - np.float32(1.0)
-        x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+
+    # -- one batch
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, t, t, C) display values 0..255 (float) -> (N, t, t, 3) display values 0..255 (float, unclipped)."""
+        x = self._prepare(batch)
         if self.backend == "torch":
             import torch  # heavy, as in __init__ (already imported there for this backend)
 
@@ -362,8 +399,25 @@ def translate_array(
         img = img[..., None]
     h, w = img.shape[:2]
     n = count_tiles(max(h, t), max(w, t), t, ov)
-    out = tile_blend(img, translator.run_batch, tile=t, overlap=ov, batch_size=bs, progress=progress)
+    sample = statistics_batch(img, translator, t) if n > 1 else None
+    with translator.image_statistics(sample):
+        out = tile_blend(img, translator.run_batch, tile=t, overlap=ov, batch_size=bs, progress=progress)
     return _to_uint8(out), n
+
+
+def statistics_batch(img: np.ndarray, translator: Translator, tile: int) -> np.ndarray | None:
+    """The statistics batch of an image for a generator with per-sample layers (None without them): the whole
+    image (reflect-padded to the network's size multiple) up to STATS_PIXELS, else tiles spread over it."""
+    if not translator.sample_norms:
+        return None
+    if img.ndim == 2:
+        img = img[..., None]
+    h, w = img.shape[:2]
+    if h * w <= STATS_PIXELS:
+        m = translator.gen.size_multiple
+        return pad_to(img, -(-h // m) * m, -(-w // m) * m)[None]
+    padded = pad_to(img, tile, tile)
+    return np.stack([padded[y : y + tile, x : x + tile] for y, x in stats_windows(h, w, tile)])
 
 
 def translate_raster(

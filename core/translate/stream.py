@@ -32,7 +32,7 @@ from core import speckle
 from core.errors import UserError
 from core.io import Source, Window
 from core.tiling import BlendWeights, pad_to, tile_starts
-from core.translate.engine import TranslateOptions, Translator, output_geo
+from core.translate.engine import TranslateOptions, Translator, output_geo, statistics_batch
 from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     InputPlan,
@@ -47,6 +47,7 @@ from core.translate.inputs import (
     stretch_limits,
     to_display,
 )
+from core.translate.sample_norms import STATS_PIXELS, stats_windows
 
 SAMPLE_PIXELS = 4_000_000  # decimated read for the stretch: at most about this many pixels
 ProgressFn = Callable[[int, int], None]
@@ -170,8 +171,51 @@ def translate_scene(
     ph, pw = max(h, t), max(w, t)  # images smaller than a tile are padded as tile_blend pads them
     ys, xs = tile_starts(ph, t, ov), tile_starts(pw, t, ov)
     total = len(ys) * len(xs)
-    weights = BlendWeights(ys, xs, t)
     geo = output_geo(src.geo, translator.warning)  # no input nodata in an 8-bit RGB output; the card's warning
+    sample = scene_statistics_batch(reader, plan, limits, translator, t) if total > 1 else None
+    if sample is not None:
+        notes.append(
+            "Instance-norm / pooling statistics of the whole scene were recorded once "
+            + ("over the whole scene" if len(sample) == 1 else f"over {len(sample)} tiles spread over the scene")
+            + " and frozen for every tile."
+        )
+    with translator.image_statistics(sample):
+        return _translate_tiles(
+            reader, plan, limits, translator, dst, geo, cog, (ys, xs, t, bs, total), notes, progress
+        )
+
+
+def scene_statistics_batch(
+    reader: _Reader, plan: InputPlan, limits: Limits, translator: Translator, tile: int
+) -> np.ndarray | None:
+    """The statistics batch of a scene (core.translate.sample_norms): the whole scene when it is small enough,
+    else tiles on a regular grid over it, read band by band; None for generators without per-sample layers."""
+    if not translator.sample_norms:
+        return None
+    src = reader.src
+    h, w = src.height, src.width
+
+    def network_form(data: np.ndarray) -> np.ndarray:
+        img = fit_channels(to_display(plan, data, reader.nodata, limits), translator.gen.in_channels, [])
+        return pad_to(img, tile, tile) if (img.shape[0] < tile or img.shape[1] < tile) else img
+
+    if h * w <= STATS_PIXELS:
+        return statistics_batch(network_form(reader.rows(0, h)), translator, tile)
+    windows = stats_windows(h, w, tile)
+    tiles = []
+    for y in sorted({y for y, _ in windows}):
+        band = network_form(reader.rows(y, min(tile, h - y)))
+        tiles += [band[:, x : x + tile] for yy, x in windows if yy == y]
+    return np.stack(tiles)
+
+
+def _translate_tiles(reader, plan, limits, translator, dst, geo, cog, grid, notes, progress) -> SceneResult:
+    """Run the tiles row of tiles by row of tiles, blending and writing finished rows (see the module note)."""
+    ys, xs, t, bs, total = grid
+    src = reader.src
+    h, w = src.height, src.width
+    pw = max(w, t)
+    weights = BlendWeights(ys, xs, t)
     done = 0
     with sio.BlockWriter(dst, w, h, 3, np.dtype(np.uint8), geo, ["red", "green", "blue"], block=256, cog=cog) as writer:
         out_rows = _RowWriter(writer, w)
