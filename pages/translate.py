@@ -361,7 +361,7 @@ shown_input = (
     else res.network_input[..., 0]
 )
 res_warning = res.geo.tags.get(cards.WARNING_TAG) if res.geo is not None else None
-shown_output = cards.burn_warning(res.output) if res_warning else res.output  # the warning travels with the image
+shown_output = tr.exported_output(res)  # a demo model's warning band travels with the image
 compare_view(shown_input, shown_output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
 h, w = res.output.shape[:2]
 geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced else "no georeference"
@@ -388,17 +388,11 @@ if optical_up is not None or partner is not None:
         optical = None
 
 base = stem(res.name)
-comparison = tr.comparison_png(res, optical)
-comparison = cards.warn_png(comparison, res_warning) if res_warning else comparison
+comparison = tr.comparison_png(res, optical)  # a demo model's result: band in the panel and below the image
 download_buttons(
     [
-        ("PNG", sio.encode_png(res.output), f"{base}_optical.png", "image/png"),
-        (
-            "GeoTIFF",
-            sio.encode_geotiff(res.output, res.geo, ["red", "green", "blue"]),
-            f"{base}_optical.tif",
-            "image/tiff",
-        ),
+        ("PNG", tr.encode_result(res, "png"), f"{base}_optical.png", "image/png"),
+        ("GeoTIFF", tr.encode_result(res, "tif"), f"{base}_optical.tif", "image/tiff"),
         ("Comparison PNG", comparison, f"{base}_comparison.png", "image/png"),
     ],
     key=f"{KEY}_dl",
@@ -407,8 +401,8 @@ if len(results) > 1:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for r in results:
-            zf.writestr(f"{stem(r.name)}_optical.png", sio.encode_png(r.output))
-            zf.writestr(f"{stem(r.name)}_optical.tif", sio.encode_geotiff(r.output, r.geo, ["red", "green", "blue"]))
+            zf.writestr(f"{stem(r.name)}_optical.png", tr.encode_result(r, "png"))
+            zf.writestr(f"{stem(r.name)}_optical.tif", tr.encode_result(r, "tif"))
     st.download_button(
         f"All {len(results)} results (zip: PNG + GeoTIFF)",
         buf.getvalue(),

@@ -36,7 +36,8 @@ import numpy as np
 
 from core import io as sio
 from core import metrics, speckle
-from core.cards import result_warning, with_warning_tag
+from core import cards
+from core.cards import WARNING_TAG, result_warning, with_mark_tag, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
 from core.files import digest_file
@@ -511,12 +512,38 @@ def translate_many(
     yield from flush()
 
 
+def result_warning_text(result: TranslationResult) -> str | None:
+    """The model card's warning a result carries (a demo model trained on synthetic scenes), or None."""
+    return result.geo.tags.get(WARNING_TAG) if result.geo is not None else None
+
+
+def exported_output(result: TranslationResult) -> np.ndarray:
+    """The RGB image as every export shows it: a demo model's result with its warning band burned into the
+    bottom rows (core.cards), a real checkpoint's result as it is."""
+    return cards.burn_warning(result.output) if result_warning_text(result) else result.output
+
+
+def exported_geo(result: TranslationResult) -> sio.GeoInfo | None:
+    """The GeoTIFF's georeference and tags: MARK_TAG added where the warning band is burned in."""
+    if not result_warning_text(result):
+        return result.geo
+    return with_mark_tag(result.geo, result.output.shape[0])
+
+
+def encode_result(result: TranslationResult, fmt: str) -> bytes:
+    """"png" or "tif" bytes of a result as exported (see exported_output), for the page's downloads."""
+    if fmt == "tif":
+        return sio.encode_geotiff(exported_output(result), exported_geo(result), ["red", "green", "blue"])
+    return sio.encode_png(exported_output(result))
+
+
 def write_result(result: TranslationResult, path: str | os.PathLike) -> Path:
-    """PNG/JPEG: the RGB image; .tif: GeoTIFF (uint8 RGB) with the input's georeference. Atomic."""
+    """PNG/JPEG: the RGB image; .tif: GeoTIFF (uint8 RGB) with the input's georeference. Atomic. A demo model's
+    result carries its warning band in the pixels (exported_output)."""
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):
-        return sio.write_geotiff(path, result.output, result.geo, ["red", "green", "blue"])
-    return sio.write_image(path, result.output)
+        return sio.write_geotiff(path, exported_output(result), exported_geo(result), ["red", "green", "blue"])
+    return sio.write_image(path, exported_output(result))
 
 
 def comparison_png(result: TranslationResult, optical: np.ndarray | None = None) -> bytes:
@@ -530,11 +557,13 @@ def comparison_png(result: TranslationResult, optical: np.ndarray | None = None)
                 else result.network_input
             ),
         ),
-        ("Translated", result.output),
+        ("Translated", exported_output(result)),
     ]
     if optical is not None:
         panels.append(("Real optical", sio.to_rgb(optical)))
-    return sio.encode_png(sio.comparison_image(panels))
+    png = sio.encode_png(sio.comparison_image(panels))
+    warning = result_warning_text(result)
+    return cards.warn_png(png, warning) if warning else png
 
 
 def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import cards, speckle
 from core import io as sio
-from core import speckle
 from core.errors import UserError
 from core.io import Source, Window
 from core.tiling import BlendWeights, pad_to, tile_starts
@@ -217,8 +217,12 @@ def _translate_tiles(reader, plan, limits, translator, dst, geo, cog, grid, note
     pw = max(w, t)
     weights = BlendWeights(ys, xs, t)
     done = 0
+    band = None
+    if translator.warning:  # a demo model: the warning band goes into the bottom rows of the pixels (core.cards)
+        geo = cards.with_mark_tag(geo, h)
+        band = cards.warning_band(w, h)
     with sio.BlockWriter(dst, w, h, 3, np.dtype(np.uint8), geo, ["red", "green", "blue"], block=256, cog=cog) as writer:
-        out_rows = _RowWriter(writer, w)
+        out_rows = _RowWriter(writer, w, h, band)
         carry_acc: np.ndarray | None = None  # rows [y, previous y + t) of the blend buffer
         carry_norm: np.ndarray | None = None
         for k, y in enumerate(ys):
@@ -261,15 +265,23 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 class _RowWriter:
     """Collect finished output rows and write them in whole GeoTIFF block rows (no tile written twice)."""
 
-    def __init__(self, writer: sio.BlockWriter, width: int):
+    def __init__(self, writer: sio.BlockWriter, width: int, height: int = 0, band: np.ndarray | None = None):
         self.writer, self.width = writer, width
         self.row = 0
         self.pending: list[np.ndarray] = []
         self.count = 0
+        self.added = 0  # rows received so far
+        self.band_start = height - len(band) if band is not None else height
+        self.band = band
 
     def add(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
             return
+        start, end = self.added, self.added + len(rows)
+        self.added = end
+        if self.band is not None and end > self.band_start:  # burn the warning band into its rows
+            lo = max(start, self.band_start)
+            rows[lo - start :] = self.band[lo - self.band_start : end - self.band_start]
         self.pending.append(rows)
         self.count += len(rows)
         block = self.writer.block
