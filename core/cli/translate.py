@@ -22,6 +22,7 @@ from core.translate import (
     TranslateOptions,
     Translator,
     check_size,
+    estimate_duration,
     open_translator,
     translate_many,
     write_result,
@@ -116,6 +117,13 @@ def add_cli(subparsers) -> None:
         default="auto",
         help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
     )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=60.0,
+        help="refuse a run whose estimated duration (tiles x time per tile measured before it starts) is longer "
+        "(default 60)",
+    )
     add_scene_options(p)
     batch.add_batch_options(p)
     p.set_defaults(func=run)
@@ -185,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         translator.tile_size()
         for n in translator.notes:
             print(f"note: {n}", file=sys.stderr)
+        check_duration(plan, translator, opts, args)
         start = time.perf_counter()
         shown: set[str] = set()
 
@@ -215,6 +224,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         translator.close()
     return 0
+
+
+def plan_sizes(plan: list[tuple[Path, Path]], args: argparse.Namespace) -> Iterator[tuple[int, int]]:
+    """(height, width) of every input, read from headers only (files that cannot be opened are left out here:
+    the run reports them)."""
+    for src, _ in plan:
+        product = safe_manifest(src) is not None
+        try:
+            with sio.open_source(src, calibration=args.calibration if product else None, pol=args.pol, swath=args.swath) as s:
+                yield s.height, s.width
+        except UserError:
+            continue
+
+
+def check_duration(plan, translator: Translator, opts: TranslateOptions, args: argparse.Namespace) -> None:
+    """Print the estimated duration (tiles x time per tile measured now) and refuse a run above --max-minutes."""
+    est = estimate_duration(translator, plan_sizes(plan, args), opts)
+    print(f"note: {est.text()}.", file=sys.stderr)
+    if est.seconds > args.max_minutes * 60:
+        raise UserError(
+            f"{est.text()}, above --max-minutes {args.max_minutes:g}; raise --max-minutes to run it, or translate "
+            f"a smaller area."
+        )
 
 
 def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str, scene: dict) -> tuple[str, list[str]]:
