@@ -5,6 +5,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core import cards, catalog, roots, speckle
@@ -12,8 +13,19 @@ from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import digest_bytes, digest_file, save_upload
+from core.files import digest_bytes, digest_file, save_upload, upload_root
+from core.io.products import safe_manifest
+from core.jobs import scene_size
+from core.speckle.jobs import PAGE_WHOLE_PIXELS
+from core.translate.engine import format_duration
 from core.translate.inputs import SCALING_LABELS, SCALINGS
+from core.translate.scene_job import (
+    SceneChoice,
+    open_scene,
+    scene_comparison_png,
+    scene_preview,
+    start_translation_job,
+)
 from pages.components import (
     IMAGE_TYPES,
     compare_view,
@@ -27,6 +39,7 @@ from pages.components import (
 )
 
 KEY = "translate"
+PAGE_MAX_MINUTES = 30  # a scene estimated to take longer asks for confirmation first
 CHECKPOINTS = catalog.checkpoints_dir()
 
 st.title("SAR to optical")
@@ -238,8 +251,131 @@ if adapter_card:
     with st.expander("Adapter card"):  # outside the options expander: Streamlit does not nest expanders
         st.markdown(adapter_card)
 
+adapter_hash = path_hash(adapter_path) if adapter_path is not None else None
+options = tr.TranslateOptions(
+    backend=backend,
+    device=device,
+    half=half,
+    tile=int(tile),
+    overlap=int(overlap),
+    batch_size=int(batch),
+    adapter=str(adapter_path) if adapter_path else None,
+    adapter_strength=float(strength),
+    prefilter=None if prefilter == "none" else prefilter,
+    dualpol=dualpol,
+    input_scaling=input_scaling,
+)
+
+
+def _page_translator() -> tr.Translator | None:
+    """The cached translator for the chosen model and options (None, with the error shown, when it fails)."""
+    if model_path is None or info is None:
+        return None
+    return run_guarded(
+        _translator,
+        model_hash,
+        str(model_path),
+        backend,
+        device,
+        half,
+        int(tile),
+        adapter_hash,
+        options.adapter,
+        float(strength),
+    )
+
+
+# ------------------------------------------------------------------------------------------- large scenes
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scene_preview(path: str, mtime: float, calibration: str | None, pol: str, swath: str | None) -> np.ndarray:
+    return scene_preview(path, SceneChoice(calibration, pol, swath))
+
+
+def large_scene(path: Path) -> None:
+    """A scene or product streamed into a COG by a background job: choices, preview, estimate, progress, downloads."""
+    product = safe_manifest(path) is not None
+    choice = SceneChoice()
+    if product:
+        p1, p2, p3 = st.columns(3)
+        calibration = p1.selectbox("Calibration", sio.CALIBRATIONS, key=f"{KEY}_scene_cal")
+        pol = p2.selectbox("Polarisation", ("VV", "VH", "HH", "HV", "all"), key=f"{KEY}_scene_pol")
+        swath = p3.selectbox("Swath (SLC)", ("none", "IW1", "IW2", "IW3"), key=f"{KEY}_scene_swath")
+        choice = SceneChoice(calibration, pol, None if swath == "none" else swath)
+    try:
+        with open_scene(path, choice) as src:
+            h, w, bands, kind = src.height, src.width, src.count, src.kind
+        preview = _scene_preview(str(path), path.stat().st_mtime, choice.calibration, choice.pol, choice.swath)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"{path.name}: {w}×{h}, {bands} band(s), {sio.KIND_LABELS[kind]}; translated tile by tile into a COG.")
+    st.image(preview, caption=f"decimated preview ({preview.shape[1]}×{preview.shape[0]})", width="stretch")
+    translator = _page_translator()
+    if translator is None:
+        st.info("Choose a model above to translate the scene.")
+        return
+    est = run_guarded(tr.estimate_duration, translator, [(h, w)], options)
+    if est is None:
+        return
+    st.caption(est.text()[0].upper() + est.text()[1:] + ".")
+    too_long = est.seconds > PAGE_MAX_MINUTES * 60
+    sure = True
+    if too_long:
+        sure = st.checkbox(
+            f"Run anyway: longer than {PAGE_MAX_MINUTES} min ({format_duration(est.seconds)})",
+            key=f"{KEY}_scene_sure",
+        )
+    if st.button("Translate the whole scene", type="primary", key=f"{KEY}_scene_run", disabled=not sure):
+        out = upload_root() / "results" / f"{stem(path.name)}_{stem(model_path.name)}_cog.tif"  # type: ignore[union-attr]
+        job = start_translation_job(path, out, translator, options, choice)
+        st.session_state[f"{KEY}_scene_job"] = {"job": job, "choice": choice, "translator": translator,
+                                                "options": options, "comparison": None}  # fmt: skip
+    if st.session_state.get(f"{KEY}_scene_job"):
+        _scene_job_status()
+
+
+@st.fragment(run_every=1.0)
+def _scene_job_status() -> None:
+    state = st.session_state.get(f"{KEY}_scene_job")
+    if not state:
+        return
+    job = state["job"]
+    if job.error:
+        st.error(job.error)
+        return
+    st.progress(job.fraction, text=job.status_text("tile"))
+    if not (job.finished and job.output.exists()):
+        return
+    st.caption(f"Done in {format_duration(job.elapsed)}.")
+    if state["translator"].warning:
+        st.warning(state["translator"].warning, icon=":material/warning:")
+    with st.expander(f"Notes on this translation ({len(job.notes)})", icon=":material/info:"):
+        st.info("\n".join(f"- {n}" for n in job.notes))
+    if state["comparison"] is None:
+        state["comparison"] = run_guarded(
+            scene_comparison_png, job, state["choice"], state["translator"], state["options"]
+        )
+    if state["comparison"] is not None:
+        st.image(state["comparison"], caption="input as fed and translation (decimated)", width="stretch")
+        st.download_button(
+            "Comparison PNG", state["comparison"], f"{stem(job.output.name)}_comparison.png", "image/png",
+            key=f"{KEY}_scene_cmp_dl",
+        )  # fmt: skip
+    with open(job.output, "rb") as fh:
+        st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
+
+
 # ------------------------------------------------------------------------------------------------ inputs
 st.subheader("SAR images")
+if roots.server_paths():
+    with st.expander("Large scene or Sentinel-1 product on the server (streamed into a COG)", expanded=True):
+        scene_path = server_path_input(
+            "Path (GeoTIFF, any GDAL raster, .SAFE folder or .zip)", f"{KEY}_scene_path", "any"
+        )
+        if scene_path is not None:
+            large_scene(scene_path)
 inputs = pick_inputs(KEY, "SAR image", category=(catalog.PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
 if st.session_state.get(f"{KEY}_mode") == "Sample":
     st.caption(
@@ -251,6 +387,16 @@ if st.session_state.get(f"{KEY}_mode") == "Sample":
 if not inputs:
     st.info("Pick bundled samples, upload SAR images, or give a folder on the server.")
     st.stop()
+if len(inputs) == 1 and Path(inputs[0][0]).suffix.lower() in (".tif", ".tiff"):
+    saved = save_upload(inputs[0][1], inputs[0][0], KEY)
+    try:
+        big = int(np.prod(scene_size(saved))) > PAGE_WHOLE_PIXELS
+    except UserError:
+        big = False  # read_input below says what is wrong with it
+    if big:
+        st.info("A large scene: it is translated tile by tile into a Cloud-Optimized GeoTIFF by a background job.")
+        large_scene(saved)
+        st.stop()
 rasters = []
 for i, (name, blob) in enumerate(inputs):
     r = read_input(name, blob, f"{KEY}_in{i}", kind_control=len(inputs) <= 3)
@@ -277,20 +423,6 @@ if model_path is None or info is None:
     st.info("Choose a model above to translate.")
     st.stop()
 
-adapter_hash = path_hash(adapter_path) if adapter_path is not None else None
-options = tr.TranslateOptions(
-    backend=backend,
-    device=device,
-    half=half,
-    tile=int(tile),
-    overlap=int(overlap),
-    batch_size=int(batch),
-    adapter=str(adapter_path) if adapter_path else None,
-    adapter_strength=float(strength),
-    prefilter=None if prefilter == "none" else prefilter,
-    dualpol=dualpol,
-    input_scaling=input_scaling,
-)
 signature = (
     model_hash,
     backend,
@@ -310,18 +442,7 @@ signature = (
 if st.button("Translate", type="primary", key=f"{KEY}_run"):
     update = progress_bar("Translating…")
     update(0.0, "loading the model")
-    translator = run_guarded(
-        _translator,
-        model_hash,
-        str(model_path),
-        backend,
-        device,
-        half,
-        int(tile),
-        adapter_hash,
-        options.adapter,
-        float(strength),
-    )
+    translator = _page_translator()
     if translator is not None:
 
         def go():

@@ -47,9 +47,10 @@ def test_demo_png_geotiff_cog_and_comparison_carry_the_band(tmp_path, rng):
         small = np.moveaxis(ds.read(out_shape=(3, 300 // f, 420 // f)), 0, -1)
         assert _red_fraction(small[-max(1, bh // f - 1) :]) > 0.3
     res = tr.translate_raster(sio.read_raster(src), tr.open_translator(DEMO, tr.TranslateOptions(backend="torch")))
-    assert np.array_equal(tr.exported_output(res)[-bh:].reshape(-1, 3)[0], RED) or _red_fraction(
-        tr.exported_output(res)[-bh:]
-    ) > 0.5
+    assert (
+        np.array_equal(tr.exported_output(res)[-bh:].reshape(-1, 3)[0], RED)
+        or _red_fraction(tr.exported_output(res)[-bh:]) > 0.5
+    )
     comp = np.asarray(Image.open(io.BytesIO(tr.comparison_png(res))).convert("RGB"))
     right = comp[:, comp.shape[1] // 2 :]  # the translated panel: its bottom band is red, and a band under all
     assert _red_fraction(comp[-10:]) > 0.5 and _red_fraction(right) > 0.04

@@ -232,7 +232,9 @@ def plan_sizes(plan: list[tuple[Path, Path]], args: argparse.Namespace) -> Itera
     for src, _ in plan:
         product = safe_manifest(src) is not None
         try:
-            with sio.open_source(src, calibration=args.calibration if product else None, pol=args.pol, swath=args.swath) as s:
+            with sio.open_source(
+                src, calibration=args.calibration if product else None, pol=args.pol, swath=args.swath
+            ) as s:
                 yield s.height, s.width
         except UserError:
             continue

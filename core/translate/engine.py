@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from core import cards, metrics, speckle
 from core import io as sio
-from core import metrics, speckle
-from core import cards
 from core.cards import WARNING_TAG, result_warning, with_mark_tag, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
@@ -45,7 +44,6 @@ from core.onnx import cached_export, export_onnx, make_session
 from core.tiling import count_tiles, pad_to, tile_blend
 from core.translate import backends as translate_backend
 from core.translate.generators import LoadedGenerator, load_generator
-from core.translate.sample_norms import STATS_PIXELS, SampleNorms, per_sample_layers, stats_windows
 from core.translate.inputs import (
     DUALPOL_LABELS as DUALPOL_LABELS,  # re-exported: pages and the CLI name them from here
 )
@@ -62,6 +60,7 @@ from core.translate.inputs import (
     stretch_limits,
     to_display,
 )
+from core.translate.sample_norms import STATS_PIXELS, SampleNorms, per_sample_layers, stats_windows
 
 ProgressFn = Callable[[float, str], None]
 BACKENDS = ("torch", "onnx")  # what a user picks on the page
@@ -531,7 +530,7 @@ def exported_geo(result: TranslationResult) -> sio.GeoInfo | None:
 
 
 def encode_result(result: TranslationResult, fmt: str) -> bytes:
-    """"png" or "tif" bytes of a result as exported (see exported_output), for the page's downloads."""
+    """ "png" or "tif" bytes of a result as exported (see exported_output), for the page's downloads."""
     if fmt == "tif":
         return sio.encode_geotiff(exported_output(result), exported_geo(result), ["red", "green", "blue"])
     return sio.encode_png(exported_output(result))

@@ -109,7 +109,9 @@ def resolve_scaling(choice: str, kind: str, translator: Any, calibrated: bool) -
                 "Input scaling stretch (auto): the input is not calibrated σ⁰, so it gets a per-image 2-98 % stretch."
             )
             if trained is None:
-                notes.append(NOT_TRAINING.format(used="per-image stretch", trained="unknown, usually SEN1-2's fixed range"))
+                notes.append(
+                    NOT_TRAINING.format(used="per-image stretch", trained="unknown, usually SEN1-2's fixed range")
+                )
     else:
         used = choice
     if used == "display" and kind != "display":
