@@ -29,7 +29,7 @@ import numpy as np
 STATS_PIXELS = 1024 * 1024  # pixels of the statistics batch (the whole image up to this size)
 
 
-def _kinds() -> tuple[type, type]:
+def _kinds() -> tuple[Any, Any]:
     from torch import nn  # heavy: only torch generators come here
 
     return nn.modules.instancenorm._InstanceNorm, nn.AdaptiveAvgPool2d
@@ -71,7 +71,7 @@ class SampleNorms:
                 var = x.float().var(dim=dims, keepdim=True, unbiased=False) if is_norm else None
                 self.stats[id(layer)] = (mean, var)
             mean, var = self.stats[id(layer)]
-            if not is_norm:  # a global average pool: the image's channel means, for every sample
+            if not is_norm or var is None:  # a global average pool: the image's channel means, for every sample
                 return mean.to(x.dtype).expand(x.shape[0], -1, -1, -1)
             y = (x - mean.to(x.dtype)) / torch.sqrt(var.to(x.dtype) + layer.eps)
             if layer.affine:
