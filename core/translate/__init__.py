@@ -4,7 +4,9 @@
 - backends: `--backend auto`, choosing PyTorch or ONNX Runtime and the batch size from a measurement;
 - inputs: how SAR values become a network's 8-bit input, the same for a whole image and for one tile;
 - stream: a whole scene in bounded memory, tiles read from disk and output blocks written as they finish;
-- generators: translation generators from model files (recognised, built, loaded strictly).
+- generators: translation generators from model files (recognised, built, loaded strictly);
+- sample_norms: instance-norm / SE-pooling statistics of the whole image, recorded once and frozen for every tile;
+- scene_job: a whole scene or product translated by a background job for the page (core.jobs), preview, comparison.
 
 `from core.translate import Translator` keeps working: the names below are looked up in their module on first use
 (PEP 562), so that `core.translate.generators` stays light for the catalog and core.onnx, which loads generators
