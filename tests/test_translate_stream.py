@@ -176,7 +176,15 @@ def test_zipped_sentinel1_product_through_translate_sigma0(tmp_path, capsys):
         assert (ds.width, ds.height, ds.count) == (90, 70, 3)
         gcps, crs = ds.gcps
         assert crs.to_epsg() == 4326 and len(gcps) == len(product.gcps)
-        assert ds.tags()["CALIBRATION"] == "SIGMA0"
+        assert ds.tags()["CALIBRATION"] == "SIGMA0" and ds.tags()["THERMAL_NOISE"] == "REMOVED"
+    keep = tmp_path / "s1_keep.tif"
+    capsys.readouterr()
+    rc = cli_main(
+        [*args[:2], str(keep), *args[3:], "--noise", "keep", "--tile", "64", "--overlap", "8", "--backend", "torch"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    with rasterio.open(keep) as ds:
+        assert ds.tags()["THERMAL_NOISE"] == "KEPT"
     # the same scene calibrated in memory (DN^2 / A^2 by core.io) gives the same translation
     with sio.open_source(zipped, calibration="sigma0", pol="VV") as src:
         sigma0 = src.read()

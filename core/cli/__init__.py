@@ -13,11 +13,11 @@ import os
 import signal
 import sys
 
-from core.cli import crossband, info, onnx, speckle, superres, train, translate
+from core.cli import crossband, fid, info, onnx, prepare, preprocess, speckle, superres, train, translate
 from core.errors import UserError
 
 # Order is the order in --help.
-COMMAND_GROUPS = (info, speckle, translate, onnx, superres, crossband, train)
+COMMAND_GROUPS = (info, prepare, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
 
 
 def build_parser() -> argparse.ArgumentParser:

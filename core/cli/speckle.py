@@ -76,7 +76,12 @@ def add_cli(sub) -> None:
         help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (the result is linear intensity)",
     )
     p.add_argument("--pol", default="all", help="polarisation to filter: VV, VH, ... or all (default)")
-    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...)")
+    p.add_argument("--swath", help="SLC products: the swath (IW1, IW2, IW3, ...), or all to merge a TOPS SLC's swaths")
+    p.add_argument(
+        "--noise",
+        choices=["remove", "keep"],
+        help="Sentinel-1 products: thermal noise removal, remove (default) or keep (default with --calibration none)",
+    )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
     add_progress_option(p)
@@ -165,7 +170,9 @@ def despeckle_file(src: Path, dst: Path, args: argparse.Namespace, name: str, pa
 
 def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
     """The input as a windowed Source (product options applied, --kind override)."""
-    source = sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath)
+    source = sio.open_source(
+        src, calibration=args.calibration, pol=args.pol, swath=args.swath, noise=getattr(args, "noise", None)
+    )
     if args.kind not in (None, "auto"):
         source.kind = args.kind
     return source
@@ -210,6 +217,7 @@ def read_whole(src: Path, args: argparse.Namespace) -> sio.Raster:
     """The whole image in memory: PNG/JPEG/TIFF as read_raster reads them, products and other rasters from
     their Source (under the same pixel limit)."""
     plain = src.suffix.lower() in (*_IN_MEMORY_INPUTS, ".tif", ".tiff") and args.calibration in (None, "none")
+    plain = plain and getattr(args, "noise", None) is None
     if plain and args.pol == "all" and not src.is_dir():
         return sio.read_raster(src, kind=args.kind)
     with open_input(src, args) as source:

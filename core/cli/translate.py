@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
 from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
+from core.speckle.prepare import prefilter_params
 from core.translate import (
     BACKEND_CHOICES,
     DUALPOL_MODES,
@@ -101,6 +102,7 @@ def add_cli(subparsers) -> None:
         "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
     )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
+    p.add_argument("--prefilter-window", type=int, default=None, help="--prefilter window (odd; default: the filter's)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument(
         "--input-scaling",
@@ -138,7 +140,13 @@ def add_scene_options(p) -> None:
         help="Sentinel-1 products: sigma0 (default), beta0, gamma0 or none (DN)",
     )
     p.add_argument("--pol", default="all", help="polarisation of a product or multi-band file: VV, VH, ... or all")
-    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3)")
+    p.add_argument("--swath", default=None, help="swath of an SLC product (IW1, IW2, IW3), or all to merge them")
+    p.add_argument(
+        "--noise",
+        choices=["remove", "keep"],
+        default=None,
+        help="Sentinel-1 products: thermal noise removal, remove (default) or keep (default with --calibration none)",
+    )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
     add_progress_option(p)
 
@@ -150,7 +158,7 @@ def streamed(src: Path, dst: Path) -> bool:
 
 def translate_streamed(src: Path, dst: Path, translator: Translator, args: argparse.Namespace) -> list[str]:
     """One scene, read and written tile by tile with a progress bar; returns the notes."""
-    with sio.open_source(src, calibration=args.calibration, pol=args.pol, swath=args.swath) as source:
+    with sio.open_source(src, args.calibration, args.pol, args.swath, getattr(args, "noise", None)) as source:
         check_size(src.name, source.height, source.width, translator)
         with cli_progress(src.name, unit="tile", force=args.progress) as bar:
             res = translate_scene(source, dst, translator, kind=args.kind, cog=args.cog, progress=bar)
@@ -171,11 +179,13 @@ def run(args: argparse.Namespace) -> int:
         adapter=args.lora,
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
+        prefilter_params=prefilter_params(args.prefilter, args.prefilter_window),  # core.speckle.prepare
         dualpol=args.dualpol,
         input_scaling=args.input_scaling,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
         scene = {"calibration": args.calibration, "pol": args.pol, "swath": args.swath, "cog": args.cog}
+        scene["noise"] = getattr(args, "noise", None)
         job = functools.partial(
             _translate_job, model=str(Path(args.model).resolve()), opts=opts, kind=args.kind, scene=scene
         )
@@ -259,7 +269,8 @@ def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str
     translator = batch.cached_model(key, lambda: _ready_translator(model, opts))
     if streamed(job.src, job.dst):
         cog = scene.get("cog", False)
-        with sio.open_source(job.src, scene.get("calibration"), scene.get("pol", "all"), scene.get("swath")) as source:
+        args = (scene.get("calibration"), scene.get("pol", "all"), scene.get("swath"), scene.get("noise"))
+        with sio.open_source(job.src, *args) as source:
             res = translate_scene(source, job.dst, translator, kind=kind, cog=cog)
             notes = [*translator.notes, *source.notes, *res.notes]
         tiles = f"{res.tiles} tile{'s' if res.tiles != 1 else ''}"
@@ -283,6 +294,8 @@ def translate_in_memory(plan, translator: Translator, opts: TranslateOptions, ar
     targets = dict(plan)
     if args.calibration not in (None, "none"):
         raise UserError("--calibration applies to Sentinel-1 products; these inputs have no calibration tables.")
+    if getattr(args, "noise", None) not in (None, "keep"):
+        raise UserError("--noise applies to Sentinel-1 products; these inputs have no noise tables.")
 
     def rasters() -> Iterator[sio.Raster]:
         for src, _ in plan:

@@ -1,21 +1,16 @@
 """Open any raster GDAL opens, or a Sentinel-1 product, as a windowed `Source`; describe it for `core info`.
 
-A Sentinel-1 product is the .SAFE folder, its manifest.safe, or the zipped product (read through /vsizip/).
-GDAL's SAFE driver finds the measurements, their annotation, GCPs (EPSG:4326) and calibration files.
-
-Calibration: measured on GDAL 3.10.3 (the rasterio 1.4.4 wheel), the driver lists no calibrated subdataset for
-GRD at all, and for SLC its SENTINEL1_CALIB:SIGMA0|BETA0|GAMMA:…:INTENSITY bands return |z|^2 unchanged (the same
-values as UNCALIB; see tests/test_io_products.py). So the LUT is applied here, in `_Lut`: sigma0 = DN^2 / A^2 with
-A bilinear between the LUT's (line, pixel) knots, the interpolation GDAL's SAFECalibratedRasterBand uses (last
-interval extended past the last knot). The calibration file is the one GDAL associates with the measurement.
+A Sentinel-1 product is the .SAFE folder, its manifest.safe, or the zipped product: `open_source` hands it to
+core.products (its own manifest/annotation/calibration/noise reader; thermal noise removal, calibration, TOPS
+deburst). GDAL's SAFE driver is not used: it opens no EW or SM product and no product missing a calibration file,
+lists no calibrated subdataset for GRD, and for SLC its SENTINEL1_CALIB:SIGMA0 bands return |z|^2 unchanged
+(GDAL 3.10.3, see tests/test_io_products.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
-import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +23,6 @@ from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
 
 CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")
-_LUT_TAG = {"sigma0": "sigmaNought", "beta0": "betaNought", "gamma0": "gamma"}
-POLS = ("VV", "VH", "HH", "HV")
 
 
 class Window(NamedTuple):
@@ -121,10 +114,15 @@ class Source:
 
 
 def open_source(
-    source: str | os.PathLike, calibration: str | None = None, pol: str = "all", swath: str | None = None
+    source: str | os.PathLike,
+    calibration: str | None = None,
+    pol: str = "all",
+    swath: str | None = None,
+    noise: str | None = None,
 ) -> Source:
     """Open a GDAL raster or a Sentinel-1 product. calibration: sigma0|beta0|gamma0|none (default sigma0 for
-    products, none otherwise); pol: VV|VH|...|all; swath: IW1.. for SLC products (GRD has one)."""
+    products, none otherwise); pol: VV|VH|...|all (or "VV,VH"); swath: IW1.. for SLC products (GRD has one);
+    noise: remove|keep, products only (default remove, keep with calibration none). Products are read by core.products (noise, deburst)."""
     import rasterio
 
     path = Path(source)
@@ -133,7 +131,13 @@ def open_source(
         raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
     manifest = safe_manifest(path)
     if manifest is not None:
-        return _open_s1(manifest, name, calibration or "sigma0", pol, swath)
+        from core.products.reader import open_product  # products build on io: imported only when one is opened
+
+        calibration = calibration or "sigma0"
+        default_noise = "keep" if calibration == "none" else "remove"  # "none" asks for the DN as stored
+        return open_product(path, calibration, pol, swath, noise or default_noise)
+    if noise not in (None, "keep"):
+        raise UserError(f"{name} is not a Sentinel-1 product, so it has no noise tables; leave out --noise.")
     if not path.exists():
         raise UserError(f"{name}: file not found; check the path.")
     if calibration not in (None, "none"):
@@ -178,90 +182,6 @@ def safe_manifest(path: Path) -> str | None:
     return None
 
 
-def _open_s1(manifest: str, name: str, calibration: str, pol: str, swath: str | None) -> Source:
-    import rasterio
-
-    try:
-        with rasterio.open(manifest) as top:
-            tags = dict(top.tags())
-            subs = list(top.subdatasets)
-    except rasterio.errors.RasterioError as exc:
-        raise UserError(f"{name}: GDAL could not open the Sentinel-1 product ({_short(exc)}).") from None
-    product = tags.get("PRODUCT_TYPE", "")
-    is_slc = product == "SLC"
-    grid = _swath_pols(subs)
-    swaths = sorted(grid)
-    if swath is None:
-        if len(swaths) > 1:
-            raise UserError(f"{name} is an {product} product with swaths {', '.join(swaths)}; choose one with --swath.")
-        swath = swaths[0]
-    swath = swath.upper()
-    if swath not in grid:
-        raise UserError(f"{name} has no swath {swath}; its swaths are {', '.join(swaths)}.")
-    pols = sorted(grid[swath], key=lambda p: POLS.index(p) if p in POLS else 9)
-    if pol.upper() != "ALL":
-        if pol.upper() not in pols:
-            raise UserError(f"{name} has no {pol} polarisation; it has {', '.join(pols)}.")
-        pols = [pol.upper()]
-    unit = "INTENSITY" if is_slc else "AMPLITUDE"
-    bands, luts, band_tags = [], [], []
-    for p in pols:
-        ds = rasterio.open(f"SENTINEL1_CALIB:UNCALIB:{manifest}:{swath}_{p}:{unit}")
-        bands.append((ds, 1))
-        band_tags.append({**ds.tags(1), "CALIBRATION": calibration.upper()})
-        luts.append(None if calibration == "none" else _read_lut(ds.files, calibration, name))
-    first = bands[0][0]
-    geo = GeoInfo.from_dataset(first)
-    geo.tags = {**tags, **{k: v for k, v in first.tags().items() if k not in tags}, "CALIBRATION": calibration.upper()}
-    geo.band_tags, geo.band_descriptions = tuple(band_tags), tuple(pols)
-    calibrated = calibration != "none"
-    kind = "intensity" if calibrated or is_slc else "amplitude"
-    dtype = np.dtype(np.float32) if calibrated or is_slc else np.dtype(np.uint16)
-    src = Source(name, "SAFE", first.width, first.height, list(pols), dtype, kind, geo, calibration, product)
-    src._bands, src._luts, src._square = bands, luts, not is_slc
-    src.notes.append(
-        f"Sentinel-1 {product} {swath} {'+'.join(pols)}, "
-        + (f"{calibration} (DN² / A², LUT from the product)" if calibrated else "uncalibrated DN")
-    )
-    return src
-
-
-def _swath_pols(subdatasets: list[str]) -> dict[str, set[str]]:
-    grid: dict[str, set[str]] = {}
-    for sub in subdatasets:
-        m = re.search(r":([A-Z0-9]+)_([VH]{2}):[A-Z]+$", sub)
-        if m:
-            grid.setdefault(m.group(1), set()).add(m.group(2))
-    return grid
-
-
-def _read_lut(files: list[str], calibration: str, name: str) -> _Lut:
-    cal = [f for f in files if re.search(r"/calibration/calibration-[^/]+\.xml$", f)]
-    if not cal:
-        raise UserError(f"{name} has no calibration file for this measurement; use --calibration none.")
-    root = ET.fromstring(_read_vsi(cal[0]))
-    tag = _LUT_TAG[calibration]
-    lines, pixels, rows = [], None, []
-    for vec in root.iter("calibrationVector"):
-        lines.append(float(vec.findtext("line", "nan")))
-        px = np.array((vec.findtext("pixel") or "").split(), dtype=np.float64)
-        pixels = px if pixels is None else pixels
-        rows.append(np.array((vec.findtext(tag) or "").split(), dtype=np.float64))
-    if len(lines) < 2 or pixels is None or len(pixels) < 2 or any(len(r) != len(pixels) for r in rows):
-        raise UserError(f"{name}: the calibration table is incomplete; use --calibration none or download it again.")
-    return _Lut(np.array(lines), pixels, np.stack(rows))
-
-
-def _read_vsi(path: str) -> bytes:
-    """Bytes of a file GDAL named: a plain path or /vsizip/<zip>/<member>."""
-    if path.startswith("/vsizip/"):
-        inner = path[len("/vsizip/") :]
-        cut = inner.lower().index(".zip") + 4
-        with zipfile.ZipFile(inner[:cut]) as zf:
-            return zf.read(inner[cut + 1 :])
-    return Path(path).read_bytes()
-
-
 def _work_dtype(dtype: np.dtype) -> np.dtype:
     """What reading gives, as read_raster does: complex -> float32 intensity, float64/ints -> float32."""
     if dtype.kind == "c" or dtype == np.float64 or (dtype.kind in "iu" and dtype not in (np.uint8, np.uint16)):
@@ -294,13 +214,12 @@ def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dic
     swaths: list[str] = []
     swath = None
     if manifest is not None:
-        import rasterio
+        from core.products.reader import check_product
 
-        with rasterio.open(manifest) as top:
-            grid = _swath_pols(list(top.subdatasets))
-        swaths = sorted(grid)
+        facts = check_product(path)  # every table read and checked: a broken product ends here, in one line
+        swaths = facts.pop("swaths")
         swath = swaths[0]
-    with open_source(path, swath=swath, calibration="none") as src:
+    with open_source(path, swath=swath, calibration="none", noise="keep") as src:
         info: dict[str, Any] = {
             "name": src.name,
             "driver": src.driver,
@@ -315,7 +234,7 @@ def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dic
             "nodata": src.geo.nodata,
         }
         if manifest is not None:
-            info.update(product_type=src.product_type, swaths=swaths, calibrations=list(CALIBRATIONS))
+            info.update(product_type=src.product_type, swaths=swaths, calibrations=list(CALIBRATIONS), **facts)
             info["kind_calibrated"] = "intensity"
         else:
             info["calibrations"] = ["none"]
@@ -338,6 +257,10 @@ def format_description(info: dict[str, Any]) -> str:
     ]
     if info.get("product_type"):
         lines.append(f"product    Sentinel-1 {info['product_type']}, swaths {', '.join(info['swaths'])}")
+        lines.append(
+            f"           {info['mode']} mode, IPF {info['ipf_version']}, {info['noise']}"
+            + (f", {info['bursts']} bursts per swath (debursted when read)" if info["bursts"] else "")
+        )
     lines.append(f"calibration {' | '.join(info['calibrations'])}")
     mem = info["memory_bytes"]
     lines.append(f"memory     whole image ~{_human(mem['whole'])}; streamed ~{_human(mem['streamed'])} per window")
