@@ -289,8 +289,10 @@ def _page_translator() -> tr.Translator | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _scene_preview(path: str, mtime: float, calibration: str | None, pol: str, swath: str | None) -> np.ndarray:
-    return scene_preview(path, SceneChoice(calibration, pol, swath))
+def _scene_preview(
+    path: str, mtime: float, calibration: str | None, pol: str, swath: str | None, noise: str | None
+) -> np.ndarray:
+    return scene_preview(path, SceneChoice(calibration, pol, swath, noise=noise))
 
 
 def large_scene(path: Path) -> None:
@@ -298,15 +300,22 @@ def large_scene(path: Path) -> None:
     product = safe_manifest(path) is not None
     choice = SceneChoice()
     if product:
-        p1, p2, p3 = st.columns(3)
+        p1, p2, p3, p4 = st.columns(4)
         calibration = p1.selectbox("Calibration", sio.CALIBRATIONS, key=f"{KEY}_scene_cal")
         pol = p2.selectbox("Polarisation", ("VV", "VH", "HH", "HV", "all"), key=f"{KEY}_scene_pol")
         swath = p3.selectbox("Swath (SLC)", ("none", "IW1", "IW2", "IW3"), key=f"{KEY}_scene_swath")
-        choice = SceneChoice(calibration, pol, None if swath == "none" else swath)
+        noise = p4.selectbox(
+            "Thermal noise", ("remove", "keep"), key=f"{KEY}_scene_noise", disabled=calibration == "none"
+        )
+        choice = SceneChoice(
+            calibration, pol, None if swath == "none" else swath, noise=None if calibration == "none" else noise
+        )
     try:
         with open_scene(path, choice) as src:
             h, w, bands, kind = src.height, src.width, src.count, src.kind
-        preview = _scene_preview(str(path), path.stat().st_mtime, choice.calibration, choice.pol, choice.swath)
+        preview = _scene_preview(
+            str(path), path.stat().st_mtime, choice.calibration, choice.pol, choice.swath, choice.noise
+        )
     except UserError as exc:
         st.error(str(exc))
         return

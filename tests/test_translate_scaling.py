@@ -68,3 +68,22 @@ def test_our_checkpoints_carry_their_scaling(tmp_path, rng):
     assert any("as the checkpoint says" in n for n in notes)
     _, notes = network_input(r, demo, TranslateOptions(input_scaling="sen1-2"))
     assert any("not the one this model was trained with (stretch)" in n for n in notes)
+
+
+def test_a_product_is_read_through_the_chain_and_fed_on_sen12_range(tmp_path):
+    """A Sentinel-1 product goes through core.products' reader (noise removed, sigma0) and, with a foreign
+    checkpoint, auto feeds it on SEN1-2's fixed range: the streamed output equals the in-memory translation of the
+    chain's sigma0 values with sen1-2."""
+    from core.translate.stream import translate_scene
+    from tests.conftest import ROOT
+
+    product = ROOT / "samples" / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
+    path, _ = _write_pth(tmp_path, "sar2optical")
+    tr = Translator(gn.load_generator(path), TranslateOptions(device="cpu"))
+    with sio.open_source(product, pol="VV") as src:
+        assert src.calibration == "sigma0" and any("thermal noise removed" in n for n in src.notes)
+        sigma0 = src.read()
+        res = translate_scene(src, tmp_path / "out.tif", tr)
+    assert any("sen1-2 (auto)" in n for n in res.notes) and res.limits == [(-25.0, 0.0)]
+    ref = translate_raster(sio.Raster(sigma0, "intensity", "p"), tr, TranslateOptions(input_scaling="sen1-2"))
+    assert np.abs(sio.read_raster(tmp_path / "out.tif").data.astype(int) - ref.output).max() <= 1

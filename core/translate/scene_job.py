@@ -27,16 +27,19 @@ PREVIEW_SIZE = 1024  # px on the long side of a preview and of each panel of the
 @dataclass
 class SceneChoice:
     """What the user chose for a scene or product: its values and, for products, calibration / polarisation /
-    swath (core.io.open_source)."""
+    swath / thermal noise (core.io.open_source)."""
 
     calibration: str | None = None
     pol: str = "all"
     swath: str | None = None
     kind: str = "auto"
+    noise: str | None = None  # products: thermal noise "remove" (default) or "keep" (core.products)
 
 
 def open_scene(path: str | os.PathLike, choice: SceneChoice) -> sio.Source:
-    return sio.open_source(path, calibration=choice.calibration, pol=choice.pol, swath=choice.swath)
+    """The scene as the translation reads it; a product goes through core.products' reader (thermal noise removal,
+    calibration, TOPS deburst), the first stage of the analysis-ready chain."""
+    return sio.open_source(path, choice.calibration, choice.pol, choice.swath, choice.noise)
 
 
 def scene_preview(path: str | os.PathLike, choice: SceneChoice, size: int = PREVIEW_SIZE) -> np.ndarray:
