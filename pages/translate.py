@@ -17,7 +17,7 @@ from core.files import digest_bytes, digest_file, save_upload, upload_root
 from core.io.products import safe_manifest
 from core.jobs import scene_size
 from core.speckle.jobs import PAGE_WHOLE_PIXELS
-from core.translate.engine import format_duration
+from core.translate.estimate import format_duration
 from core.translate.inputs import SCALING_LABELS, SCALINGS
 from core.translate.scene_job import (
     SceneChoice,
