@@ -8,7 +8,9 @@ A card may open with front matter, `key: value` lines between two `---` lines:
     ---
 
 `training_data: synthetic` makes every result of the model carry SYNTHETIC_WARNING: in the translation's GeoTIFF
-tags (WARNING_TAG), burned into the shown image (burn_warning) and under the comparison PNG (warn_png).
+tags (WARNING_TAG), and in its pixels: a red band with BAND_TEXT burned over the bottom rows (burn_warning,
+band_rows: a tenth of the height, 10 to 512 rows, so it shows in overviews) of the shown image, the downloaded PNG
+and the GeoTIFF (whose MARK_TAG says which rows), and under the comparison PNG (warn_png).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from core.io import GeoInfo
 
 WARNING_TAG = "SAR_STUDIO_WARNING"
+MARK_TAG = "SAR_STUDIO_MARK"  # where the warning band was burned into a result's pixels
 SYNTHETIC_WARNING = (
     "Demo model trained on synthetic scenes only: on real SAR this is not a land-cover map; do not interpret it."
 )
@@ -31,8 +34,10 @@ BAND_TEXT = "SYNTHETIC-TRAINED DEMO MODEL: NOT A MAP OF REAL LAND COVER"
 
 __all__ = [
     "BAND_TEXT",
+    "MARK_TAG",
     "SYNTHETIC_WARNING",
     "WARNING_TAG",
+    "band_rows",
     "burn_warning",
     "card_body",
     "card_fields",
@@ -40,6 +45,8 @@ __all__ = [
     "result_warning",
     "training_data",
     "warn_png",
+    "warning_band",
+    "with_mark_tag",
     "with_warning_tag",
 ]
 
@@ -114,6 +121,10 @@ def _band(width: int, height: int, text: str) -> Image.Image:
     draw = ImageDraw.Draw(band)
     size = max(6, height - 6)
     font = _font(size)
+    length = draw.textlength(text, font=font)
+    if length > width - 6:  # jump close to the fitting size first (wide scenes: hundreds of sizes otherwise)
+        size = max(6, int(size * (width - 6) / length))
+        font = _font(size)
     while size > 6 and draw.textlength(text, font=font) > width - 6:
         size -= 1
         font = _font(size)
@@ -128,9 +139,25 @@ def burn_warning(img: np.ndarray, text: str = BAND_TEXT) -> np.ndarray:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
     out = np.ascontiguousarray(rgb[..., :3]).copy()
     h, w = out.shape[:2]
-    bh = min(h, max(10, h // 10))
-    out[h - bh :] = np.asarray(_band(w, bh, text))
+    out[h - band_rows(h) :] = warning_band(w, h, text)
     return out
+
+
+def band_rows(height: int) -> int:
+    """Height of the warning band burned into an image `height` rows high: a tenth, 10 to 512 rows (still a few
+    pixels in a 1/32 overview of a large scene)."""
+    return min(height, max(10, min(height // 10, 512)))
+
+
+def warning_band(width: int, height: int, text: str = BAND_TEXT) -> np.ndarray:
+    """The (band_rows(height), width, 3) uint8 band burn_warning puts over the bottom rows of an image."""
+    return np.asarray(_band(width, band_rows(height), text))
+
+
+def with_mark_tag(geo: GeoInfo | None, height: int) -> GeoInfo:
+    """The georeference with MARK_TAG saying where the warning band sits in the pixels."""
+    geo = geo if geo is not None else GeoInfo()
+    return replace(geo, tags={**geo.tags, MARK_TAG: f"bottom {band_rows(height)} rows: warning band burned in"})
 
 
 def warn_png(png: bytes, text: str = SYNTHETIC_WARNING) -> bytes:

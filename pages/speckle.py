@@ -121,7 +121,7 @@ def _scene_job_status() -> None:
     if job.error:
         st.error(job.error)
         return
-    st.progress(job.fraction, text=f"{job.filter_name}: block {job.done}/{job.total or '?'}")
+    st.progress(job.fraction, text=job.status_text("block"))
     if job.finished and job.output.exists():
         show_notes(job.notes)
         st.image(_preview(decimated_read(job.output), "intensity"), caption="result (from its overviews)")

@@ -5,6 +5,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core import cards, catalog, roots, speckle
@@ -12,7 +13,20 @@ from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import digest_bytes, digest_file, save_upload
+from core.files import digest_bytes, digest_file, save_upload, upload_root
+from core.io.confine import Confine
+from core.io.products import safe_manifest
+from core.jobs import scene_size
+from core.speckle.jobs import PAGE_WHOLE_PIXELS
+from core.translate.estimate import format_duration
+from core.translate.inputs import SCALING_LABELS, SCALINGS
+from core.translate.scene_job import (
+    SceneChoice,
+    open_scene,
+    scene_comparison_png,
+    scene_preview,
+    start_translation_job,
+)
 from pages.components import (
     IMAGE_TYPES,
     compare_view,
@@ -26,6 +40,7 @@ from pages.components import (
 )
 
 KEY = "translate"
+PAGE_MAX_MINUTES = 30  # a scene estimated to take longer asks for confirmation first
 CHECKPOINTS = catalog.checkpoints_dir()
 
 st.title("SAR to optical")
@@ -33,8 +48,9 @@ st.write(
     "Translate SAR into an optical-like RGB image with a generator from SAR Studio's training, SAR2Optical "
     "(`pix2pix_gen_*.pth`), junyanz pix2pix, pix2pixHD or C-HR-GAN (`latest_net_G.pth`), or an `.onnx` export. "
     "Images of any size are translated at native resolution in overlapping, blended tiles; the output has the "
-    "input's size and, for GeoTIFFs, its georeference. Float SAR is converted to an 8-bit display image "
-    "(dB, 2–98 % stretch) first, as the public models were trained on such images."
+    "input's size and, for GeoTIFFs, its georeference. Float SAR becomes the network's 8-bit input the way the "
+    "model was trained: σ⁰ dB on SEN1-2's fixed range for SEN1-2 weights, a per-image 2–98 % stretch for SAR "
+    "Studio's own models (see Options)."
 )
 
 
@@ -222,14 +238,165 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
     dualpol = c8.selectbox(
         "Dual-pol VV/VH input", tr.DUALPOL_MODES, key=f"{KEY}_dualpol", format_func=lambda m: tr.DUALPOL_LABELS[m]
     )
+    input_scaling = c8.selectbox(
+        "Input scaling (how dB becomes the network's input)",
+        SCALINGS,
+        key=f"{KEY}_scaling",
+        format_func=lambda m: SCALING_LABELS[m],
+        help="A network only works on inputs scaled as in its training: SEN1-2 weights (SAR2Optical, most pix2pix "
+        "SAR models) on σ⁰ dB with a fixed range, SAR Studio's models on a per-image stretch.",
+    )
 
 adapter_card = catalog.model_card(adapter_path) if adapter_path is not None and adapter_mode == "Bundled" else None
 if adapter_card:
     with st.expander("Adapter card"):  # outside the options expander: Streamlit does not nest expanders
         st.markdown(adapter_card)
 
+adapter_hash = path_hash(adapter_path) if adapter_path is not None else None
+options = tr.TranslateOptions(
+    backend=backend,
+    device=device,
+    half=half,
+    tile=int(tile),
+    overlap=int(overlap),
+    batch_size=int(batch),
+    adapter=str(adapter_path) if adapter_path else None,
+    adapter_strength=float(strength),
+    prefilter=None if prefilter == "none" else prefilter,
+    dualpol=dualpol,
+    input_scaling=input_scaling,
+)
+
+
+def _page_translator() -> tr.Translator | None:
+    """The cached translator for the chosen model and options (None, with the error shown, when it fails)."""
+    if model_path is None or info is None:
+        return None
+    return run_guarded(
+        _translator,
+        model_hash,
+        str(model_path),
+        backend,
+        device,
+        half,
+        int(tile),
+        adapter_hash,
+        options.adapter,
+        float(strength),
+    )
+
+
+# ------------------------------------------------------------------------------------------- large scenes
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scene_preview(
+    path: str,
+    mtime: float,
+    calibration: str | None,
+    pol: str,
+    swath: str | None,
+    noise: str | None,
+    confine: Confine,
+) -> np.ndarray:
+    return scene_preview(path, SceneChoice(calibration, pol, swath, noise=noise, confine=confine))
+
+
+def large_scene(path: Path, confine: Confine) -> None:
+    """A scene or product streamed into a COG by a background job: choices, preview, estimate, progress, downloads.
+    `confine`: what GDAL may read for this browser-reached path (core.io.confine)."""
+    product = safe_manifest(path) is not None
+    choice = SceneChoice(confine=confine)
+    if product:
+        p1, p2, p3, p4 = st.columns(4)
+        calibration = p1.selectbox("Calibration", sio.CALIBRATIONS, key=f"{KEY}_scene_cal")
+        pol = p2.selectbox("Polarisation", ("VV", "VH", "HH", "HV", "all"), key=f"{KEY}_scene_pol")
+        swath = p3.selectbox("Swath (SLC)", ("none", "IW1", "IW2", "IW3"), key=f"{KEY}_scene_swath")
+        noise = p4.selectbox(
+            "Thermal noise", ("remove", "keep"), key=f"{KEY}_scene_noise", disabled=calibration == "none"
+        )
+        choice = SceneChoice(
+            calibration,
+            pol,
+            None if swath == "none" else swath,
+            noise=None if calibration == "none" else noise,
+            confine=confine,
+        )
+    try:
+        with open_scene(path, choice) as src:
+            h, w, bands, kind = src.height, src.width, src.count, src.kind
+        preview = _scene_preview(
+            str(path), path.stat().st_mtime, choice.calibration, choice.pol, choice.swath, choice.noise, confine
+        )
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"{path.name}: {w}×{h}, {bands} band(s), {sio.KIND_LABELS[kind]}; translated tile by tile into a COG.")
+    st.image(preview, caption=f"decimated preview ({preview.shape[1]}×{preview.shape[0]})", width="stretch")
+    translator = _page_translator()
+    if translator is None:
+        st.info("Choose a model above to translate the scene.")
+        return
+    est = run_guarded(tr.estimate_duration, translator, [(h, w)], options)
+    if est is None:
+        return
+    st.caption(est.text()[0].upper() + est.text()[1:] + ".")
+    too_long = est.seconds > PAGE_MAX_MINUTES * 60
+    sure = True
+    if too_long:
+        sure = st.checkbox(
+            f"Run anyway: longer than {PAGE_MAX_MINUTES} min ({format_duration(est.seconds)})",
+            key=f"{KEY}_scene_sure",
+        )
+    if st.button("Translate the whole scene", type="primary", key=f"{KEY}_scene_run", disabled=not sure):
+        out = upload_root() / "results" / f"{stem(path.name)}_{stem(model_path.name)}_cog.tif"  # type: ignore[union-attr]
+        job = start_translation_job(path, out, translator, options, choice)
+        st.session_state[f"{KEY}_scene_job"] = {"job": job, "choice": choice, "translator": translator,
+                                                "options": options, "comparison": None}  # fmt: skip
+    if st.session_state.get(f"{KEY}_scene_job"):
+        _scene_job_status()
+
+
+@st.fragment(run_every=1.0)
+def _scene_job_status() -> None:
+    state = st.session_state.get(f"{KEY}_scene_job")
+    if not state:
+        return
+    job = state["job"]
+    if job.error:
+        st.error(job.error)
+        return
+    st.progress(job.fraction, text=job.status_text("tile"))
+    if not (job.finished and job.output.exists()):
+        return
+    st.caption(f"Done in {format_duration(job.elapsed)}.")
+    if state["translator"].warning:
+        st.warning(state["translator"].warning, icon=":material/warning:")
+    with st.expander(f"Notes on this translation ({len(job.notes)})", icon=":material/info:"):
+        st.info("\n".join(f"- {n}" for n in job.notes))
+    if state["comparison"] is None:
+        state["comparison"] = run_guarded(
+            scene_comparison_png, job, state["choice"], state["translator"], state["options"]
+        )
+    if state["comparison"] is not None:
+        st.image(state["comparison"], caption="input as fed and translation (decimated)", width="stretch")
+        st.download_button(
+            "Comparison PNG", state["comparison"], f"{stem(job.output.name)}_comparison.png", "image/png",
+            key=f"{KEY}_scene_cmp_dl",
+        )  # fmt: skip
+    with open(job.output, "rb") as fh:
+        st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
+
+
 # ------------------------------------------------------------------------------------------------ inputs
 st.subheader("SAR images")
+if roots.server_paths():
+    with st.expander("Large scene or Sentinel-1 product on the server (streamed into a COG)", expanded=True):
+        scene_path = server_path_input(
+            "Path (GeoTIFF, any GDAL raster, .SAFE folder or .zip)", f"{KEY}_scene_path", "any"
+        )
+        if scene_path is not None:
+            large_scene(scene_path, roots.confinement(st.session_state[f"{KEY}_scene_path"], "any"))
 inputs = pick_inputs(KEY, "SAR image", category=(catalog.PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
 if st.session_state.get(f"{KEY}_mode") == "Sample":
     st.caption(
@@ -241,6 +408,17 @@ if st.session_state.get(f"{KEY}_mode") == "Sample":
 if not inputs:
     st.info("Pick bundled samples, upload SAR images, or give a folder on the server.")
     st.stop()
+if len(inputs) == 1 and Path(inputs[0][0]).suffix.lower() in (".tif", ".tiff"):
+    saved = save_upload(inputs[0][1], inputs[0][0], KEY)
+    upload_confine = Confine((saved.parent.resolve(),), f"{inputs[0][0]} could not be read; upload it again.")
+    try:
+        big = int(np.prod(scene_size(saved, confine=upload_confine))) > PAGE_WHOLE_PIXELS
+    except UserError:
+        big = False  # read_input below says what is wrong with it
+    if big:
+        st.info("A large scene: it is translated tile by tile into a Cloud-Optimized GeoTIFF by a background job.")
+        large_scene(saved, upload_confine)
+        st.stop()
 rasters = []
 for i, (name, blob) in enumerate(inputs):
     r = read_input(name, blob, f"{KEY}_in{i}", kind_control=len(inputs) <= 3)
@@ -267,19 +445,6 @@ if model_path is None or info is None:
     st.info("Choose a model above to translate.")
     st.stop()
 
-adapter_hash = path_hash(adapter_path) if adapter_path is not None else None
-options = tr.TranslateOptions(
-    backend=backend,
-    device=device,
-    half=half,
-    tile=int(tile),
-    overlap=int(overlap),
-    batch_size=int(batch),
-    adapter=str(adapter_path) if adapter_path else None,
-    adapter_strength=float(strength),
-    prefilter=None if prefilter == "none" else prefilter,
-    dualpol=dualpol,
-)
 signature = (
     model_hash,
     backend,
@@ -291,6 +456,7 @@ signature = (
     float(strength),
     prefilter,
     dualpol,
+    input_scaling,
     tuple(h for _, h in rasters),
 )
 
@@ -298,18 +464,7 @@ signature = (
 if st.button("Translate", type="primary", key=f"{KEY}_run"):
     update = progress_bar("Translating…")
     update(0.0, "loading the model")
-    translator = run_guarded(
-        _translator,
-        model_hash,
-        str(model_path),
-        backend,
-        device,
-        half,
-        int(tile),
-        adapter_hash,
-        options.adapter,
-        float(strength),
-    )
+    translator = _page_translator()
     if translator is not None:
 
         def go():
@@ -349,7 +504,7 @@ shown_input = (
     else res.network_input[..., 0]
 )
 res_warning = res.geo.tags.get(cards.WARNING_TAG) if res.geo is not None else None
-shown_output = cards.burn_warning(res.output) if res_warning else res.output  # the warning travels with the image
+shown_output = tr.exported_output(res)  # a demo model's warning band travels with the image
 compare_view(shown_input, shown_output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
 h, w = res.output.shape[:2]
 geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced else "no georeference"
@@ -376,17 +531,11 @@ if optical_up is not None or partner is not None:
         optical = None
 
 base = stem(res.name)
-comparison = tr.comparison_png(res, optical)
-comparison = cards.warn_png(comparison, res_warning) if res_warning else comparison
+comparison = tr.comparison_png(res, optical)  # a demo model's result: band in the panel and below the image
 download_buttons(
     [
-        ("PNG", sio.encode_png(res.output), f"{base}_optical.png", "image/png"),
-        (
-            "GeoTIFF",
-            sio.encode_geotiff(res.output, res.geo, ["red", "green", "blue"]),
-            f"{base}_optical.tif",
-            "image/tiff",
-        ),
+        ("PNG", tr.encode_result(res, "png"), f"{base}_optical.png", "image/png"),
+        ("GeoTIFF", tr.encode_result(res, "tif"), f"{base}_optical.tif", "image/tiff"),
         ("Comparison PNG", comparison, f"{base}_comparison.png", "image/png"),
     ],
     key=f"{KEY}_dl",
@@ -395,8 +544,8 @@ if len(results) > 1:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for r in results:
-            zf.writestr(f"{stem(r.name)}_optical.png", sio.encode_png(r.output))
-            zf.writestr(f"{stem(r.name)}_optical.tif", sio.encode_geotiff(r.output, r.geo, ["red", "green", "blue"]))
+            zf.writestr(f"{stem(r.name)}_optical.png", tr.encode_result(r, "png"))
+            zf.writestr(f"{stem(r.name)}_optical.tif", tr.encode_result(r, "tif"))
     st.download_button(
         f"All {len(results)} results (zip: PNG + GeoTIFF)",
         buf.getvalue(),

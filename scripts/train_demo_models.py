@@ -179,6 +179,8 @@ def card(name: str, cfg: dict, result: dict, table: list, files: list[Path], ext
 - Task / objective: `{cfg["task"]}` / `{result.get("objective", meta.get("objective", ""))}`.
 - Normalisation (in the file's metadata): SAR as an 8-bit display image (float SAR rendered by `core.io.render`:
   dB, 2-98 % stretch), grey copied to R = G = B, x/255*2-1; output tanh, shown as (y+1)/2*255.
+- Input scaling: `stretch` (per-image 2-98 % dB stretch; `input_scaling` in the metadata, written by
+  core.train since issue 20; older files without the key are read as `stretch`). Not SEN1-2's fixed range.
 
 ## Data
 Synthetic scenes from `core/train/synthetic.py` (land cover classes with their own optical colour and radar

@@ -144,7 +144,8 @@ def test_1000x700_geotiff_comes_back_1000x700_and_georeferenced(tmp_path, utm_ge
 
 def test_sar_values_are_fed_as_display_and_dualpol_options(tmp_path, rng):
     path, _ = _write_pth(tmp_path, "sar2optical")
-    translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu"))
+    # the per-image stretch (a foreign checkpoint's auto is SEN1-2 on sigma0: tests/test_translate_scaling.py)
+    translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu", input_scaling="stretch"))
     vv = rng.gamma(1.0, 0.2, (64, 80)).astype(np.float32)
     vh = rng.gamma(1.0, 0.04, (64, 80)).astype(np.float32)
     one = sio.Raster(vv, "intensity", "vv.tif")
@@ -157,13 +158,15 @@ def test_sar_values_are_fed_as_display_and_dualpol_options(tmp_path, rng):
     dual = sio.Raster(np.stack([vv, vh], -1), "intensity", "vvvh.tif")
     img_vv, notes_vv = network_input(dual, translator)
     assert np.array_equal(img_vv[..., 1], expected) and any("VV band used" in n for n in notes_vv)
-    img_fc, notes_fc = network_input(dual, translator, TranslateOptions(dualpol="false_colour"))
+    img_fc, notes_fc = network_input(
+        dual, translator, TranslateOptions(dualpol="false_colour", input_scaling="stretch")
+    )
     ratio = db - 10 * np.log10(vh)
     lo, hi = np.percentile(ratio, [2, 98])
     assert np.abs(img_fc[..., 2].astype(int) - np.clip(np.rint((ratio - lo) * 255.0 / (hi - lo)), 0, 255)).max() <= 1
     assert any("false colour" in n for n in notes_fc)
     with pytest.raises(UserError, match="two channels"):
-        network_input(dual, translator, TranslateOptions(dualpol="vv_vh"))
+        network_input(dual, translator, TranslateOptions(dualpol="vv_vh", input_scaling="stretch"))
 
 
 def test_folder_batches_match_one_by_one(tmp_path, rng):
@@ -206,7 +209,7 @@ def test_adapter_prefilter_and_device_notes(tmp_path, rng):
         assert any("CUDA was requested" in n for n in adapted_t.notes)
     speckle = pytest.importorskip("core.speckle")
     inten = sio.Raster(rng.gamma(1.0, 0.1, (64, 64)).astype(np.float32), "intensity", "i.tif")
-    img, notes = network_input(inten, adapted_t, TranslateOptions(prefilter="lee"))
+    img, notes = network_input(inten, adapted_t, TranslateOptions(prefilter="lee", input_scaling="stretch"))
     ref = sio.render(speckle.despeckle_raster(inten, "lee"))
     assert np.array_equal(img[..., 0], ref) and any("pre-filter: lee" in n for n in notes)
 

@@ -25,10 +25,12 @@ from core.translate import (
     TranslateOptions,
     Translator,
     check_size,
+    estimate_duration,
     open_translator,
     translate_many,
     write_result,
 )
+from core.translate.inputs import SCALINGS
 from core.translate.stream import translate_scene
 
 TIFF = (".tif", ".tiff")
@@ -109,12 +111,27 @@ def add_cli(subparsers) -> None:
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
     p.add_argument("--prefilter-window", type=int, default=None, help="--prefilter window (odd; default: the filter's)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
+    p.add_argument(
+        "--input-scaling",
+        choices=SCALINGS,
+        default="auto",
+        help="how dB becomes the network's 0..255 input: sen1-2 (sigma0 VV [-25, 0] dB, VH [-32.5, 0] dB, fixed), "
+        "stretch (per-image 2-98 %%), display (8-bit as it is), or auto (default): as the checkpoint records, "
+        "else sen1-2 for calibrated input and stretch otherwise",
+    )
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
     p.add_argument(
         "--format",
         choices=("auto", "png", "tif"),
         default="auto",
         help="output format in folder mode (auto: .tif for TIFF inputs, .png otherwise)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=60.0,
+        help="refuse a run whose estimated duration (tiles x time per tile measured before it starts) is longer "
+        "(default 60)",
     )
     add_scene_options(p)
     batch.add_batch_options(p)
@@ -172,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         prefilter=args.prefilter,
         prefilter_params=prefilter_params(args.prefilter, args.prefilter_window),  # core.speckle.prepare
         dualpol=args.dualpol,
+        input_scaling=args.input_scaling,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file
         scene = {"calibration": args.calibration, "pol": args.pol, "swath": args.swath, "cog": args.cog}
@@ -193,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         translator.tile_size()
         for n in translator.notes:
             print(f"note: {n}", file=sys.stderr)
+        check_duration(plan, translator, opts, args)
         start = time.perf_counter()
         shown: set[str] = set()
 
@@ -223,6 +242,31 @@ def run(args: argparse.Namespace) -> int:
     finally:
         translator.close()
     return 0
+
+
+def plan_sizes(plan: list[tuple[Path, Path]], args: argparse.Namespace) -> Iterator[tuple[int, int]]:
+    """(height, width) of every input, read from headers only (files that cannot be opened are left out here:
+    the run reports them)."""
+    for src, _ in plan:
+        product = safe_manifest(src) is not None
+        try:
+            with sio.open_source(
+                src, calibration=args.calibration if product else None, pol=args.pol, swath=args.swath
+            ) as s:
+                yield s.height, s.width
+        except UserError:
+            continue
+
+
+def check_duration(plan, translator: Translator, opts: TranslateOptions, args: argparse.Namespace) -> None:
+    """Print the estimated duration (tiles x time per tile measured now) and refuse a run above --max-minutes."""
+    est = estimate_duration(translator, plan_sizes(plan, args), opts)
+    print(f"note: {est.text()}.", file=sys.stderr)
+    if est.seconds > args.max_minutes * 60:
+        raise UserError(
+            f"{est.text()}, above --max-minutes {args.max_minutes:g}; raise --max-minutes to run it, or translate "
+            f"a smaller area."
+        )
 
 
 def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str, scene: dict) -> tuple[str, list[str]]:

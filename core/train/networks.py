@@ -30,7 +30,8 @@ NORMALIZATION_NOTE = (
 
 
 def normalization_for(in_channels: int) -> dict:
-    return translation_normalization(in_channels, note=NORMALIZATION_NOTE)
+    # input_scaling: SAR rendered by core.io.render (per-image 2-98 % stretch), see core.translate.inputs
+    return translation_normalization(in_channels, note=NORMALIZATION_NOTE, input_scaling="stretch")
 
 
 def objective_for(cfg: TrainConfig, base_meta: dict | None) -> str:

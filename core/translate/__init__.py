@@ -4,7 +4,10 @@
 - backends: `--backend auto`, choosing PyTorch or ONNX Runtime and the batch size from a measurement;
 - inputs: how SAR values become a network's 8-bit input, the same for a whole image and for one tile;
 - stream: a whole scene in bounded memory, tiles read from disk and output blocks written as they finish;
-- generators: translation generators from model files (recognised, built, loaded strictly).
+- generators: translation generators from model files (recognised, built, loaded strictly);
+- estimate: the duration of a run, estimated before it starts from a measured time per tile;
+- sample_norms: instance-norm / SE-pooling statistics of the whole image, recorded once and frozen for every tile;
+- scene_job: a whole scene or product translated by a background job for the page (core.jobs), preview, comparison.
 
 `from core.translate import Translator` keeps working: the names below are looked up in their module on first use
 (PEP 562), so that `core.translate.generators` stays light for the catalog and core.onnx, which loads generators
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
         Translator,
         check_size,
         comparison_png,
+        encode_result,
+        exported_output,
         network_input,
         open_translator,
         output_geo,
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
         translate_raster,
         write_result,
     )
+    from core.translate.estimate import Estimate, estimate_duration
     from core.translate.inputs import DUALPOL_LABELS, DUALPOL_MODES
 
 __all__ = [
@@ -47,7 +53,11 @@ __all__ = [
     "TranslationResult",
     "Translator",
     "check_size",
+    "Estimate",
     "comparison_png",
+    "estimate_duration",
+    "encode_result",
+    "exported_output",
     "network_input",
     "open_translator",
     "output_geo",
@@ -58,10 +68,13 @@ __all__ = [
     "write_result",
 ]
 _FROM_INPUTS = ("DUALPOL_LABELS", "DUALPOL_MODES")  # the engine names them too; inputs defines them
+_FROM_ESTIMATE = ("Estimate", "estimate_duration")
 
 
 def __getattr__(name: str) -> Any:
     """The engine's public names, imported from their module on first use (see the module docstring)."""
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _FROM_ESTIMATE:
+        return getattr(import_module("core.translate.estimate"), name)
     return getattr(import_module("core.translate.inputs" if name in _FROM_INPUTS else "core.translate.engine"), name)

@@ -7,14 +7,17 @@
 
 How a SAR image becomes network input (every step is reported in `result.notes`):
 1. Optional speckle pre-filter (core.speckle) on linear intensity.
-2. Float SAR (intensity, amplitude, dB) becomes an 8-bit display image, as the public models were trained on
-   display PNGs: dB, then a 2-98 % percentile stretch (core.io.render). 8-bit display inputs are used as they are.
+2. Float SAR (intensity, amplitude, dB) becomes an 8-bit image the way the model was trained
+   (`input_scaling`, core.translate.inputs): dB on SEN1-2's fixed range for SEN1-2-trained weights, or a 2-98 %
+   percentile stretch (core.io.render) for SAR Studio's models. 8-bit display inputs are used as they are.
    Two-band VV/VH input: VV only (default for one- and three-channel grey models), the false colour
    R = VV, G = VH, B = VV/VH ratio, or two channels VV, VH (models with two input channels).
 3. The display image fills the model's input channels as its normalisation says ("grey3": grey copied to
    R = G = B for SAR2Optical), then x/255*2-1 (see core.translate.generators for the normalisation record).
 4. Tiles at the model's size (256 for the U-Nets) with overlap and feathered blending (core.tiling); tiles are
    streamed in batches, only the input and the output accumulator are scene-sized. Output: tanh -> (y+1)/2*255.
+   Generators that normalise per input (instance norm, SE pooling) get statistics of the whole image, recorded
+   once and frozen for every tile (core.translate.sample_norms), so tiles do not differ in tone: no seams.
 """
 
 from __future__ import annotations
@@ -22,21 +25,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import cards, metrics, speckle
 from core import io as sio
-from core import metrics, speckle
-from core.cards import result_warning, with_warning_tag
+from core.cards import WARNING_TAG, result_warning, with_mark_tag, with_warning_tag
 from core.compute import resolve_device
 from core.errors import UserError
 from core.files import digest_file
 from core.onnx import cached_export, export_onnx, make_session
-from core.tiling import count_tiles, tile_blend
+from core.tiling import count_tiles, pad_to, tile_blend
 from core.translate import backends as translate_backend
 from core.translate.generators import LoadedGenerator, load_generator
 from core.translate.inputs import (
@@ -49,11 +54,13 @@ from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     Limits,
     fit_channels,
+    is_calibrated,
     plan_input,
     prefilter_display,
     stretch_limits,
     to_display,
 )
+from core.translate.sample_norms import STATS_PIXELS, SampleNorms, per_sample_layers, stats_windows
 
 ProgressFn = Callable[[float, str], None]
 BACKENDS = ("torch", "onnx")  # what a user picks on the page
@@ -73,6 +80,7 @@ class TranslateOptions:
     prefilter: str | None = None  # core.speckle filter name applied to SAR intensity first
     prefilter_params: dict = field(default_factory=dict)
     dualpol: str = "auto"  # how two-band VV/VH input is fed, see DUALPOL_MODES
+    input_scaling: str = "auto"  # how dB becomes 0..255: auto, sen1-2, stretch, display (core.translate.inputs)
     threads: int | None = None  # ONNX Runtime intra-op threads (None: its default)
 
 
@@ -117,8 +125,17 @@ class Translator:
         self.model: Any = None  # torch nn.Module on the PyTorch backend
         self.provider: str | None = None
         self.dtype: Any = None  # torch dtype on the PyTorch backend
+        self.sample_norms: SampleNorms | None = None  # per-sample layers of a PyTorch model (frozen per image)
+        self.lock = threading.RLock()  # one image at a time while statistics are frozen (a shared translator)
         backend = opts.backend
         chosen_batch = None
+        if gen.model is not None and backend != "torch" and per_sample_layers(gen.model):
+            backend = "torch"
+            self.notes.append(
+                "The generator normalises per image (instance norm / global pooling): its tiles run with "
+                "statistics of the whole image frozen in PyTorch (core.translate.sample_norms), so PyTorch runs "
+                "instead of ONNX Runtime."
+            )
         if backend == "auto":
             backend, chosen_batch, why = self._auto_backend(gen, opts)
             self.notes.append(why)
@@ -154,6 +171,7 @@ class Translator:
                 else:
                     self.notes.append("Half precision is only used on CUDA; running float32 on the CPU.")
             self.model = model.to(device=device, dtype=self.dtype).eval()
+            self.sample_norms = SampleNorms(self.model)
             self.notes.append(f"Backend: PyTorch eager on {device.upper() if device == 'cuda' else 'CPU'}.")
         else:
             path = gen.path if gen.onnx is not None else self._export_temp(model, progress)
@@ -246,9 +264,26 @@ class Translator:
             )
         return tile
 
-    # -- one batch
-    def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, t, t, C) display values 0..255 (float) -> (N, t, t, 3) display values 0..255 (float, unclipped)."""
+    # -- image-wide statistics (core.translate.sample_norms)
+    @contextmanager
+    def image_statistics(self, sample: np.ndarray | None) -> Iterator[None]:
+        """While open, per-sample layers use the statistics of `sample` (N, h, w, C display values: the whole image,
+        or tiles spread over it), recorded in one pass. No-op without such layers or with `sample` None."""
+        if not self.sample_norms or sample is None:
+            yield
+            return
+        import torch
+
+        with self.lock:
+            x = self._prepare(sample)
+            with torch.inference_mode():
+                t = torch.from_numpy(x).to(self.device, self.dtype)
+                self.sample_norms.record(lambda: self.model(t))
+            with self.sample_norms.frozen():
+                yield
+
+    def _prepare(self, batch: np.ndarray) -> np.ndarray:
+        """(N, h, w, C) display values -> (N, C, h, w) network input, as the checkpoint's normalisation says."""
         x = np.asarray(batch, np.float32)
         if x.ndim == 3:
             x = x[..., None]
@@ -256,7 +291,12 @@ class Translator:
             x = x / np.float32(255.0)
         else:
             x = x / np.float32(127.5) - np.float32(1.0)
-        x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+
+    # -- one batch
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, t, t, C) display values 0..255 (float) -> (N, t, t, 3) display values 0..255 (float, unclipped)."""
+        x = self._prepare(batch)
         if self.backend == "torch":
             import torch  # heavy, as in __init__ (already imported there for this backend)
 
@@ -310,7 +350,8 @@ def network_input(
     opts = options or translator.options
     check_size(raster.name, raster.height, raster.width, translator)
     notes: list[str] = []
-    plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol)
+    calibrated = is_calibrated(raster.kind, raster.data.dtype)
+    plan = plan_input(raster.kind, raster.bands, translator, opts.dualpol, opts.input_scaling, calibrated)
     data = raster.data
     nodata = raster.geo.nodata if raster.geo is not None else None
     if opts.prefilter and raster.kind == "display":
@@ -358,8 +399,25 @@ def translate_array(
         img = img[..., None]
     h, w = img.shape[:2]
     n = count_tiles(max(h, t), max(w, t), t, ov)
-    out = tile_blend(img, translator.run_batch, tile=t, overlap=ov, batch_size=bs, progress=progress)
+    sample = statistics_batch(img, translator, t) if n > 1 else None
+    with translator.image_statistics(sample):
+        out = tile_blend(img, translator.run_batch, tile=t, overlap=ov, batch_size=bs, progress=progress)
     return _to_uint8(out), n
+
+
+def statistics_batch(img: np.ndarray, translator: Translator, tile: int) -> np.ndarray | None:
+    """The statistics batch of an image for a generator with per-sample layers (None without them): the whole
+    image (reflect-padded to the network's size multiple) up to STATS_PIXELS, else tiles spread over it."""
+    if not translator.sample_norms:
+        return None
+    if img.ndim == 2:
+        img = img[..., None]
+    h, w = img.shape[:2]
+    if h * w <= STATS_PIXELS:
+        m = translator.gen.size_multiple
+        return pad_to(img, -(-h // m) * m, -(-w // m) * m)[None]
+    padded = pad_to(img, tile, tile)
+    return np.stack([padded[y : y + tile, x : x + tile] for y, x in stats_windows(h, w, tile)])
 
 
 def translate_raster(
@@ -453,12 +511,38 @@ def translate_many(
     yield from flush()
 
 
+def result_warning_text(result: TranslationResult) -> str | None:
+    """The model card's warning a result carries (a demo model trained on synthetic scenes), or None."""
+    return result.geo.tags.get(WARNING_TAG) if result.geo is not None else None
+
+
+def exported_output(result: TranslationResult) -> np.ndarray:
+    """The RGB image as every export shows it: a demo model's result with its warning band burned into the
+    bottom rows (core.cards), a real checkpoint's result as it is."""
+    return cards.burn_warning(result.output) if result_warning_text(result) else result.output
+
+
+def exported_geo(result: TranslationResult) -> sio.GeoInfo | None:
+    """The GeoTIFF's georeference and tags: MARK_TAG added where the warning band is burned in."""
+    if not result_warning_text(result):
+        return result.geo
+    return with_mark_tag(result.geo, result.output.shape[0])
+
+
+def encode_result(result: TranslationResult, fmt: str) -> bytes:
+    """ "png" or "tif" bytes of a result as exported (see exported_output), for the page's downloads."""
+    if fmt == "tif":
+        return sio.encode_geotiff(exported_output(result), exported_geo(result), ["red", "green", "blue"])
+    return sio.encode_png(exported_output(result))
+
+
 def write_result(result: TranslationResult, path: str | os.PathLike) -> Path:
-    """PNG/JPEG: the RGB image; .tif: GeoTIFF (uint8 RGB) with the input's georeference. Atomic."""
+    """PNG/JPEG: the RGB image; .tif: GeoTIFF (uint8 RGB) with the input's georeference. Atomic. A demo model's
+    result carries its warning band in the pixels (exported_output)."""
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):
-        return sio.write_geotiff(path, result.output, result.geo, ["red", "green", "blue"])
-    return sio.write_image(path, result.output)
+        return sio.write_geotiff(path, exported_output(result), exported_geo(result), ["red", "green", "blue"])
+    return sio.write_image(path, exported_output(result))
 
 
 def comparison_png(result: TranslationResult, optical: np.ndarray | None = None) -> bytes:
@@ -472,11 +556,13 @@ def comparison_png(result: TranslationResult, optical: np.ndarray | None = None)
                 else result.network_input
             ),
         ),
-        ("Translated", result.output),
+        ("Translated", exported_output(result)),
     ]
     if optical is not None:
         panels.append(("Real optical", sio.to_rgb(optical)))
-    return sio.encode_png(sio.comparison_image(panels))
+    png = sio.encode_png(sio.comparison_image(panels))
+    warning = result_warning_text(result)
+    return cards.warn_png(png, warning) if warning else png
 
 
 def quality_against(result: TranslationResult, optical: np.ndarray) -> dict:

@@ -27,17 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
+from core import cards, speckle
 from core import io as sio
-from core import speckle
 from core.errors import UserError
 from core.io import Source, Window
 from core.tiling import BlendWeights, pad_to, tile_starts
-from core.translate.engine import TranslateOptions, Translator, output_geo
+from core.translate.engine import TranslateOptions, Translator, output_geo, statistics_batch
 from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     InputPlan,
     Limits,
     fit_channels,
+    fixed_limits,
+    is_calibrated,
     plan_input,
     prefilter_display,
     prefilter_halo,
@@ -45,6 +47,7 @@ from core.translate.inputs import (
     stretch_limits,
     to_display,
 )
+from core.translate.sample_norms import STATS_PIXELS, stats_windows
 
 SAMPLE_PIXELS = 4_000_000  # decimated read for the stretch: at most about this many pixels
 ProgressFn = Callable[[int, int], None]
@@ -139,7 +142,8 @@ def translate_scene(
     if ov < 0 or ov >= t // 2:
         raise UserError(f"overlap {ov} must be between 0 and {t // 2 - 1} for tile {t}; use a smaller overlap.")
     bs = max(1, int(opts.batch_size or translator.batch_size))
-    plan = plan_input(kind, src.count, translator, opts.dualpol)
+    calibrated = is_calibrated(kind, src.dtype, src.calibration if src.product_type else None)
+    plan = plan_input(kind, src.count, translator, opts.dualpol, opts.input_scaling, calibrated)
     notes: list[str] = []
     step = sample_step(src.height, src.width)
     if opts.prefilter:
@@ -153,7 +157,9 @@ def translate_scene(
             f"{reader.halo}-pixel halo."
         )
     notes += plan.notes
-    if limits is None:
+    if limits is None and plan.scaling == "sen1-2":
+        limits = fixed_limits(plan, np.zeros((1, 1, src.count), np.float32))
+    elif limits is None:
         limits = scene_limits(reader, plan, step)
         if limits:
             notes.append(
@@ -165,11 +171,58 @@ def translate_scene(
     ph, pw = max(h, t), max(w, t)  # images smaller than a tile are padded as tile_blend pads them
     ys, xs = tile_starts(ph, t, ov), tile_starts(pw, t, ov)
     total = len(ys) * len(xs)
-    weights = BlendWeights(ys, xs, t)
     geo = output_geo(src.geo, translator.warning)  # no input nodata in an 8-bit RGB output; the card's warning
+    sample = scene_statistics_batch(reader, plan, limits, translator, t) if total > 1 else None
+    if sample is not None:
+        notes.append(
+            "Instance-norm / pooling statistics of the whole scene were recorded once "
+            + ("over the whole scene" if len(sample) == 1 else f"over {len(sample)} tiles spread over the scene")
+            + " and frozen for every tile."
+        )
+    with translator.image_statistics(sample):
+        return _translate_tiles(
+            reader, plan, limits, translator, dst, geo, cog, (ys, xs, t, bs, total), notes, progress
+        )
+
+
+def scene_statistics_batch(
+    reader: _Reader, plan: InputPlan, limits: Limits, translator: Translator, tile: int
+) -> np.ndarray | None:
+    """The statistics batch of a scene (core.translate.sample_norms): the whole scene when it is small enough,
+    else tiles on a regular grid over it, read band by band; None for generators without per-sample layers."""
+    if not translator.sample_norms:
+        return None
+    src = reader.src
+    h, w = src.height, src.width
+
+    def network_form(data: np.ndarray) -> np.ndarray:
+        img = fit_channels(to_display(plan, data, reader.nodata, limits), translator.gen.in_channels, [])
+        return pad_to(img, tile, tile) if (img.shape[0] < tile or img.shape[1] < tile) else img
+
+    if h * w <= STATS_PIXELS:
+        return statistics_batch(network_form(reader.rows(0, h)), translator, tile)
+    windows = stats_windows(h, w, tile)
+    tiles = []
+    for y in sorted({y for y, _ in windows}):
+        band = network_form(reader.rows(y, min(tile, h - y)))
+        tiles += [band[:, x : x + tile] for yy, x in windows if yy == y]
+    return np.stack(tiles)
+
+
+def _translate_tiles(reader, plan, limits, translator, dst, geo, cog, grid, notes, progress) -> SceneResult:
+    """Run the tiles row of tiles by row of tiles, blending and writing finished rows (see the module note)."""
+    ys, xs, t, bs, total = grid
+    src = reader.src
+    h, w = src.height, src.width
+    pw = max(w, t)
+    weights = BlendWeights(ys, xs, t)
     done = 0
+    band = None
+    if translator.warning:  # a demo model: the warning band goes into the bottom rows of the pixels (core.cards)
+        geo = cards.with_mark_tag(geo, h)
+        band = cards.warning_band(w, h)
     with sio.BlockWriter(dst, w, h, 3, np.dtype(np.uint8), geo, ["red", "green", "blue"], block=256, cog=cog) as writer:
-        out_rows = _RowWriter(writer, w)
+        out_rows = _RowWriter(writer, w, h, band)
         carry_acc: np.ndarray | None = None  # rows [y, previous y + t) of the blend buffer
         carry_norm: np.ndarray | None = None
         for k, y in enumerate(ys):
@@ -212,15 +265,23 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 class _RowWriter:
     """Collect finished output rows and write them in whole GeoTIFF block rows (no tile written twice)."""
 
-    def __init__(self, writer: sio.BlockWriter, width: int):
+    def __init__(self, writer: sio.BlockWriter, width: int, height: int = 0, band: np.ndarray | None = None):
         self.writer, self.width = writer, width
         self.row = 0
         self.pending: list[np.ndarray] = []
         self.count = 0
+        self.added = 0  # rows received so far
+        self.band_start = height - len(band) if band is not None else height
+        self.band = band
 
     def add(self, rows: np.ndarray) -> None:
         if len(rows) == 0:
             return
+        start, end = self.added, self.added + len(rows)
+        self.added = end
+        if self.band is not None and end > self.band_start:  # burn the warning band into its rows
+            lo = max(start, self.band_start)
+            rows[lo - start :] = self.band[lo - self.band_start : end - self.band_start]
         self.pending.append(rows)
         self.count += len(rows)
         block = self.writer.block
