@@ -99,7 +99,9 @@ def scene_comparison_png(
         plan = plan_input(kind, src.count, translator, opts.dualpol, opts.input_scaling, calibrated)
         fed = to_display(plan, scene_sample(_Reader(src, kind, opts), step), src.geo.nodata, res.limits)
     fed = fit_channels(fed, translator.gen.in_channels, [])
-    out = np.clip(np.rint(decimated_read(job.output, PREVIEW_SIZE)), 0, 255).astype(np.uint8)
+    translated = decimated_read(job.output, PREVIEW_SIZE)  # our own COG: never None (that is for confined products)
+    assert translated is not None
+    out = np.clip(np.rint(translated), 0, 255).astype(np.uint8)
     shown_in = fed[..., :3] if fed.shape[2] >= 3 else fed[..., 0]
     png = sio.encode_png(sio.comparison_image([("SAR input (as fed)", shown_in), ("Translated", out)]))
     return cards.warn_png(png, translator.warning) if translator.warning else png
