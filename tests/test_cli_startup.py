@@ -38,7 +38,11 @@ def test_help_imports_no_command_module_nor_numpy():
 
 def test_a_commands_help_imports_only_its_module_and_no_torch():
     loaded = _loaded("despeckle", "--help")
-    assert {m for m in loaded if m.startswith("core.cli.")} - SHARED == {"core.cli.speckle", "core.cli.options"}
+    assert {m for m in loaded if m.startswith("core.cli.")} - SHARED == {
+        "core.cli.speckle",
+        "core.cli.options",
+        "core.cli.map_options",
+    }
     assert not {"torch", "onnxruntime", "peft", "distributed"} & loaded
 
 

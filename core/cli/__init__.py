@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "geocode": (
         "geocode",
-        "a GCP-referenced raster (or product) onto a north-up map grid, or terrain-corrected with a DEM",
+        "radar geometry (GCPs) to a north-up map grid through the geolocation grid, without a DEM",
     ),
     "despeckle": ("speckle", "speckle filtering of one image, a folder of images or a Sentinel-1 product"),
     "preprocess": (

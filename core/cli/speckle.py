@@ -17,8 +17,8 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import positive_float, positive_int
+from core.cli.map_options import add_map_options, geometry_step, wants_map
 from core.cli.options import add_compress_option
-from core.cli.prepare import add_map_options, geometry_step, wants_map
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
