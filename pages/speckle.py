@@ -36,6 +36,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.product_prep import product_prep_section
 
 KEY = "speckle"
 
@@ -148,6 +149,8 @@ with st.expander("Large scene or Sentinel-1 product on the server"):
             large_scene(allowed_scene(scene_text))
         except UserError as exc:
             st.error(str(exc))
+
+product_prep_section()
 
 inputs = pick_inputs(KEY, "SAR image", category="sar")
 if not inputs:

@@ -1,0 +1,73 @@
+"""Preparing a Sentinel-1 product as a background job for the pages (core.jobs runs it; nothing here imports
+streamlit): the chain of core.products.chain with the page's choices, progress into the job, the result's path.
+
+The geometry step comes from `geometry_step`: geocoding without a DEM (core.products.geocode) or terrain correction
+with a DEM (core.products.terrain, optionally radiometric flattening). Where this build has neither module, asking
+for them is refused in one line before the job starts, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+
+from core.errors import UserError
+from core.jobs import BackgroundJob, start_job
+from core.products.chain import GeometryStep, PrepareOptions, prepare_product
+
+
+def geometry_available() -> dict[str, bool]:
+    """Which geometry steps this build has: {"geocode": ..., "terrain": ...}."""
+    return {
+        "geocode": importlib.util.find_spec("core.products.geocode") is not None,
+        "terrain": importlib.util.find_spec("core.products.terrain") is not None,
+    }
+
+
+def geometry_step(
+    product: str | os.PathLike, geocode: bool = False, dem: str | os.PathLike | None = None, rtc: bool = False
+) -> GeometryStep | None:
+    """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction."""
+    have = geometry_available()
+    if rtc and dem is None:
+        raise UserError("radiometric terrain flattening needs a DEM: pick one, or leave flattening off.")
+    if dem is not None:
+        if not have["terrain"]:
+            raise UserError("terrain correction with a DEM is not part of this build yet; leave the DEM empty.")
+        terrain = importlib.import_module("core.products.terrain")
+
+        def correct(radar: Path, out: Path, progress) -> None:
+            terrain.terrain_correct(product, radar, out, dem, rtc=rtc, progress=progress)
+
+        return correct
+    if geocode:
+        if not have["geocode"]:
+            raise UserError("geocoding is not part of this build yet; prepare in radar geometry (geocode off).")
+        gc = importlib.import_module("core.products.geocode")
+
+        def to_map(radar: Path, out: Path, progress) -> None:
+            gc.geocode_raster(radar, out, progress=progress)
+
+        return to_map
+    return None
+
+
+def start_prepare_job(
+    product: str | os.PathLike,
+    output: str | os.PathLike,
+    options: PrepareOptions,
+    geocode: bool = False,
+    dem: str | os.PathLike | None = None,
+    rtc: bool = False,
+) -> BackgroundJob:
+    """Check the choices, then run the chain from `product` into `output` in a background thread."""
+    step = geometry_step(product, geocode, dem, rtc)
+
+    def work(job: BackgroundJob):
+        result = prepare_product(product, output, options, geometry=step, progress=job.progress)
+        job.notes.extend(result.notes)
+        return result
+
+    return start_job(product, output, "prepare", work)
