@@ -56,7 +56,7 @@ def _product_layout(path: Path) -> tuple[str, list[str], list[str]]:
     from core.products.safexml import ProductFiles
 
     product = parse_manifest(ProductFiles(path))
-    pols = sorted({p for s in product.swaths for p in product.pols(s)}, key=lambda p: (p[0] != "V", p))
+    pols = sorted({p for s in product.swaths for p in product.pols(s)}, key=lambda p: (p[0] != p[1], p))
     return product.product_type, list(product.swaths), pols
 
 

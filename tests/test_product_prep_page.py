@@ -1,0 +1,108 @@
+"""The speckle page's product section (pages/product_prep.py): the choices reach the chain (the output's bands and
+tags say what was applied), the job runs in the background to a COG, the map is drawn; refusals are one line."""
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+import rasterio
+
+from core.catalog import samples_dir
+from core.errors import UserError
+from core.products import jobs
+from tests.conftest import app_test
+
+SAMPLE = samples_dir() / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
+
+
+def _wait(at, timeout=120):
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        job = at.session_state["prep_job"]
+        if job.finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError("the prepare job did not finish")
+
+
+def test_choices_start_a_job_whose_cog_records_them_and_a_map_is_drawn(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)
+    at = app_test("speckle.py").run()
+    assert at.radio(key="prep_source").value == "Bundled synthetic sample"
+    assert at.selectbox(key="prep_pol").options == ["VV", "VH", "VV,VH"]
+    at.selectbox(key="prep_pol").set_value("VH")
+    at.selectbox(key="prep_cal").set_value("beta0")
+    at.selectbox(key="prep_noise").set_value("keep").run()
+    assert not at.exception and not at.error
+    at.button(key="prep_run").click().run()
+    job = _wait(at)
+    assert job.error is None, job.error
+    at.run()
+    assert not at.exception and not at.error
+    assert job.output.name == "SYNTHETIC_S1A_IW_GRDH_1SDV_VH_beta0_db_cog.tif"
+    with rasterio.open(job.output) as ds:
+        tags = ds.tags()
+        assert ds.count == 1 and ds.descriptions == ("VH",)
+        assert tags["CALIBRATION"] == "BETA0" and tags["THERMAL_NOISE"] == "KEPT" and tags["VALUES"].startswith("dB")
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert len(ds.gcps[0]) == 9  # the product's geolocation grid kept
+    assert [b.label for b in at.get("download_button")] == [f"Download {job.output.name}"]
+    decks = at.get("deck_gl_json_chart")
+    assert len(decks) == 1
+    spec = decks[0].proto.json
+    assert '"BitmapLayer"' in spec and '"PathLayer"' in spec and "data:image/png;base64," in spec
+    assert any("VH in dB, grey from" in c.value for c in at.caption)
+
+
+def test_server_path_outside_the_allowed_folders_is_one_line(tmp_path, monkeypatch):
+    inside, outside = tmp_path / "data", tmp_path / "other"
+    inside.mkdir(), outside.mkdir()
+    shutil.copy(SAMPLE, outside / SAMPLE.name)
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(inside))
+    at = app_test("speckle.py").run()
+    at.radio(key="prep_source").set_value("Path on the server").run()
+    at.text_input(key="prep_path").set_value(str(outside / SAMPLE.name)).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "allowed data folders" in at.error[0].value
+    assert not any(b.key == "prep_run" for b in at.button)
+
+
+def test_a_zip_that_is_not_a_product_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("readme.txt", "not a product")
+    at = app_test("speckle.py").run()
+    at.radio(key="prep_source").set_value("Upload a product zip").run()
+    at.file_uploader(key="prep_upload").set_value(("x.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "\n" not in at.error[0].value
+
+
+@pytest.mark.skipif(jobs.geometry_available()["geocode"], reason="this build geocodes")
+def test_geocode_not_in_this_build_is_refused_before_the_job():
+    with pytest.raises(UserError, match="geocoding is not part of this build"):
+        jobs.geometry_step(SAMPLE, geocode=True)
+
+
+def test_flattening_without_a_dem_is_refused():
+    with pytest.raises(UserError, match="needs a DEM"):
+        jobs.geometry_step(SAMPLE, rtc=True)
+
+
+def test_job_result_equals_the_cli_chain(tmp_path):
+    # the page's job and `prepare_product` called directly give the same values
+    from core.products.chain import PrepareOptions, prepare_product
+
+    opts = PrepareOptions(pol="VV", db=True)
+    job = jobs.start_prepare_job(SAMPLE, tmp_path / "job.tif", opts)
+    job.thread.join(120)
+    assert job.finished and job.error is None and job.fraction == 1.0
+    prepare_product(SAMPLE, tmp_path / "direct.tif", PrepareOptions(pol="VV", db=True))
+    with rasterio.open(tmp_path / "job.tif") as a, rasterio.open(tmp_path / "direct.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
