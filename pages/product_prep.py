@@ -155,7 +155,9 @@ def _job_status() -> None:
     if job.error:
         st.error(job.error)
         return
-    st.progress(job.fraction, text=job.status_text("%") if job.total else "prepare: starting")
+    eta = job.eta_seconds
+    left = "" if eta is None or job.finished else f", about {eta:.0f} s left"
+    st.progress(job.fraction, text=f"prepare {job.source.name}: {job.fraction:.0%}{left}")
     if not (job.finished and job.output.exists()):
         return
     for n in job.notes:
