@@ -94,7 +94,9 @@ def _choices(path: Path) -> tuple[PrepareOptions, bool, Path | None, bool] | Non
         disabled=not (have["terrain"] and roots.server_paths()),
         help=None if have["terrain"] else "terrain correction is not part of this build yet",
     )
-    rtc = g2.checkbox("Radiometric terrain flattening (γ⁰ₜ; needs β⁰)", key=f"{KEY}_rtc", disabled=not have["terrain"])
+    rtc = g2.checkbox(
+        "Radiometric terrain flattening (γ⁰ₜ; needs β⁰ calibration)", key=f"{KEY}_rtc", disabled=not have["terrain"]
+    )
     dem = roots.resolve_allowed(dem_text, "file") if dem_text.strip() else None
     opts = PrepareOptions(
         pol=pol,
@@ -178,6 +180,14 @@ def _png_url(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(sio.encode_png(rgba)).decode()
 
 
+def _colour_bar(lo: float, hi: float) -> None:
+    ramp = np.repeat(np.linspace(0, 255, 256).round().astype(np.uint8)[None, :], 14, axis=0)
+    left, mid, right = st.columns([1, 4, 1], vertical_alignment="center")
+    left.caption(f"{lo:.1f} dB")
+    mid.image(ramp, width="stretch")
+    right.caption(f"{hi:.1f} dB")
+
+
 def _result_map(path: Path) -> None:
     import pydeck as pdk
 
@@ -216,6 +226,7 @@ def _result_map(path: Path) -> None:
         key=f"{KEY}_map",
         height=460,
     )
+    _colour_bar(*ov.stretch)
     st.caption(
         ov.caption + " Basemap © CARTO, © OpenStreetMap contributors, loaded by your browser when it is online; "
         "the overlay and footprint draw without it."

@@ -106,3 +106,13 @@ def test_job_result_equals_the_cli_chain(tmp_path):
     prepare_product(SAMPLE, tmp_path / "direct.tif", PrepareOptions(pol="VV", db=True))
     with rasterio.open(tmp_path / "job.tif") as a, rasterio.open(tmp_path / "direct.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_flattening_of_sigma0_and_a_crs_without_a_map_are_refused(tmp_path):
+    dem = tmp_path / "dem.tif"
+    dem.write_bytes(b"")
+    with pytest.raises(UserError, match="works on beta0"):
+        jobs.geometry_step(SAMPLE, dem=dem, rtc=True, calibration="sigma0")
+    with pytest.raises(UserError, match="applies to a map output"):
+        jobs.geometry_step(SAMPLE, crs="EPSG:32632")
+    assert jobs.geometry_step(SAMPLE) is None

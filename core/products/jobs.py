@@ -27,31 +27,47 @@ def geometry_available() -> dict[str, bool]:
 
 
 def geometry_step(
-    product: str | os.PathLike, geocode: bool = False, dem: str | os.PathLike | None = None, rtc: bool = False
+    product: str | os.PathLike,
+    geocode: bool = False,
+    dem: str | os.PathLike | None = None,
+    rtc: bool = False,
+    calibration: str = "sigma0",
+    crs: str | None = None,
+    resolution: float | None = None,
 ) -> GeometryStep | None:
-    """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction."""
+    """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction.
+    Checks what it can before any work starts (the same rules as `prepare --geocode/--dem/--rtc`)."""
     have = geometry_available()
     if rtc and dem is None:
         raise UserError("radiometric terrain flattening needs a DEM: pick one, or leave flattening off.")
+    if rtc and calibration != "beta0":
+        raise UserError(f"radiometric terrain flattening works on beta0: choose beta0 instead of {calibration}.")
+    if dem is None and not geocode:
+        if crs is not None or resolution is not None:
+            raise UserError("a CRS or resolution applies to a map output: turn geocoding on or pick a DEM.")
+        return None
     if dem is not None:
         if not have["terrain"]:
             raise UserError("terrain correction with a DEM is not part of this build yet; leave the DEM empty.")
+        if not Path(dem).is_file():
+            raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
         terrain = importlib.import_module("core.products.terrain")
+        terrain.read_radar_geometry(product)  # a product without orbit, timing or range conversion: one line now
 
         def correct(radar: Path, out: Path, progress) -> None:
-            terrain.terrain_correct(product, radar, out, dem, rtc=rtc, progress=progress)
+            terrain.terrain_correct(
+                product, radar, out, dem, rtc=rtc, crs=crs, resolution=resolution, progress=progress
+            )
 
         return correct
-    if geocode:
-        if not have["geocode"]:
-            raise UserError("geocoding is not part of this build yet; prepare in radar geometry (geocode off).")
-        gc = importlib.import_module("core.products.geocode")
+    if not have["geocode"]:
+        raise UserError("geocoding is not part of this build yet; prepare in radar geometry (geocode off).")
+    gc = importlib.import_module("core.products.geocode")
 
-        def to_map(radar: Path, out: Path, progress) -> None:
-            gc.geocode_raster(radar, out, progress=progress)
+    def to_map(radar: Path, out: Path, progress) -> None:
+        gc.geocode_raster(radar, out, crs=crs, resolution=resolution, progress=progress)
 
-        return to_map
-    return None
+    return to_map
 
 
 def start_prepare_job(
@@ -63,7 +79,7 @@ def start_prepare_job(
     rtc: bool = False,
 ) -> BackgroundJob:
     """Check the choices, then run the chain from `product` into `output` in a background thread."""
-    step = geometry_step(product, geocode, dem, rtc)
+    step = geometry_step(product, geocode, dem, rtc, options.calibration)
 
     def work(job: BackgroundJob):
         result = prepare_product(product, output, options, geometry=step, progress=job.progress)
