@@ -116,3 +116,22 @@ def test_flattening_of_sigma0_and_a_crs_without_a_map_are_refused(tmp_path):
     with pytest.raises(UserError, match="applies to a map output"):
         jobs.geometry_step(SAMPLE, crs="EPSG:32632")
     assert jobs.geometry_step(SAMPLE) is None
+
+
+@pytest.mark.skipif(not jobs.geometry_available()["geocode"], reason="core.products.geocode is not in this build")
+def test_geocode_on_the_page_gives_a_north_up_utm_result_on_the_map(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)
+    at = app_test("speckle.py").run()
+    at.checkbox(key="prep_geocode").check()
+    at.selectbox(key="prep_pol").set_value("VV").run()
+    at.button(key="prep_run").click().run()
+    job = _wait(at)
+    assert job.error is None, job.error
+    at.run()
+    assert not at.exception and not at.error
+    with rasterio.open(job.output) as ds:
+        # the synthetic scene lies at 7.0-7.05 E, 45 N: UTM zone floor((7 + 180) / 6) + 1 = 32, north
+        assert ds.crs.to_epsg() == 32632 and ds.transform.b == 0 and ds.transform.d == 0 and ds.transform.e < 0
+    assert len(at.get("deck_gl_json_chart")) == 1
+    assert any("map geometry" in c.value for c in at.caption)
