@@ -135,3 +135,15 @@ def test_geocode_on_the_page_gives_a_north_up_utm_result_on_the_map(tmp_path, mo
         assert ds.crs.to_epsg() == 32632 and ds.transform.b == 0 and ds.transform.d == 0 and ds.transform.e < 0
     assert len(at.get("deck_gl_json_chart")) == 1
     assert any("map geometry" in c.value for c in at.caption)
+
+
+def test_an_uploaded_product_zip_is_saved_under_the_uploads_and_offers_its_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    at = app_test("speckle.py").run()
+    at.radio(key="prep_source").set_value("Upload a product zip").run()
+    at.file_uploader(key="prep_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "application/zip")).run()
+    assert not at.exception and not at.error
+    saved = list((tmp_path / "uploads" / "products").glob(f"*/{SAMPLE.name}"))
+    assert len(saved) == 1 and saved[0].read_bytes() == SAMPLE.read_bytes()
+    assert at.selectbox(key="prep_pol").options == ["VV", "VH", "VV,VH"]
+    assert any(b.key == "prep_run" for b in at.button)
