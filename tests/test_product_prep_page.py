@@ -147,3 +147,25 @@ def test_an_uploaded_product_zip_is_saved_under_the_uploads_and_offers_its_choic
     assert len(saved) == 1 and saved[0].read_bytes() == SAMPLE.read_bytes()
     assert at.selectbox(key="prep_pol").options == ["VV", "VH", "VV,VH"]
     assert any(b.key == "prep_run" for b in at.button)
+
+
+def test_an_slc_on_the_server_offers_its_swaths_and_merges_them(tmp_path, monkeypatch):
+    from tests.s1_product import write_s1_product
+
+    product = write_s1_product(tmp_path / "data", kind="SLC", shape=(72, 80), pols=("VV",))
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    at = app_test("speckle.py").run()
+    at.radio(key="prep_source").set_value("Path on the server").run()
+    at.text_input(key="prep_path").set_value(str(product.safe)).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="prep_swath").options == [*product.swaths, "all"]
+    at.selectbox(key="prep_swath").set_value("all").run()
+    at.button(key="prep_run").click().run()
+    job = _wait(at)
+    assert job.error is None, job.error
+    at.run()
+    assert not at.exception and not at.error
+    with rasterio.open(job.output) as ds:
+        assert ds.tags()["DEBURST"] == "YES" and "SWATHS_MERGED" in ds.tags()
+    assert len(at.get("deck_gl_json_chart")) == 1
