@@ -126,7 +126,7 @@ def product_prep_section() -> None:
             "the `python -m core prepare` chain, streamed in the background."
         )
         sources = SOURCES if roots.server_paths() else SOURCES[:2]
-        source = st.radio("Product", sources, horizontal=True, key=f"{KEY}_source")
+        source = st.selectbox("Product", sources, key=f"{KEY}_source")
         try:
             path = _product_path(source)
             if path is None:

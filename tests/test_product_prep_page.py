@@ -30,7 +30,7 @@ def test_choices_start_a_job_whose_cog_records_them_and_a_map_is_drawn(tmp_path,
     monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)
     at = app_test("speckle.py").run()
-    assert at.radio(key="prep_source").value == "Bundled synthetic sample"
+    assert at.selectbox(key="prep_source").value == "Bundled synthetic sample"
     assert at.selectbox(key="prep_pol").options == ["VV", "VH", "VV,VH"]
     at.selectbox(key="prep_pol").set_value("VH")
     at.selectbox(key="prep_cal").set_value("beta0")
@@ -62,7 +62,7 @@ def test_server_path_outside_the_allowed_folders_is_one_line(tmp_path, monkeypat
     shutil.copy(SAMPLE, outside / SAMPLE.name)
     monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(inside))
     at = app_test("speckle.py").run()
-    at.radio(key="prep_source").set_value("Path on the server").run()
+    at.selectbox(key="prep_source").set_value("Path on the server").run()
     at.text_input(key="prep_path").set_value(str(outside / SAMPLE.name)).run()
     assert not at.exception
     assert len(at.error) == 1 and "allowed data folders" in at.error[0].value
@@ -78,7 +78,7 @@ def test_a_zip_that_is_not_a_product_is_one_line(tmp_path, monkeypatch):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("readme.txt", "not a product")
     at = app_test("speckle.py").run()
-    at.radio(key="prep_source").set_value("Upload a product zip").run()
+    at.selectbox(key="prep_source").set_value("Upload a product zip").run()
     at.file_uploader(key="prep_upload").set_value(("x.zip", buf.getvalue(), "application/zip")).run()
     assert not at.exception
     assert len(at.error) == 1 and "\n" not in at.error[0].value
@@ -140,7 +140,7 @@ def test_geocode_on_the_page_gives_a_north_up_utm_result_on_the_map(tmp_path, mo
 def test_an_uploaded_product_zip_is_saved_under_the_uploads_and_offers_its_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
     at = app_test("speckle.py").run()
-    at.radio(key="prep_source").set_value("Upload a product zip").run()
+    at.selectbox(key="prep_source").set_value("Upload a product zip").run()
     at.file_uploader(key="prep_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "application/zip")).run()
     assert not at.exception and not at.error
     saved = list((tmp_path / "uploads" / "products").glob(f"*/{SAMPLE.name}"))
@@ -156,7 +156,7 @@ def test_an_slc_on_the_server_offers_its_swaths_and_merges_them(tmp_path, monkey
     monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
     monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
     at = app_test("speckle.py").run()
-    at.radio(key="prep_source").set_value("Path on the server").run()
+    at.selectbox(key="prep_source").set_value("Path on the server").run()
     at.text_input(key="prep_path").set_value(str(product.safe)).run()
     assert not at.exception and not at.error
     assert at.selectbox(key="prep_swath").options == [*product.swaths, "all"]
