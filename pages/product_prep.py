@@ -168,7 +168,9 @@ def _job_status() -> None:
         st.download_button(
             f"Download {job.output.name}", fh, job.output.name, "image/tiff", key=f"{KEY}_dl", type="primary"
         )
-    _result_map(job.output)
+    bands = list(getattr(job.result, "bands", None) or ["band 1"])
+    shown = st.selectbox("Band on the map", bands, key=f"{KEY}_map_band") if len(bands) > 1 else bands[0]
+    _result_map(job.output, bands.index(shown) + 1)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -188,11 +190,11 @@ def _colour_bar(lo: float, hi: float) -> None:
     right.caption(f"{hi:.1f} dB")
 
 
-def _result_map(path: Path) -> None:
+def _result_map(path: Path, band: int = 1) -> None:
     import pydeck as pdk
 
     try:
-        ov = _overlay(str(path), path.stat().st_mtime, 1)
+        ov = _overlay(str(path), path.stat().st_mtime, band)
     except UserError as exc:
         st.error(str(exc))
         return

@@ -54,6 +54,7 @@ def test_choices_start_a_job_whose_cog_records_them_and_a_map_is_drawn(tmp_path,
     spec = decks[0].proto.json
     assert '"BitmapLayer"' in spec and '"PathLayer"' in spec and "data:image/png;base64," in spec
     assert any("VH in dB, grey from" in c.value for c in at.caption)
+    assert not any(s.key == "prep_map_band" for s in at.selectbox)  # one band: nothing to pick
 
 
 def test_server_path_outside_the_allowed_folders_is_one_line(tmp_path, monkeypatch):
@@ -169,3 +170,17 @@ def test_an_slc_on_the_server_offers_its_swaths_and_merges_them(tmp_path, monkey
     with rasterio.open(job.output) as ds:
         assert ds.tags()["DEBURST"] == "YES" and "SWATHS_MERGED" in ds.tags()
     assert len(at.get("deck_gl_json_chart")) == 1
+
+
+def test_a_dual_pol_result_shows_the_band_picked_for_the_map(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    at = app_test("speckle.py").run()
+    at.button(key="prep_run").click().run()  # defaults: VV,VH
+    job = _wait(at)
+    assert job.error is None, job.error
+    at.run()
+    assert at.selectbox(key="prep_map_band").options == ["VV", "VH"]
+    assert any("VV in dB, grey from" in c.value for c in at.caption)
+    at.selectbox(key="prep_map_band").set_value("VH").run()
+    assert not at.exception and not at.error
+    assert any("VH in dB, grey from" in c.value for c in at.caption)

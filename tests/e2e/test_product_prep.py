@@ -49,7 +49,9 @@ def test_prepare_a_product_and_see_it_on_the_map(page, app_url, tmp_path):
     assert "VV in dB, grey from" in page.inner_text("body")
     shot = tmp_path / "map.png"
     deck.screenshot(path=str(shot))
-    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    caption = page.get_by_text(re.compile("VV in dB, grey from"))
+    caption.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "page.png"))  # the map's lower part, the colour bar and the stated stretch
     img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(shot).convert("RGB")).astype(int)
     img = img[:, :-80]  # leave out the zoom buttons in the top-right corner
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
