@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.products.chain import GDAL_CACHE_MB
 
 STRETCH_PERCENTILES = (2.0, 98.0)
 MAX_SIDE = 1024
@@ -117,7 +118,9 @@ def map_overlay(path: str | os.PathLike, band: int = 1, max_side: int = MAX_SIDE
 
     path = Path(path)
     footprint = footprint_lonlat(path)
-    with warnings.catch_warnings():
+    # a file without overviews is read whole for the decimation: GDAL's block cache (default 5 % of the RAM) is
+    # capped so that memory does not grow with the scene (as in core.products.chain)
+    with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with _open(path) as ds:
             if not 1 <= band <= ds.count:
