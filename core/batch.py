@@ -28,13 +28,15 @@ import argparse
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError
+from core.errors import UserError, silence_expected_warnings
 from core.files import digest_file
+from core.io import clean_stale_parts
 from core.progress import cli_progress
 
 ProcessFn = Callable[["Job"], tuple[str, list[str]]]
@@ -168,15 +170,19 @@ def report_summary(summary: Summary, dst: Path, err=None) -> int:
 
 def run_job(process_one: ProcessFn, job: Job) -> Outcome:
     """One file, as a task: a UserError becomes a failed outcome with its sentence, anything else a failed outcome
-    naming the exception (a bug to report), so one file never stops the others."""
-    try:
-        line, notes = process_one(job)
-    except UserError as exc:
-        msg = str(exc)
-        return Outcome(job, "failed", msg if msg.startswith(job.src.name) else f"{job.src.name}: {msg}")
-    except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run; it is reported in its line
-        return Outcome(job, "failed", f"{job.src.name}: unexpected {type(exc).__name__}: {exc} (please report it)")
-    return Outcome(job, "done", line, list(notes))
+    naming the exception (a bug to report), so one file never stops the others. Library warnings raised on the
+    way (in a Dask worker too, whose stderr is the user's terminal) become the outcome's notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        silence_expected_warnings()
+        try:
+            line, notes = process_one(job)
+        except UserError as exc:
+            msg = str(exc)
+            return Outcome(job, "failed", msg if msg.startswith(job.src.name) else f"{job.src.name}: {msg}")
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not stop the run; it is reported in its line
+            return Outcome(job, "failed", f"{job.src.name}: unexpected {type(exc).__name__}: {exc} (please report it)")
+    seen = [" ".join(str(w.message).split()) for w in caught]
+    return Outcome(job, "done", line, list(notes) + [w for i, w in enumerate(seen) if w not in seen[:i]])
 
 
 def _run_on_cluster(todo, process_one, workers, scheduler, record, bar, err) -> None:
@@ -234,17 +240,26 @@ def _connect(client_cls, workers, scheduler, err):
     from distributed import LocalCluster
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
-    )
-    return client_cls(cluster), cluster
+    try:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+        )
+    except (RuntimeError, OSError, TimeoutError) as exc:  # "Nanny failed to start": a worker died while starting
+        detail = " ".join(str(exc).split())[:100] or type(exc).__name__
+        raise UserError(
+            f"the local Dask cluster of {workers} workers did not start ({detail}); run again, use fewer --workers "
+            "(each needs memory for its own models), or leave out --workers to run serially."
+        ) from None
+    try:
+        return client_cls(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
 
 
 def _remove_stale_parts(dst: Path) -> None:
     """Temporary files of an atomic write that a killed worker could not remove (`.<name>.*.part`)."""
-    if dst.parent.is_dir():
-        for p in dst.parent.glob(f".{dst.name}.*.part"):
-            p.unlink(missing_ok=True)
+    clean_stale_parts(dst.parent, dst.name)
 
 
 # ------------------------------------------------------------------------------------------- models per process

@@ -31,6 +31,7 @@ __all__ = [
     "budget_bytes",
     "check_budget",
     "check_expansion",
+    "check_run_time",
     "format_bytes",
     "whole_image_bytes",
     "window_bytes",
@@ -73,7 +74,7 @@ def format_bytes(n: float) -> str:
         return f"{n / 1024**3:.1f} GB"
     if n >= 1024**2:
         return f"{n / 1024**2:.0f} MB"
-    return f"{n / 1024:.0f} KB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{int(n)} B"
 
 
 def whole_image_bytes(width: int, height: int, bands: int, itemsize: int, is_complex: bool = False) -> int:
@@ -108,4 +109,28 @@ def check_expansion(decoded: int, file_size: int, what: str) -> None:
         raise UserError(
             f"{what} declares {format_bytes(decoded)} of pixels in a {format_bytes(file_size)} file "
             f"({decoded / max(file_size, 1):.0f}x, typical of a decompression bomb or a sparse file); it was refused."
+        )
+
+
+TIME_ENV = "SAR_STUDIO_MAX_RUN_HOURS"
+DEFAULT_MAX_RUN_HOURS = 24.0
+
+
+def check_run_time(seconds: float, what: str, fix: str = "do less at once") -> None:
+    """Refuse work estimated to run longer than SAR_STUDIO_MAX_RUN_HOURS (default 24 h), in one sentence.
+
+    `what` says what was estimated from what, e.g. "1000000000 steps at 0.012 s per step (measured on the first)".
+    """
+    text = os.environ.get(TIME_ENV, "").strip()
+    try:
+        hours = float(text) if text else DEFAULT_MAX_RUN_HOURS
+    except ValueError:
+        raise UserError(
+            f"{TIME_ENV}={text!r} is not a number; set it to the hours one run may take, e.g. 24."
+        ) from None
+    if seconds > hours * 3600:
+        days = seconds / 86400
+        shown = f"{days:.0f} days" if days >= 2 else f"{seconds / 3600:.1f} hours"
+        raise UserError(
+            f"{what} would take about {shown}, above the limit of {hours:g} hours; lower it or raise {TIME_ENV}."
         )

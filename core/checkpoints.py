@@ -25,7 +25,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from core.errors import UserError
-from core.io import atomic_output
+from core.io import atomic_output, check_input_file
 
 FORMAT = "sar-studio/1"
 
@@ -279,10 +279,16 @@ def tensors_digest(tensors: dict) -> str:
 def torch_load_weights(path: str | os.PathLike):
     """torch.load with weights_only=True, mapping failures to one-line UserErrors. Never unpickles code."""
     import torch  # heavy: only foreign .pth files need it
+    from safetensors import SafetensorError
 
     name = Path(path).name
+    check_input_file(path)
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        # an open file, not the path: torch.load hands any path ending in .safetensors to safetensors instead
+        with open(path, "rb") as fh:
+            return torch.load(fh, map_location="cpu", weights_only=True)
+    except SafetensorError as exc:
+        raise UserError(f"{name} is not a readable checkpoint ({str(exc)[:80]}); check the file.") from None
     except FileNotFoundError:
         raise UserError(f"{name}: file not found; check the path.") from None
     except pickle.UnpicklingError as exc:

@@ -76,6 +76,8 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int] | None:
     """(height, width, bands) from a raster's header, or None when GDAL cannot open it (reading reports why)."""
     import rasterio  # heavy (GDAL): only commands that size their outputs need it
 
+    if not Path(path).is_file():  # a FIFO would block GDAL's open; the reader refuses it in one line
+        return None
     try:
         with rasterio.open(path) as ds:
             return int(ds.height), int(ds.width), int(ds.count)
@@ -118,7 +120,8 @@ def check_output_folder(folder: str | os.PathLike, size: int = 0) -> None:
             f"output folder {base} cannot be written ({exc.strerror or exc}); choose another folder."
         ) from None
     os.close(fd)
-    os.unlink(probe)
+    with contextlib.suppress(FileNotFoundError):  # another run's clean-up may have taken it already
+        os.unlink(probe)
     free = shutil.disk_usage(base).free
     if free < size + FREE_SPACE_MARGIN:
         raise UserError(

@@ -209,3 +209,123 @@ def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
     tr2 = float((A2**2).sum() / (n2 - 1))
     tr_covmean = float(np.linalg.svd(A1 @ A2.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1)))
     return float(diff.dot(diff) + tr1 + tr2 - 2 * tr_covmean)
+
+
+# ------------------------------------------------------------- FID between two folders (python -m core fid)
+
+FID_WEIGHTS_MISSING = (
+    "FID needs an Inception weights file, which is not shipped and never downloaded: give --weights "
+    "pt_inception-2015-12-05-6726825d.pth (pytorch-fid's, the comparable FID) and/or --torchvision-inception "
+    "inception_v3_google-0cc3c7bd.pth (SAR2Optical's variant, not comparable)."
+)
+SAR2OPTICAL_FID_NOTE = (
+    "SAR2Optical's variant, NOT comparable with pytorch-fid: torchvision's ImageNet Inception-v3 1000 fc logits "
+    "(not pool3), images resized to 342 on the short side (bilinear, antialiased, rounded to 8 bits), centre crop "
+    "299, ImageNet mean/std, as their evaluation notebook"
+)
+PYTORCH_FID_NOTE = "pytorch-fid's definition: FID Inception pool3 (2048-d), images x/255 resized to 299 (bilinear)"
+
+
+def load_torchvision_inception(path: str, device: str = "cpu"):
+    """torchvision's ImageNet Inception-v3 (inception_v3_google-0cc3c7bd.pth, with AuxLogits) for SAR2Optical's
+    FID variant, loaded strictly with weights_only; the FID Inception file is refused (it is the other one)."""
+    from core.checkpoints import load_state_strict, torch_load_weights
+    from models.inception_fid import InceptionFID
+
+    state = torch_load_weights(path)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds no state_dict; give torchvision's inception_v3_google-0cc3c7bd.pth.")
+    state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+    if "AuxLogits.fc.weight" not in state:
+        raise UserError(
+            f"{path} is not torchvision's ImageNet Inception-v3 (no AuxLogits); for pytorch-fid's FID Inception use "
+            f"--weights, for SAR2Optical's variant give inception_v3_google-0cc3c7bd.pth."
+        )
+    net = InceptionFID(num_classes=int(state["fc.weight"].shape[0]), aux_logits=True, torchvision_pools=True)
+    load_state_strict(net, state, "torchvision Inception-v3", str(path))
+    return net.to(device).eval()
+
+
+SAR2OPTICAL_RESIZE, SAR2OPTICAL_CROP = 342, 299  # torchvision inception_v3 transforms, as their notebook
+
+
+def sar2optical_inputs(images):
+    """SAR2Optical's transform of uint8 RGB images: Resize(342) on the short side (bilinear, antialiased, back to
+    uint8), CenterCrop(299), /255, ImageNet mean / std. (N, 3, 299, 299) float32 torch tensor."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for im in images:
+        x = torch.from_numpy(np.ascontiguousarray(im[..., :3].transpose(2, 0, 1))).float()[None]
+        h, w = x.shape[2:]
+        short, crop = SAR2OPTICAL_RESIZE, SAR2OPTICAL_CROP
+        size = (short, int(w * short / h)) if h <= w else (int(h * short / w), short)
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255)
+        top, left = int(round((size[0] - crop) / 2.0)), int(round((size[1] - crop) / 2.0))
+        out.append(x[:, :, top : top + crop, left : left + crop] / 255.0)
+    x = torch.cat(out)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def folder_features(folder: str, net, kind: str, device: str = "cpu", batch_size: int = 16, progress=None):
+    """Features of every image of a folder, read batch by batch (memory does not grow with the folder):
+    kind "pytorch_fid" (pool3) or "sar2optical" (torchvision logits)."""
+    import torch
+
+    from core import io as sio
+    from core.files import list_images
+
+    files = list_images(folder)
+    if len(files) < 2:
+        raise UserError(f"{folder} holds {len(files)} image(s); FID needs at least two (hundreds for a stable value).")
+    feats = []
+    for i in range(0, len(files), batch_size):
+        imgs = []
+        for f in files[i : i + batch_size]:
+            r = sio.read_raster(f)
+            if r.data.dtype != np.uint8:
+                raise UserError(f"{f.name} is {r.data.dtype}; FID reads 8-bit RGB images (PNG / JPEG / 8-bit TIFF).")
+            imgs.append(sio.to_rgb(r.data))
+        if kind == "sar2optical":
+            with torch.no_grad():
+                feats.append(net.imagenet_logits(sar2optical_inputs(imgs).to(device)).double().cpu().numpy())
+        else:
+            feats.append(inception_features(imgs, net, device, batch_size))
+        if progress:
+            progress(min(i + batch_size, len(files)), len(files))
+    return np.concatenate(feats)
+
+
+def fid_of_folders(
+    folder_a: str,
+    folder_b: str,
+    weights: str | None = None,
+    torchvision_weights: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    progress=None,
+) -> dict:
+    """FID between the images of two folders: pytorch-fid's (`weights`) and/or SAR2Optical's variant
+    (`torchvision_weights`), each labelled with its definition."""
+    if not weights and not torchvision_weights:
+        raise UserError(FID_WEIGHTS_MISSING)
+    out: dict = {"a": str(folder_a), "b": str(folder_b)}
+    if weights:
+        net = load_fid_inception(weights, device)
+        a = folder_features(folder_a, net, "pytorch_fid", device, batch_size, progress)
+        b = folder_features(folder_b, net, "pytorch_fid", device, batch_size, progress)
+        out.update(fid=frechet_distance_of_features(a, b), fid_definition=PYTORCH_FID_NOTE, n_a=len(a), n_b=len(b))
+    if torchvision_weights:
+        net = load_torchvision_inception(torchvision_weights, device)
+        a = folder_features(folder_a, net, "sar2optical", device, batch_size, progress)
+        b = folder_features(folder_b, net, "sar2optical", device, batch_size, progress)
+        out.update(
+            fid_sar2optical_variant=frechet_distance_of_features(a, b),
+            fid_sar2optical_variant_definition=SAR2OPTICAL_FID_NOTE,
+            n_a=len(a),
+            n_b=len(b),
+        )
+    return out

@@ -14,12 +14,22 @@ from typing import Literal
 
 from core.errors import UserError
 from core.files import list_images
+from core.io.confine import Confine
 
 ENV = "SAR_STUDIO_DATA_ROOTS"
 Want = Literal["file", "dir", "any"]
 _WHAT = {"file": "file", "dir": "folder", "any": "file or folder"}
 
-__all__ = ["ENV", "allowed_roots", "is_allowed", "list_allowed_images", "refusal", "resolve_allowed", "server_paths"]
+__all__ = [
+    "ENV",
+    "allowed_roots",
+    "confinement",
+    "is_allowed",
+    "list_allowed_images",
+    "refusal",
+    "resolve_allowed",
+    "server_paths",
+]
 
 
 def allowed_roots() -> list[Path]:
@@ -73,6 +83,12 @@ def resolve_allowed(path: str | os.PathLike, want: Want = "any") -> Path:
     if not ok:
         raise UserError(refusal(text, want))
     return resolved
+
+
+def confinement(text: str, want: Want = "any") -> Confine:
+    """What GDAL may read for the path typed as `text` (core.io.confine): files under the roots, refused with the
+    same sentence as resolve_allowed. Give it to open_source / the speckle scene job with the resolved path."""
+    return Confine(tuple(allowed_roots()), refusal(text, want))
 
 
 def list_allowed_images(folder: str | os.PathLike) -> list[Path]:

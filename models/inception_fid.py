@@ -10,6 +10,10 @@ FID changes against torchvision: average pools in the A, C and first E blocks ex
 (count_include_pad=False) and the last E block max-pools its pool branch.
 forward(x): x in [0, 1], (N, 3, H, W), resized to 299 x 299 (`input_size`) (bilinear, align_corners False), mapped to [-1, 1];
 returns the 2048-d pool3 features (N, 2048).
+
+`torchvision_pools=True` is torchvision's own Inception3 (average pools counting the padding, an average pool in
+the last E block too), for SAR2Optical's FID variant: `imagenet_logits(x)` takes x already resized and ImageNet-
+normalised and returns the 1000 fc logits, which their evaluation notebook fed to the Frechet distance.
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ class BasicConv2d(nn.Module):
         return F.relu(self.bn(self.conv(x)))
 
 
-def _avg(x):
-    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+def _avg(x, include_pad: bool = False):
+    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=include_pad)
 
 
 class InceptionA(nn.Module):
     def __init__(self, cin: int, pool_features: int):
         super().__init__()
+        self.include_pad = False  # True: torchvision's average pool (padding counted)
         self.branch1x1 = BasicConv2d(cin, 64, kernel_size=1)
         self.branch5x5_1 = BasicConv2d(cin, 48, kernel_size=1)
         self.branch5x5_2 = BasicConv2d(48, 64, kernel_size=5, padding=2)
@@ -52,7 +57,7 @@ class InceptionA(nn.Module):
                 self.branch1x1(x),
                 self.branch5x5_2(self.branch5x5_1(x)),
                 self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-                self.branch_pool(_avg(x)),
+                self.branch_pool(_avg(x, self.include_pad)),
             ],
             1,
         )
@@ -80,6 +85,7 @@ class InceptionB(nn.Module):
 class InceptionC(nn.Module):
     def __init__(self, cin: int, c7: int):
         super().__init__()
+        self.include_pad = False
         self.branch1x1 = BasicConv2d(cin, 192, kernel_size=1)
         self.branch7x7_1 = BasicConv2d(cin, c7, kernel_size=1)
         self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
@@ -96,7 +102,7 @@ class InceptionC(nn.Module):
         d = self.branch7x7dbl_1(x)
         for k in range(2, 6):
             d = getattr(self, f"branch7x7dbl_{k}")(d)
-        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg(x))], 1)
+        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg(x, self.include_pad))], 1)
 
 
 class InceptionD(nn.Module):
@@ -118,6 +124,7 @@ class InceptionE(nn.Module):
     def __init__(self, cin: int, max_pool: bool):
         super().__init__()
         self.max_pool = max_pool
+        self.include_pad = False
         self.branch1x1 = BasicConv2d(cin, 320, kernel_size=1)
         self.branch3x3_1 = BasicConv2d(cin, 384, kernel_size=1)
         self.branch3x3_2a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
@@ -133,7 +140,7 @@ class InceptionE(nn.Module):
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
         d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
-        pool = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg(x)
+        pool = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg(x, self.include_pad)
         return torch.cat([self.branch1x1(x), b3, d, self.branch_pool(pool)], 1)
 
 
@@ -149,7 +156,9 @@ class InceptionAux(nn.Module):
 
 @register("inception_fid")
 class InceptionFID(nn.Module):
-    def __init__(self, num_classes: int = 1008, aux_logits: bool = False, input_size: int = 299):
+    def __init__(
+        self, num_classes: int = 1008, aux_logits: bool = False, input_size: int = 299, torchvision_pools: bool = False
+    ):
         super().__init__()
         self.input_size = input_size  # 299 for FID; smaller (>= 75) only to test the plumbing quickly
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
@@ -171,10 +180,22 @@ class InceptionFID(nn.Module):
         self.Mixed_7b = InceptionE(1280, max_pool=False)
         self.Mixed_7c = InceptionE(2048, max_pool=True)
         self.fc = nn.Linear(2048, num_classes)  # present for strict loading; FID uses the pool3 features
+        if torchvision_pools:
+            for m in self.modules():
+                if isinstance(m, (InceptionA, InceptionC, InceptionE)):
+                    m.include_pad = True
+            self.Mixed_7c.max_pool = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        x = 2 * x - 1
+        return self.pool3(2 * x - 1)
+
+    def imagenet_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """torchvision Inception3's eval output (transform_input False): fc logits of pre-normalised x."""
+        return self.fc(self.pool3(x))
+
+    def pool3(self, x: torch.Tensor) -> torch.Tensor:
+        """The 2048-d global average of the last block, for x already at the network's input scale."""
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, 2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))

@@ -6,6 +6,8 @@ padding 2): Conv(in -> ndf, s2) -> LeakyReLU(0.2); n_layers-1 x [Conv(s2) -> Nor
 Conv(s1) -> Norm -> LeakyReLU; Conv(-> 1, s1). Keys `scale{i}_layer{j}.*` as in pix2pixHD with intermediate
 features. forward returns, per scale (finest first), the list of every layer's output; the last entry is the
 patch logits (no sigmoid: LSGAN), the others feed the feature-matching loss.
+`intermediate=False` is pix2pixHD trained with --no_ganFeat_loss (getIntermFeat False): each scale is one flat
+Sequential, keys `layer{i}.{k}.*`, and forward gives per scale a one-element list (the logits).
 """
 
 from __future__ import annotations
@@ -33,17 +35,34 @@ def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[n
 
 @register("multiscale_discriminator")
 class MultiscaleDiscriminator(nn.Module):
-    def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, num_D: int = 3, norm: str = "instance"):
+    def __init__(
+        self,
+        in_channels: int = 6,
+        ndf: int = 64,
+        n_layers: int = 3,
+        num_D: int = 3,
+        norm: str = "instance",
+        intermediate: bool = True,
+    ):
         super().__init__()
-        self.num_D, self.n_layers = num_D, n_layers
+        self.num_D, self.n_layers, self.intermediate = num_D, n_layers, intermediate
         for i in range(num_D):
-            for j, layer in enumerate(scale_layers(in_channels, ndf, n_layers, norm)):
+            layers = scale_layers(in_channels, ndf, n_layers, norm)
+            if not intermediate:
+                setattr(self, f"layer{i}", nn.Sequential(*[m for seq in layers for m in seq]))
+                continue
+            for j, layer in enumerate(layers):
                 setattr(self, f"scale{i}_layer{j}", layer)
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
     def forward(self, x):
         results = []
         for i in range(self.num_D):
+            if not self.intermediate:
+                results.append([getattr(self, f"layer{i}")(x)])
+                if i != self.num_D - 1:
+                    x = self.downsample(x)
+                continue
             feats, h = [], x
             for j in range(self.n_layers + 2):
                 h = getattr(self, f"scale{i}_layer{j}")(h)

@@ -4,17 +4,18 @@ Large scenes (a path on the server, or an upload over PAGE_WHOLE_PIXELS) take an
 one classic filter streamed into a COG by a background job with progress, offered as a download.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from core import io as sio
+from core import roots
 from core import speckle as sp
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
 from core.files import digest_file, save_upload, upload_root
+from core.io.confine import Confine
 from core.speckle.compare import (
     FilterResult,
     band_labels,
@@ -33,6 +34,7 @@ from pages.components import (
     progress_bar,
     read_input,
     run_guarded,
+    server_path_input,
     show_notes,
     stem,
 )
@@ -78,39 +80,25 @@ def _param_widget(fname: str, p: sp.Param):
     return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key, help=p.help)
 
 
-def data_roots() -> list[Path]:
-    """Folders the operator allows the page to read scenes from. Hook: core/roots.py (another change) will own
-    this; until then SAR_STUDIO_DATA_ROOTS (paths separated by os.pathsep) and the upload folder."""
-    roots = [Path(p).expanduser().resolve() for p in os.environ.get("SAR_STUDIO_DATA_ROOTS", "").split(os.pathsep) if p]
-    return [*roots, upload_root().resolve()]
-
-
-def allowed_scene(text: str) -> Path:
-    path = Path(text).expanduser().resolve()
-    if not any(path == r or r in path.parents for r in data_roots()):
-        raise UserError(f"{text} is outside the folders this server allows; ask the operator to add it.")
-    if not path.exists():
-        raise UserError(f"{text} does not exist on this server; check the path.")
-    return path
-
-
 def _preview(values: np.ndarray, kind: str) -> np.ndarray:
     inten = sio.to_intensity(values, kind) if kind != "display" else values
     return sp.render_with_limits(inten, sp.display_limits(inten))
 
 
-def large_scene(path: Path) -> None:
-    """Preview, one classic filter streamed into a COG by a background job, progress and a download."""
+def large_scene(path: Path, confine: Confine) -> None:
+    """Preview, one classic filter streamed into a COG by a background job, progress and a download. `confine`:
+    what GDAL may read for this browser-reached path (core.io.confine)."""
     try:
-        h, w = scene_size(path, swath=None)
-        with sio.open_source(path) as src:
+        h, w = scene_size(path, swath=None, confine=confine)
+        with sio.open_source(path, confine=confine) as src:
             kind, bands = src.kind, src.count
+        preview = decimated_read(path, confine=confine)
     except UserError as exc:
         st.error(str(exc))
         return
     st.caption(f"{path.name}: {w}×{h}, {bands} band(s), read as {sio.KIND_LABELS[kind]}; streamed in blocks.")
-    if path.is_file():
-        st.image(_preview(decimated_read(path), kind), caption="decimated preview", width="stretch")
+    if preview is not None:
+        st.image(_preview(preview, kind), caption="decimated preview", width="stretch")
     classic = [n for n, s in sp.FILTERS.items() if not s.deep]
     fname = st.selectbox("Filter", classic, index=classic.index("lee"), key=f"{KEY}_scene_filter",
                          format_func=lambda n: sp.FILTERS[n].label)  # fmt: skip
@@ -120,7 +108,7 @@ def large_scene(path: Path) -> None:
     if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run"):
         out = upload_root() / "results" / f"{stem(path.name)}_{fname}_cog.tif"
         params = {k: v for k, v in values.items() if v is not None}
-        job = start_scene_job(path, out, fname, params)
+        job = start_scene_job(path, out, fname, params, confine=confine)
         st.session_state[f"{KEY}_scene_job"] = job
     if job is not None:
         _scene_job_status()
@@ -142,13 +130,13 @@ def _scene_job_status() -> None:
             st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
 
 
-with st.expander("Large scene or Sentinel-1 product on the server"):
-    scene_text = st.text_input("Path (GeoTIFF, any GDAL raster, .SAFE folder or .zip)", key=f"{KEY}_scene_path")
-    if scene_text:
-        try:
-            large_scene(allowed_scene(scene_text))
-        except UserError as exc:
-            st.error(str(exc))
+if roots.server_paths():  # the one path rule (core.roots): no field unless the operator set SAR_STUDIO_DATA_ROOTS
+    with st.expander("Large scene or Sentinel-1 product on the server"):
+        scene_path = server_path_input(
+            "Path on the server (GeoTIFF, .SAFE folder, manifest.safe or .zip)", f"{KEY}_scene_path", "any"
+        )
+        if scene_path is not None:
+            large_scene(scene_path, roots.confinement(st.session_state[f"{KEY}_scene_path"], "any"))
 
 product_prep_section()
 
@@ -159,13 +147,15 @@ if not inputs:
 name, blob = inputs[0]
 if Path(name).suffix.lower() in (".tif", ".tiff"):
     saved = save_upload(blob, name, "speckle")
+    # an upload may lead GDAL nowhere but its own folder (a VRT named .tif is refused by content)
+    upload_confine = Confine((saved.parent.resolve(),), f"{name} could not be read; upload it again.")
     try:
-        big = np.prod(scene_size(saved)) > PAGE_WHOLE_PIXELS
+        big = np.prod(scene_size(saved, confine=upload_confine)) > PAGE_WHOLE_PIXELS
     except UserError:
         big = False  # read_input below says what is wrong with it
     if big:
         st.info("A large scene: it is filtered block by block into a Cloud-Optimized GeoTIFF.")
-        large_scene(saved)
+        large_scene(saved, upload_confine)
         st.stop()
 raster = read_input(name, blob, KEY)
 if raster is None:

@@ -161,7 +161,16 @@ with st.expander("New run", expanded=not list_runs()):
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 10000, 5, key=f"{KEY}_epochs")
     batch = c2.number_input("Batch size", 1, 256, 4, key=f"{KEY}_batch")
-    lr = c3.number_input("Learning rate", 1e-6, 1e-1, 2e-4, format="%.5f", key=f"{KEY}_lr")
+    lr = c3.number_input(
+        "Learning rate",
+        1e-6,
+        1e-1,
+        None,
+        format="%.5f",
+        key=f"{KEY}_lr",
+        placeholder="auto",
+        help=f"Empty: {AUTO_HELP['lr']}.",
+    )
     size = c4.select_slider("Training crop (px)", [32, 64, 128, 256, 512], value=128, key=f"{KEY}_size")
     c1, c2, c3, c4 = st.columns(4)
     width = c1.number_input(
@@ -211,7 +220,7 @@ with st.expander("New run", expanded=not list_runs()):
             layout=layout,
             epochs=int(epochs),
             batch_size=int(batch),
-            lr=float(lr),
+            lr=None if lr is None else float(lr),
             size=int(size),
             width=int(width),
             synthetic_count=int(count),

@@ -14,7 +14,10 @@ from tests.test_crossband import scene
 
 
 def run(argv, capsys):
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse refuses a bad option itself (one line, exit 2)
+        code = exc.code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -99,7 +102,7 @@ def test_gram_command_writes_a_folder_mean(tmp_path, rng, capsys):
         (["--style", "{tmp}/transband.pth"], "transband Gram file of VGG19 features"),
         (["--style", "{style}", "--vgg-weights", "{tmp}/nope.pth"], "VGG weights file not found"),
         (["--style", "{style}", "--content-layers", "relu4_4"], "content layer relu4_4 does not exist"),
-        (["--style", "{style}", "--steps", "0"], "steps must be at least 1"),
+        (["--style", "{style}", "--steps", "0"], "--steps: must be at least 1"),
         (["--style", "{style}", "--content-band", "3"], "band 3 does not exist"),
         (["--style", "{style}", "--threads", "0"], "--threads must be at least 1"),
     ],

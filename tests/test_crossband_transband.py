@@ -138,3 +138,56 @@ def test_pth_that_is_not_a_gram_file_names_the_formats(tmp_path, payload):
     assert "is not a" in msg and "Gram file" in msg
     assert ".safetensors" in msg and "latest_gram_trainTotal.pth" in msg
     assert "safetensors file" not in msg.split(";")[0]
+
+
+# ------------------------------------------------------------------ transband's --style_source and Layer_N names
+
+
+def test_style_source_real_uses_each_contents_partner(folders, tmp_path, capsys):
+    content, style = folders
+    out = tmp_path / "real"
+    argv = ["crossband", str(content), str(out), "--style", str(style), "--steps", "2", "--quiet"]
+    code, _, err = run([*argv, "--style_source", "real"], capsys)  # their spelling is accepted
+    assert code == 0, err
+    assert "style: ka0.png (real)" in err and "style: ka1.png (real)" in err
+    for i in range(2):  # the same as a run with that one style image: independent of the folder machinery
+        one = tmp_path / f"one{i}.png"
+        single = ["crossband", str(content / f"x{i}.png"), str(one), "--style", str(style / f"ka{i}.png")]
+        assert run([*single, "--steps", "2", "--quiet"], capsys)[0] == 0
+        assert np.array_equal(sio.read_raster(out / f"x{i}.png").data, sio.read_raster(one).data)
+    code, _, err = run([*argv, "--style-source", "total"], capsys)
+    assert code == 0 and "style:" not in err  # total: one mean Gram, as before
+
+
+def test_style_source_style_with_same_category(tmp_path, rng, capsys):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for name in ("building_1", "water_2"):
+        sio.write_png(a / f"{name}.png", scene(rng, 32, 2.0))
+    for name in ("building_x", "water_y", "road_z", "road_w"):
+        sio.write_png(b / f"{name}.png", scene(rng, 32, 4.0))
+    contents = sorted(a.iterdir())
+    for seed in range(5):
+        picks = cb.style_images_for(contents, b, "style", same_category=True, seed=seed)
+        assert [p.name for p in picks] == ["building_x.png", "water_y.png"]
+    drawn = {p.name for s in range(20) for p in cb.style_images_for(contents, b, "style", seed=s)}
+    assert len(drawn) == 4  # without --same-category any style image can be drawn
+    sio.write_png(a / "farm_3.png", scene(rng, 32, 2.0))
+    code, _, err = run(
+        ["crossband", str(a), str(tmp_path / "o"), "--style", str(b), "--style-source", "style", "--same_category"],
+        capsys,
+    )
+    assert code == 2 and "no style image of category 'farm'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["crossband", str(a), str(tmp_path / "o"), "--style", str(b), "--same-category"], capsys)
+    assert code == 2 and "goes with --style-source style" in err
+
+
+def test_transband_layer_names_map_to_torchvision_feature_indices():
+    from models.vgg import vgg_for_depth
+
+    for depth, expect in ((16, {3: "relu1_2", 8: "relu2_2", 15: "relu3_3", 22: "relu4_3"}),
+                          (19, {3: "relu1_2", 8: "relu2_2", 17: "relu3_4", 26: "relu4_4", 35: "relu5_4"})):  # fmt: skip
+        ex = cb.Extractor(vgg_for_depth(depth), f"vgg{depth}", "test", (), (), {})
+        for n, name in expect.items():
+            assert cb.layers_from_text(ex, f"Layer_{n}") == (name,)
+    with pytest.raises(UserError, match="needs|give --vgg-weights"):
+        cb.layers_from_text(cb.random_extractor(0), "Layer_15")

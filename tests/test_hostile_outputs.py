@@ -2,8 +2,10 @@
 folder run skips its own earlier outputs; temporary files go on every exit path and stale ones of a killed run are
 cleaned; an all-constant result gets a warning (issue 11, points 5 and 6)."""
 
+import fcntl
 import os
-import time
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from core.files import check_outputs, skip_own_outputs
 from core.translate import TranslateOptions, open_translator, translate_raster
 from core.translate.generators import translation_normalization
 from models.registry import build
+from tests.conftest import ROOT
 
 
 def _cli(argv, capsys):
@@ -135,18 +138,40 @@ def test_stale_part_files_of_a_killed_run_are_cleaned_at_the_next_run(tmp_path, 
     src = _sar(tmp_path / "a.tif")
     out = tmp_path / "out"
     out.mkdir()
-    old = time.time() - 3 * 3600
-    stale = [out / ".a_lee.tif.k3j_x9q2.part", out / ".b.tif.abcdefgh.gtiff.part"]
-    fresh = out / ".c.tif.zzzzzzzz.part"  # another run may still be writing it
+    # a run killed a second ago (SIGKILL: no lock held any more) left these; the next run removes them at once
+    stale = [out / ".a_lee.tif.k3j_x9q2.part", out / ".b.tif.abcdefgh.gtiff.part", out / ".d.tif.qqqqqqqq.part"]
+    live = [out / ".c.tif.zzzzzzzz.part", out / ".c.tif.zzzzzzzz.gtiff.part"]  # another run is writing c.tif
     theirs = [out / ".notes.part", out / "draft.part", out / ".a.tif.short.part"]  # not our pattern
-    for p in [*stale, fresh, *theirs]:
+    for p in [*stale, *live, *theirs]:
         p.write_bytes(b"x")
-    for p in [*stale, *theirs]:
-        os.utime(p, (old, old))
-    code, err = _cli(["despeckle", src, out / "a_lee.tif", "--filter", "lee"], capsys)
+    fd = os.open(live[0], os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what atomic_output holds while it writes
+    try:
+        code, err = _cli(["despeckle", src, out / "a_lee.tif", "--filter", "lee"], capsys)
+    finally:
+        os.close(fd)
     assert code == 0, err
     left = sorted(p.name for p in out.iterdir())
-    assert left == sorted(["a_lee.tif", fresh.name, *(p.name for p in theirs)])
+    assert left == sorted(["a_lee.tif", *(p.name for p in live), *(p.name for p in theirs)])
+
+
+def test_a_part_file_of_the_same_output_left_by_sigkill_is_removed_by_the_rerun(tmp_path):
+    """kill -9 during a streamed GeoTIFF write leaves the hidden .part; rerunning into the same output removes it."""
+    out = tmp_path / "scene_lee.tif"
+    code = (
+        "import os, signal, numpy as np\n"
+        "from core import io as sio\n"
+        f"with sio.BlockWriter({str(out)!r}, 64, 64, 1, 'float32', cog=True) as w:\n"
+        "    w.write(sio.Window(0, 0, 64, 64), np.ones((64, 64), np.float32))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)
+    assert run.returncode == -9
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 2 and all(n.startswith(".scene_lee.tif.") and n.endswith(".part") for n in left), left
+    with sio.BlockWriter(out, 8, 8, 1, "float32") as w:  # the rerun (the CLI and the page's job write so)
+        w.write(sio.Window(0, 0, 8, 8), np.zeros((8, 8), np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["scene_lee.tif"]
 
 
 def test_all_constant_outputs_get_a_warning(tmp_path, capsys, gen_file):

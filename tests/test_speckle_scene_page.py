@@ -7,6 +7,7 @@ import numpy as np
 import rasterio
 
 from core import io as sio
+from core import roots
 from core import speckle as sp
 from core.speckle import jobs
 from tests.conftest import app_test
@@ -56,12 +57,77 @@ def test_large_scene_on_the_server_streams_to_a_cog(tmp_path, rng, utm_geo, monk
     np.testing.assert_allclose(got, sp.despeckle(data, "lee", looks=1.0), rtol=2e-5)
 
 
-def test_path_outside_the_allowed_folders_is_refused(tmp_path, monkeypatch, utm_geo):
-    path = sio.write_geotiff(tmp_path / "elsewhere.tif", np.ones((8, 8), np.float32), utm_geo)
-    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(tmp_path / "allowed"))
+def _scene_error(at, text):
+    at.text_input(key="speckle_scene_path").set_value(text).run()
+    assert not at.exception and len(at.error) == 1
+    return at.error[0].value
+
+
+def test_server_path_field_follows_the_one_path_rule(tmp_path, monkeypatch, utm_geo):
+    """Absent without SAR_STUDIO_DATA_ROOTS (the upload folder is no root); with it, an existing file outside the
+    roots, a missing one, the upload folder and a link out all get core.roots' one sentence."""
+    uploads = tmp_path / "uploads"
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(uploads))
+    other = sio.write_geotiff(uploads / "speckle" / "someone" / "theirs.tif", np.ones((8, 8), np.float32), utm_geo)
+    monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)
     at = app_test("speckle.py").run()
-    at.text_input(key="speckle_scene_path").set_value(str(path)).run()
-    assert len(at.error) == 1 and "outside the folders" in at.error[0].value
+    assert not [t for t in at.text_input if t.key == "speckle_scene_path"]
+    assert not [e for e in at.expander if "server" in e.label.lower()]
+
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    outside = sio.write_geotiff(tmp_path / "elsewhere.tif", np.ones((8, 8), np.float32), utm_geo)
+    (allowed / "link.tif").symlink_to(outside)
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(allowed))
+    at = app_test("speckle.py").run()
+    for text in (str(outside), str(tmp_path / "missing.tif"), str(other), str(allowed / "link.tif")):
+        assert _scene_error(at, text) == roots.refusal(text, "any")
+
+
+def test_vrt_on_the_server_pointing_outside_is_refused_and_nothing_is_read(tmp_path, monkeypatch, utm_geo):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    secret = sio.write_geotiff(tmp_path / "secret.tif", np.ones((64, 64), np.float32), utm_geo)
+    (allowed / "x.tif").write_text(
+        '<VRTDataset rasterXSize="5000" rasterYSize="5000"><VRTRasterBand dataType="Float32" band="1">'
+        f"<SimpleSource><SourceFilename>{secret}</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(allowed))
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    opened = _spy_rasterio(monkeypatch)
+    at = app_test("speckle.py").run()
+    assert "not a GeoTIFF, PNG, JPEG or Sentinel-1 product" in _scene_error(at, str(allowed / "x.tif"))
+    assert not [b for b in at.button if b.key == "speckle_scene_run"]
+    assert not [p for p in opened if p.endswith(("x.tif", "secret.tif"))]  # the page's sample is opened, not these
+
+
+def _spy_rasterio(monkeypatch):
+    opened: list[str] = []
+    real = rasterio.open
+
+    def spying(fp, mode="r", *args, **kwargs):
+        if mode.startswith("r"):
+            opened.append(str(fp))
+        return real(fp, mode, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", spying)
+    return opened
+
+
+def test_vrt_upload_named_tif_is_refused_and_nothing_is_read(tmp_path, monkeypatch, utm_geo):
+    """A VRT declaring 5000² pixels named x.tif used to take the large-scene path and stream the server file."""
+    secret = sio.write_geotiff(tmp_path / "secret.tif", np.ones((64, 64), np.float32), utm_geo)
+    vrt = (
+        '<VRTDataset rasterXSize="5000" rasterYSize="5000"><VRTRasterBand dataType="Float32" band="1">'
+        f"<SimpleSource><SourceFilename>{secret}</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    opened = _spy_rasterio(monkeypatch)
+    at = _upload(app_test("speckle.py").run(), "x.tif", vrt.encode())
+    assert not at.exception and len(at.error) == 1
+    assert "is not a PNG, JPEG or TIFF image" in at.error[0].value
+    assert not any("block by block" in i.value for i in at.info)
+    assert not [p for p in opened if p.endswith(("x.tif", "secret.tif"))]  # the page's sample is opened, not these
 
 
 def test_large_upload_takes_the_streamed_path(tmp_path, rng, utm_geo, monkeypatch):

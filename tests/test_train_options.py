@@ -1,18 +1,14 @@
 """Training options users bring from pix2pix / SAR2Optical / pix2pixHD: LR schedules, BCE or LSGAN, a YAML config,
 the seeds' discriminator files, a generator every N epochs, loss-curve PNGs, LoRA on the encoder only."""
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from core.cli import main
 from core.errors import UserError
 from core.train.config import TrainConfig
-from core.train.config_files import read_config_file
 from core.train.networks import discriminator_state, load_discriminator
 from core.train.runs import RunFolder
 from core.train.schedules import lr_at
@@ -90,47 +86,7 @@ def test_gan_mode_overrides_the_objective(tmp_path, monkeypatch):
         TrainConfig(gan_mode="wgan").check()
 
 
-# ------------------------------------------------------------------------------------------ YAML
-
-
-SAR2OPTICAL_YAML = {
-    "dataset": {"root_dir": "synthetic", "split_ratio": [0.7, 0.2, 0.1], "seed": 42, "num_workers": 4},
-    "model": {"c_in": 3, "netD": "patch", "lambda_L1": 50.0, "c_hid": 8},
-    "training": {"num_epochs": 7, "batch_size": 3, "lr": 0.0003, "beta1": 0.4, "save_freq": 5, "device": "cpu"},
-    "logging": {"comet": {"enabled": False}},
-    "inference": {"image_path": "x.png"},
-}
-
-
-def test_sar2optical_config_yaml_maps_to_train_config(tmp_path):
-    p = tmp_path / "config.yaml"
-    p.write_text(yaml.safe_dump(SAR2OPTICAL_YAML))
-    opts, notes = read_config_file(str(p))
-    cfg = TrainConfig.from_dict(opts)
-    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.beta1, cfg.lambda_l1, cfg.ndf) == (7, 3, 3e-4, 0.4, 50.0, 8)
-    assert (cfg.seed, cfg.val_fraction, cfg.test_fraction, cfg.save_every_epochs) == (42, 0.2, 0.1, 5)
-    assert cfg.data == "synthetic" and cfg.device == "cpu"
-    assert len(notes) == 1 and "dataset.num_workers" in notes[0] and "model.c_in" in notes[0]
-    # our own names in YAML work too; an unknown top-level key is named in the one note
-    q = tmp_path / "ours.yml"
-    q.write_text("epochs: 2\nlr_policy: cosine\nfancy: 1\n")
-    opts, notes = read_config_file(str(q))
-    assert opts == {"epochs": 2, "lr_policy": "cosine"} and notes == ["ours.yml: ignored (no meaning here): fancy"]
-
-
-def test_cli_reads_the_yaml_config_and_notes_ignored_keys(tmp_path, capsys):
-    p = tmp_path / "config.yaml"
-    doc = dict(SAR2OPTICAL_YAML)
-    doc["training"] = dict(doc["training"], num_epochs=1, batch_size=2)
-    doc["model"] = dict(doc["model"], c_hid=4)
-    p.write_text(yaml.safe_dump(doc))
-    args = ["train", "--config", str(p), "--run-dir", str(tmp_path / "run"), "--size", "32", "--synthetic-size", "32"]
-    args += ["--synthetic-count", "6", "--width", "4", "--n-down", "5", "--val-max", "2", "--threads", "1"]
-    assert main(args) == 0
-    err = capsys.readouterr().err
-    assert "note: config.yaml: ignored (no meaning here):" in err
-    saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["ndf"] == 4 and saved["lambda_l1"] == 50.0 and saved["seed"] == 42
+# SAR2Optical's config.yaml and the other projects' config files: tests/test_source_configs.py
 
 
 # ------------------------------------------------------------------------------------------ discriminators

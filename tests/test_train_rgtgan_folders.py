@@ -70,7 +70,7 @@ def test_train_task_rgtgan_on_folders_writes_a_run(tmp_path, capsys):
     assert main(args) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "finished" and out["step"] == 4
-    assert out["losses"] == {"pixel": 1.0, "feature": 0.0, "gan": 1e-3, "gradient": 1.0}
+    assert out["losses"] == {"pixel": 1.0, "feature": 0.0, "gan": 1e-3, "gradient": 1.0, "gradient_gan": 1e-3}
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert [float(r["lr"]) for r in rows] == pytest.approx([1e-4, 1e-4, 5e-5, 5e-5])

@@ -12,16 +12,18 @@ import errno
 import os
 import signal
 import sys
+import warnings
 
-from core.cli import crossband, info, onnx, prepare, speckle, superres, train, translate
-from core.errors import UserError
+from core.cli import crossband, fid, geocode, info, onnx, prepare, preprocess, speckle, superres, train, translate
+from core.cli.args import OneLineParser
+from core.errors import UserError, silence_expected_warnings
 
 # Order is the order in --help.
-COMMAND_GROUPS = (info, prepare, speckle, translate, onnx, superres, crossband, train)
+COMMAND_GROUPS = (info, prepare, geocode, speckle, preprocess, translate, onnx, superres, crossband, train, fid)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="SAR Studio command line.")
+def build_parser() -> argparse.ArgumentParser:  # every subparser is a OneLineParser too (argparse's parser_class)
+    parser = OneLineParser(prog="python -m core", description="SAR Studio command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_cli(sub)
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = _exit_on_sigterm()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _warnings_as_notes()
+            return int(args.func(args) or 0)
     except OSError as exc:
         if exc.errno not in DISK_ERRNOS:
             raise
@@ -50,15 +54,41 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; no output was written for the unfinished file.", file=sys.stderr)
         return 130
     except MemoryError:
-        print("error: out of memory; use a smaller tile or batch, or a smaller image.", file=sys.stderr)
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # torch's allocators (CPU and CUDA) raise RuntimeError, not MemoryError
+        if not _out_of_memory(exc):
+            raise
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
+OUT_OF_MEMORY = "out of memory; use a smaller tile or batch, or a smaller image."
+_OOM_TEXT = ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate")
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """torch.OutOfMemoryError, or an allocator's RuntimeError (DefaultCPUAllocator: can't allocate memory ...)."""
+    text = str(exc).lower()
+    return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in _OOM_TEXT)
+
+
 # Failures of the output folder that are the user's setup, not a bug: one line, exit 2.
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def _warnings_as_notes() -> None:
+    """Inside main's catch_warnings: expected library warnings are silenced, any other becomes one `note:` line
+    (never Python's two-line warning with a source line)."""
+    silence_expected_warnings()
+
+    def note(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"note: {' '.join(str(message).split())}", file=sys.stderr)
+
+    warnings.showwarning = note
 
 
 def _exit_on_sigterm():

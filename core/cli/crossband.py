@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core import crossband as cb
 from core import io as sio
+from core.cli.args import positive_float, positive_int
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
@@ -59,15 +60,29 @@ def _cli_crossband(args: argparse.Namespace) -> int:
     plan = [(c, _output_for(c, out)) for c in contents] + [(contents[0], o) for o in extra]
     # before any work: one line, nothing written
     check_outputs(plan, 3 * sum(output_bytes(c) for c in contents), style_file)
+    per_content = args.style_source in ("real", "style")
+    if per_content:  # transband's --style_source real | style: one style image per content image
+        if not Path(args.style).is_dir():
+            raise UserError(
+                f"--style-source {args.style_source} draws style images from a folder; give one as --style."
+            )
+        picks = cb.style_images_for(contents, args.style, args.style_source, args.same_category, args.seed)
+    elif args.same_category:
+        raise UserError("--same-category goes with --style-source style (a style image drawn per content).")
     extractor = cb.make_extractor(args.vgg_weights, args.seed)
     print(f"features: {extractor.label}", file=sys.stderr)
     style_layers = cb.layers_from_text(extractor, args.style_layers)
     content_layers = cb.layers_from_text(extractor, args.content_layers)
     first = cb.read_display(contents[0], band=_band_arg(args.content_band), kind=args.kind)  # before the style
     device, _ = resolve_device(args.device)
-    style, style_img = cb.style_from_path(
-        args.style, extractor, style_layers, _band_arg(args.style_band), args.kind, device
-    )
+    if per_content:
+        style, style_img = cb.style_from_path(
+            picks[0], extractor, style_layers, _band_arg(args.style_band), args.kind, device
+        )
+    else:
+        style, style_img = cb.style_from_path(
+            args.style, extractor, style_layers, _band_arg(args.style_band), args.kind, device
+        )
     opts = cb.CrossbandOptions(
         steps=args.steps,
         optimizer=args.optimizer,
@@ -90,6 +105,12 @@ def _cli_crossband(args: argparse.Namespace) -> int:
         if len(contents) > 1:
             print(f"[{i + 1}/{len(contents)}] {path.name}", file=sys.stderr)
         content, raster = first if i == 0 else cb.read_display(path, band=_band_arg(args.content_band), kind=args.kind)
+        if per_content:
+            if i > 0:
+                style, style_img = cb.style_from_path(
+                    picks[i], extractor, style_layers, _band_arg(args.style_band), args.kind, device
+                )
+            print(f"style: {picks[i].name} ({args.style_source})", file=sys.stderr)
         result = cb.generate_crossband(content, style, extractor, opts, progress=progress, name=raster.name)
         if not args.quiet:
             print(file=sys.stderr)
@@ -109,7 +130,7 @@ def _cli_crossband(args: argparse.Namespace) -> int:
             f"{h[-1]['style']:.4g}, content loss {h[-1]['content']:.4g}"
         )
     if args.save_gram:
-        cb.write_gram(args.save_gram, style)
+        cb.write_gram(args.save_gram, style)  # with a per-content style source: the last content's
     return 0
 
 
@@ -186,22 +207,40 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--style", required=True, help="style image, folder of images, or Gram file")
     p.add_argument(
+        "--style-source",
+        "--style_source",
+        choices=cb.STYLE_SOURCES,
+        default="total",
+        help="transband's choice for a style folder: total (default: one mean Gram over the folder), real (each "
+        "content image's partner, same place in name order), style (a style image drawn per content image, "
+        "seeded by --seed)",
+    )
+    p.add_argument(
+        "--same-category",
+        "--same_category",
+        action="store_true",
+        help="with --style-source style: draw from style images of the content's category (name up to the first _)",
+    )
+    p.add_argument(
         "--vgg-weights", help="torchvision VGG19/VGG16 weights (.pth state_dict); default: random-feature fallback"
     )
-    p.add_argument("--steps", type=int, help="optimisation steps (default depends on the features)")
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default depends on the features)")
     p.add_argument("--optimizer", default="adam", choices=cb.OPTIMIZERS)
     p.add_argument("--init", default="content", choices=cb.INITS, help="start image (default content)")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate")
     p.add_argument("--style-weight", type=float)
     p.add_argument("--content-weight", type=float)
     p.add_argument(
         "--style-layers",
+        "--style_layer",
         help="comma-separated names (relu1_2,relu2_2) or indices into the five style layers from 0 (0,1) "
         "(default: all of the Gram file / the extractor's five)",
     )
     p.add_argument(
         "--content-layers",
-        help="comma-separated names or indices as transband's --content_layer 1,3 (0 relu1_2 .. 4 relu5_4); "
+        "--content_layer",
+        help="comma-separated names or indices as transband's --content_layer 1,3 (0 relu1_2 .. 4 relu5_4), or "
+        "their visualisation names Layer_N (torchvision feature index: VGG16 Layer_15 = relu3_3); "
         "default relu4_4 for VGG19, rand2 for random",
     )
     p.add_argument("--content-band", type=int, help="band of a multi-band content file, from 1 (default 1)")
@@ -236,7 +275,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--kind", choices=sio.KINDS, help="override the detected input kind")
     g.add_argument("--seed", type=int, default=0, help="seed of the random features (ignored with VGG)")
     g.add_argument("--device", default="auto", choices=DEVICES)
-    g.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's)")
+    g.add_argument("--threads", type=positive_int, help="PyTorch CPU threads (default: PyTorch's)")
     g.set_defaults(func=_cli_gram)
 
     v = subparsers.add_parser(
@@ -246,15 +285,20 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "excite single channels (--channels) or Gram elements G[i,j] (--gram-elements) of one layer.",
     )
     v.add_argument("output", help="grid .png")
-    v.add_argument("--layer", required=True, help="layer name (relu3_4) or index into the five style layers")
+    v.add_argument(
+        "--layer",
+        required=True,
+        help="layer name (relu3_4), index into the five style layers, or transband's Layer_N (torchvision feature "
+        "index: VGG16 Layer_15 = relu3_3, VGG19 Layer_17 = relu3_4)",
+    )
     v.add_argument("--channels", help="channel indices, e.g. 0,1,2")
     v.add_argument("--gram-elements", help="Gram elements i-j, e.g. 0-1,2-3")
     v.add_argument("--vgg-weights", help="torchvision VGG19/VGG16 weights; default: random-feature fallback")
-    v.add_argument("--size", type=int, default=96, help="panel size in pixels (default 96)")
-    v.add_argument("--steps", type=int, default=80, help="optimisation steps (default 80)")
-    v.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    v.add_argument("--columns", type=int, default=4, help="panels per row (default 4)")
+    v.add_argument("--size", type=positive_int, default=96, help="panel size in pixels (default 96)")
+    v.add_argument("--steps", type=positive_int, default=80, help="optimisation steps (default 80)")
+    v.add_argument("--lr", type=positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    v.add_argument("--columns", type=positive_int, default=4, help="panels per row (default 4)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--device", default="auto", choices=DEVICES)
-    v.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's)")
+    v.add_argument("--threads", type=positive_int, help="PyTorch CPU threads (default: PyTorch's)")
     v.set_defaults(func=_cli_visualise)

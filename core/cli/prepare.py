@@ -1,8 +1,9 @@
-"""`python -m core prepare PRODUCT OUT.tif`: a Sentinel-1 product to analysis-ready values in radar geometry.
+"""`python -m core prepare PRODUCT OUT.tif`: a Sentinel-1 product to analysis-ready values.
 
-Thermal noise removal (default), calibration (sigma0 default), TOPS SLC deburst, optional speckle filter, dB and
-COG, streamed with a progress bar; the GeoTIFF keeps the product's GCPs and records what was applied in its tags.
-The same chain is `core.products.chain.prepare_product` in Python.
+Thermal noise removal (default), calibration (sigma0 default), TOPS SLC deburst, optional speckle filter, then
+optionally a map step (--geocode: core.products.geocode; --dem [--rtc]: core.products.terrain), dB and COG,
+streamed with a progress bar. Without a map step the GeoTIFF is in radar geometry with the product's GCPs; tags
+record what was applied. The same chain is `core.products.chain.prepare_product(..., geometry=...)` in Python.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.products.chain import PrepareOptions, prepare_product
+from core.cli.args import positive_float, positive_int
+from core.errors import UserError
+from core.products.chain import GeometryStep, PrepareOptions, prepare_product
 from core.products.reader import CALIBRATIONS, NOISE_CHOICES
 from core.progress import add_progress_option, cli_progress
 
@@ -31,7 +34,9 @@ def add_cli(sub) -> None:
         "--swath",
         help="SLC products: one swath (IW1, IW2, EW1, ...), or several merged: all, or a list such as IW1,IW2 (TOPS SLC)",
     )
-    p.add_argument("--calibration", choices=list(CALIBRATIONS), default="sigma0", help="default sigma0")
+    p.add_argument(
+        "--calibration", choices=list(CALIBRATIONS), help="default sigma0 (beta0 with --rtc, which needs it)"
+    )
     p.add_argument(
         "--noise",
         choices=list(NOISE_CHOICES),
@@ -39,19 +44,76 @@ def add_cli(sub) -> None:
         help="thermal noise: remove (default; refused when the product says it was already removed) or keep",
     )
     p.add_argument("--filter", metavar="NAME", help="a classic speckle filter (see despeckle --help)")
-    p.add_argument("--window", "--window-size", dest="window", type=int, help="filter window side in pixels (odd)")
-    p.add_argument("--looks", type=float, help="filter: equivalent number of looks (default: estimated)")
+    p.add_argument(
+        "--window", "--window-size", dest="window", type=positive_int, help="filter window side in pixels (odd)"
+    )
+    p.add_argument("--looks", type=positive_float, help="filter: equivalent number of looks (default: estimated)")
+    add_map_options(p)
     p.add_argument("--db", action="store_true", help="write 10*log10 of the values (nodata NaN)")
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
     add_progress_option(p)
     p.set_defaults(func=run_prepare)
 
 
+def add_map_options(p) -> None:
+    """--geocode, --dem, --rtc, --crs, --resolution: the map step of `prepare` and of `despeckle` on a product."""
+    p.add_argument(
+        "--geocode",
+        action="store_true",
+        help="north-up map grid through the product's geolocation grid (thin-plate spline, no DEM)",
+    )
+    p.add_argument("--dem", metavar="DEM", help="terrain correction with this DEM (any raster GDAL reads)")
+    p.add_argument("--rtc", action="store_true", help="with --dem: radiometric terrain flattening (gamma0_T)")
+    p.add_argument("--crs", help="map CRS, e.g. EPSG:32632 (default: UTM zone of the scene; with --dem: the DEM's)")
+    p.add_argument(
+        "--resolution", type=float, metavar="M", help="pixel size in CRS units (default: the product's / the DEM's)"
+    )
+
+
+def wants_map(args: argparse.Namespace) -> bool:
+    return bool(args.geocode or args.dem or args.rtc or args.crs is not None or args.resolution is not None)
+
+
+def geometry_step(args: argparse.Namespace, product: str | None = None, cog: bool = False) -> GeometryStep | None:
+    """The map step `prepare` (and `despeckle` of a product) runs after radar geometry, from --geocode / --dem /
+    --rtc / --crs / --resolution; None when none is asked. Checks what it can before any work starts.
+    `product`: the product (default args.product); `cog`: the map step writes the COG itself."""
+    product = product or args.product
+    dem, rtc = getattr(args, "dem", None), getattr(args, "rtc", False)
+    crs, resolution = getattr(args, "crs", None), getattr(args, "resolution", None)
+    if rtc and dem is None:
+        raise UserError("--rtc flattens the terrain of a DEM; give --dem DEM.tif as well.")
+    if dem is None and not getattr(args, "geocode", False):
+        if crs is not None or resolution is not None:
+            raise UserError("--crs and --resolution apply to a map output; add --geocode or --dem DEM.tif.")
+        return None
+    if dem is not None:
+        from core.products.terrain import read_radar_geometry, terrain_correct
+
+        if not Path(dem).is_file():
+            raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
+        read_radar_geometry(args.product)  # GRD with orbit, timing and range conversion, or one line now
+
+        def terrain(radar: Path, out: Path, progress) -> None:
+            terrain_correct(args.product, radar, out, dem, rtc=rtc, crs=crs, resolution=resolution, progress=progress)
+
+        return terrain
+    from core.products.geocode import geocode_raster
+
+    def geocode(radar: Path, out: Path, progress) -> None:
+        geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)
+
+    return geocode
+
+
 def run_prepare(args: argparse.Namespace) -> int:
+    if args.rtc and args.calibration not in (None, "beta0"):
+        raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration} (beta0 is used with --rtc).")
+    geometry = geometry_step(args)
     options = PrepareOptions(
         pol=args.pol,
         swath=args.swath,
-        calibration=args.calibration,
+        calibration=args.calibration or ("beta0" if args.rtc else "sigma0"),
         noise=args.noise,
         db=args.db,
         cog=args.cog,
@@ -63,7 +125,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     elif args.window is not None or args.looks is not None:
         print("note: --window and --looks apply with --filter; ignored.", file=sys.stderr)
     with cli_progress(f"prepare {Path(args.product).name}", unit="%", force=args.progress) as bar:
-        result = prepare_product(args.product, args.output, options, progress=bar)
+        result = prepare_product(args.product, args.output, options, geometry=geometry, progress=bar)
     for n in result.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{args.product} -> {result.path} ({result.width} x {result.height}, {', '.join(result.bands)})")

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.args import positive_float, positive_int
+from core.cli.prepare import add_map_options, geometry_step, wants_map
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes, skip_own_outputs
+from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
 from core.speckle import (
     FILTERS,
@@ -54,12 +59,14 @@ def add_cli(sub) -> None:
         "or folder (one <name>_<filter>.tif per input)",
     )
     p.add_argument("--filter", required=True, metavar="NAME", help="one of " + ", ".join(FILTERS))
-    p.add_argument("--window", "--window-size", dest="window", type=int, help="window side in pixels (odd)")
-    p.add_argument("--looks", type=float, help="equivalent number of looks (default: estimated from the image)")
-    p.add_argument("--damping", type=float, help="Frost damping factor K (default 2)")
-    p.add_argument("--sigma", type=float, help="Gaussian sigma in pixels")
-    p.add_argument("--sigma-space", type=float, dest="sigma_space", help="bilateral spatial sigma in pixels")
-    p.add_argument("--sigma-db", type=float, dest="sigma_db", help="bilateral range sigma in dB")
+    p.add_argument("--window", "--window-size", dest="window", type=positive_int, help="window side in pixels (odd)")
+    p.add_argument(
+        "--looks", type=positive_float, help="equivalent number of looks (default: estimated from the image)"
+    )
+    p.add_argument("--damping", type=positive_float, help="Frost damping factor K (default 2)")
+    p.add_argument("--sigma", type=positive_float, help="Gaussian sigma in pixels")
+    p.add_argument("--sigma-space", type=positive_float, dest="sigma_space", help="bilateral spatial sigma in pixels")
+    p.add_argument("--sigma-db", type=positive_float, dest="sigma_db", help="bilateral range sigma in dB")
     p.add_argument("--model", choices=list(MERLIN_MODELS), help="MERLIN weights (default sentinel_tops)")
     p.add_argument(
         "--no-keep-mean",
@@ -83,6 +90,7 @@ def add_cli(sub) -> None:
         help="Sentinel-1 products: thermal noise removal, remove (default) or keep (default with --calibration none)",
     )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF with overviews")
+    add_map_options(p)  # products only: the filtered radar geometry onto a map (core.products.geocode / terrain)
     p.add_argument("--device", choices=list(DEVICES), default="auto", help="for MERLIN")
     add_progress_option(p)
     batch.add_batch_options(p)
@@ -102,6 +110,20 @@ def filter_options(args: argparse.Namespace) -> tuple[str, dict]:
 def run_despeckle(args: argparse.Namespace) -> int:
     name, params = filter_options(args)
     src, dst = Path(args.input), Path(args.output)
+    args.geometry = None
+    if wants_map(args):
+        if safe_manifest(src) is None:
+            raise UserError(
+                "--geocode, --dem, --rtc, --crs and --resolution apply to a Sentinel-1 product input; for a GeoTIFF "
+                "with GCPs use `python -m core geocode`."
+            )
+        if dst.suffix.lower() not in (".tif", ".tiff") or FILTERS[name].deep:
+            raise UserError("a map output is streamed: write a .tif with a classic filter (MERLIN reads whole).")
+        if args.rtc and args.calibration not in (None, "beta0"):
+            raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration}.")
+        if args.rtc:
+            args.calibration = "beta0"
+        args.geometry = geometry_step(args, product=str(src), cog=args.cog)
     if src.is_dir() and not (src / "manifest.safe").is_file():
         files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
         if skipped:
@@ -182,11 +204,21 @@ def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, param
     import rasterio  # only file commands need it
 
     check_file(src)
+    geometry = getattr(args, "geometry", None)
     try:
         with open_input(src, args) as source:
             with cli_progress(f"{name} {source.name}", unit="block", force=args.progress) as bar:
                 produced: list[str] = []
-                stream_despeckle(source, dst, name, cog=args.cog, progress=bar, notes=produced, **params)
+                if geometry is None:
+                    stream_despeckle(source, dst, name, cog=args.cog, progress=bar, notes=produced, **params)
+                else:  # filtered radar geometry in a hidden folder beside the output, then the map step writes dst
+                    work = Path(tempfile.mkdtemp(prefix=".despeckle-", dir=dst.parent.absolute()))
+                    try:
+                        radar = work / "radar.tif"
+                        stream_despeckle(source, radar, name, progress=bar, notes=produced, **params)
+                        geometry(radar, dst, bar)
+                    finally:
+                        shutil.rmtree(work, ignore_errors=True)
             notes = list(source.notes) + produced
     except rasterio.errors.RasterioError as exc:
         msg = " ".join(str(exc).split())[:120]

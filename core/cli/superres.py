@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.args import count_int, positive_int
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
 from core.files import check_outputs, list_images, output_bytes
@@ -50,8 +51,8 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("--format", default="png", choices=["png", "jpg", "tif"], help="output format of a folder run")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size in LR pixels (default 64)")
-    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
+    p.add_argument("--tile", type=positive_int, default=DEFAULT_TILE, help="tile size in LR pixels (default 64)")
+    p.add_argument("--overlap", type=count_int, default=DEFAULT_OVERLAP, help="tile overlap in LR pixels (default 8)")
     p.add_argument("--bicubic", help="also write the bicubic x4 baseline to this file")
     batch.add_batch_options(p)
     add_progress_option(p)

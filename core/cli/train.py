@@ -1,10 +1,13 @@
 """`python -m core train ...` and `python -m core evaluate ...` (also under torchrun for DDP).
 
-  python -m core train --task pix2pix --data DIR [--epochs 10 --batch-size 4 --size 256 --width 16 ...]
+  python -m core train --task pix2pix --data DIR [--epochs 10 --batch-size 4 --size 256 --width 64 ...]
+  python -m core train --config config.yaml          # SAR2Optical's; also RGTGAN.yml, pix2pixHD opt.txt + --task
   python -m core train --run-dir runs/NAME --resume          # continue a stopped or killed run
   torchrun --nproc_per_node 2 -m core train --run-dir runs/NAME --task pix2pix --data DIR
   python -m core evaluate --model checkpoints/M.safetensors --data DIR [--split test] [--out DIR]
-Every TrainConfig field is an option (`--lambda-l1`, `--lora-rank`, ...); `--config FILE.json` reads them from a file.
+Every TrainConfig field is an option (`--lambda-l1`, `--lora-rank`, ...); `--config FILE` reads them from a file.
+Options left out take the task's value from its source project (core.train.config TASK_DEFAULTS); the run's
+config.json records the values used. --lr-milestones are epochs, but steps for --task rgtgan.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import typing
 from core.compute import DEVICES
 from core.errors import UserError
 from core.train.config import TrainConfig
-from core.train.config_files import read_config_file
+from core.train.config_files import check_paths, read_config_file
 
 
 def _flag(name: str) -> str:
@@ -58,8 +61,9 @@ def add_cli(sub) -> None:
             p.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=f"({shown})")
     p.add_argument(
         "--config",
-        help="JSON or YAML file with training options (command-line options override it); SAR2Optical's "
-        "config.yaml is read with its own keys",
+        help="training options from a file (command-line options override it): ours (.json / .yaml), SAR2Optical's "
+        "config.yaml, RGTGAN.yml, or pix2pixHD / C-HR-GAN opt.txt or `python train.py --flags` line (with --task "
+        "pix2pixhd or chrgan); every key is mapped (said in a note) or refused",
     )
     p.add_argument("--run-dir", help="run folder (created if missing; default: a new folder under the runs root)")
     p.add_argument(
@@ -92,7 +96,10 @@ def add_cli(sub) -> None:
         help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth) on "
         "the server: adds FID over the scored images (needs hundreds to be stable)",
     )
-    e.add_argument("--out", help="folder for per_image.csv and summary.json (default: outputs/evaluate/<model name>/)")
+    e.add_argument(
+        "--out",
+        help="folder for per_image.csv and summary.json (default: outputs/evaluate/<model's folder>__<model name>/)",
+    )
     e.add_argument("--device", default="auto", choices=DEVICES)
     e.set_defaults(func=cmd_evaluate)
 
@@ -115,9 +122,18 @@ def cmd_train(args) -> int:
     else:
         cfg = {}
         if args.config:
-            cfg, notes = read_config_file(args.config)
+            cfg, notes, origins = read_config_file(args.config, given.get("task"))
             for n in notes:
                 print(f"note: {n}", file=sys.stderr)
+            cfg.update(given)
+            if not cfg.get("data"):
+                raise UserError(f"{args.config} names no training data; add it to the file or give --data.")
+            check_paths(cfg, origins, given)
+            if cfg.pop("_needs_vgg", False) and not cfg.get("vgg_weights"):
+                raise UserError(
+                    f"{args.config} trains with the VGG loss (no --no_vgg_loss): give --vgg-weights with a "
+                    f"torchvision VGG19 file (nothing is downloaded), or add --no_vgg_loss to the options."
+                )
         cfg.update(given)
     config = TrainConfig.from_dict(cfg)
     result = train(config, run, resume=args.resume, progress=_print_progress)

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.cli.args import count_int, positive_int
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, check_outputs, list_images, output_bytes
 from core.io.products import safe_manifest
 from core.progress import add_progress_option, cli_progress
+from core.speckle.prepare import prefilter_params
 from core.translate import (
     BACKEND_CHOICES,
     DUALPOL_MODES,
@@ -93,12 +95,18 @@ def add_cli(subparsers) -> None:
     p.add_argument("--half", action="store_true", help="float16 on CUDA (PyTorch backend)")
     p.add_argument("--lora", default=None, help="LoRA adapter: peft folder or SAR2Optical adapter file")
     p.add_argument("--lora-strength", type=float, default=1.0, help="adapter strength (default 1.0)")
-    p.add_argument("--tile", type=int, default=None, help="tile size (default: the model's, 256 for the U-Nets)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument(
-        "--batch", type=int, default=None, help="tiles or images per forward pass (default: measured by auto, else 4)"
+        "--tile", type=positive_int, default=None, help="tile size (default: the model's, 256 for the U-Nets)"
+    )
+    p.add_argument("--overlap", type=count_int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="tiles or images per forward pass (default: measured by auto, else 4)",
     )
     p.add_argument("--prefilter", default=None, help="speckle filter applied to SAR intensity first (e.g. lee)")
+    p.add_argument("--prefilter-window", type=int, default=None, help="--prefilter window (odd; default: the filter's)")
     p.add_argument("--dualpol", choices=DUALPOL_MODES, default="auto", help="how two-band VV/VH input is fed")
     p.add_argument("--kind", choices=("auto",) + sio.KINDS, default="auto", help="what the input values are")
     p.add_argument(
@@ -160,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         adapter=args.lora,
         adapter_strength=args.lora_strength,
         prefilter=args.prefilter,
+        prefilter_params=prefilter_params(args.prefilter, args.prefilter_window),  # core.speckle.prepare
         dualpol=args.dualpol,
     )
     if batch.wants_cluster(args) or args.skip_existing:  # one task per file, failures reported per file

@@ -36,6 +36,7 @@ from core.crossband.features import (
     parse_pairs,
     random_extractor,
     resolve_layers,
+    torchvision_layer,
 )
 from core.crossband.generate import (
     INITS,
@@ -81,10 +82,23 @@ from core.crossband.images import (
     to_tensor,
     write_result_image,
 )
-from core.crossband.style import folder_images, gram_from_folder, images_key, style_from_image, style_from_path
+from core.crossband.style import (
+    STYLE_SOURCES,
+    category_of,
+    folder_images,
+    gram_from_folder,
+    images_key,
+    style_from_image,
+    style_from_path,
+    style_images_for,
+)
 from core.crossband.visualise import channel_images, gram_element_images
 
 __all__ = [
+    "STYLE_SOURCES",
+    "category_of",
+    "style_images_for",
+    "torchvision_layer",
     "BYTES_PER_PIXEL",
     "DEFAULT_MEMORY_GB",
     "GRAM_FORMAT",

@@ -156,16 +156,19 @@ def resolve_layers(
 
 
 def layers_from_text(extractor: Extractor, text: str | None) -> tuple[str, ...] | None:
-    """Layers as a user types them: names (`relu2_2,relu4_4`) or, as transband's `--content_layer 1,3`, indices
+    """Layers as a user types them: names (`relu2_2,relu4_4`), or, as transband's `--content_layer 1,3`, indices
     into the extractor's five style layers counted from 0 (VGG19: 0 relu1_2, 1 relu2_2, 2 relu3_4, 3 relu4_4,
-    4 relu5_4). None when nothing is given."""
+    4 relu5_4), or transband's visualisation folders `Layer_N` (N: the index in torchvision's `features`, so
+    VGG16 Layer_15 is relu3_3 and VGG19 Layer_17 relu3_4). None when nothing is given."""
     items = [t.strip() for t in (text or "").split(",") if t.strip()]
     if not items:
         return None
     order = extractor.style_layers
     out = []
     for t in items:
-        if t.isdigit():
+        if t.lower().startswith("layer_"):
+            out.append(torchvision_layer(extractor, t))
+        elif t.isdigit():
             i = int(t)
             if i >= len(order):
                 raise UserError(
@@ -176,6 +179,21 @@ def layers_from_text(extractor: Extractor, text: str | None) -> tuple[str, ...] 
         else:
             out.append(t)
     return tuple(out)
+
+
+def torchvision_layer(extractor: Extractor, text: str) -> str:
+    """transband's `Layer_N` (N indexes torchvision's VGG `features`) as our layer name, e.g. VGG16 Layer_15 ->
+    relu3_3."""
+    try:
+        n = int(text.split("_", 1)[1])
+    except ValueError:
+        raise UserError(f"{text}: write Layer_N with N a torchvision VGG feature index, e.g. Layer_15.") from None
+    if extractor.is_fallback:
+        raise UserError(f"{text} counts torchvision VGG feature indices; give --vgg-weights, or use rand0 .. rand4.")
+    names = list(extractor.net.names)
+    if not 0 <= n < len(names):
+        raise UserError(f"{text}: {extractor.arch} has feature indices 0 to {len(names) - 1}.")
+    return names[n]
 
 
 _INDEX_HINT = "indices must be whole numbers, e.g. 0,1,2 for channels or 0-1,2-3 for Gram elements."

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.budget import check_run_time
 from core.compute import resolve_device
 from core.crossband.features import Extractor, check_size, resolve_layers
 from core.crossband.gram import GramSet, ProgressFn, gram_matrix
@@ -204,7 +205,12 @@ def _generate(
             return t * scale[0]
         return t
 
+    loop_start = time.perf_counter()
     for step in range(1, steps + 1):
+        if step == 2:  # the first step measured the cost of one: the whole run is estimated before going on
+            per_step = time.perf_counter() - loop_start
+            what = f"{steps} steps at {per_step:.3g} s per step (measured on the first)"
+            check_run_time(per_step * steps, what, "use fewer --steps")
         last.clear()
         if o.optimizer == "adam":
             closure()

@@ -1,4 +1,12 @@
-"""Where a run's style statistics come from: one image, the mean over a folder of images, or a Gram file."""
+"""Where a run's style statistics come from: one image, the mean over a folder of images, or a Gram file; and,
+for a folder of content images, transband's `--style_source` choices (`style_images_for`):
+- "total": one mean Gram over the style folder (or a Gram file) for every content image (ours by default);
+- "real": each content image's own partner in the style folder (their dataset pairs test/A and test/B by
+  sorted order, which is name order when both folders hold the same names);
+- "style": a style image drawn at random (seeded here) for each content image; with `same_category`, from
+  those whose name starts with the same category as the content's (the text before the first `_`, e.g.
+  building_12.png -> building), as their `--same_category`.
+"""
 
 from __future__ import annotations
 
@@ -100,3 +108,41 @@ def images_key(images: Iterable[tuple[str, np.ndarray]]) -> str:
     return digest_bytes(
         b"".join(digest_bytes(im.tobytes(), 64).encode() + str(im.shape).encode() for _, im in images), 64
     )
+
+
+STYLE_SOURCES = ("total", "real", "style")
+
+
+def category_of(path: str | os.PathLike) -> str:
+    """transband's category of an image: its file name up to the first underscore."""
+    return Path(path).name.split("_")[0]
+
+
+def style_images_for(
+    contents: list[Path], style_folder: str | os.PathLike, source: str, same_category: bool = False, seed: int = 0
+) -> list[Path]:
+    """The style image of each content image for --style-source real or style (transband's choices)."""
+    if source not in ("real", "style"):
+        raise UserError(f"unknown style source {source!r}; use total, real or style.")
+    styles = folder_images(style_folder)
+    if source == "real":
+        if same_category:
+            raise UserError("--same-category goes with --style-source style (a drawn style image); drop one.")
+        if len(styles) != len(contents):
+            raise UserError(
+                f"--style-source real pairs each content image with the style image at the same place in name "
+                f"order, but there are {len(contents)} content and {len(styles)} style images; give folders "
+                f"with the same names."
+            )
+        return list(styles)
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in contents:
+        pool = [s for s in styles if category_of(s) == category_of(c)] if same_category else styles
+        if not pool:
+            raise UserError(
+                f"no style image of category {category_of(c)!r} (the name before the first _) for {c.name}; add "
+                f"one or drop --same-category."
+            )
+        out.append(pool[int(rng.integers(0, len(pool)))])
+    return out

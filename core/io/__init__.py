@@ -23,7 +23,7 @@ from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_w
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
 from core.io.products import CALIBRATIONS, Source, describe, format_description, open_source
-from core.io.read import DEFAULT_MAX_PIXELS, Raster, max_pixels_default, read_raster, valid_mask
+from core.io.read import DEFAULT_MAX_PIXELS, Raster, check_input_file, max_pixels_default, read_raster, valid_mask
 from core.io.render import (
     DUALPOL_CONVENTION,
     comparison_image,
@@ -65,6 +65,7 @@ __all__ = [
     "Window",
     "WindowRead",
     "atomic_output",
+    "check_input_file",
     "comparison_image",
     "crs_name",
     "describe",

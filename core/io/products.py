@@ -18,9 +18,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from core.budget import check_expansion
 from core.errors import UserError
+from core.io.confine import GDAL_ENV, Confine, check_path
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
+from core.io.read import check_input_file
 
 CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")
 
@@ -119,16 +122,33 @@ def open_source(
     pol: str = "all",
     swath: str | None = None,
     noise: str | None = None,
+    confine: Confine | None = None,
 ) -> Source:
     """Open a GDAL raster or a Sentinel-1 product. calibration: sigma0|beta0|gamma0|none (default sigma0 for
     products, none otherwise); pol: VV|VH|...|all (or "VV,VH"); swath: IW1.. for SLC products (GRD has one);
-    noise: remove|keep, products only (default remove, keep with calibration none). Products are read by core.products (noise, deburst)."""
+    noise: remove|keep, products only (default remove, keep with calibration none). Products are read by
+    core.products (noise, deburst).
+
+    `confine`: the path came from the browser, so it is checked first (core.io.confine: documented formats by
+    content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster."""
     import rasterio
 
-    path = Path(source)
-    name = path.name
     if calibration is not None and calibration not in CALIBRATIONS:
         raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
+    path, driver = Path(source), None
+    if confine is not None:
+        checked = check_path(source, confine)
+        path, driver = checked.path, checked.driver
+    with rasterio.Env(**(GDAL_ENV if confine is not None else {})):
+        return _open(path, Path(source).name, calibration, pol, swath, noise, driver)
+
+
+def _open(
+    path: Path, name: str, calibration: str | None, pol: str, swath: str | None, noise: str | None, driver: str | None
+) -> Source:
+    import rasterio
+
+    check_input_file(path, name, folders=True)  # a FIFO would block GDAL's open forever
     manifest = safe_manifest(path)
     if manifest is not None:
         from core.products.reader import open_product  # products build on io: imported only when one is opened
@@ -145,12 +165,25 @@ def open_source(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            ds = rasterio.open(path)
+            ds = rasterio.open(path, driver=driver)
     except rasterio.errors.RasterioError as exc:
         raise UserError(
             f"{name} could not be opened by GDAL ({_short(exc)}); it is not a raster or it is truncated or corrupt: "
             "export it again."
         ) from None
+    try:
+        return _raster_source(ds, path, name, pol)
+    except BaseException:
+        ds.close()
+        raise
+
+
+def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
+    import rasterio
+
+    if ds.driver in ("GTiff", "PNG", "JPEG") and path.is_file():  # a header declaring 10^12 pixels in 150 bytes
+        px_bytes = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
+        check_expansion(px_bytes, path.stat().st_size, f"{name} ({ds.width}x{ds.height}, {ds.count} band(s))")
     geo = GeoInfo.from_dataset(ds)
     dtype = _work_dtype(np.dtype(ds.dtypes[0]))
     bands = [(ds, i) for i in range(1, ds.count + 1)]
@@ -158,12 +191,16 @@ def open_source(
     if pol != "all":
         sel = [i for i, n in enumerate(names) if n.upper() == pol.upper()]
         if not sel:
-            ds.close()
             raise UserError(f"{name} has no band named {pol}; its bands are {', '.join(names)}.")
         bands, names = [bands[i] for i in sel], [names[i] for i in sel]
     src = Source(name, ds.driver, ds.width, ds.height, names, dtype, "intensity", geo, _bands=bands)
     src._luts = [None] * len(bands)
-    src.kind = detect_kind(_preview(src))
+    try:
+        src.kind = detect_kind(_preview(src))
+    except rasterio.errors.RasterioError as exc:
+        raise UserError(
+            f"{name} could not be read ({_short(exc)}); the file is truncated or corrupt: export it again."
+        ) from None
     return src
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,6 +81,22 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def check_input_file(path: str | os.PathLike, name: str | None = None, folders: bool = False) -> None:
+    """UserError unless `path` is a regular file (or a folder, with `folders`): a named pipe, device or socket is
+    refused before anything opens it (opening a FIFO without a writer blocks forever). A missing path passes: the
+    reader says it is missing in its own words."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
+        return
+    what = (
+        "a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else ("a device or socket")
+    )
+    raise UserError(f"{name or Path(path).name} is {what}, not a regular file; give a file.")
+
+
 def read_raster(
     source: str | os.PathLike | bytes, name: str | None = None, kind: str | None = None, max_pixels: int | None = None
 ) -> Raster:
@@ -94,6 +111,7 @@ def read_raster(
             raise UserError(f"{name}: file not found; check the path.")
         if path.is_dir():
             raise UserError(f"{name} is a folder, not an image file; give an image or use the folder option.")
+        check_input_file(path, name)
         blob = path.read_bytes()
     if len(blob) == 0:
         raise UserError(f"{name} is empty (0 bytes); upload the image again.")
@@ -166,7 +184,7 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             stack.enter_context(rasterio.Env(GDAL_PAM_ENABLED="NO", CPL_LOG_ERRORS="OFF"))
             mem = stack.enter_context(MemoryFile(blob))
-            ds = stack.enter_context(mem.open())
+            ds = stack.enter_context(mem.open(driver="GTiff"))  # TIFF by its magic bytes: only GTiff opens it
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
             dtype = np.dtype(ds.dtypes[0]) if count else np.dtype(np.uint8)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import re
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +27,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"{path} exists and is not a regular file (a folder, pipe or device); give another path.")
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_parts(path.parent, path.name)  # what a killed run writing this target left behind
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held while we write: clean_stale_parts leaves a locked file alone
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -40,28 +41,49 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        os.close(fd)  # releases the lock (the kernel releases it too when the process dies, even by SIGKILL)
 
 
 # Our temporary files: `.<target name>.<8 random characters>.part` (atomic_output), `....gtiff.part` (BlockWriter's
 # COG work file), `.sar_studio_probe.<8>.part` (the writability probe). A kill (SIGKILL, power loss) leaves them.
 STALE_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}(\.gtiff)?\.part$")
-# Only files untouched this long are stale: a file being written by another run in the same folder is newer.
-STALE_PART_AGE_S = 2 * 3600
 
 
-def clean_stale_parts(folder: str | os.PathLike, max_age_s: float = STALE_PART_AGE_S) -> list[Path]:
-    """Remove our temporary files older than `max_age_s` from `folder` (not recursive); returns what went."""
+def _being_written(part: Path) -> bool:
+    """True while a live writer holds the flock atomic_output takes on `part` (or, for a COG work file, on the
+    `.part` it belongs to). A process that died, however, holds nothing."""
+    owner = (
+        part.with_name(part.name.removesuffix(".gtiff.part") + ".part") if part.name.endswith(".gtiff.part") else part
+    )
+    try:
+        fd = os.open(owner, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # the owner is gone: a COG work file whose run died between the two files
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True  # a filesystem without locks: keep the file rather than risk another run's output
+    finally:
+        os.close(fd)  # also drops the lock if we got it
+    return False
+
+
+def clean_stale_parts(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+    """Remove our temporary files in `folder` (not recursive) that no live writer holds, only those of the output
+    named `target` when given; returns what went. A run killed by SIGKILL leaves them; the next run removes them."""
     removed: list[Path] = []
-    now = time.time()
     try:
         entries = list(os.scandir(str(folder)))
     except OSError:
         return removed
     for e in entries:
-        if not STALE_PART.match(e.name):
+        if not STALE_PART.match(e.name) or (target is not None and not e.name.startswith(f".{target}.")):
             continue
         with contextlib.suppress(OSError):
-            if e.is_file(follow_symlinks=False) and now - e.stat(follow_symlinks=False).st_mtime > max_age_s:
+            if e.is_file(follow_symlinks=False) and not _being_written(Path(e.path)):
                 os.unlink(e.path)
                 removed.append(Path(e.path))
     return removed

@@ -16,6 +16,7 @@ import numpy as np
 
 from core import io as sio
 from core.errors import UserError
+from core.io.confine import GDAL_ENV, Confine, check_path
 from core.speckle.stream import stream_despeckle
 
 PAGE_WHOLE_PIXELS = 4096 * 4096  # above this the page streams the scene instead of filtering it in memory
@@ -46,8 +47,10 @@ def start_scene_job(
     calibration: str | None = None,
     pol: str = "all",
     swath: str | None = None,
+    confine: Confine | None = None,
 ) -> SceneJob:
-    """Stream `source` through filter `name` into the COG `output` in a background thread."""
+    """Stream `source` through filter `name` into the COG `output` in a background thread. `confine`: the source
+    came from the browser (core.io.confine checks it again when the job opens it)."""
     job = SceneJob(Path(source), Path(output), name)
 
     def progress(done: int, total: int) -> None:
@@ -55,7 +58,7 @@ def start_scene_job(
 
     def work() -> None:
         try:
-            with sio.open_source(job.source, calibration=calibration, pol=pol, swath=swath) as src:
+            with sio.open_source(job.source, calibration=calibration, pol=pol, swath=swath, confine=confine) as src:
                 job.notes.extend(src.notes)
                 stream_despeckle(src, job.output, name, cog=True, progress=progress, **params)
         except UserError as exc:
@@ -70,21 +73,30 @@ def start_scene_job(
     return job
 
 
-def scene_size(path: str | os.PathLike, calibration: str | None = None, swath: str | None = None) -> tuple[int, int]:
+def scene_size(
+    path: str | os.PathLike, calibration: str | None = None, swath: str | None = None, confine: Confine | None = None
+) -> tuple[int, int]:
     """(height, width) of a raster or product without reading its pixels."""
-    with sio.open_source(path, calibration=calibration, swath=swath) as src:
+    with sio.open_source(path, calibration=calibration, swath=swath, confine=confine) as src:
         return src.height, src.width
 
 
-def decimated_read(path: str | os.PathLike, size: int = 1024) -> np.ndarray:
+def decimated_read(path: str | os.PathLike, size: int = 1024, confine: Confine | None = None) -> np.ndarray | None:
     """At most `size` pixels on the long side, nearest neighbour, from overviews where the file has them:
-    (h, w) or (h, w, C) float32 values as stored."""
+    (h, w) or (h, w, C) float32 values as stored. With `confine` (a browser-reached path) the file is checked and
+    opened as core.io.confine says; a product then has no preview here (None)."""
     import rasterio  # only previews need it
     from rasterio.enums import Resampling
 
-    with warnings.catch_warnings():
+    driver = None
+    if confine is not None:
+        checked = check_path(path, confine)
+        if checked.manifest is not None:
+            return None
+        path, driver = checked.path, checked.driver
+    with warnings.catch_warnings(), rasterio.Env(**(GDAL_ENV if confine is not None else {})):
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(path) as ds:
+        with rasterio.open(path, driver=driver) as ds:
             step = max(1, -(-max(ds.height, ds.width) // size))
             shape = (ds.count, max(1, ds.height // step), max(1, ds.width // step))
             x = ds.read(out_shape=shape, resampling=Resampling.nearest, masked=False).astype(np.float32)

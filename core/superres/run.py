@@ -2,15 +2,22 @@
 folder like every other training run (config.json, log.csv, loss curves, generator.safetensors).
 
 TrainConfig -> SRTrainConfig: data -> the folder, size -> the HR crop (RGTGAN's GT_size; the LR crop is size / 4),
-lr (RGTGAN: 1e-4), Adam (0.9, 0.99), batch_size, steps = max_steps or epochs x (triples / batch). Losses as RGTGAN's
-configuration: L1 x lambda_l1 (default 1), VGG19 conv5_4 feature loss x 0.1 when --vgg-weights is given, GAN (BCE)
-x 1e-3 and gradient L1 x 1 (gradient_pixel_weight). LR: --lr-policy step is MultiStepLR with --lr-milestones in
-steps (RGTGAN's lr_steps) x --lr-gamma; constant; cosine to --lr-min. width -> ngf.
+lr (RGTGAN: 1e-4), Adam (beta1, beta2: RGTGAN's 0.9, 0.99), batch_size, steps = max_steps or epochs x
+(triples / batch). Losses as RGTGAN's configuration: L1 x lambda_l1 (default 1), VGG19 conv5_4 feature loss x
+lambda_vgg (0.1) when --vgg-weights is given, GAN (BCE) x lambda_gan (1e-3), gradient L1 x lambda_gradient (1) and
+GAN on gradient maps x lambda_gradient_gan (1e-3), the GAN terms from gan_start_step (RGTGAN's l1_init). LR:
+--lr-policy step is MultiStepLR with --lr-milestones in STEPS (RGTGAN's lr_steps, default theirs) x --lr-gamma;
+constant; cosine to --lr-min. The generator is RGTGAN's (nf = width, 16 blocks, 8 groups; the dead branches that
+never reach the output are left out: with_unused false) unless --generator overrides it; ndf -> discriminator nf.
+Validation: PSNR / SSIM (and bicubic's) on val_data (RGTGAN's datasets.val), or else on val_fraction of the
+triples held out, every val_every steps and at the end, into val.csv.
 """
 
 from __future__ import annotations
 
 import time
+
+import numpy as np
 
 from core.checkpoints import save_model
 from core.errors import UserError
@@ -26,25 +33,41 @@ def sr_config(cfg: TrainConfig, n_examples: int) -> SRTrainConfig:
     if cfg.size % SCALE or cfg.size < 4 * SCALE:
         raise UserError(f"--size {cfg.size} is the HR crop for RGTGAN and must be a multiple of 4 (at least 16).")
     steps = cfg.max_steps or cfg.epochs * max(1, n_examples // cfg.batch_size)
-    width = cfg.width
+    width = int(cfg.fill_task_defaults().width or 64)
     if width < 16 or width % 16:
         raise UserError(f"--width {width}: RGTGAN's width (ngf) must be a multiple of 16, e.g. 16 or 64 (RGTGAN's).")
-    model = dict(SRTrainConfig().model, ngf=width, gtem_nf=width)
+    model: dict = dict(
+        ngf=width,
+        n_blocks=16,
+        groups=8,
+        gtem_nf=width,
+        gtem_blocks=16,
+        align_tail_blocks=16,
+        dense_rounds=3,
+        dense_steps=3,
+        with_unused=False,
+    )  # RGTGANGenerator's defaults: RGTGAN's RGTNet
     model.update(cfg.generator or {})
+    model["ndf"] = int(cfg.ndf or width)
     return SRTrainConfig(
         model=model,
         steps=steps,
         batch_size=cfg.batch_size,
         lr_size=cfg.size // SCALE,
-        lr=cfg.lr,
+        lr=cfg.adam()[0],
         lr_final=cfg.lr_min,
         lr_milestones=list(cfg.lr_milestones) if cfg.lr_policy == "step" else [],
         lr_gamma=cfg.lr_gamma,
         constant_lr=cfg.lr_policy in ("constant", "linear"),
         pixel_weight=cfg.lambda_l1 if cfg.lambda_l1 is not None else 1.0,
-        feature_weight=RGTGAN_WEIGHTS["feature"] if cfg.vgg_weights else 0.0,
-        gan_weight=RGTGAN_WEIGHTS["gan"],
-        gradient_weight=RGTGAN_WEIGHTS["gradient"],
+        feature_weight=float(cfg.lambda_vgg or 0.0) if cfg.vgg_weights else 0.0,
+        gan_weight=float(cfg.lambda_gan if cfg.lambda_gan is not None else RGTGAN_WEIGHTS["gan"]),
+        gradient_weight=float(cfg.lambda_gradient),
+        gradient_gan_weight=float(cfg.lambda_gradient_gan),
+        l1_init=int(cfg.gan_start_step),
+        betas=cfg.adam()[1],
+        augment=bool(cfg.augment),
+        val_every=int(cfg.val_every),
         vgg_path=cfg.vgg_weights,
         seed=cfg.seed,
         log_every=max(1, cfg.log_every),
@@ -67,16 +90,34 @@ def train_rgtgan(cfg: TrainConfig, run, progress=None) -> dict:
         import torch  # heavy: training needs it anyway
 
         torch.set_num_threads(int(cfg.threads))
+    if str(cfg.data).split(":")[0] == "synthetic":
+        raise UserError(
+            "--task rgtgan trains on your own HR/, LR/ and Ref/ folders: give --data FOLDER (or --config RGTGAN.yml); "
+            "the synthetic scenes are for the translation tasks."
+        )
     examples = load_examples(cfg.data, cfg.size // SCALE)
+    if cfg.val_data:
+        val_pool, val_desc = load_examples(cfg.val_data), f"{cfg.val_data}"
+    elif len(examples) >= 2:
+        n_val = max(1, int(round(len(examples) * cfg.val_fraction)))
+        order = np.random.default_rng(cfg.seed).permutation(len(examples))
+        val_pool = [examples[i] for i in order[:n_val]]
+        examples = [examples[i] for i in sorted(order[n_val:])]
+        val_desc = f"{n_val} triples of {cfg.data} held out (val_fraction {cfg.val_fraction})"
+    else:
+        val_pool, val_desc = [], "none (one triple; give --val-data)"
     sr = sr_config(cfg, len(examples))
-    run.update_state(status="running", step=0, total_steps=sr.steps, task="rgtgan", message="")
+    run.update_state(status="running", step=0, total_steps=sr.steps, task="rgtgan", message="", validation=val_desc)
     t0 = time.time()
 
     def on_log(row: dict) -> None:
         run.append_row("log.csv", row)
         run.update_state(step=row["step"])
 
-    gen, history = train_superres(sr, progress=progress, pool=examples, on_log=on_log)
+    def on_val(row: dict) -> None:
+        run.append_row("val.csv", row)
+
+    gen, history = train_superres(sr, progress=progress, pool=examples, on_log=on_log, val_pool=val_pool, on_val=on_val)
     path = run.file("generator.safetensors")
     save_model(path, gen.cpu(), task="rgtgan", trained_with="core.train", steps=history["steps_done"], data=cfg.data)
     curves = [str(p) for p in write_loss_curves(run.path)]
@@ -93,7 +134,12 @@ def train_rgtgan(cfg: TrainConfig, run, progress=None) -> dict:
             "feature": sr.feature_weight,
             "gan": sr.gan_weight,
             "gradient": sr.gradient_weight,
+            "gradient_gan": sr.gradient_gan_weight,
         },
+        "adam_betas": list(sr.betas),
+        "lr_milestones_steps": list(sr.lr_milestones),
+        "val": history.get("val", {}),
+        "validation": val_desc,
     }
     run.update_state(
         status="finished", step=history["steps_done"], outputs=result, message=f"finished {history['steps_done']} steps"

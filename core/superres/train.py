@@ -159,6 +159,10 @@ class SRTrainConfig:
     gan_weight: float = 0.0  # 1e-3 in RGTGAN
     gradient_weight: float = 0.0  # 1.0 in RGTGAN (gradient_pixel_weight): L1 between gradient maps
     l1_init: int = 0  # steps of L1 only before the GAN term starts
+    gradient_gan_weight: float = 0.0  # 1e-3 in RGTGAN: GAN on gradient maps (a second discriminator)
+    betas: tuple = (0.9, 0.99)  # Adam, RGTGAN's beta1_G / beta2_G
+    augment: bool = True  # RGTGAN's use_flip / use_rot
+    val_every: int = 0  # steps between validations on val_pool (0: at the end only)
     vgg_path: str | None = None
     train_pool: int = 256  # distinct synthetic scenes for training (seeds 0..train_pool-1)
     seed: int = 0
@@ -194,7 +198,7 @@ def lr_at_step(config: SRTrainConfig, step: int, frac: float) -> float:
 def build_generator(config: SRTrainConfig):
     from models.rgtgan import RGTGANGenerator
 
-    return RGTGANGenerator(**config.model)
+    return RGTGANGenerator(**{k: v for k, v in config.model.items() if k != "ndf"})  # ndf: the discriminator's
 
 
 def train_superres(
@@ -204,9 +208,12 @@ def train_superres(
     model=None,
     pool: list[SRExample] | None = None,
     on_log: Callable[[dict], None] | None = None,
+    val_pool: list[SRExample] | None = None,
+    on_val: Callable[[dict], None] | None = None,
 ):
     """Train (or continue training `model`) on `pool` (the user's triples, cropped to lr_size each step) or on
-    synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row."""
+    synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row; with
+    val_pool, on_val(row) gets PSNR / SSIM of the model (and of bicubic) every val_every steps and at the end."""
     from core.superres.data import random_crop
     from models.rgtgan_discriminator import RGTGANDiscriminator
 
@@ -222,11 +229,16 @@ def train_superres(
         torch.nn.init.zeros_(last.weight)
         torch.nn.init.zeros_(last.bias)
     gen = model.to(dev).train()
-    opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=config.lr, betas=(0.9, 0.99))
-    disc = opt_d = None
+    betas = tuple(config.betas)
+    opt_g = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], lr=config.lr, betas=betas)
+    disc = opt_d = disc_g = opt_dg = None
+    nf_d = int(config.model.get("ndf") or max(16, config.model.get("ngf", 64) // 2))
     if config.gan_weight > 0:
-        disc = RGTGANDiscriminator(nf=max(16, config.model.get("ngf", 64) // 2)).to(dev).train()
-        opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.9, 0.99))
+        disc = RGTGANDiscriminator(nf=nf_d).to(dev).train()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas)
+    if config.gradient_gan_weight > 0:  # RGTGAN's second discriminator, on gradient maps
+        disc_g = RGTGANDiscriminator(nf=nf_d).to(dev).train()
+        opt_dg = torch.optim.Adam(disc_g.parameters(), lr=config.lr, betas=betas)
     feat_loss = VGGFeatureLoss(config.vgg_path).to(dev) if config.feature_weight > 0 and config.vgg_path else None
     if config.feature_weight > 0 and feat_loss is None:
         from core.errors import UserError
@@ -246,12 +258,13 @@ def train_superres(
             frac = max(frac, (time.time() - start) / config.time_budget_s)
         frac = min(frac, 1.0)
         lr_now = lr_at_step(config, step, frac)
-        for opt_ in (opt_g, opt_d):
+        for opt_ in (opt_g, opt_d, opt_dg):
             for g in opt_.param_groups if opt_ is not None else []:
                 g["lr"] = lr_now
         idx = rng.choice(len(pool), config.batch_size, replace=len(pool) < config.batch_size)
         batch = [random_crop(pool[i], config.lr_size, rng) for i in idx]
-        lr, lr_up, ref, ref_dup, hr = _augment(example_tensors(batch, dev), rng)
+        tensors = example_tensors(batch, dev)
+        lr, lr_up, ref, ref_dup, hr = _augment(tensors, rng) if config.augment else tensors
         sr = gen(lr, lr_up, ref, ref_dup)
         l1 = F.l1_loss(sr, hr)
         loss = config.pixel_weight * l1
@@ -271,6 +284,12 @@ def train_superres(
             gl_gan = gan_loss(disc(sr), True)
             parts["loss_G_GAN"] = float(gl_gan.detach())
             loss = loss + config.gan_weight * gl_gan
+        if use_gan and disc_g is not None:
+            for p in disc_g.parameters():
+                p.requires_grad_(False)
+            gg_gan = gan_loss(disc_g(gradient_map(sr)), True)
+            parts["loss_G_grad_GAN"] = float(gg_gan.detach())
+            loss = loss + config.gradient_gan_weight * gg_gan
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -282,6 +301,18 @@ def train_superres(
             d_loss.backward()
             opt_d.step()
             parts["loss_D"] = float(d_loss.detach())
+        if use_gan and disc_g is not None and opt_dg is not None:
+            for p in disc_g.parameters():
+                p.requires_grad_(True)
+            g_sr, g_hr = gradient_map(sr.detach()), gradient_map(hr)
+            dg_loss = gan_loss(disc_g(g_hr), True) + gan_loss(disc_g(g_sr), False)
+            opt_dg.zero_grad(set_to_none=True)
+            dg_loss.backward()
+            opt_dg.step()
+            parts["loss_D_grad"] = float(dg_loss.detach())
+        if val_pool and on_val and config.val_every and step % config.val_every == 0 and step != config.steps:
+            on_val({"step": step, **validate_pool(gen, val_pool, dev)})
+            gen.train()
         if step % config.log_every == 0 or step == config.steps:
             history["step"].append(step)
             history["l1"].append(float(l1.detach()))
@@ -300,7 +331,34 @@ def train_superres(
             break
     history["steps_done"] = step
     history["seconds_total"] = round(time.time() - start, 1)
+    if val_pool and on_val:
+        history["val"] = {"step": step, **validate_pool(gen, val_pool, dev)}
+        on_val(history["val"])
     return gen.eval(), history
+
+
+@torch.no_grad()
+def validate_pool(model, pool: list[SRExample], device="cpu") -> dict:
+    """Mean PSNR / SSIM (RGB in [0, 1], border 4 cropped, as evaluate_superres) of the model and of bicubic on
+    whole validation triples; leaves the model in eval mode."""
+    from core.superres import psnr, ssim
+    from core.superres.inputs import bicubic_upscale
+
+    model = model.eval()
+    rows = []
+    for ex in pool:
+        lr, lr_up, ref, ref_dup, _ = example_tensors([ex], device)
+        sr = model(lr, lr_up, ref, ref_dup).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        bic = bicubic_upscale(ex.lr)
+        rows.append((psnr(sr, ex.hr), ssim(sr, ex.hr), psnr(bic, ex.hr), ssim(bic, ex.hr)))
+    a = np.asarray(rows, dtype=np.float64).mean(axis=0)
+    return {
+        "psnr": float(a[0]),
+        "ssim": float(a[1]),
+        "psnr_bicubic": float(a[2]),
+        "ssim_bicubic": float(a[3]),
+        "n": len(rows),
+    }
 
 
 @torch.no_grad()

@@ -24,6 +24,18 @@ LORA_TARGETS = ("all", "encoder")
 SYNTHETIC = "synthetic"
 
 
+# The source projects' own defaults (SAR2Optical config.yaml / junyanz pix2pix, pix2pixHD and C-HR-GAN
+# train_options.py, RGTGAN.yml), for the options left as None; `fill_task_defaults` applies them.
+COMMON_DEFAULTS: dict = dict(
+    width=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, lr_policy="constant", lambda_vgg=10.0, lambda_gan=1.0
+)
+TASK_DEFAULTS: dict[str, dict] = {
+    "chrgan": dict(lr=1e-4),  # C-HR-GAN's train_options.py (pix2pixHD's is 2e-4)
+    "rgtgan": dict(lr=1e-4, beta1=0.9, beta2=0.99, lr_policy="step", lambda_vgg=0.1, lambda_gan=1e-3),
+}
+RGTGAN_MILESTONES = (50000, 100000, 150000, 200000, 250000)  # RGTGAN.yml lr_steps, in steps
+
+
 def _opt(default=None, help: str = ""):
     return field(default=default, metadata={"help": help})
 
@@ -39,27 +51,36 @@ class TrainConfig:
     size: int = _opt(256, "training crop in pixels")
     objective: str | None = _opt(None, "from the task, or for lora / finetune from the base checkpoint")
     arch: str | None = _opt(None, "sar2optical_unet for pix2pix, pix2pixhd_global for the others")
-    width: int = _opt(16, "generator width (U-Net width / pix2pixHD ngf)")
+    width: int | None = _opt(
+        None, "64, every source project's generator width (U-Net width / pix2pixHD ngf / RGTGAN nf)"
+    )
     n_down: int = _opt(8, "U-Net depth")
-    n_downsample: int = _opt(3, "pix2pixHD downsamplings")
-    n_blocks: int = _opt(6, "pix2pixHD residual blocks")
+    n_downsample: int = _opt(4, "pix2pixHD downsamplings (pix2pixHD's and C-HR-GAN's n_downsample_global)")
+    n_blocks: int = _opt(9, "pix2pixHD residual blocks (pix2pixHD's and C-HR-GAN's n_blocks_global)")
     generator: dict = field(default_factory=dict, metadata={"help": "JSON object of extra generator arguments"})
     base_model: str | None = _opt(None, "lora / finetune: the generator file to start from")
-    ndf: int = _opt(32, "discriminator width")
-    num_d: int = _opt(3, "pix2pixHD discriminator scales")
+    ndf: int | None = _opt(None, "64, every source project's discriminator width")
+    num_d: int = _opt(2, "pix2pixHD discriminator scales (pix2pixHD's and C-HR-GAN's num_D)")
+    n_layers_d: int = _opt(3, "discriminator layers (SAR2Optical n_layers, pix2pixHD n_layers_D)")
+    gan_feat: bool = _opt(True, "pix2pixHD / C-HR-GAN feature-matching loss (off: their --no_ganFeat_loss)")
     epochs: int = 10
     max_steps: int = _opt(0, "0: no cap; else stop after this many steps")
     max_seconds: float = _opt(0.0, "0: no cap; else finish (validate, save) once this much time has passed")
     batch_size: int = 4
-    lr: float = 2e-4
-    lr_policy: str = _opt(
-        "constant",
-        "constant; linear: pix2pix's, constant then linear decay to 0 over the last --lr-decay-epochs; step: "
-        "MultiStepLR at --lr-milestones x --lr-gamma; cosine: to --lr-min over all epochs",
+    lr: float | None = _opt(None, "the task's: 1e-4 for chrgan and rgtgan (C-HR-GAN's, RGTGAN's), 2e-4 otherwise")
+    lr_policy: str | None = _opt(
+        None,
+        "step for rgtgan (RGTGAN's MultiStepLR), constant otherwise; linear: pix2pix's, constant then linear "
+        "decay to 0 over the last --lr-decay-epochs; step: MultiStepLR at --lr-milestones x --lr-gamma; cosine: "
+        "to --lr-min over all epochs",
     )
     lr_decay_epochs: int | None = _opt(None, "linear policy: epochs of decay (pix2pix n_epochs_decay); half the epochs")
     lr_milestones: list = field(
-        default_factory=list, metadata={"help": "step policy: epochs (JSON list, e.g. [50,100]) where the LR drops"}
+        default_factory=list,
+        metadata={
+            "help": "step policy: where the LR drops (JSON list, e.g. [50,100]): epochs, but STEPS for --task "
+            "rgtgan (RGTGAN's lr_steps; default there [50000,100000,150000,200000,250000])"
+        },
     )
     lr_gamma: float = _opt(0.5, "step policy: factor at each milestone")
     lr_min: float = _opt(0.0, "cosine policy: final learning rate")
@@ -69,17 +90,29 @@ class TrainConfig:
     )
     save_every_epochs: int = _opt(0, "0: off; else keep the generator of every N-th epoch (epoch_N.safetensors)")
     lora_target: str = _opt("all", "lora: all convolutions, or encoder (SAR2Optical's: the encoder convs only)")
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float | None = _opt(None, "Adam beta1: 0.9 for rgtgan (RGTGAN's), 0.5 otherwise")
+    beta2: float | None = _opt(None, "Adam beta2: 0.99 for rgtgan (RGTGAN's), 0.999 otherwise")
     lambda_l1: float | None = _opt(None, "100 for the pix2pix objective, 0 for pix2pixHD / C-HR-GAN")
     lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
+    lambda_vgg: float | None = _opt(None, "10 (pix2pixHD / C-HR-GAN), 0.1 for rgtgan (RGTGAN's feature_weight)")
+    lambda_gan: float | None = _opt(None, "adversarial weight: 1, 1e-3 for rgtgan (RGTGAN's gan_weight)")
+    lambda_gradient: float = _opt(1.0, "rgtgan: L1 between gradient maps (RGTGAN's gradient_pixel_weight)")
+    lambda_gradient_gan: float = _opt(1e-3, "rgtgan: GAN on gradient maps (RGTGAN's gradient_gan_weight)")
+    gan_start_step: int = _opt(0, "rgtgan: steps of pixel losses only before the GAN terms start (RGTGAN's l1_init)")
     vgg_weights: str | None = _opt(None, "none: no perceptual loss; else a torchvision VGG19 .pth file")
-    lambda_ssim: float | None = _opt(None, "1 for the C-HR-GAN objective (the 2 * (1 - SSIM) term), 0 otherwise")
+    lambda_ssim: float | None = _opt(
+        None, "1 for the C-HR-GAN objective (weight of the 2 * (1 - SSIM) term: C-HR-GAN's lambda 2), 0 otherwise"
+    )
     lora_rank: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     val_fraction: float = 0.1
+    val_data: str | None = _opt(None, "rgtgan: HR/LR/Ref folder scored (PSNR / SSIM) during training")
+    val_every: int = _opt(0, "rgtgan: validate every N steps (0: at the end only; RGTGAN's val_freq)")
+    split_file: str | None = _opt(
+        None, 'a split.json ({"data": {"train": [...], ...}}) anywhere; default ROOT/split.json'
+    )
+    prefilter: str | None = _opt(None, "despeckle the SAR input first: NAME[:window] (core.speckle), as at inference")
     test_fraction: float = 0.1
     val_max: int = _opt(16, "validation images per epoch")
     val_size: int = _opt(0, "validation centre crop (0: the training size)")
@@ -126,9 +159,27 @@ class TrainConfig:
             return float(self.lambda_ssim)
         return 1.0 if objective == "chrgan" else 0.0
 
+    def fill_task_defaults(self) -> TrainConfig:
+        """Set every option left to the task (None) to the source project's value, in place, so that the run's
+        config.json records what was used (TASK_DEFAULTS)."""
+        values: dict = {**COMMON_DEFAULTS, **TASK_DEFAULTS.get(self.task, {})}
+        for name, value in values.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.task == "rgtgan" and self.lr_policy == "step" and not self.lr_milestones:
+            self.lr_milestones = list(RGTGAN_MILESTONES)
+        return self
+
+    def adam(self) -> tuple[float, tuple[float, float]]:
+        """(lr, betas) after the task's defaults are filled in."""
+        self.fill_task_defaults()
+        assert self.lr is not None and self.beta1 is not None and self.beta2 is not None
+        return float(self.lr), (float(self.beta1), float(self.beta2))
+
     def check(self) -> TrainConfig:
         if self.task not in TASKS + SR_TASKS:
             raise UserError(f"unknown task {self.task!r}; use one of {', '.join(TASKS + SR_TASKS)}.")
+        self.fill_task_defaults()
         if self.objective and self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}.")
         if self.task in ("lora", "finetune") and not self.base_model:
@@ -146,7 +197,11 @@ class TrainConfig:
             raise UserError("the step LR policy needs --lr-milestones, e.g. [50,100] (epochs where the LR drops).")
         if self.discriminator and not Path(self.discriminator).is_file():
             raise UserError(f"discriminator file {self.discriminator} not found; give an existing .pth file.")
-        if self.lr <= 0:
+        if self.prefilter:
+            from core.speckle.prepare import parse_prefilter
+
+            parse_prefilter(self.prefilter)  # UserError on an unknown filter or a bad window
+        if self.lr is None or self.lr <= 0:
             raise UserError(f"learning rate {self.lr} must be positive; use e.g. 2e-4.")
         if self.vgg_weights and not Path(self.vgg_weights).is_file():
             raise UserError(

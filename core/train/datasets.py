@@ -74,8 +74,8 @@ def tensor_to_uint8(t) -> np.ndarray:
 class PairSource:
     """Loads uint8 (sar display, optical RGB) for one pair on demand."""
 
-    def __init__(self, pair: Pair, root: Path | None = None):
-        self.pair, self.root = pair, root
+    def __init__(self, pair: Pair, root: Path | None = None, prefilter: str | None = None):
+        self.pair, self.root, self.prefilter = pair, root, prefilter
 
     @property
     def name(self) -> str:
@@ -90,7 +90,18 @@ class PairSource:
             if w % 2:
                 raise UserError(f"{p.sar.name} is {w} pixels wide; an A|B image must have an even width.")
             return img[:, : w // 2], img[:, w // 2 :]
-        sar = sar_display(sio.read_raster(p.sar))
+        raster = sio.read_raster(p.sar)
+        if self.prefilter:  # as translate --prefilter does at inference: display images as amplitude, else values
+            from core import speckle
+            from core.speckle.prepare import despeckle_display, parse_prefilter
+
+            name, params = parse_prefilter(self.prefilter)
+            if raster.kind == "display":
+                sar = despeckle_display(sar_display(raster), name, params)
+            else:
+                sar = sar_display(speckle.despeckle_raster(raster, name, **params))
+        else:
+            sar = sar_display(raster)
         opt = optical_display(sio.read_raster(p.optical))
         if sar.shape[:2] != opt.shape[:2]:
             raise UserError(
@@ -222,6 +233,8 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
     train_src: list[PairSource | ArraySource]
     val_src: list[PairSource | ArraySource]
     if sensor is not None:
+        if cfg.prefilter:
+            raise UserError("--prefilter applies to a dataset folder's SAR images, not to synthetic scenes; drop it.")
         n_val = max(1, int(round(cfg.synthetic_count * cfg.val_fraction)))
         n_train = max(1, cfg.synthetic_count - n_val)
         # training scenes: seeds 0.., validation: 50000.., held-out test (evaluate, model cards): 100000..
@@ -230,11 +243,11 @@ def make_data(cfg: TrainConfig, sar_channels: int, size_multiple: int):
         val_src = list(synthetic_sources(range(50000, 50000 + n_val), sensor, scene))
         desc = f"synthetic sensor {sensor}: {n_train} training and {n_val} validation scenes of {scene} px"
     else:
-        pairs, layout = find_pairs(cfg.data, cfg.layout)
+        pairs, layout = find_pairs(cfg.data, cfg.layout, cfg.split_file)
         splits = split_pairs(pairs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
         root = Path(cfg.data)
-        train_src = [PairSource(p, root) for p in splits["train"]]
-        val_src = [PairSource(p, root) for p in splits["val"]]
+        train_src = [PairSource(p, root, cfg.prefilter) for p in splits["train"]]
+        val_src = [PairSource(p, root, cfg.prefilter) for p in splits["val"]]
         desc = (
             f"{cfg.data} ({layout}): {len(splits['train'])} train, {len(splits['val'])} val, "
             f"{len(splits['test'])} test pairs"

@@ -81,6 +81,14 @@ def generate(model, sar_uint8: np.ndarray, device: str = "cpu") -> np.ndarray:
     return tensor_to_uint8(y.float().cpu())
 
 
+def output_name(model: str | Path) -> str:
+    """The default output folder's name: the checkpoint's folder and its name (`Uragen_SAR-to-optical__latest_net_G`),
+    so that pix2pixHD-style experiments, whose files are all called latest_net_G.pth, do not overwrite each other."""
+    p = Path(model).resolve()
+    parent = p.parent.name
+    return f"{parent}__{p.stem}" if parent else p.stem
+
+
 def image_metrics(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -198,7 +206,7 @@ def evaluate(
     }
     if fid_weights:
         summary.update(fid_with_floor(reals, fakes, fid_weights, dev, seed))
-    out_dir = Path(out) if out else Path(__file__).resolve().parents[2] / "outputs" / "evaluate" / Path(model).stem
+    out_dir = Path(out) if out else Path(__file__).resolve().parents[2] / "outputs" / "evaluate" / output_name(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["name", "psnr", "ssim"])

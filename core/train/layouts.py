@@ -83,14 +83,25 @@ def detect_layout(root: str | Path) -> str:
     )
 
 
-def find_pairs(root: str | Path, layout: str = "auto") -> tuple[list[Pair], str]:
-    """All pairs of a dataset folder and the layout used. UserError on unpaired or missing images."""
+def find_pairs(root: str | Path, layout: str = "auto", split_file: str | Path | None = None) -> tuple[list[Pair], str]:
+    """All pairs of a dataset folder and the layout used. UserError on unpaired or missing images.
+
+    split_file: a SAR2Optical split.json kept elsewhere than ROOT/split.json (SEN1-2 by-terrain layout only)."""
     root = Path(root)
     layout = detect_layout(root) if layout in (None, "", "auto") else layout
     if layout not in LAYOUTS:
         raise UserError(f"unknown dataset layout {layout!r}; use auto or one of {', '.join(LAYOUTS)}.")
     if not root.is_dir():
         detect_layout(root)  # raises the right message
+    if split_file is not None:
+        if layout != "sen12_terrain":
+            raise UserError(
+                f"a split file applies to the SEN1-2 by-terrain layout ({{terrain}}/s1, s2), not {layout}; "
+                f"remove split_file or give that layout."
+            )
+        if not Path(split_file).is_file():
+            raise UserError(f"split file {split_file} not found; give an existing split.json.")
+        return _pairs_sen12_terrain(root, Path(split_file)), layout
     pairs = {
         "sen12_terrain": _pairs_sen12_terrain,
         "sen12_original": _pairs_sen12_original,
@@ -251,9 +262,9 @@ def _s2_name(name: str) -> str:
     return _S1_FIELD.sub(lambda m: f"{m.group(1)}s2{m.group(2)}", name)
 
 
-def _pairs_sen12_terrain(root: Path) -> list[Pair]:
+def _pairs_sen12_terrain(root: Path, split_file: Path | None = None) -> list[Pair]:
     split_of: dict[str, str] = {}
-    split_file = root / "split.json"
+    split_file = split_file or root / "split.json"
     if split_file.is_file():
         try:
             data = json.loads(split_file.read_text()).get("data", {})

@@ -85,8 +85,14 @@ def load_base_generator(path: str):
 
 def build_discriminator(objective: str, cfg: TrainConfig, sar_channels: int):
     if objective == "pix2pix":
-        return PatchGAN(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3)
-    return MultiscaleDiscriminator(in_channels=sar_channels + 3, ndf=cfg.ndf, n_layers=3, num_D=cfg.num_d)
+        return PatchGAN(in_channels=sar_channels + 3, ndf=int(cfg.ndf or 64), n_layers=cfg.n_layers_d)
+    return MultiscaleDiscriminator(
+        in_channels=sar_channels + 3,
+        ndf=int(cfg.ndf or 64),
+        n_layers=cfg.n_layers_d,
+        num_D=cfg.num_d,
+        intermediate=cfg.gan_feat,
+    )
 
 
 _SAR2OPTICAL_D = re.compile(r"^model\.model\.(\d+)\.(?:conv_block\.(\d+)\.)?(.+)$")
@@ -98,7 +104,8 @@ def discriminator_state(path: str) -> tuple[dict, str]:
     Read with weights_only; `module.` / `_orig_mod.` prefixes stripped. Layouts: SAR2Optical's
     `pix2pix_disc_N.pth` (PatchGAN of DownsamplingBlocks, keys `model.model.B.conv_block.{0,1}.*` and the last
     conv `model.model.4.*`), junyanz pix2pix `latest_net_D.pth` (`model.N.*`, ours as is) and pix2pixHD /
-    C-HR-GAN `latest_net_D.pth` with intermediate features (`scale{i}_layer{j}.*`, ours as is).
+    C-HR-GAN `latest_net_D.pth` with intermediate features (`scale{i}_layer{j}.*`, ours as is) or trained with
+    --no_ganFeat_loss (`layer{i}.{k}.*`, one flat Sequential per scale: layout "pix2pixhd_flat").
     """
     from core.checkpoints import FOREIGN_PREFIXES, torch_load_weights
 
@@ -115,6 +122,8 @@ def discriminator_state(path: str) -> tuple[dict, str]:
         clean[k] = v
     if any(k.startswith("scale0_layer0.") for k in clean):
         return clean, "pix2pixhd"
+    if "layer0.0.weight" in clean:
+        return clean, "pix2pixhd_flat"
     if "model.model.0.conv_block.0.weight" in clean:
         # block b of SAR2Optical -> index in our Sequential: conv, LeakyReLU, then (conv, norm, LeakyReLU) per block
         blocks = sorted({int(m.group(1)) for k in clean if (m := _SAR2OPTICAL_D.match(k))})
@@ -150,14 +159,25 @@ def load_discriminator(path: str, objective: str, sar_channels: int):
     state, layout = discriminator_state(path)
     name = Path(path).name
     net: nn.Module
-    if layout == "pix2pixhd":
+    if layout in ("pix2pixhd", "pix2pixhd_flat"):
         if objective == "pix2pix":
             raise UserError(f"{name} is a pix2pixHD multi-scale discriminator; use it with --task pix2pixhd or chrgan.")
-        first = state["scale0_layer0.0.weight"]
-        num_d = len({k.split("_")[0] for k in state if k.startswith("scale")})
-        n_layers = len({k.split(".")[0] for k in state if k.startswith("scale0_layer")}) - 2
+        flat = layout == "pix2pixhd_flat"
+        first = state["layer0.0.weight" if flat else "scale0_layer0.0.weight"]
+        if flat:  # conv weights of scale 0: n_layers + 2 of them
+            num_d = len({k.split(".")[0] for k in state if re.match(r"^layer\d+\.", k)})
+            n_layers = sum(1 for k, v in state.items() if k.startswith("layer0.") and v.ndim == 4) - 2
+        else:
+            num_d = len({k.split("_")[0] for k in state if k.startswith("scale")})
+            n_layers = len({k.split(".")[0] for k in state if k.startswith("scale0_layer")}) - 2
+        norm = "batch" if any(k.endswith("running_mean") for k in state) else "instance"
         net = MultiscaleDiscriminator(
-            in_channels=int(first.shape[1]), ndf=int(first.shape[0]), n_layers=n_layers, num_D=num_d
+            in_channels=int(first.shape[1]),
+            ndf=int(first.shape[0]),
+            n_layers=n_layers,
+            num_D=num_d,
+            norm=norm,
+            intermediate=not flat,
         )
     else:
         if objective != "pix2pix":

@@ -18,7 +18,7 @@ from core.train.config import TrainConfig
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """The learning rate of 0-based epoch `epoch` under the run's policy."""
-    base, policy, epochs = float(cfg.lr), cfg.lr_policy, max(1, int(cfg.epochs))
+    base, policy, epochs = cfg.adam()[0], cfg.lr_policy, max(1, int(cfg.epochs))
     if policy == "linear":
         decay = cfg.lr_decay_epochs if cfg.lr_decay_epochs is not None else epochs // 2
         keep = epochs - int(decay)

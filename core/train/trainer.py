@@ -35,6 +35,7 @@ from core.errors import UserError
 from core.lora import add_lora
 from core.train import ddp, outputs
 from core.train.config import TrainConfig
+from core.train.cost import check_training_cost
 from core.train.curves import write_loss_curves
 from core.train.datasets import epoch_order, make_data
 from core.train.losses import VGGPerceptualLoss, feature_matching_loss, gan_loss, ssim_loss
@@ -74,6 +75,7 @@ class Trainer:
             ddp.init(self.device)
         self.is_main = self.rank == 0
 
+        check_training_cost(cfg, device)  # before any network or batch takes memory
         base_meta = None
         if cfg.task in ("lora", "finetune"):
             self.G, base_meta = load_base_generator(str(cfg.base_model))  # check(): set for these tasks
@@ -93,9 +95,13 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
         if cfg.task not in ("lora", "finetune"):
             init_weights(self.G)
+        self.gan_feat = cfg.gan_feat
         if cfg.discriminator:
             self.D, d_note = load_discriminator(cfg.discriminator, self.objective, self.sar_channels)
             self.notes.append(d_note)
+            if self.gan_feat and getattr(self.D, "intermediate", True) is False:
+                self.gan_feat = False  # its layers give no intermediate features to match
+                self.notes.append("no feature-matching loss: the discriminator was trained with --no_ganFeat_loss")
         else:
             self.D = build_discriminator(self.objective, cfg, self.sar_channels)
             init_weights(self.D)
@@ -107,8 +113,9 @@ class Trainer:
         self.train_params = [p for p in self.G.parameters() if p.requires_grad]
         if not self.train_params:
             raise UserError("the generator has no trainable weights; check the LoRA settings.")
-        self.optG = torch.optim.Adam(self.train_params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.optD = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        lr, betas = cfg.adam()
+        self.optG = torch.optim.Adam(self.train_params, lr=lr, betas=betas)
+        self.optD = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.vgg = None
         if cfg.vgg_weights and self.objective != "pix2pix":
             self.vgg = VGGPerceptualLoss(cfg.vgg_weights).to(self.device)
@@ -201,17 +208,17 @@ class Trainer:
         fake32 = fake.float()
         with self.amp():
             pred_fake = self.D(torch.cat([sar, fake], 1))
-            loss_gan = gan_loss(_to_float(pred_fake), True, mode)
+            loss_gan = gan_loss(_to_float(pred_fake), True, mode) * float(self.cfg.lambda_gan or 1.0)
             losses = {"loss_D_fake": loss_d_fake, "loss_D_real": loss_d_real, "loss_G_GAN": loss_gan}
             total = loss_gan
-            if self.objective != "pix2pix":
+            if self.objective != "pix2pix" and self.gan_feat:
                 with torch.no_grad():
                     pred_real = self.D(torch.cat([sar, opt], 1))
                 fm = feature_matching_loss(_to_float(pred_fake), _to_float(pred_real)) * self.cfg.lambda_feat
                 losses["loss_G_feat"] = fm
                 total = total + fm
             if self.vgg is not None:
-                v = self.vgg(fake, opt).float() * self.cfg.lambda_vgg
+                v = self.vgg(fake, opt).float() * float(self.cfg.lambda_vgg or 0.0)
                 losses["loss_G_VGG"] = v
                 total = total + v
         if self.lambda_l1 > 0:
