@@ -21,6 +21,7 @@ from core import speckle as sp
 from core.catalog import samples_dir
 from core.errors import UserError
 from core.files import check_output_folder, save_upload, upload_root
+from core.io.confine import Confine
 from core.products.chain import PrepareOptions
 from core.products.footprint import MapOverlay, map_overlay
 from core.products.jobs import geometry_available, start_prepare_job
@@ -31,23 +32,27 @@ SOURCES = ("Bundled synthetic sample", "Upload a product zip", "Path on the serv
 NO_FILTER = "none"
 
 
-def _product_path(source: str) -> Path | None:
-    """The product the user picked, or None while nothing is picked; UserError for a refused one."""
+def _product_path(source: str) -> tuple[Path, Confine | None] | None:
+    """The product the user picked and what GDAL may read for it (None: a bundled file), or None while nothing is
+    picked; UserError for a refused one."""
     if source == SOURCES[0]:
         found = sorted((samples_dir() / "products").glob("*.zip"))
         if not found:
             raise UserError("no bundled sample product in this installation; upload a zip or give a server path.")
         st.caption(f"{found[0].name}: synthetic (made by scripts, not an acquisition): for trying the chain only.")
-        return found[0]
+        return found[0], None
     if source == SOURCES[1]:
         up = st.file_uploader("Sentinel-1 product (.zip)", type=["zip"], key=f"{KEY}_upload")
         if up is None:
             return None
         blob = up.getvalue()
         check_output_folder(upload_root(), len(blob))  # room for it, before anything is written
-        return save_upload(blob, up.name, "products")
+        saved = save_upload(blob, up.name, "products")
+        return saved, Confine((saved.parent.resolve(),), f"{up.name} could not be read; upload it again.")
     text = st.text_input("Product path (.SAFE folder, its manifest.safe or .zip)", key=f"{KEY}_path")
-    return roots.resolve_allowed(text, "any") if text.strip() else None
+    if not text.strip():
+        return None
+    return roots.resolve_allowed(text, "any"), roots.confinement(text, "any")
 
 
 def _product_layout(path: Path) -> tuple[str, list[str], list[str]]:
@@ -128,9 +133,10 @@ def product_prep_section() -> None:
         sources = SOURCES if roots.server_paths() else SOURCES[:2]
         source = st.selectbox("Product", sources, key=f"{KEY}_source")
         try:
-            path = _product_path(source)
-            if path is None:
+            chosen = _product_path(source)
+            if chosen is None:
                 return
+            path, confine = chosen
             picked = _choices(path)
         except UserError as exc:
             st.error(str(exc))
@@ -142,7 +148,9 @@ def product_prep_section() -> None:
             out = upload_root() / "results" / _output_name(path, opts, geocode or dem is not None)
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                st.session_state[f"{KEY}_job"] = start_prepare_job(path, out, opts, geocode, dem, rtc)
+                dem_confine = roots.confinement(str(dem), "file") if dem is not None else None
+                job = start_prepare_job(path, out, opts, geocode, dem, rtc, confine, dem_confine)
+                st.session_state[f"{KEY}_job"] = job
             except (UserError, OSError) as exc:
                 st.error(str(exc))
         if st.session_state.get(f"{KEY}_job") is not None:

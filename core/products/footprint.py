@@ -83,7 +83,8 @@ def footprint_lonlat(path: str | os.PathLike, per_side: int = 16) -> list[tuple[
             cols, rows = _border(ds.width, ds.height, per_side)
             gcps, gcp_crs = ds.gcps
             if ds.crs is not None and not ds.transform.is_identity:
-                xs, ys = ds.transform * (cols, rows)
+                a, b, c, d, e, f = tuple(ds.transform)[:6]
+                xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
                 crs = ds.crs
             elif gcps and gcp_crs is not None:
                 if len(gcps) < 3:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from core.errors import UserError
+from core.io.confine import GDAL_ENV, Confine, check_path
 from core.jobs import BackgroundJob, start_job
 from core.products.chain import GeometryStep, PrepareOptions, prepare_product
 
@@ -70,6 +71,26 @@ def geometry_step(
     return to_map
 
 
+def confined_product(product: str | os.PathLike, confine: Confine) -> Path:
+    """A browser-reached product checked by core.io.confine (a Sentinel-1 product by content, every file under
+    `confine.roots`): its resolved path."""
+    checked = check_path(product, confine)
+    if checked.driver != "SAFE":
+        raise UserError(
+            f"{Path(product).name} is not a Sentinel-1 product by its content; give the .SAFE folder, its "
+            "manifest.safe or the zip."
+        )
+    return checked.path
+
+
+def confined_dem(dem: str | os.PathLike, confine: Confine) -> Path:
+    """A browser-reached DEM checked by core.io.confine (a GeoTIFF by content, under `confine.roots`)."""
+    checked = check_path(dem, confine)
+    if checked.driver != "GTiff":
+        raise UserError(f"{Path(dem).name} is not a GeoTIFF by its content; give the DEM as GeoTIFF.")
+    return checked.path
+
+
 def start_prepare_job(
     product: str | os.PathLike,
     output: str | os.PathLike,
@@ -77,12 +98,24 @@ def start_prepare_job(
     geocode: bool = False,
     dem: str | os.PathLike | None = None,
     rtc: bool = False,
+    product_confine: Confine | None = None,
+    dem_confine: Confine | None = None,
 ) -> BackgroundJob:
-    """Check the choices, then run the chain from `product` into `output` in a background thread."""
+    """Check the choices, then run the chain from `product` into `output` in a background thread.
+    `product_confine` / `dem_confine`: that input came from the browser: checked first (core.io.confine), and the
+    whole job runs with its GDAL_ENV (no sidecar files, no PAM, no raw VRT bands, no network names)."""
+    import rasterio
+
+    if product_confine is not None:
+        product = confined_product(product, product_confine)
+    if dem is not None and dem_confine is not None:
+        dem = confined_dem(dem, dem_confine)
     step = geometry_step(product, geocode, dem, rtc, options.calibration)
+    env = GDAL_ENV if (product_confine or dem_confine) is not None else {}
 
     def work(job: BackgroundJob):
-        result = prepare_product(product, output, options, geometry=step, progress=job.progress)
+        with rasterio.Env(**env):  # thread-local: entered in the job's own thread
+            result = prepare_product(product, output, options, geometry=step, progress=job.progress)
         job.notes.extend(result.notes)
         return result
 
