@@ -184,3 +184,26 @@ def test_a_dual_pol_result_shows_the_band_picked_for_the_map(tmp_path, monkeypat
     at.selectbox(key="prep_map_band").set_value("VH").run()
     assert not at.exception and not at.error
     assert any("VH in dB, grey from" in c.value for c in at.caption)
+
+
+def test_browser_reached_inputs_are_confined(tmp_path):
+    from core.io.confine import Confine
+
+    inside, outside = tmp_path / "data", tmp_path / "other"
+    inside.mkdir(), outside.mkdir()
+    shutil.copy(SAMPLE, outside / SAMPLE.name)
+    confine = Confine((inside.resolve(),), "refused: give a path under the allowed folders.")
+    with pytest.raises(UserError, match="^refused: give a path"):
+        jobs.start_prepare_job(
+            outside / SAMPLE.name, inside / "out.tif", jobs.PrepareOptions(), product_confine=confine
+        )
+    # a VRT named like a GeoTIFF, pointing outside the roots, is refused as a DEM by its content
+    vrt = inside / "dem.tif"
+    vrt.write_text('<VRTDataset rasterXSize="2" rasterYSize="2"><VRTRasterBand dataType="Float32" band="1">'
+                   f"<SimpleSource><SourceFilename>{outside / 'secret.tif'}</SourceFilename></SimpleSource>"
+                   "</VRTRasterBand></VRTDataset>")  # fmt: skip
+    with pytest.raises(UserError, match="dem.tif"):
+        jobs.confined_dem(vrt, confine)
+    shutil.copy(SAMPLE, inside / SAMPLE.name)
+    assert jobs.confined_product(inside / SAMPLE.name, confine) == (inside / SAMPLE.name).resolve()
+    assert not list(inside.glob("out.tif*"))
