@@ -24,7 +24,7 @@ from core.files import check_output_folder, save_upload, upload_root
 from core.io.confine import Confine
 from core.products.chain import PrepareOptions
 from core.products.footprint import MapOverlay, map_overlay
-from core.products.jobs import geometry_available, start_prepare_job
+from core.products.jobs import start_prepare_job
 from core.products.reader import CALIBRATIONS, NOISE_CHOICES
 
 KEY = "prep"
@@ -85,23 +85,19 @@ def _choices(path: Path) -> tuple[PrepareOptions, bool, Path | None, bool] | Non
     )
     db = c3.checkbox("dB (10·log10)", value=True, key=f"{KEY}_db")
     cog = c3.checkbox("Cloud-Optimized GeoTIFF", value=True, key=f"{KEY}_cog")
-    have = geometry_available()
     g1, g2 = st.columns(2)
     geocode = g1.checkbox(
         "Geocode (north-up map grid, no DEM)",
         key=f"{KEY}_geocode",
-        disabled=not have["geocode"],
-        help=None if have["geocode"] else "not part of this build yet: the result stays in radar geometry (GCPs)",
+        help="through the product's geolocation grid (thin-plate spline); the scene's UTM zone, its pixel spacing",
     )
     dem_text = g2.text_input(
         "DEM for terrain correction (a raster under the allowed folders; empty: none)",
         key=f"{KEY}_dem",
-        disabled=not (have["terrain"] and roots.server_paths()),
-        help=None if have["terrain"] else "terrain correction is not part of this build yet",
+        disabled=not roots.server_paths(),
+        help="needs SAR_STUDIO_DATA_ROOTS; heights taken as ellipsoidal; the output is on the DEM's grid",
     )
-    rtc = g2.checkbox(
-        "Radiometric terrain flattening (γ⁰ₜ; needs β⁰ calibration)", key=f"{KEY}_rtc", disabled=not have["terrain"]
-    )
+    rtc = g2.checkbox("Radiometric terrain flattening (γ⁰ₜ; needs β⁰ calibration)", key=f"{KEY}_rtc")
     dem = roots.resolve_allowed(dem_text, "file") if dem_text.strip() else None
     opts = PrepareOptions(
         pol=pol,

@@ -85,12 +85,6 @@ def test_a_zip_that_is_not_a_product_is_one_line(tmp_path, monkeypatch):
     assert len(at.error) == 1 and "\n" not in at.error[0].value
 
 
-@pytest.mark.skipif(jobs.geometry_available()["geocode"], reason="this build geocodes")
-def test_geocode_not_in_this_build_is_refused_before_the_job():
-    with pytest.raises(UserError, match="geocoding is not part of this build"):
-        jobs.geometry_step(SAMPLE, geocode=True)
-
-
 def test_flattening_without_a_dem_is_refused():
     with pytest.raises(UserError, match="needs a DEM"):
         jobs.geometry_step(SAMPLE, rtc=True)
@@ -119,7 +113,6 @@ def test_flattening_of_sigma0_and_a_crs_without_a_map_are_refused(tmp_path):
     assert jobs.geometry_step(SAMPLE) is None
 
 
-@pytest.mark.skipif(not jobs.geometry_available()["geocode"], reason="core.products.geocode is not in this build")
 def test_geocode_on_the_page_gives_a_north_up_utm_result_on_the_map(tmp_path, monkeypatch):
     monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.delenv("SAR_STUDIO_DATA_ROOTS", raising=False)

@@ -2,14 +2,11 @@
 streamlit): the chain of core.products.chain with the page's choices, progress into the job, the result's path.
 
 The geometry step comes from `geometry_step`: geocoding without a DEM (core.products.geocode) or terrain correction
-with a DEM (core.products.terrain, optionally radiometric flattening). Where this build has neither module, asking
-for them is refused in one line before the job starts, never silently dropped.
+with a DEM (core.products.terrain, optionally radiometric flattening), checked before the job starts.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from pathlib import Path
 
@@ -17,14 +14,6 @@ from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
 from core.jobs import BackgroundJob, start_job
 from core.products.chain import GeometryStep, PrepareOptions, prepare_product
-
-
-def geometry_available() -> dict[str, bool]:
-    """Which geometry steps this build has: {"geocode": ..., "terrain": ...}."""
-    return {
-        "geocode": importlib.util.find_spec("core.products.geocode") is not None,
-        "terrain": importlib.util.find_spec("core.products.terrain") is not None,
-    }
 
 
 def geometry_step(
@@ -38,7 +27,6 @@ def geometry_step(
 ) -> GeometryStep | None:
     """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction.
     Checks what it can before any work starts (the same rules as `prepare --geocode/--dem/--rtc`)."""
-    have = geometry_available()
     if rtc and dem is None:
         raise UserError("radiometric terrain flattening needs a DEM: pick one, or leave flattening off.")
     if rtc and calibration != "beta0":
@@ -48,11 +36,10 @@ def geometry_step(
             raise UserError("a CRS or resolution applies to a map output: turn geocoding on or pick a DEM.")
         return None
     if dem is not None:
-        if not have["terrain"]:
-            raise UserError("terrain correction with a DEM is not part of this build yet; leave the DEM empty.")
         if not Path(dem).is_file():
             raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
-        terrain = importlib.import_module("core.products.terrain")
+        from core.products import terrain
+
         terrain.read_radar_geometry(product)  # a product without orbit, timing or range conversion: one line now
 
         def correct(radar: Path, out: Path, progress) -> None:
@@ -61,9 +48,7 @@ def geometry_step(
             )
 
         return correct
-    if not have["geocode"]:
-        raise UserError("geocoding is not part of this build yet; prepare in radar geometry (geocode off).")
-    gc = importlib.import_module("core.products.geocode")
+    from core.products import geocode as gc
 
     def to_map(radar: Path, out: Path, progress) -> None:
         gc.geocode_raster(radar, out, crs=crs, resolution=resolution, progress=progress)
