@@ -200,3 +200,34 @@ def test_browser_reached_inputs_are_confined(tmp_path):
     shutil.copy(SAMPLE, inside / SAMPLE.name)
     assert jobs.confined_product(inside / SAMPLE.name, confine) == (inside / SAMPLE.name).resolve()
     assert not list(inside.glob("out.tif*"))
+
+
+def test_terrain_flattening_with_a_dem_from_the_allowed_folders(tmp_path, monkeypatch):
+    from tests.s1_geometry import write_geometry_product
+    from tests.test_products_terrain import write_dem
+
+    data = tmp_path / "data"
+    product = write_geometry_product(data, "ascending", shape=(120, 160), grid=(4, 5))
+    write_dem(data / "dem.tif", product, 30.0, hill=False)
+    monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(data))
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path / "uploads"))
+    at = app_test("speckle.py").run()
+    at.text_input(key="prep_dem").set_value(str(data / "dem.tif"))  # the bundled sample has no orbit: one line
+    at.button(key="prep_run").click().run()
+    assert not at.exception and len(at.error) == 1 and "orbit" in at.error[0].value
+    at.selectbox(key="prep_source").set_value("Path on the server").run()
+    at.text_input(key="prep_path").set_value(str(product.safe)).run()
+    at.selectbox(key="prep_cal").set_value("sigma0")
+    at.checkbox(key="prep_rtc").check()
+    at.button(key="prep_run").click().run()  # flattening works on beta0: refused before the job
+    assert len(at.error) == 1 and "beta0" in at.error[0].value
+    at.selectbox(key="prep_cal").set_value("beta0")
+    at.button(key="prep_run").click().run()
+    job = _wait(at)
+    assert job.error is None, job.error
+    at.run()
+    assert not at.exception and not at.error
+    with rasterio.open(job.output) as ds, rasterio.open(data / "dem.tif") as dem:
+        assert ds.crs == dem.crs and ds.transform.a == dem.transform.a  # on the DEM's grid
+        assert ds.tags()["CALIBRATION"] == "GAMMA0_T"
+    assert len(at.get("deck_gl_json_chart")) == 1
