@@ -38,6 +38,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.product_prep import product_prep_section
 
 KEY = "speckle"
 
@@ -136,6 +137,8 @@ if roots.server_paths():  # the one path rule (core.roots): no field unless the 
         )
         if scene_path is not None:
             large_scene(scene_path, roots.confinement(st.session_state[f"{KEY}_scene_path"], "any"))
+
+product_prep_section()
 
 inputs = pick_inputs(KEY, "SAR image", category="sar")
 if not inputs:
