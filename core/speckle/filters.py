@@ -22,7 +22,7 @@ import numpy as np
 
 from core import io as sio
 from core.errors import UserError
-from core.speckle.local_stats import (
+from core.local_stats import (
     box_sum,
     by_rows,
     check_window,

@@ -16,7 +16,7 @@ import numpy as np
 from core.checkpoints import load_state_strict, torch_load_weights
 from core.compute import resolve_device
 from core.errors import UserError
-from core.speckle.local_stats import box_sum, prepare
+from core.local_stats import box_sum, prepare
 from core.tiling import ProgressFn, tile_blend
 
 MERLIN_MODELS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.speckle.local_stats import box_sum, by_rows, check_window, kernel_sum, local_moments, prepare, weight_lee
+from core.local_stats import box_sum, by_rows, check_window, kernel_sum, local_moments, prepare, weight_lee
 from core.speckle.looks import check_looks
 
 
