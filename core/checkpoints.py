@@ -6,8 +6,8 @@ Our format: a .safetensors file whose metadata holds
 One loader (`load_model`) rebuilds any of our checkpoints from that metadata alone.
 Foreign .pth files are only ever read with torch.load(weights_only=True).
 
-Nothing here knows which network a file holds; core.translate.generators (translation) and core.superres_models
-(super-resolution) recognise networks and build them.
+Nothing here knows which network a file holds; core.translate.generators (translation) and core.superres.engine
+(super-resolution) recognise networks and build them; models.registry labels them for messages.
 """
 
 from __future__ import annotations

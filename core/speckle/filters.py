@@ -9,7 +9,8 @@ the valid pixels of each window. With Cu² = 1/L and Ci² = local variance / loc
   Frost      weighted mean with weights exp(-K Ci² d), d the Euclidean distance to the centre pixel
   Boxcar, Gaussian  (weighted) mean; median  median (invalid pixels filled with the local mean first);
   bilateral  on dB values, spatial and range Gaussian weights, then back to intensity.
-Refined Lee is in core.speckle.refined_lee; definitions in shared/spec/sar-basics.md.
+Refined Lee is in core.speckle.refined_lee. L is the number of looks (core.speckle.looks), Cu the speckle's
+coefficient of variation.
 """
 
 from __future__ import annotations

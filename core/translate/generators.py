@@ -1,7 +1,7 @@
 """Translation generators from model files: recognise the network, build it, load it strictly.
 
 Foreign generator files (SAR2Optical, junyanz pix2pix, pix2pixHD, C-HR-GAN) are recognised by their keys and
-shapes (shared/spec/foreign-formats.md), their sizes inferred from shapes, and loaded strictly. Our own
+shapes (`detect_foreign` names the keys of each), their sizes inferred from shapes, and loaded strictly. Our own
 safetensors files name their architecture in the metadata; a safetensors file without our metadata is
 treated like a foreign state_dict. ONNX files are checked (graph, one image input, one output) before use.
 
