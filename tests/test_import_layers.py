@@ -73,8 +73,6 @@ KNOWN = {
     ("core.train.trainer", "core.superres.run"),
     # the registry fills itself by importing the package (BasicSR's scan of archs/), the package re-exports it
     ("models.registry", "models"),
-    # Trainer's validation and outputs are functions taking the Trainer (core.train.outputs), to go back in
-    ("core.train.outputs", "core.train.trainer"),
 }
 
 
