@@ -108,7 +108,7 @@ def build(name: str, config: dict[str, Any] | None = None) -> Network:
     registry = _filled()
     if name not in registry:
         raise UnknownArchitecture(f"unknown architecture {name!r}; known: {', '.join(sorted(registry))}.")
-    return cast("Network", registry[name](**(config or {})))
+    return registry[name](**(config or {}))
 
 
 def _record_config(cls: type[Network]) -> None:
