@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -53,7 +54,7 @@ def _save_cache(cache: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
 
 
-def _per_tile(run, shape: tuple[int, ...], batch: int, budget_s: float = 0.4) -> float:
+def _per_tile(run: Callable[[np.ndarray], object], shape: tuple[int, ...], batch: int, budget_s: float = 0.4) -> float:
     """Seconds per tile of `run` on a random batch: one warm-up pass, then the best of up to 3 timed passes."""
     x = np.random.default_rng(0).uniform(0, 255, (batch, *shape)).astype(np.float32)
     run(x)
@@ -69,7 +70,7 @@ def _per_tile(run, shape: tuple[int, ...], batch: int, budget_s: float = 0.4) ->
     return best / batch
 
 
-def measure(make_translator, tile: int, channels: int, cuda: bool) -> dict[str, dict[str, float]]:
+def measure(make_translator: Callable[[str], Any], tile: int, channels: int, cuda: bool) -> dict[str, dict[str, float]]:
     """{backend: {batch: seconds per tile}} with `make_translator(backend)` building each in turn."""
     batches = (1, 4, 8) if cuda else (1, 4)
     out: dict[str, dict[str, float]] = {}
@@ -82,7 +83,9 @@ def measure(make_translator, tile: int, channels: int, cuda: bool) -> dict[str, 
     return out
 
 
-def choose(digest: str, device: str, tile: int, channels: int, make_translator, cuda: bool) -> tuple[str, int, str]:
+def choose(
+    digest: str, device: str, tile: int, channels: int, make_translator: Callable[[str], Any], cuda: bool
+) -> tuple[str, int, str]:
     """(backend, batch size, one sentence saying why), measured once per model, device, tile and machine."""
     key = f"{digest}|{device}|{tile}|{machine_key()}"
     cache = _load_cache()

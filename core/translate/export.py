@@ -6,6 +6,7 @@ The export itself is core.onnx.runtime.export_onnx (below every engine); this mo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import UserError
@@ -19,7 +20,7 @@ def export_generator_file(
     adapter: str | None = None,
     strength: float = 1.0,
     size: int | None = None,
-    progress=None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict:
     """Load a generator file (any supported torch format), apply and merge an optional LoRA adapter, export."""
     gen = load_generator(model_path)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from core.checkpoints import (
     FORMAT,
@@ -66,7 +67,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def translation_normalization(in_channels: int, **overrides) -> dict:
+def translation_normalization(in_channels: int, **overrides: object) -> dict:
     """The normalisation record for a translation generator with `in_channels` inputs (for save_model)."""
     channels = {1: "grey", 2: "vv_vh", 3: "grey3"}.get(int(in_channels), "grey3")
     return {**TRANSLATION_NORMALIZATION, "channels": channels, **overrides}
@@ -88,7 +89,7 @@ _WRAPPER_KEYS = (
 )
 
 
-def unwrap_state(obj, name: str = "checkpoint") -> dict:
+def unwrap_state(obj: object, name: str = "checkpoint") -> dict:
     """The tensor dict inside a loaded checkpoint (a bare state_dict, or one wrapped as {'state_dict': ...})."""
     import torch  # heavy: only foreign .pth files reach here, and torch_load_weights has imported it already
 
@@ -230,8 +231,16 @@ class LoadedGenerator:
     """A translation generator ready for the engine: a torch module or a checked ONNX file, plus how to feed it."""
 
     def __init__(
-        self, path, fmt: str, arch: str, config: dict, normalization: dict, model=None, onnx=None, description: str = ""
-    ):
+        self,
+        path: str | os.PathLike,
+        fmt: str,
+        arch: str,
+        config: dict,
+        normalization: dict,
+        model: Any = None,
+        onnx: OnnxInfo | None = None,
+        description: str = "",
+    ) -> None:
         self.path = Path(path)
         self.format = fmt  # "sar-studio", "pth", "safetensors" (foreign) or "onnx"
         self.arch = arch  # registry name, or "onnx"

@@ -98,7 +98,7 @@ def scene_limits(reader: _Reader, plan: InputPlan, step: int) -> Limits:
     return stretch_limits(plan, scene_sample(reader, step), reader.nodata)
 
 
-def _with_scene_looks(src: Source, kind: str, opts: TranslateOptions, step: int, notes: list[str]):
+def _with_scene_looks(src: Source, kind: str, opts: TranslateOptions, step: int, notes: list[str]) -> TranslateOptions:
     """Options whose pre-filter has its looks estimated once from the scene (band 1), as the whole-image filter
     estimates them, instead of per band of tiles."""
     spec = speckle.filter_spec(opts.prefilter or "")
