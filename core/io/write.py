@@ -11,12 +11,17 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from core.errors import UserError
 from core.io.georef import GeoInfo
 from core.io.render import encode_png
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetWriter
 
 
 @contextlib.contextmanager
@@ -108,7 +113,9 @@ def encode_geotiff(data: np.ndarray, geo: GeoInfo | None = None, band_names: lis
         return bytes(mem.read())
 
 
-def geotiff_profile(width: int, height: int, count: int, dtype, geo: GeoInfo | None, block: int = 256) -> dict:
+def geotiff_profile(
+    width: int, height: int, count: int, dtype: npt.DTypeLike, geo: GeoInfo | None, block: int = 256
+) -> dict:
     """Creation options of every GeoTIFF we write: deflate, tiled when large enough, georeference of `geo`."""
     dtype = np.dtype(dtype)
     profile: dict = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype.name)
@@ -122,7 +129,7 @@ def geotiff_profile(width: int, height: int, count: int, dtype, geo: GeoInfo | N
     return profile
 
 
-def write_georef(ds, geo: GeoInfo | None, band_names: list[str] | None) -> None:
+def write_georef(ds: DatasetWriter, geo: GeoInfo | None, band_names: list[str] | None) -> None:
     """GCPs, RPCs, tags and band descriptions onto an open GeoTIFF (the profile carried CRS/transform/nodata)."""
     if geo is not None:
         geo.apply_to(ds, band_names)

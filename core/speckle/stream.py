@@ -33,7 +33,7 @@ def stream_despeckle(
     block: int = STREAM_BLOCK,
     progress: Callable[[int, int], None] | None = None,
     notes: list[str] | None = None,
-    **params,
+    **params: object,
 ) -> Path:
     """Filter every band of `src` with filter `name` into the GeoTIFF `dst`, keeping its georeference. A warning
     is appended to `notes` when the whole output holds one value (core.io.constant_output_note)."""
@@ -96,7 +96,7 @@ def stream_despeckle(
     return out
 
 
-def _any_valid(src: sio.Source, band_of, b: int) -> bool:
+def _any_valid(src: sio.Source, band_of: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]], b: int) -> bool:
     """Whether band b has a valid pixel (reads 2048 x 2048 windows until it finds one)."""
     for win in sio.iter_windows(src.height, src.width, 2048):
         if band_of(src.read(win), b)[1].any():
