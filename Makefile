@@ -12,7 +12,7 @@ PORT   ?= 8501
 help:
 	@echo "make run    install into .venv (if needed), prepare samples, start the app on port $(PORT)"
 	@echo "make test   install runtime + dev tools (if needed), then run every test"
-	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, hadolint"
+	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, import layers, hadolint"
 	@echo "make bench  run the benchmarks in bench/ and rewrite bench/RESULTS.md"
 	@echo "make docker-smoke  build the image, run it, the compose file and a tiny training (podman if no Docker)"
 
@@ -57,11 +57,13 @@ test: install-dev samples
 bench: install
 	$(PY) bench/run_all.py
 
-# ruff (lint + format check) over the whole tree, mypy over core/ and models/ (settings in pyproject.toml), hadolint
+# ruff (lint + format check) over the whole tree, mypy over core/ and models/ (settings in pyproject.toml), the
+# import layers (tests/test_import_layers.py: no upward import, no circle, deferred imports included), hadolint
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_layers.py
 	$(VENV)/bin/hadolint Dockerfile
 
 # Build the image and run it and the compose file end to end (scripts/docker_smoke.sh says what it checks and needs:

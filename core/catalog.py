@@ -15,7 +15,7 @@ from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
 from core.files import digest_bytes, list_images
 from core.train.runs import list_runs, runs_root
-from core.translate.generators import GENERATOR_ARCHS
+from core.translate.generators import generator_archs
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")
@@ -78,12 +78,12 @@ def is_translation_model(path: str | os.PathLike) -> bool:
         meta = read_metadata(p)
     except UserError:
         return False
-    return meta.get("format") != FORMAT or meta.get("arch") in GENERATOR_ARCHS
+    return meta.get("format") != FORMAT or meta.get("arch") in generator_archs()
 
 
 def _is_our_generator(path: Path) -> bool:
     try:
-        return read_metadata(path).get("arch") in GENERATOR_ARCHS
+        return read_metadata(path).get("arch") in generator_archs()
     except UserError:
         return False
 

@@ -6,8 +6,8 @@ Our format: a .safetensors file whose metadata holds
 One loader (`load_model`) rebuilds any of our checkpoints from that metadata alone.
 Foreign .pth files are only ever read with torch.load(weights_only=True).
 
-Nothing here knows which network a file holds; core.translate.generators (translation) and core.superres_models
-(super-resolution) recognise networks and build them.
+Nothing here knows which network a file holds; core.translate.generators (translation) and core.superres.engine
+(super-resolution) recognise networks and build them; models.registry labels them for messages.
 """
 
 from __future__ import annotations
@@ -107,27 +107,16 @@ def load_model(path: str | os.PathLike, device: str = "cpu", archs: tuple[str, .
     return model.to(device).eval(), meta
 
 
-# What each registered architecture is, for messages that name what a file holds.
-ARCH_PURPOSE = {
-    "rgtgan": "an RGTGAN super-resolution network",
-    "rrsgan": "an RRSGAN super-resolution network",
-    "merlin": "a MERLIN despeckling network",
-    "patchgan": "a PatchGAN discriminator",
-    "multiscale_discriminator": "a multiscale discriminator",
-    "rgtgan_discriminator": "an RGTGAN discriminator",
-    "vgg16": "a VGG16 feature network",
-    "vgg19": "a VGG19 feature network",
-    "inception_fid": "an Inception network for FID",
-    "random_features": "a random-feature network",
-}
-
 # Largest network a checkpoint's config may describe (parameters and buffers, bytes); far above every shipped
 # model (the largest is about 100 MB), far below what would exhaust a machine before the file is even compared.
 MAX_NETWORK_BYTES = 4 << 30
 
 
 def describe_arch(arch: str) -> str:
-    return ARCH_PURPOSE.get(str(arch), f"a {arch} network")
+    """What a file holding `arch` holds, for messages ("an RGTGAN super-resolution network"; models.registry)."""
+    from models.registry import describe  # heavy (torch): the labels live with the networks
+
+    return describe(str(arch))
 
 
 def check_config(arch: str, config, name: str) -> dict:
@@ -137,7 +126,7 @@ def check_config(arch: str, config, name: str) -> dict:
     value of the wrong type (an int where a bool is wanted, a string for a width, ...).
     """
     import models  # noqa: F401  # heavy (torch): importing models defines (registers) every network
-    from models.registry import REGISTRY, build
+    from models.registry import REGISTRY, UnknownArchitecture, build
 
     if config is None:
         config = {}
@@ -147,7 +136,10 @@ def check_config(arch: str, config, name: str) -> dict:
             f"arguments; the file is damaged or was not written by SAR Studio."
         )
     if arch not in REGISTRY:
-        build(arch, {})  # raises the one-line "unknown architecture" UserError (fills the registry first)
+        try:
+            build(arch, {})  # raises the one-line "unknown architecture" message (fills the registry first)
+        except UnknownArchitecture as exc:
+            raise UserError(f"{name}: {exc}") from None
     params = inspect.signature(REGISTRY[arch]).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key, value in config.items():

@@ -154,7 +154,7 @@ class InceptionAux(nn.Module):
         self.fc = nn.Linear(768, num_classes)
 
 
-@register("inception_fid")
+@register("inception_fid", task="feature", label="Inception network for FID", article="an")
 class InceptionFID(nn.Module):
     def __init__(
         self, num_classes: int = 1008, aux_logits: bool = False, input_size: int = 299, torchvision_pools: bool = False

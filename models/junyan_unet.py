@@ -71,7 +71,7 @@ class UnetSkipBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
-@register("junyan_unet")
+@register("junyan_unet", task="translate", label="junyanz pix2pix U-Net")
 class JunyanUNet(nn.Module):
     """UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout) as in junyanz's networks.py."""
 

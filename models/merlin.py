@@ -15,7 +15,7 @@ from torch import nn
 from models.registry import register
 
 
-@register("merlin")
+@register("merlin", task="despeckle", label="MERLIN despeckling network")
 class Merlin(nn.Module):
     def __init__(self, in_channels: int = 1, width: int = 48):
         super().__init__()

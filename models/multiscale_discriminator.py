@@ -33,7 +33,7 @@ def scale_layers(in_channels: int, ndf: int, n_layers: int, norm: str) -> list[n
     return seq
 
 
-@register("multiscale_discriminator")
+@register("multiscale_discriminator", task="discriminator", label="multiscale discriminator")
 class MultiscaleDiscriminator(nn.Module):
     def __init__(
         self,

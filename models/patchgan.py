@@ -16,7 +16,7 @@ from models.layers import norm_layer
 from models.registry import register
 
 
-@register("patchgan")
+@register("patchgan", task="discriminator", label="PatchGAN discriminator")
 class PatchGAN(nn.Module):
     def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
         super().__init__()

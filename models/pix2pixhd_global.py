@@ -86,7 +86,7 @@ def global_layers(
     return layers
 
 
-@register("pix2pixhd_global")
+@register("pix2pixhd_global", task="translate", label="pix2pixHD GlobalGenerator")
 class GlobalGenerator(nn.Module):
     """pix2pixHD GlobalGenerator; `se_blocks=True` gives C-HR-GAN's generator."""
 

@@ -19,7 +19,7 @@ from models.pix2pixhd_global import ResnetBlock, global_layers
 from models.registry import register
 
 
-@register("pix2pixhd_local")
+@register("pix2pixhd_local", task="translate", label="pix2pixHD LocalEnhancer")
 class LocalEnhancer(nn.Module):
     def __init__(
         self,

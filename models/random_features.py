@@ -20,7 +20,7 @@ from torch import nn
 from models.registry import register
 
 
-@register("random_features")
+@register("random_features", task="feature", label="random-feature network")
 class RandomFeatures(nn.Module):
     """Seeded random filters on an average-pooled pyramid; `forward(x, layers)` -> dict like models.vgg."""
 

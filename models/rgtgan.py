@@ -482,7 +482,7 @@ class TextureTransfer(nn.Module):
 # --------------------------------------------------------------------------------------------- network
 
 
-@register("rgtgan")
+@register("rgtgan", task="superres", label="RGTGAN super-resolution network", article="an")
 class RGTGANGenerator(nn.Module):
     """RGTGAN's RGTNet generator. forward(lr, lr_up, ref, ref_dup) -> SR (N, 3, 4h, 4w), all in [0, 1] RGB."""
 

@@ -7,7 +7,7 @@ from torch import nn
 from models.registry import register
 
 
-@register("rgtgan_discriminator")
+@register("rgtgan_discriminator", task="discriminator", label="RGTGAN discriminator", article="an")
 class RGTGANDiscriminator(nn.Module):
     """VGG-style discriminator for RGTGAN training (the family of BasicSR's discriminator_vgg_128, made
     size-agnostic): conv pairs (stride 1, then stride 2) with LeakyReLU 0.2, doubling width to 8*nf, then a

@@ -104,7 +104,7 @@ class RRSTextureTransfer(nn.Module):
         return x
 
 
-@register("rrsgan")
+@register("rrsgan", task="superres", label="RRSGAN super-resolution network", article="an")
 class RRSGANGenerator(nn.Module):
     """RRSNet generator. forward(lr, lr_up, ref, ref_dup) -> SR (N, 3, 4h, 4w), RGB in [0, 1]."""
 

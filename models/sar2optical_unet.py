@@ -58,7 +58,7 @@ def encoder_channels(width: int, n_down: int) -> list[int]:
     return [width * min(2**i, 8) for i in range(n_down)]
 
 
-@register("sar2optical_unet")
+@register("sar2optical_unet", task="translate", label="SAR2Optical U-Net")
 class SAR2OpticalUNet(nn.Module):
     """SAR2Optical U-Net. Defaults reproduce the published network exactly."""
 

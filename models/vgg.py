@@ -119,7 +119,7 @@ class _VGGFeatures(nn.Module):
         return out
 
 
-@register("vgg19")
+@register("vgg19", task="feature", label="VGG19 feature network")
 class VGG19(_VGGFeatures):
     """VGG19 convolutional features (torchvision config "E"), 16 convs, keys features.{0,2,5,...,34}."""
 
@@ -129,7 +129,7 @@ class VGG19(_VGGFeatures):
         super().__init__()
 
 
-@register("vgg16")
+@register("vgg16", task="feature", label="VGG16 feature network")
 class VGG16(_VGGFeatures):
     """VGG16 convolutional features (torchvision config "D"), 13 convs, keys features.{0,2,5,...,28}."""
 

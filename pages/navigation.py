@@ -7,6 +7,12 @@ page calls `ensure_navigation()` first (tool pages through `pages.components`): 
 navigation yet in this process, the page declares it and reruns, and from then on app.py runs every page.
 The rerun is measured to be needed: without it the first widget choice on a fresh server is lost (the widgets of
 that one run are registered under app.py instead of the page).
+Measured with Streamlit 1.67 (a toy app, fresh server, headless Chromium): declaring `st.navigation` once in app.py
+with the page list there does not remove this. Opened first on /two, with pages/two.py present, app.py did not run
+and the sidebar showed the folder's files ("app", "two"); with the page's url_path not a file stem of pages/
+(/second), app.py ran and the sidebar was right but a "page not found" dialog was shown first. Streamlit decides
+this from the mere existence of a pages/ folder beside the main script (PagesManager.uses_pages_directory), and
+no public option turns it off, so the ritual stays while the folder is named pages/.
 """
 
 from __future__ import annotations

@@ -564,7 +564,7 @@ else:
         "PyTorch before it is offered."
     )
     if st.button("Export ONNX", key=f"{KEY}_export"):
-        from core.onnx import export_generator_file
+        from core.translate.export import export_generator_file
 
         out = Path(tempfile.mkdtemp(prefix="sar_studio_export_")) / f"{stem(model_path.name)}.onnx"
         update = progress_bar("Exporting…")

@@ -17,7 +17,7 @@ def tiny_arch():
     name = "test_tiny_conv"
     if name not in REGISTRY:
 
-        @register(name)
+        @register(name, task="feature", label="tiny test network")
         class TinyConv(nn.Module):
             def __init__(self, channels: int = 4, kernel: int = 3):
                 super().__init__()

@@ -10,6 +10,7 @@ from torch import nn
 
 from core.train import outputs
 from core.train.runs import RunFolder
+from core.train.trainer import Trainer
 from tests.conftest import app_test
 
 
@@ -55,7 +56,7 @@ def _trainer(G, run, rng):
 def test_a_constant_generator_is_collapsed_and_recorded(tmp_path, rng):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
-    m = outputs.validate(_trainer(Constant(0.0), run, rng), 1)
+    m = Trainer.validate(_trainer(Constant(0.0), run, rng), 1)
     assert m["collapsed"] == 1 and m["output_std"] == 0.0
     state = run.state()
     assert state["collapsed"] is True and "collapsed" in state["collapse_message"]
@@ -65,7 +66,7 @@ def test_a_constant_generator_is_collapsed_and_recorded(tmp_path, rng):
         float(np.mean([img.std(axis=(1, 2)).mean() for img in t])), rel=0.2
     )
     # the same run validated with a working generator is no longer marked
-    m2 = outputs.validate(_trainer(Identity(), run, rng), 2)
+    m2 = Trainer.validate(_trainer(Identity(), run, rng), 2)
     assert m2["collapsed"] == 0 and run.state()["collapsed"] is False
 
 
@@ -90,7 +91,7 @@ def test_the_page_says_collapsed_and_guards_send_to_translation(tmp_path, monkey
     run.path.mkdir(parents=True)
     cfg = dict(task="pix2pix", data="synthetic", synthetic_count=5, size=32, synthetic_size=32, width=4, n_down=3)
     train(dict(cfg, ndf=4, batch_size=2, epochs=1, threads=1), run, resume=False)
-    outputs.validate(_trainer(Constant(0.0), run, rng), 1)  # its generator turned out flat
+    Trainer.validate(_trainer(Constant(0.0), run, rng), 1)  # its generator turned out flat
     at = app_test("train.py").run()
     at.selectbox(key="train_select").set_value(str(run.path)).run()
     assert not at.exception

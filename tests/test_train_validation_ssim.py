@@ -6,7 +6,6 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from core.train import outputs
 from core.train.runs import RunFolder
 from core.train.trainer import TrainConfig, Trainer
 
@@ -36,7 +35,7 @@ def test_validation_ssim_is_scikit_images(tmp_path):
         trainer.train_step(
             *[torch.stack(t).to(trainer.device) for t in zip(*(trainer.val_set.get(0) for _ in range(2)))]
         )
-    got = outputs.validate(trainer, 0)["ssim"]
+    got = trainer.validate(0)["ssim"]
 
     trainer.G.eval()
     ref = []

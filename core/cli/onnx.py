@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.onnx import export_generator_file
+from core.translate.export import export_generator_file
 
 
 def add_cli(subparsers) -> None:

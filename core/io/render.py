@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.io.kinds import to_db, to_intensity
 from core.io.read import Raster, valid_mask
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont, ImageFont
 
 
 def stretch(
@@ -98,7 +102,7 @@ def encode_png(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _font(size: int):
+def _font(size: int) -> FreeTypeFont | ImageFont:
     from PIL import ImageFont
 
     try:

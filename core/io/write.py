@@ -11,13 +11,18 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from core.errors import UserError
 from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
 from core.io.render import encode_png
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetWriter
 
 
 @contextlib.contextmanager
@@ -151,7 +156,7 @@ def parse_compress(text: str | None) -> tuple[str, int | None]:
     return codec, level
 
 
-def compression_options(dtype, compress: str | None = None) -> dict:
+def compression_options(dtype: npt.DTypeLike, compress: str | None = None) -> dict:
     """GDAL creation options for `compress` ("codec[:level]"; None: SAR_STUDIO_COMPRESS, else the default)."""
     from core.compute import thread_plan
 
@@ -167,7 +172,7 @@ def compression_options(dtype, compress: str | None = None) -> dict:
     return opts
 
 
-def cog_options(dtype, compress: str | None = None) -> dict:
+def cog_options(dtype: npt.DTypeLike, compress: str | None = None) -> dict:
     """The same choice as COG driver options (upper-case keys; the COG driver has no ZLEVEL, it takes LEVEL)."""
     opts = compression_options(dtype, compress)
     out = {"COMPRESS": opts["compress"].upper()}
@@ -203,7 +208,13 @@ def encode_geotiff(
 
 
 def geotiff_profile(
-    width: int, height: int, count: int, dtype, geo: GeoInfo | None, block: int = 256, compress: str | None = None
+    width: int,
+    height: int,
+    count: int,
+    dtype: npt.DTypeLike,
+    geo: GeoInfo | None,
+    block: int = 256,
+    compress: str | None = None,
 ) -> dict:
     """Creation options of every GeoTIFF we write: the codec (compression_options), tiled when large enough,
     georeference of `geo`."""
@@ -217,7 +228,7 @@ def geotiff_profile(
     return profile
 
 
-def write_georef(ds, geo: GeoInfo | None, band_names: list[str] | None) -> None:
+def write_georef(ds: DatasetWriter, geo: GeoInfo | None, band_names: list[str] | None) -> None:
     """GCPs, RPCs, tags and band descriptions onto an open GeoTIFF (the profile carried CRS/transform/nodata)."""
     if geo is not None:
         geo.apply_to(ds, band_names)

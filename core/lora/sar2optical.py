@@ -1,6 +1,6 @@
 """SAR2Optical's hand-written LoRA adapters (not peft): read either file layout, check the fit, wrap the convs.
 
-SAR2Optical's hand-written adapters (not peft; see shared/spec/foreign-formats.md) sit on the eight encoder
+SAR2Optical's hand-written adapters (not peft) sit on the eight encoder
 convs: out = conv(x) + bilinear_resize(B(A(x)) * alpha / r, conv output size), A and B 1x1 convs without
 bias. Two file layouts are accepted: {'lora_modules': [{'lora_A': {'weight'}, 'lora_B': {'weight'}} x 8],
 'config': {'rank', 'alpha'}} and flat keys `encoder_enc{i}.lora_A[.weight]` / `.lora_B[.weight]`. Such an

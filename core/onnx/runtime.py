@@ -1,6 +1,7 @@
-"""ONNX: export a generator (opset 17, dynamic batch / height / width, one file, checked against PyTorch) and
+"""ONNX: export a network (opset 17, dynamic batch / height / width, one file, checked against PyTorch) and
 open ONNX Runtime sessions reporting the provider actually used. Checking and describing ONNX files is
-core.onnx.inspect_file; the export metadata is described there.
+core.onnx.inspect_file; the export metadata is described there. Below the engines: nothing here knows a task
+(exporting a translation generator *file* is core.translate.export).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from core.compute import DEVICES, onnx_providers, ort_session_options
 from core.errors import UserError
 from core.io import atomic_output
 from core.onnx.inspect_file import META_PREFIX, OPSET, inspect_onnx
-from core.translate.generators import load_generator
 
 # ------------------------------------------------------------------------------------------------ sessions
 
@@ -161,33 +161,6 @@ def export_onnx(
         report["bytes"] = Path(tmp).stat().st_size
     if progress:
         progress(1.0, "done")
-    return report
-
-
-def export_generator_file(
-    model_path: str | os.PathLike,
-    out_path: str | os.PathLike,
-    adapter: str | None = None,
-    strength: float = 1.0,
-    size: int | None = None,
-    progress=None,
-) -> dict:
-    """Load a generator file (any supported torch format), apply and merge an optional LoRA adapter, export."""
-    gen = load_generator(model_path)
-    if gen.model is None:
-        raise UserError(f"{Path(model_path).name} is already an ONNX file; nothing to export.")
-    model = gen.model
-    notes = [f"Model: {gen.description}."]
-    if adapter:
-        from core.lora import apply_adapter, merge_adapter  # heavy (torch, peft): only with an adapter
-
-        model, note = apply_adapter(model, adapter, strength)
-        model = merge_adapter(model)
-        notes.append(note)
-    report = export_onnx(
-        model, out_path, size=size or gen.native_tile, normalization=gen.normalization, progress=progress
-    )
-    report["notes"] = notes
     return report
 
 

@@ -1,7 +1,7 @@
 """Speckle filtering on linear intensity: classic filters, MERLIN deep despeckling, and the registry of both.
 
 One job per module:
-  local_stats   windowed sums, local mean and variance over valid pixels (shared by the filters)
+  (core.local_stats: windowed sums, local mean and variance over valid pixels, shared with core.metrics)
   looks         the equivalent number of looks, estimated from the image or checked
   filters       boxcar, Lee, Kuan, Gamma-MAP, Frost, Gaussian, median, bilateral
   refined_lee   refined Lee's edge-aligned half windows
@@ -14,6 +14,7 @@ The `despeckle` command is in core/cli/speckle.py. This package re-exports the p
 `from core import speckle as sp; sp.lee_filter(...)` works.
 """
 
+from core.local_stats import box_sum, local_moments
 from core.speckle.apply import band_valid, despeckle, despeckle_raster, input_intensity, result_raster
 from core.speckle.display import display_channels, display_limits, render_with_limits
 from core.speckle.filters import (
@@ -26,7 +27,6 @@ from core.speckle.filters import (
     lee_filter,
     median_filter,
 )
-from core.speckle.local_stats import box_sum, local_moments
 from core.speckle.looks import estimate_enl
 from core.speckle.merlin import MERLIN_MEAN_WIDTH, MERLIN_MODELS, load_merlin, merlin_filter, merlin_weights_path
 from core.speckle.refined_lee import refined_lee_choice, refined_lee_filter, refined_lee_masks

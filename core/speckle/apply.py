@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core import io as sio
 from core.errors import UserError
-from core.speckle.registry import check_params, filter_spec
+from core.speckle.registry import FilterSpec, check_params, filter_spec
 from core.speckle.scene import scene_params
 from core.tiling import ProgressFn
 
+if TYPE_CHECKING:
+    from models.merlin import Merlin
+
 
 def despeckle(
-    source,
+    source: sio.Raster | np.ndarray,
     name: str,
     progress: ProgressFn | None = None,
     notes: list | None = None,
     device: str = "auto",
-    network=None,
-    **params,
+    network: Merlin | None = None,
+    **params: object,
 ) -> np.ndarray:
     """Filter `source` (a core.io.Raster, or an intensity array (H, W) or (H, W, C)) with filter `name`.
 
@@ -51,7 +55,7 @@ def despeckle(
         band = inten if inten.ndim == 2 else inten[..., b]
         ok = valid if valid.ndim == 2 else valid[..., b]
 
-        def sub(frac: float, msg: str = "", b=b) -> None:
+        def sub(frac: float, msg: str = "", b: int = b) -> None:
             if progress is not None:
                 progress((b + frac) / bands, f"band {b + 1}/{bands} {msg}".strip())
 
@@ -70,7 +74,9 @@ def despeckle(
     return out
 
 
-def filter_band(spec, params: dict, band: np.ndarray, ok: np.ndarray, scene: dict | None = None, **deep) -> np.ndarray:
+def filter_band(
+    spec: FilterSpec, params: dict, band: np.ndarray, ok: np.ndarray, scene: dict | None = None, **deep: object
+) -> np.ndarray:
     """One band through `spec` with NaN where invalid. `scene`: scene-wide values already resolved (streaming);
     None resolves them from this band (core.speckle.scene)."""
     h, w = band.shape
@@ -87,11 +93,11 @@ def filter_band(spec, params: dict, band: np.ndarray, ok: np.ndarray, scene: dic
     return res
 
 
-def _cut(a: np.ndarray, win) -> np.ndarray:
+def _cut(a: np.ndarray, win: sio.Window) -> np.ndarray:
     return a[win.row : win.row + win.height, win.col : win.col + win.width]
 
 
-def check_size(height: int, width: int, spec, params: dict) -> None:
+def check_size(height: int, width: int, spec: FilterSpec, params: dict) -> None:
     """Refuse an image smaller than the filter's window, with one sentence."""
     window = params.get("window", next((p.default for p in spec.params if p.name == "window"), None))
     if window is not None and (height < int(window) or width < int(window)):
@@ -109,7 +115,7 @@ def band_valid(raster: sio.Raster) -> np.ndarray:
     return m
 
 
-def despeckle_raster(raster: sio.Raster, name: str, **kwargs) -> sio.Raster:
+def despeckle_raster(raster: sio.Raster, name: str, **kwargs: Any) -> sio.Raster:
     """Despeckle and convert back to the input's kind, same georeference; invalid pixels get nodata (or NaN)."""
     return result_raster(raster, despeckle(raster, name, **kwargs), filter_spec(name).name)
 

@@ -1,7 +1,7 @@
 """The comparison the speckle page shows: band labels, looks per band, the ENL area and the metrics table.
 
 Kept out of the page so that a test of core can check it, and out of core.speckle's re-exports because it
-builds on core.metrics (which itself uses core.speckle's local statistics).
+builds on core.metrics (which, like the filters, uses core.local_stats).
 """
 
 from __future__ import annotations

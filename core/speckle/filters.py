@@ -9,7 +9,8 @@ the valid pixels of each window. With Cu² = 1/L and Ci² = local variance / loc
   Frost      weighted mean with weights exp(-K Ci² d), d the Euclidean distance to the centre pixel
   Boxcar, Gaussian  (weighted) mean; median  median (invalid pixels filled with the local mean first);
   bilateral  on dB values, spatial and range Gaussian weights, then back to intensity.
-Refined Lee is in core.speckle.refined_lee; definitions in shared/spec/sar-basics.md.
+Refined Lee is in core.speckle.refined_lee. L is the number of looks (core.speckle.looks), Cu the speckle's
+coefficient of variation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from core import io as sio
 from core.errors import UserError
-from core.speckle.local_stats import (
+from core.local_stats import (
     box_sum,
     by_rows,
     check_window,
@@ -35,7 +36,7 @@ from core.speckle.local_stats import (
 from core.speckle.looks import check_looks
 
 
-def boxcar_filter(intensity, window: int = 5, valid=None):
+def boxcar_filter(intensity: np.ndarray, window: int = 5, valid: np.ndarray | None = None) -> np.ndarray:
     window = check_window(window)
     x, m, all_valid = prepare(intensity, valid)
     n = count_all_valid(*x.shape, window)[0] if all_valid else box_sum(m, window)
@@ -43,43 +44,51 @@ def boxcar_filter(intensity, window: int = 5, valid=None):
         return (box_sum(x, window) / n).astype(np.float32)
 
 
-def lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+def lee_filter(
+    intensity: np.ndarray, window: int = 7, looks: float | None = None, valid: np.ndarray | None = None
+) -> np.ndarray:
     return _moment_filter(intensity, window, looks, valid, _lee_rule)
 
 
-def kuan_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+def kuan_filter(
+    intensity: np.ndarray, window: int = 7, looks: float | None = None, valid: np.ndarray | None = None
+) -> np.ndarray:
     return _moment_filter(intensity, window, looks, valid, _kuan_rule)
 
 
-def gamma_map_filter(intensity, window: int = 7, looks: float | None = None, valid=None):
+def gamma_map_filter(
+    intensity: np.ndarray, window: int = 7, looks: float | None = None, valid: np.ndarray | None = None
+) -> np.ndarray:
     return _moment_filter(intensity, window, looks, valid, _gamma_map_rule)
 
 
-def _moment_filter(intensity, window, looks, valid, rule: Callable) -> np.ndarray:
+def _moment_filter(
+    intensity: np.ndarray, window: int, looks: float | None, valid: np.ndarray | None, rule: Callable
+) -> np.ndarray:
     """A filter computed from the pixel and its window's mean and variance, in cache-sized blocks of rows."""
     window = check_window(window)
     L = check_looks(looks, intensity, valid)
     x, m, _ = prepare(intensity, valid)
 
-    def block(xb, mb):
+    def block(xb: np.ndarray, mb: np.ndarray) -> np.ndarray:
         mean, var, _ = local_moments(xb, window, mb > 0)
         return rule(xb, mean, var, L)
 
     return by_rows(block, x, m, window // 2, rows=512)
 
 
-def _lee_rule(x, mean, var, L):
+def _lee_rule(x: np.ndarray, mean: np.ndarray, var: np.ndarray, L: float) -> np.ndarray:
     w = weight_lee(mean, var, 1.0 / L)
     return mean + w * (x - mean)
 
 
-def _kuan_rule(x, mean, var, L):
+def _kuan_rule(x: np.ndarray, mean: np.ndarray, var: np.ndarray, L: float) -> np.ndarray:
     cu2 = 1.0 / L
     w = weight_lee(mean, var, cu2) / np.float32(1.0 + cu2)
     return mean + w * (x - mean)
 
 
-def _gamma_map_rule(x, mean, var, L):
+def _gamma_map_rule(x: np.ndarray, mean: np.ndarray, var: np.ndarray, L: float) -> np.ndarray:
     cu2 = 1.0 / L
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ci2 = np.where(mean > 0, var / (mean * mean), 0).astype(np.float32)
@@ -100,7 +109,9 @@ def _rings(window: int) -> list[tuple[float, np.ndarray]]:
     return [(math.sqrt(v), (d2 == v).astype(np.float32)) for v in np.unique(d2)]
 
 
-def frost_filter(intensity, window: int = 7, damping: float = 2.0, valid=None):
+def frost_filter(
+    intensity: np.ndarray, window: int = 7, damping: float = 2.0, valid: np.ndarray | None = None
+) -> np.ndarray:
     window = check_window(window)
     try:
         k = float(damping)
@@ -131,7 +142,9 @@ def _frost_block(x: np.ndarray, m: np.ndarray, window: int, k: float) -> np.ndar
         return np.where(den > 0, num / den, np.nan).astype(np.float32)
 
 
-def gaussian_filter(intensity, window: int = 5, sigma: float = 0.0, valid=None):
+def gaussian_filter(
+    intensity: np.ndarray, window: int = 5, sigma: float = 0.0, valid: np.ndarray | None = None
+) -> np.ndarray:
     """Gaussian-weighted mean over the valid pixels; sigma 0 means OpenCV's rule from the window size."""
     window = check_window(window)
     try:
@@ -148,7 +161,9 @@ def gaussian_filter(intensity, window: int = 5, sigma: float = 0.0, valid=None):
         return np.where(den > 0, num / np.maximum(den, 1e-30), np.nan).astype(np.float32)
 
 
-def median_filter(intensity, window: int = 5, valid=None, fill=None):
+def median_filter(
+    intensity: np.ndarray, window: int = 5, valid: np.ndarray | None = None, fill: float | None = None
+) -> np.ndarray:
     """Median of the window (edges replicated). Invalid pixels are first filled with the local mean, or `fill`
     (default: the median of the valid pixels) where their window holds no valid pixel."""
     window = check_window(window)
@@ -165,7 +180,13 @@ def median_filter(intensity, window: int = 5, valid=None, fill=None):
     return ndimage.median_filter(x, size=window, mode="nearest")
 
 
-def bilateral_filter(intensity, window: int = 5, sigma_space: float = 1.5, sigma_db: float = 3.0, valid=None):
+def bilateral_filter(
+    intensity: np.ndarray,
+    window: int = 5,
+    sigma_space: float = 1.5,
+    sigma_db: float = 3.0,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
     """Bilateral filter on dB values (spatial Gaussian sigma_space pixels, range Gaussian sigma_db dB)."""
     window = check_window(window)
     for nm, v in (("sigma_space", sigma_space), ("sigma_db", sigma_db)):
@@ -176,7 +197,9 @@ def bilateral_filter(intensity, window: int = 5, sigma_space: float = 1.5, sigma
     return by_rows(lambda xb, mb: _bilateral_block(xb, mb, r, sigma_space, sigma_db, all_valid), x, m, r, rows=64)
 
 
-def _bilateral_block(x, m, r, sigma_space, sigma_db, all_valid):
+def _bilateral_block(
+    x: np.ndarray, m: np.ndarray, r: int, sigma_space: float, sigma_db: float, all_valid: bool
+) -> np.ndarray:
     db = sio.to_db(x)
     h, w = x.shape
     dbp = np.pad(db, r)

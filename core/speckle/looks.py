@@ -53,7 +53,7 @@ def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: 
     return float(v.mean() ** 2 / var) if var > 0 else 100.0
 
 
-def check_looks(looks, intensity: np.ndarray, valid: np.ndarray | None) -> float:
+def check_looks(looks: float | None, intensity: np.ndarray, valid: np.ndarray | None) -> float:
     if looks is None or looks == 0:
         return estimate_enl(intensity, valid)
     try:

@@ -10,14 +10,18 @@ import functools
 import importlib.util
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.checkpoints import load_state_strict, torch_load_weights
 from core.compute import resolve_device
 from core.errors import UserError
-from core.speckle.local_stats import box_sum, prepare
+from core.local_stats import box_sum, prepare
 from core.tiling import ProgressFn, tile_blend
+
+if TYPE_CHECKING:
+    from models.merlin import Merlin
 
 MERLIN_MODELS = {
     # name: (weights file in deepdespeckling/merlin/saved_models, M, m as in deepdespeckling.utils.constants,
@@ -44,7 +48,7 @@ def merlin_weights_path(variant: str) -> Path:
 
 
 @functools.lru_cache(maxsize=6)
-def load_merlin(variant: str = "sentinel_tops", device: str = "cpu"):
+def load_merlin(variant: str = "sentinel_tops", device: str = "cpu") -> Merlin:
     """The pretrained MERLIN network (eval mode) on `device`, loaded strictly with weights_only."""
     from models.merlin import Merlin  # heavy (torch): only the MERLIN path needs it
 
@@ -58,19 +62,19 @@ MERLIN_MEAN_WIDTH = 33  # box width of the bias correction (3 passes: about a Ga
 
 
 def merlin_filter(
-    intensity,
+    intensity: np.ndarray,
     model: str = "sentinel_tops",
     keep_mean: bool = True,
     device: str = "auto",
     tile: int = 256,
     overlap: int = 32,
     seed: int = 0,
-    valid=None,
+    valid: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     notes: list | None = None,
-    network=None,
+    network: Merlin | None = None,
     scene_median: float | None = None,
-):
+) -> np.ndarray:
     """MERLIN despeckling of detected intensity.
 
     MERLIN was trained on the real and imaginary parts of single-look complex data. A detected intensity I
@@ -100,7 +104,7 @@ def merlin_filter(
     if note and notes is not None:
         notes.append(note)
     net = network if network is not None else load_merlin(model, dev)
-    dev = next(net.parameters()).device
+    on = next(net.parameters()).device  # where the network is (a given network may sit elsewhere)
     _, big_m, small_m, level = MERLIN_MODELS[model]
     x, msk, _ = prepare(intensity, valid)
     positive = x[(msk > 0) & (x > 0)]
@@ -116,7 +120,7 @@ def merlin_filter(
         n, t, _, c = batch.shape
         inp = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2).reshape(n * c, 1, t, t)))
         with torch.inference_mode():
-            out = net(inp.to(dev)).float().cpu().numpy()
+            out = net(inp.to(on)).float().cpu().numpy()
         return out.reshape(n, c, t, t).transpose(0, 2, 3, 1)
 
     y = tile_blend(norm.astype(np.float32), run, tile=tile, overlap=overlap, batch_size=2, progress=progress)

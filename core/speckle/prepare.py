@@ -15,6 +15,7 @@ their `--grayscale`. Georeference of GeoTIFF inputs is written to the outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,9 @@ def prepare_plan(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def prepare_files(pairs: list[tuple[Path, Path]], opts: PrepareOptions, progress=None) -> list[Path]:
+def prepare_files(
+    pairs: list[tuple[Path, Path]], opts: PrepareOptions, progress: Callable[[int, int], None] | None = None
+) -> list[Path]:
     """Prepare every (input, output) pair; outputs written atomically, with the input's georeference."""
     opts.check()
     written = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.speckle.local_stats import box_sum, by_rows, check_window, kernel_sum, local_moments, prepare, weight_lee
+from core.local_stats import box_sum, by_rows, check_window, kernel_sum, local_moments, prepare, weight_lee
 from core.speckle.looks import check_looks
 
 
@@ -22,7 +22,7 @@ def refined_lee_masks(window: int) -> list[np.ndarray]:
     return [mk.astype(np.float32) for mk in masks]
 
 
-def refined_lee_choice(sub) -> np.ndarray:
+def refined_lee_choice(sub: list[list[np.ndarray]]) -> np.ndarray:
     """Which of the 8 half windows to use, from sub-window means: sub[row][col] for the 3x3 grid (arrays)."""
     (s00, s01, s02), (s10, s11, s12), (s20, s21, s22) = sub
     g = [
@@ -43,7 +43,13 @@ def refined_lee_choice(sub) -> np.ndarray:
     return 2 * direction + (np.abs(s11 - a) > np.abs(s11 - b))
 
 
-def refined_lee_filter(intensity, window: int = 7, looks: float | None = None, valid=None, fallback=None):
+def refined_lee_filter(
+    intensity: np.ndarray,
+    window: int = 7,
+    looks: float | None = None,
+    valid: np.ndarray | None = None,
+    fallback: float | None = None,
+) -> np.ndarray:
     """`fallback`: the sub-window mean used where a 3x3 sub-window holds no valid pixel (default: the mean of the
     valid pixels; core.speckle.scene gives the scene's, so streamed windows agree)."""
     window = check_window(window, lo=5)

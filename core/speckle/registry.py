@@ -44,7 +44,7 @@ class FilterSpec:
     deep: bool = False
     param_names: tuple[str, ...] = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "param_names", tuple(p.name for p in self.params))
 
 

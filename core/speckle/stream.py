@@ -10,9 +10,10 @@ from the same sample the in-memory path uses. Values are written back in the inp
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +38,9 @@ def stream_despeckle(
     progress: Callable[[int, int], None] | None = None,
     notes: list[str] | None = None,
     compress: str | None = None,
-    client=None,
+    client: Any = None,  # a dask.distributed Client: windows as tasks (core.batch.map_ordered)
     source_args: dict | None = None,
-    **params,
+    **params: Any,
 ) -> Path:
     """Filter every band of `src` with filter `name` into the GeoTIFF `dst`, keeping its georeference. A warning
     is appended to `notes` when the whole output holds one value (core.io.constant_output_note).
@@ -67,7 +68,7 @@ def stream_despeckle(
     h = halo(spec, params)
     value_range = [np.inf, -np.inf]  # over every output block: a blank result is told, as in memory
 
-    def blocks(windows: list[sio.Window]):
+    def blocks(windows: list[sio.Window]) -> Iterator[np.ndarray]:
         if client is None:
             cores = (sio.filter_window(src, band_filter, win, h) for win in windows)
         else:

@@ -1,4 +1,5 @@
-"""The user's own super-resolution training data: RGTGAN's folders of HR / LR / Ref images, paired by file name.
+"""Super-resolution training data: the example type (SRExample), and the user's own data (RGTGAN's folders of
+HR / LR / Ref images, paired by file name).
 
 Layouts (RGTGAN and RRSGAN, before their LMDB step): ROOT/HR, ROOT/LR and ROOT/Ref (KaggleSRD `train_KaggleSRD/`,
 RRSSRD `train/`), or ROOT/google_Ref (RRSSRD's test sets `val_1st` .. `val_4th`). The derived folders LR_UX4,
@@ -9,6 +10,7 @@ resized to the HR size. Images become float RGB in [0, 1].
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,18 @@ import numpy as np
 from core import io as sio
 from core.errors import UserError
 from core.files import list_images
-from core.superres.train import SCALE, SRExample
+from core.superres.inputs import SCALE, resize_bicubic
 
 REF_FOLDERS = ("Ref", "google_Ref", "ref")
+
+
+@dataclass
+class SRExample:
+    """One training example: LR, Ref and HR as float RGB in [0, 1] (Ref and HR at 4x the LR size)."""
+
+    lr: np.ndarray  # (h, w, 3) float32 in [0, 1]
+    ref: np.ndarray  # (4h, 4w, 3)
+    hr: np.ndarray  # (4h, 4w, 3)
 
 
 def find_triples(root: str | Path) -> list[tuple[str, Path, Path, Path]]:
@@ -59,8 +70,6 @@ def _rgb01(path: Path) -> np.ndarray:
 
 def load_examples(root: str | Path, min_lr_size: int = 0) -> list[SRExample]:
     """Every triple of the folder in memory (float RGB in [0, 1]); UserError on a size mismatch."""
-    from core.superres.inputs import resize_bicubic
-
     out = []
     for _name, lr_p, ref_p, hr_p in find_triples(root):
         lr, ref, hr = _rgb01(lr_p), _rgb01(ref_p), _rgb01(hr_p)

@@ -85,6 +85,7 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     strictly) or an exported .onnx.
 
     Returns (model in eval mode, description)."""
+    from models.registry import names  # heavy (torch): importing the registry's networks
     from models.rgtgan import RGTGANGenerator  # heavy (torch): only loading a model needs it
 
     path = Path(path)
@@ -96,7 +97,7 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         return runner, f"{name} (ONNX Runtime, {runner.provider})"
     if path.suffix.lower() == ".safetensors":
         meta = read_metadata(path)
-        if meta.get("arch") not in (None, "rgtgan", "rrsgan"):
+        if meta.get("arch") not in (None, *names("superres")):
             raise UserError(
                 f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; pick an RGTGAN checkpoint."
             )

@@ -28,16 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.superres.data import SRExample, random_crop
+from core.superres.inputs import SCALE
 from core.train.synthetic import make_optical_scene
 
-SCALE = 4
-
-
-@dataclass
-class SRExample:
-    lr: np.ndarray  # (h, w, 3) float32 in [0, 1]
-    ref: np.ndarray  # (4h, 4w, 3)
-    hr: np.ndarray  # (4h, 4w, 3)
+__all__ = ["SCALE", "SRExample", "SRTrainConfig", "evaluate_superres", "make_sr_example", "train_superres"]
 
 
 def make_sr_example(
@@ -214,7 +209,6 @@ def train_superres(
     """Train (or continue training `model`) on `pool` (the user's triples, cropped to lr_size each step) or on
     synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row; with
     val_pool, on_val(row) gets PSNR / SSIM of the model (and of bicubic) every val_every steps and at the end."""
-    from core.superres.data import random_crop
     from models.rgtgan_discriminator import RGTGANDiscriminator
 
     torch.manual_seed(config.seed)

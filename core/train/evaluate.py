@@ -27,9 +27,6 @@ from core.train.networks import load_base_generator
 HELD_OUT_SEED = 100000
 
 
-SUPERRES_ARCHS = ("rgtgan", "rrsgan")
-
-
 def refuse_superres(model_path: str) -> None:
     """UserError when the file is a super-resolution model (RGTGAN / RRSGAN), which `evaluate` cannot score."""
     from core.checkpoints import read_metadata
@@ -45,7 +42,9 @@ def refuse_superres(model_path: str) -> None:
         keys = list(state) if isinstance(state, dict) else []
         if any("GTEM." in str(k) or "Encoder_grad." in str(k) for k in keys):
             arch = "rgtgan" if any("GTEM." in str(k) for k in keys) else "rrsgan"
-    if any(a in arch.lower() for a in SUPERRES_ARCHS):
+    from models.registry import names  # heavy (torch): the registry is filled by importing every network
+
+    if any(a in arch.lower() for a in names("superres")):
         raise UserError(
             f"{p.name} holds {describe_arch(arch.lower())} (x4), not a SAR-to-optical generator; score it with "
             f"`python -m core superres LR_DIR OUT_DIR --ref REF_DIR --hr HR_DIR --model {p.name}`."

@@ -15,7 +15,7 @@ from torch import nn
 from core.checkpoints import FORMAT, load_model, read_metadata
 from core.errors import UserError
 from core.train.config import OBJECTIVES, TrainConfig
-from core.translate.generators import GENERATOR_ARCHS, GENERATOR_WANTED, load_generator, translation_normalization
+from core.translate.generators import GENERATOR_WANTED, generator_archs, load_generator, translation_normalization
 from models.multiscale_discriminator import MultiscaleDiscriminator
 from models.patchgan import PatchGAN
 from models.registry import build
@@ -72,7 +72,7 @@ def load_base_generator(path: str):
     foreign .pth (SAR2Optical, pix2pixHD, C-HR-GAN)."""
     p = Path(path)
     if p.suffix == ".safetensors" and read_metadata(p).get("format") == FORMAT:
-        model, meta = load_model(p, archs=GENERATOR_ARCHS, wanted=GENERATOR_WANTED)
+        model, meta = load_model(p, archs=generator_archs(), wanted=GENERATOR_WANTED)
         return model, meta
     loaded = load_generator(str(p))
     model = loaded[0] if isinstance(loaded, tuple) else getattr(loaded, "model", loaded)

@@ -1,38 +1,33 @@
-"""What a training run writes besides its checkpoint: validation scores and sample grids, the best-validation
-generator (LoRA: adapter), and the trained generator / adapter at the end.
-
-Each function takes the running `Trainer` (core.train.trainer) and reads its networks, run folder and step.
+"""Validation of a generator during training: PSNR / SSIM on the validation set, the collapse check, the
+sample grids written to the run folder. Plain functions of a generator and a run folder; core.train.trainer's
+Trainer calls them (Trainer.validate) and writes its own checkpoints and outputs.
 """
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
-from core.checkpoints import save_model
 from core.io import comparison_image, write_png
-from core.lora import merge_adapter, save_adapter
 from core.metrics import ssim
 from core.train.datasets import tensor_to_uint8
 from core.train.losses import psnr
-from core.train.networks import normalization_for, set_train_mode
-
-if TYPE_CHECKING:
-    from core.train.trainer import Trainer
+from core.train.networks import set_train_mode
+from core.train.runs import RunFolder
 
 
-def validate(self: Trainer, epoch: int) -> dict:
-    """PSNR / SSIM of the generator on the validation set, and a grid of the first four samples."""
-    self.G.eval()
+def validate(
+    G: torch.nn.Module, val_set, run: RunFolder, *, epoch: int, step: int, device, freeze_bn: bool = False
+) -> dict:
+    """PSNR / SSIM of `G` on `val_set` (its `get(i)` gives (sar, optical) in [-1, 1]), the collapse check recorded
+    in the run's state, and a grid of the first four samples in the run's samples/ folder. `G` is left in
+    training mode (BatchNorm frozen when `freeze_bn`)."""
+    G.eval()
     ps, ss, panels, fakes, opts = [], [], [], [], []
     with torch.no_grad():
-        for i in range(len(self.val_set)):
-            sar, opt = self.val_set.get(i)
-            fake = self.G(sar[None].to(self.device)).float().cpu()[0]
+        for i in range(len(val_set)):
+            sar, opt = val_set.get(i)
+            fake = G(sar[None].to(device)).float().cpu()[0]
             f01, o01 = (fake.clamp(-1, 1) + 1) / 2, (opt + 1) / 2
             ps.append(float(psnr(f01[None], o01[None])[0]))
             # the one SSIM of evaluate and the cards (scikit-image, 7x7 window), channels last
@@ -45,22 +40,22 @@ def validate(self: Trainer, epoch: int) -> dict:
                     ("generated", tensor_to_uint8(fake)),
                     ("optical", tensor_to_uint8(opt)),
                 ]
-    set_train_mode(self.G, self.freeze_bn)
+    set_train_mode(G, freeze_bn)
     metrics = {
         "epoch": epoch,
-        "step": self.step,
+        "step": step,
         "psnr": float(np.mean(ps)) if ps else float("nan"),
         "ssim": float(np.mean(ss)) if ss else float("nan"),
         **collapse_check(fakes, opts),
     }
     if metrics["collapsed"]:
-        self.run.update_state(collapsed=True, collapse_message=COLLAPSE_MESSAGE.format(**metrics))
-    elif self.run.state().get("collapsed"):  # a resumed run that recovered
-        self.run.update_state(collapsed=False, collapse_message="")
+        run.update_state(collapsed=True, collapse_message=COLLAPSE_MESSAGE.format(**metrics))
+    elif run.state().get("collapsed"):  # a resumed run that recovered
+        run.update_state(collapsed=False, collapse_message="")
     if panels:
         grid = comparison_image(panels, columns=3)
-        write_png(self.run.file(f"samples/epoch_{epoch:03d}.png"), grid)
-        write_png(self.run.file("samples/latest.png"), grid)
+        write_png(run.file(f"samples/epoch_{epoch:03d}.png"), grid)
+        write_png(run.file("samples/latest.png"), grid)
     return metrics
 
 
@@ -87,57 +82,3 @@ def collapse_check(fakes: list[np.ndarray], targets: list[np.ndarray]) -> dict:
     base_psnr = float(np.mean(10 * np.log10(1 / np.maximum(base_mse, 1e-12))))
     flat = out_std < max(FLAT_STD, 0.05 * tgt_std)
     return {"output_std": out_std, "target_std": tgt_std, "baseline_psnr": base_psnr, "collapsed": int(flat)}
-
-
-def keep_if_best(self: Trainer, metrics: dict) -> None:
-    """Write best_generator.safetensors (LoRA: best_adapter/) when this validation PSNR beats every earlier one."""
-    if not self.cfg.keep_best or not np.isfinite(metrics.get("psnr", np.nan)):
-        return
-    best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
-    if metrics["psnr"] > best and self.cfg.task == "lora":
-        save_adapter(
-            self.G, self.run.file("best_adapter"), step=self.step, val=metrics, selected="best validation PSNR"
-        )
-    elif metrics["psnr"] > best:
-        save_model(
-            self.run.file("best_generator.safetensors"),
-            self.G,
-            normalization=normalization_for(self.sar_channels),
-            task=self.cfg.task,
-            objective=self.objective,
-            steps=self.step,
-            data=self.data_desc,
-            trained_with="core.train",
-            val=metrics,
-            selected="best validation PSNR",
-        )
-
-
-def save_outputs(self: Trainer, metrics: dict | None = None) -> dict:
-    """Write the trained generator (and the LoRA adapter) in the run folder; returns their paths."""
-    out = {}
-    extra = dict(
-        task=self.cfg.task,
-        objective=self.objective,
-        steps=self.step,
-        data=self.data_desc,
-        trained_with="core.train",
-        val=metrics or {},
-    )
-    if self.cfg.task == "lora":
-        save_adapter(self.G, self.run.adapter_path)
-        out["adapter"] = str(self.run.adapter_path)
-        merged = merge_adapter(copy.deepcopy(self.G))
-        if hasattr(merged, "arch_name"):
-            save_model(
-                self.run.generator_path,
-                merged,
-                normalization=normalization_for(self.sar_channels),
-                **extra,
-                base_model=Path(str(self.cfg.base_model)).name,
-            )
-            out["generator"] = str(self.run.generator_path)
-    else:
-        save_model(self.run.generator_path, self.G, normalization=normalization_for(self.sar_channels), **extra)
-        out["generator"] = str(self.run.generator_path)
-    return out

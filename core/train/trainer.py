@@ -21,18 +21,21 @@ DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA); rank
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from core.checkpoints import save_model
 from core.compute import resolve_device
 from core.errors import UserError
-from core.lora import add_lora
+from core.lora import add_lora, merge_adapter, save_adapter
 from core.train import ddp, outputs
 from core.train.config import TrainConfig
 from core.train.cost import check_training_cost
@@ -148,24 +151,66 @@ class Trainer:
             task=self.cfg.task,
         )
 
+    # ---------------------------------------------------------------------------- generators written
+    def _save_generator(self, path, model=None, **meta) -> None:
+        """`model` (the generator by default) as one of our checkpoints, with its normalisation, task, objective."""
+        save_model(
+            path,
+            self.G if model is None else model,
+            normalization=normalization_for(self.sar_channels),
+            task=self.cfg.task,
+            objective=self.objective,
+            **meta,
+        )
+
     def save_epoch_generator(self, epoch: int) -> None:
         """epoch_N.safetensors (LoRA: epoch_N_adapter/) in the run folder: the generator after epoch N."""
-        from core.checkpoints import save_model
-
         if self.cfg.task == "lora":
-            from core.lora import save_adapter
-
             save_adapter(self.G, self.run.file(f"epoch_{epoch}_adapter"))
             return
-        save_model(
-            self.run.file(f"epoch_{epoch}.safetensors"),
-            self.G,
-            normalization=normalization_for(self.sar_channels),
-            objective=self.objective,
-            task=self.cfg.task,
-            epoch=epoch,
-            step=self.step,
+        self._save_generator(self.run.file(f"epoch_{epoch}.safetensors"), epoch=epoch, step=self.step)
+
+    def validate(self, epoch: int) -> dict:
+        """PSNR / SSIM on the validation set, the collapse check and the sample grid (core.train.outputs)."""
+        return outputs.validate(
+            self.G, self.val_set, self.run, epoch=epoch, step=self.step, device=self.device, freeze_bn=self.freeze_bn
         )
+
+    def keep_if_best(self, metrics: dict) -> None:
+        """Write best_generator.safetensors (LoRA: best_adapter/) when this validation PSNR beats every earlier one."""
+        if not self.cfg.keep_best or not np.isfinite(metrics.get("psnr", np.nan)):
+            return
+        best = max((r["psnr"] for r in self.run.read_rows("val.csv")[:-1]), default=-np.inf)
+        if metrics["psnr"] <= best:
+            return
+        selected = "best validation PSNR"
+        if self.cfg.task == "lora":
+            save_adapter(self.G, self.run.file("best_adapter"), step=self.step, val=metrics, selected=selected)
+            return
+        self._save_generator(
+            self.run.file("best_generator.safetensors"),
+            steps=self.step,
+            data=self.data_desc,
+            trained_with="core.train",
+            val=metrics,
+            selected=selected,
+        )
+
+    def save_outputs(self, metrics: dict | None = None) -> dict:
+        """Write the trained generator (and the LoRA adapter) in the run folder; returns their paths."""
+        extra = dict(steps=self.step, data=self.data_desc, trained_with="core.train", val=metrics or {})
+        out = {}
+        model = self.G
+        if self.cfg.task == "lora":
+            save_adapter(self.G, self.run.adapter_path)
+            out["adapter"] = str(self.run.adapter_path)
+            model = merge_adapter(copy.deepcopy(self.G))
+            if not hasattr(model, "arch_name"):
+                return out
+            extra["base_model"] = Path(str(self.cfg.base_model)).name
+        self._save_generator(self.run.generator_path, model, **extra)
+        out["generator"] = str(self.run.generator_path)
+        return out
 
     def resume(self) -> bool:
         """Continue from the run's checkpoint if there is one (True); all ranks load the same file."""
@@ -235,7 +280,7 @@ class Trainer:
             p.requires_grad_(True)
         return {k: float(v.detach()) for k, v in losses.items()}
 
-    # ------------------------------------------------------------------------------- validation
+    # ------------------------------------------------------------------------------------ the loop
     def _install_signal_handlers(self) -> None:
         def on_term(signum, frame):
             self._stop = True
@@ -314,9 +359,9 @@ class Trainer:
                 self.progress(self.step / self.total_steps, f"step {self.step}/{self.total_steps}")
             epoch_done = self.step % self.steps_per_epoch == 0
             if epoch_done and self.is_main:
-                last_val = outputs.validate(self, epoch)
+                last_val = self.validate(epoch)
                 run.append_row("val.csv", last_val)
-                outputs.keep_if_best(self, last_val)
+                self.keep_if_best(last_val)
                 if cfg.save_every_epochs and (epoch + 1) % cfg.save_every_epochs == 0:
                     self.save_epoch_generator(epoch + 1)
             stop = self._stop or (self.is_main and run.stop_requested())
@@ -341,11 +386,11 @@ class Trainer:
         if self.is_main:
             if status == "finished":
                 if not last_val or last_val.get("step") != self.step:
-                    last_val = outputs.validate(self, self.step // self.steps_per_epoch)
+                    last_val = self.validate(self.step // self.steps_per_epoch)
                     run.append_row("val.csv", last_val)
-                    outputs.keep_if_best(self, last_val)
+                    self.keep_if_best(last_val)
                 result["val"] = last_val
-                result.update(outputs.save_outputs(self, last_val))
+                result.update(self.save_outputs(last_val))
             result["loss_curves"] = [str(p) for p in write_loss_curves(run.path)]
             run.update_state(
                 status=status,

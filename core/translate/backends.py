@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -71,7 +72,7 @@ CACHE_VERSION = "v2"  # interleaved best-of rounds; entries of the single-pass m
 _LAST: dict[str, Any] = {}
 
 
-def measure(make_translator, tile: int, channels: int, cuda: bool) -> dict[str, Any]:
+def measure(make_translator: Callable[[str], Any], tile: int, channels: int, cuda: bool) -> dict[str, Any]:
     """{"timings": {backend: {batch: best s/tile}}, "rounds": {backend: {batch: [s/tile per round]}}, ...} with
     `make_translator(backend)` building each backend once."""
     batches = (1, 4, 8) if cuda else (1, 4)
@@ -125,7 +126,9 @@ def decide(timings: dict[str, dict[str, float]], noise: float, cuda: bool) -> tu
     return fastest, int(best[fastest])
 
 
-def choose(digest: str, device: str, tile: int, channels: int, make_translator, cuda: bool) -> tuple[str, int, str]:
+def choose(
+    digest: str, device: str, tile: int, channels: int, make_translator: Callable[[str], Any], cuda: bool
+) -> tuple[str, int, str]:
     """(backend, batch size, one sentence with the figures), measured once per model, device, tile, batch sizes
     and machine."""
     batches = "1,4,8" if cuda else "1,4"

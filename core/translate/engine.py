@@ -208,7 +208,7 @@ class Translator:
             self._digest_value = digest_file(self.gen.path, 16)
         return self._digest_value
 
-    def _export_temp(self, model, progress) -> Path:
+    def _export_temp(self, model: Any, progress: ProgressFn | None) -> Path:
         if not self.options.adapter:  # the checkpoint as it is: export once, keep the file beside it
             path, note = cached_export(
                 model,
@@ -241,7 +241,7 @@ class Translator:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
-    def __del__(self):  # pragma: no cover - best effort clean-up of the temporary ONNX export
+    def __del__(self) -> None:  # pragma: no cover - best effort clean-up of the temporary ONNX export
         try:
             self.close()
         except Exception:

@@ -1,7 +1,7 @@
 """Translation generators from model files: recognise the network, build it, load it strictly.
 
 Foreign generator files (SAR2Optical, junyanz pix2pix, pix2pixHD, C-HR-GAN) are recognised by their keys and
-shapes (shared/spec/foreign-formats.md), their sizes inferred from shapes, and loaded strictly. Our own
+shapes (`detect_foreign` names the keys of each), their sizes inferred from shapes, and loaded strictly. Our own
 safetensors files name their architecture in the metadata; a safetensors file without our metadata is
 treated like a foreign state_dict. ONNX files are checked (graph, one image input, one output) before use.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from core.checkpoints import (
     FORMAT,
@@ -37,20 +38,36 @@ from core.errors import UserError
 from core.onnx.inspect_file import OnnxInfo, inspect_onnx
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
-GENERATOR_ARCHS = ("sar2optical_unet", "junyan_unet", "pix2pixhd_global", "pix2pixhd_local")
 GENERATOR_WANTED = (
     "translation, evaluation and fine-tuning need a SAR-to-optical generator (SAR2Optical, pix2pix, pix2pixHD "
     "or C-HR-GAN); pick a translation checkpoint"
 )
-ARCH_LABELS = {
-    "sar2optical_unet": "SAR2Optical U-Net",
-    "junyan_unet": "junyanz pix2pix U-Net",
-    "pix2pixhd_global": "pix2pixHD GlobalGenerator",
-    "pix2pixhd_local": "pix2pixHD LocalEnhancer",
-}
 
 
-def translation_normalization(in_channels: int, **overrides) -> dict:
+def generator_archs() -> tuple[str, ...]:
+    """The registered networks of task "translate" (models.registry; imports the networks, so torch)."""
+    from models.registry import names  # heavy (torch): the registry is filled by importing every network
+
+    return names("translate")
+
+
+def arch_label(arch: str) -> str:
+    """The label of a registered network for messages ("SAR2Optical U-Net"); the name itself when unknown."""
+    from models.registry import label  # heavy (torch), as in generator_archs
+
+    return label(arch)
+
+
+def __getattr__(name: str) -> object:
+    """GENERATOR_ARCHS and ARCH_LABELS, the old constant names, derived from the registry on first use."""
+    if name == "GENERATOR_ARCHS":
+        return generator_archs()
+    if name == "ARCH_LABELS":
+        return {arch: arch_label(arch) for arch in generator_archs()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def translation_normalization(in_channels: int, **overrides: object) -> dict:
     """The normalisation record for a translation generator with `in_channels` inputs (for save_model)."""
     channels = {1: "grey", 2: "vv_vh", 3: "grey3"}.get(int(in_channels), "grey3")
     return {**TRANSLATION_NORMALIZATION, "channels": channels, **overrides}
@@ -72,7 +89,7 @@ _WRAPPER_KEYS = (
 )
 
 
-def unwrap_state(obj, name: str = "checkpoint") -> dict:
+def unwrap_state(obj: object, name: str = "checkpoint") -> dict:
     """The tensor dict inside a loaded checkpoint (a bare state_dict, or one wrapped as {'state_dict': ...})."""
     import torch  # heavy: only foreign .pth files reach here, and torch_load_weights has imported it already
 
@@ -214,8 +231,16 @@ class LoadedGenerator:
     """A translation generator ready for the engine: a torch module or a checked ONNX file, plus how to feed it."""
 
     def __init__(
-        self, path, fmt: str, arch: str, config: dict, normalization: dict, model=None, onnx=None, description: str = ""
-    ):
+        self,
+        path: str | os.PathLike,
+        fmt: str,
+        arch: str,
+        config: dict,
+        normalization: dict,
+        model: Any = None,
+        onnx: OnnxInfo | None = None,
+        description: str = "",
+    ) -> None:
         self.path = Path(path)
         self.format = fmt  # "sar-studio", "pth", "safetensors" (foreign) or "onnx"
         self.arch = arch  # registry name, or "onnx"
@@ -246,7 +271,7 @@ class LoadedGenerator:
 
     @property
     def label(self) -> str:
-        return ARCH_LABELS.get(self.arch, self.arch)
+        return arch_label(self.arch)
 
 
 def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenerator:
@@ -284,7 +309,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
         tensors, meta = load_tensors(path)
         if meta.get("format") == FORMAT and "arch" in meta:
             arch = meta["arch"]
-            if arch not in GENERATOR_ARCHS:
+            if arch not in generator_archs():
                 raise UserError(f"{name} holds {describe_arch(arch)}; {GENERATOR_WANTED}.")
             model = build_checked(arch, meta.get("config"), tensors, name)
             return LoadedGenerator(
@@ -294,7 +319,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
                 model.config,
                 meta.get("normalization") or {},
                 model=model.to(device).eval(),
-                description=f"SAR Studio checkpoint, {ARCH_LABELS.get(arch, arch)} ({sizes_text(model.config)})",
+                description=f"SAR Studio checkpoint, {arch_label(arch)} ({sizes_text(model.config)})",
             )
         state, fmt = tensors, "safetensors"
     elif head.startswith(b"PK") or suffix in (".pth", ".pt", ".ckpt", ".bin"):
@@ -307,9 +332,9 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
         model = build(arch, config)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise UserError(
-            f"{name} looks like a {ARCH_LABELS[arch]} but its sizes are inconsistent ({exc}); check the file."
+            f"{name} looks like a {arch_label(arch)} but its sizes are inconsistent ({exc}); check the file."
         ) from None
-    load_state_strict(model, state, f"{ARCH_LABELS[arch]} (detected)", name)
+    load_state_strict(model, state, f"{arch_label(arch)} (detected)", name)
     norm = translation_normalization(config.get("in_channels", 3))
     return LoadedGenerator(
         path,
@@ -318,7 +343,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
         model.config,
         norm,
         model=model.to(device).eval(),
-        description=f"{ARCH_LABELS[arch]} ({sizes_text(config)})",
+        description=f"{arch_label(arch)} ({sizes_text(config)})",
     )
 
 

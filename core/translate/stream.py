@@ -101,7 +101,7 @@ def scene_limits(reader: _Reader, plan: InputPlan, step: int) -> Limits:
     return stretch_limits(plan, scene_sample(reader, step), reader.nodata)
 
 
-def _with_scene_looks(src: Source, kind: str, opts: TranslateOptions, step: int, notes: list[str]):
+def _with_scene_looks(src: Source, kind: str, opts: TranslateOptions, step: int, notes: list[str]) -> TranslateOptions:
     """Options whose pre-filter has its looks estimated once from the scene (band 1), as the whole-image filter
     estimates them, instead of per band of tiles."""
     spec = speckle.filter_spec(opts.prefilter or "")
@@ -209,7 +209,18 @@ def scene_statistics_batch(
     return np.stack(tiles)
 
 
-def _translate_tiles(reader, plan, limits, translator, dst, geo, cog, grid, notes, progress) -> SceneResult:
+def _translate_tiles(
+    reader: _Reader,
+    plan: InputPlan,
+    limits: Limits,
+    translator: Translator,
+    dst: str | os.PathLike,
+    geo: sio.GeoInfo | None,
+    cog: bool,
+    grid: tuple[list[int], list[int], int, int, int],
+    notes: list[str],
+    progress: Callable[[int, int], None] | None,
+) -> SceneResult:
     """Run the tiles row of tiles by row of tiles, blending and writing finished rows (see the module note)."""
     ys, xs, t, bs, total = grid
     src = reader.src

@@ -1,4 +1,5 @@
-"""Windowed statistics the speckle filters share: box and kernel sums, local mean/variance over valid pixels.
+"""Windowed statistics shared by the speckle filters and core.metrics: box and kernel sums, local mean/variance
+over valid pixels (below both, so that core.metrics does not import core.speckle).
 
 Pixels outside the image and invalid pixels (NaN, nodata) are treated alike: they are left out of every window.
 Sums come from OpenCV, whose cost per pixel does not grow with the window.
