@@ -157,7 +157,9 @@ def _data_url(img: np.ndarray) -> str:
 def slider_html(
     before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), height: int = 512
 ) -> str:
-    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`."""
+    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`.
+
+    It fills the width it is given (up to `height` pixels tall), however small the images are."""
     h, w = before.shape[:2]
     if after.shape[:2] != (h, w):
         from PIL import Image
@@ -166,7 +168,7 @@ def slider_html(
     labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
     uid = digest_bytes(before.tobytes()[:4096] + after.tobytes()[:4096], 8)
     return f"""
-<div id="c{uid}" style="position:relative;max-width:100%;width:{w}px;aspect-ratio:{w}/{h};user-select:none;">
+<div id="c{uid}" style="position:relative;width:min(100%, {height * w / max(h, 1):.0f}px);aspect-ratio:{w}/{h};user-select:none;">
   <img src="{_data_url(before)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
   <div id="o{uid}" style="position:absolute;inset:0;width:100%;height:100%;clip-path:inset(0 0 0 50%);">
     <img src="{_data_url(after)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
@@ -181,18 +183,23 @@ def slider_html(
 
 
 def compare_view(
-    before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), key: str = "cmp"
+    before: np.ndarray,
+    after: np.ndarray,
+    labels: tuple[str, str] = ("Input", "Output"),
+    key: str = "cmp",
+    panels: list | None = None,
+    caption: str | None = None,
 ) -> None:
-    """Input and output side by side, and a slider view, in two tabs."""
-    tab_side, tab_slider = st.tabs(["Side by side", "Slider"])
-    with tab_side:
-        c1, c2 = st.columns(2)
-        c1.image(before, caption=labels[0], width="stretch")
-        c2.image(after, caption=labels[1], width="stretch")
-    with tab_slider:
-        h, w = before.shape[:2]
-        shown_h = int(min(700, h * min(1.0, 700 / max(w, 1)))) + 20
-        st.iframe(slider_html(before, after, labels), height=shown_h)
+    """Two images in the shared viewer (pages/viewer.py): side by side with linked zoom, swipe, histogram, map.
+
+    `panels` (core.io.view.ViewPanel) carry the values in the file's units; without them the uint8 images are
+    shown as they are (DN / RGB)."""
+    from core.io import view as cview
+    from pages.viewer import show_images
+
+    if panels is None:
+        panels = [cview.display_panel(before, labels[0]), cview.display_panel(after, labels[1])]
+    show_images(panels, key, caption=caption)
 
 
 def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:

@@ -28,7 +28,6 @@ from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, scene_size, sta
 from pages.components import (
     compare_view,
     download_buttons,
-    image_grid,
     pick_inputs,
     progress_bar,
     read_input,
@@ -36,6 +35,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.viewer import show_images
 
 KEY = "speckle"
 
@@ -305,16 +305,20 @@ limits = sp.display_limits(inten)
 input_img = sp.render_with_limits(inten, limits)
 panels = [("Input", input_img)] + [(r.label, sp.render_with_limits(r.intensity, limits)) for r in results]
 st.subheader("Results")
-image_grid(panels, columns=3)
+views = [sp.view_panel(inten, "Input", limits, raster.geo)] + [
+    sp.view_panel(r.intensity, r.label, limits, raster.geo) for r in results
+]
+show_images(views, f"{KEY}_grid", columns=3)
 if raster.bands == 2:
     st.caption("False colour: " + sio.DUALPOL_CONVENTION + " (limits taken from the input).")
 
+metrics_rows = None
 try:
     region, how = enl_region(inten if inten.ndim == 2 else inten[..., 0], region_request, band_names[0])
-    rows = metrics_table(inten, results, region, band_names)
+    metrics_rows = metrics_table(inten, results, region, band_names)
     st.subheader("Metrics")
     st.dataframe(
-        rows,
+        metrics_rows,
         hide_index=True,
         width="stretch",
         column_config={
@@ -336,20 +340,28 @@ pick = st.selectbox(
     "Result to compare with the input", range(len(results)), format_func=lambda i: labels[i], key=f"{KEY}_compare"
 )
 pick = pick if pick is not None and pick < len(results) else 0
-compare_view(input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp")
+compare_view(
+    input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp", panels=[views[0], views[pick + 1]]
+)
+
+# ------------------------------------------------------------------------------------------- downloads
+unit = sio.KIND_LABELS[raster.kind].split(" (")[0]
+
+
+def _result_tif(r: FilterResult) -> bytes:
+    return sio.encode_geotiff(sp.result_raster(raster, r.intensity, r.name).data, raster.geo, raster.band_names)
+
 
 chosen_result = results[pick]
-out_raster = sp.result_raster(raster, chosen_result.intensity, chosen_result.name)
 base = f"{stem(name)}_{chosen_result.name}"
+st.caption(
+    f"Downloads: the first two hold **{chosen_result.label}** only (the result picked above); the comparison PNG "
+    "holds the input and every result; the zip holds every result."
+)
 download_buttons(
     [
-        (
-            f"GeoTIFF ({sio.KIND_LABELS[raster.kind].split(' (')[0]}, float)",
-            sio.encode_geotiff(out_raster.data, raster.geo, raster.band_names),
-            f"{base}.tif",
-            "image/tiff",
-        ),
-        ("Display PNG", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
+        (f"GeoTIFF of {chosen_result.label} ({unit}, float)", _result_tif(chosen_result), f"{base}.tif", "image/tiff"),
+        (f"Display PNG of {chosen_result.label}", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
         (
             "Comparison PNG (all)",
             sio.encode_png(sio.comparison_image(panels)),
@@ -358,4 +370,31 @@ download_buttons(
         ),
     ],
     key=KEY,
+)
+
+
+def _all_results_zip(_rows) -> bytes:
+    files = []
+    lines = [f"Speckle filtering of {name} ({raster.width}x{raster.height}, {raster.bands} band(s), read as {unit})."]
+    for r, (label, img) in zip(results, panels[1:]):
+        files += [(f"{stem(name)}_{r.name}.tif", _result_tif(r)), (f"{stem(name)}_{r.name}.png", sio.encode_png(img))]
+        lines.append(f"{stem(name)}_{r.name}.tif / .png: {r.label} ({r.params or 'defaults'}), {unit} float / display")
+    files.append((f"{stem(name)}_comparison.png", sio.encode_png(sio.comparison_image(panels))))
+    lines.append(f"{stem(name)}_comparison.png: the input and every result on the input's dB stretch")
+    if _rows is not None:
+        import pandas as pd
+
+        files.append(("metrics.csv", pd.DataFrame(_rows).to_csv(index=False).encode()))
+        lines.append("metrics.csv: ENL, mean ratio and EPI per filter and band")
+    return sio.zip_bytes(files, "\n".join(lines) + "\n")
+
+
+if "zip" not in state:  # built once per run of the filters, kept with the results
+    state["zip"] = _all_results_zip(metrics_rows)
+st.download_button(
+    f"Zip of every result ({len(results)} filters: float rasters, PNGs, metrics)",
+    data=state["zip"],
+    file_name=f"{stem(name)}_speckle_results.zip",
+    mime="application/zip",
+    key=f"{KEY}_zip",
 )
