@@ -376,7 +376,7 @@ download_buttons(
 def _all_results_zip(_rows) -> bytes:
     files = []
     lines = [f"Speckle filtering of {name} ({raster.width}x{raster.height}, {raster.bands} band(s), read as {unit})."]
-    for r, (label, img) in zip(results, panels[1:]):
+    for r, (_label, img) in zip(results, panels[1:]):
         files += [(f"{stem(name)}_{r.name}.tif", _result_tif(r)), (f"{stem(name)}_{r.name}.png", sio.encode_png(img))]
         lines.append(f"{stem(name)}_{r.name}.tif / .png: {r.label} ({r.params or 'defaults'}), {unit} float / display")
     files.append((f"{stem(name)}_comparison.png", sio.encode_png(sio.comparison_image(panels))))
