@@ -61,10 +61,15 @@ def pick_inputs(
         names = [n for n, _ in samples]
         paths = dict(samples)
         index = names.index(default_sample) if default_sample in names else 0
+        # a value the page put in session state (e.g. super-resolution's reference following the LR sample) wins;
+        # giving the widget a default as well makes Streamlit log a warning, so the default goes only when unset
+        preset = f"{key}_sample" in st.session_state
         if multiple:
-            chosen = st.multiselect(f"{label}: bundled samples", names, default=[names[index]], key=f"{key}_sample")
+            default = {} if preset else {"default": [names[index]]}
+            chosen = st.multiselect(f"{label}: bundled samples", names, key=f"{key}_sample", **default)
         else:
-            chosen = [st.selectbox(f"{label}: bundled sample", names, index=index, key=f"{key}_sample")]
+            first = {} if preset else {"index": index}
+            chosen = [st.selectbox(f"{label}: bundled sample", names, key=f"{key}_sample", **first)]
         return [(n, paths[n].read_bytes()) for n in chosen if n]
     if mode == "Upload":
         files = st.file_uploader(

@@ -9,9 +9,7 @@ from core import superres as sr
 from core.compute import DEVICES, resolve_device
 from core.files import digest_bytes, digest_file, save_upload
 from pages.components import (
-    compare_view,
     download_buttons,
-    image_grid,
     pick_inputs,
     progress_bar,
     read_input,
@@ -19,6 +17,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.viewer import show_images
 
 KEY = "superres"
 DEMO = catalog.superres_demo()
@@ -161,8 +160,8 @@ label = {"rgtgan": "RGTGAN", "rrsgan": "RRSGAN"}.get(getattr(model, "arch_name",
 panels = [("Bicubic ×4", bic_u8), (f"{label} ×4", sr_u8)]
 if result.hr is not None:
     panels.append(("True HR", to_u8(result.hr)))
-image_grid(panels, columns=len(panels))
-compare_view(bic_u8, sr_u8, labels=("Bicubic ×4", f"{label} ×4"), key=f"{KEY}_cmp")
+out_geo = sr.output_geo(lr_r.geo)
+show_images([sio.view.display_panel(img, name, out_geo) for name, img in panels], f"{KEY}_cmp")
 
 if result.metrics:
     b, m = result.metrics["bicubic"], result.metrics["model"]
@@ -174,10 +173,14 @@ if result.metrics:
     c4.metric(f"SSIM {label}", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
 
 bands = 1 if lr_r.bands == 1 else 3
-geo = sr.output_geo(lr_r.geo)
+geo = out_geo
 out = sr.to_output(result.sr, bands)
 base = stem(lr_in[0][0])
 comparison = sio.comparison_image(panels)
+st.caption(
+    f"Downloads: the {label} ×4 result of {lr_in[0][0]} as PNG and as GeoTIFF (georeference scaled ×4 when the "
+    "LR image had one), and the comparison of every panel above as one PNG."
+)
 download_buttons(
     [
         ("Super-resolved PNG", sio.encode_png(out), f"{base}_x4.png", "image/png"),

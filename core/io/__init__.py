@@ -19,6 +19,7 @@ Everything is re-exported here: `from core import io as sio` and `from core.io i
 
 from pathlib import Path
 
+from core.io import view  # (viewer data: decimation, colour maps, histograms, footprints)
 from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_window, stream_filter
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
@@ -96,4 +97,5 @@ __all__ = [
     "write_image",
     "write_png",
     "zip_bytes",
+    "view",
 ]
