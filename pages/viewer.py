@@ -93,7 +93,13 @@ def linked_figure(panels: list[ViewPanel], colormap: str | None = None, height: 
                 ),
             }
         )
-    fig.update_layout(height=height * rows, margin=dict(l=10, r=40, t=40, b=10), dragmode="zoom", hovermode="closest")
+    fig.update_layout(
+        height=height * rows,
+        margin=dict(l=10, r=40, t=40, b=10),
+        dragmode="zoom",
+        hovermode="closest",
+        uirevision="keep",  # a rerun (or a polling fragment) keeps the user's zoom
+    )
     return fig
 
 

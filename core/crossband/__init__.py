@@ -79,6 +79,7 @@ from core.crossband.images import (
     result_geo,
     to_display,
     to_tensor,
+    value_histograms,
     write_result_image,
 )
 from core.crossband.style import folder_images, gram_from_folder, images_key, style_from_image, style_from_path
@@ -131,6 +132,7 @@ __all__ = [
     "parse_pairs",
     "random_extractor",
     "read_display",
+    "value_histograms",
     "resolve_layers",
     "resolved_options",
     "result_geo",
