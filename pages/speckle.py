@@ -24,7 +24,7 @@ from core.speckle.compare import (
     metrics_table,
     shown_params,
 )
-from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, scene_size, start_scene_job
+from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, decimated_results, scene_size, start_scene_job
 from pages.components import (
     compare_view,
     download_buttons,
@@ -99,7 +99,8 @@ def _preview(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 def large_scene(path: Path) -> None:
-    """Preview, one classic filter streamed into a COG by a background job, progress and a download."""
+    """Preview, several classic filters streamed into COGs by one background job (one read of the scene),
+    named phases with time left, then metrics and the comparison on the decimated results, and downloads."""
     try:
         h, w = scene_size(path, swath=None)
         with sio.open_source(path) as src:
@@ -111,34 +112,85 @@ def large_scene(path: Path) -> None:
     if path.is_file():
         st.image(_preview(decimated_read(path), kind), caption="decimated preview", width="stretch")
     classic = [n for n, s in sp.FILTERS.items() if not s.deep]
-    fname = st.selectbox("Filter", classic, index=classic.index("lee"), key=f"{KEY}_scene_filter",
-                         format_func=lambda n: sp.FILTERS[n].label)  # fmt: skip
-    spec = sp.FILTERS[fname]
-    values = {p.name: _param_widget(f"scene_{fname}", p) for p in spec.params}
+    fnames = st.multiselect(
+        "Filters (one read of the scene for all of them)",
+        classic,
+        default=["lee"],
+        key=f"{KEY}_scene_filters",
+        format_func=lambda n: sp.FILTERS[n].label,
+    )
+    chosen_params = {}
+    cols = st.columns(max(1, min(3, len(fnames))))
+    for i, fname in enumerate(fnames):
+        with cols[i % len(cols)].expander(sp.FILTERS[fname].label, expanded=True):
+            values = {p.name: _param_widget(f"scene_{fname}", p) for p in sp.FILTERS[fname].params}
+        chosen_params[fname] = {k: v for k, v in values.items() if v is not None}
     job = st.session_state.get(f"{KEY}_scene_job")
-    if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run"):
-        out = upload_root() / "results" / f"{stem(path.name)}_{fname}_cog.tif"
-        params = {k: v for k, v in values.items() if v is not None}
-        job = start_scene_job(path, out, fname, params)
+    if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run", disabled=not fnames):
+        outputs = {f: upload_root() / "results" / f"{stem(path.name)}_{f}_cog.tif" for f in fnames}
+        job = start_scene_job(path, outputs, chosen_params)
         st.session_state[f"{KEY}_scene_job"] = job
-    if job is not None:
+    if job is not None and not job.finished:
         _scene_job_status()
+    elif job is not None:
+        _scene_job_done(job)
 
 
 @st.fragment(run_every=1.0)
 def _scene_job_status() -> None:
+    """Polls the running job each second; when it ends, one full rerun shows the results (no more polling)."""
     job = st.session_state.get(f"{KEY}_scene_job")
     if job is None:
         return
+    if job.finished:
+        st.rerun()
+    labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
+    st.progress(job.fraction, text=f"{labels}: {job.status_text()}")
+
+
+def _scene_job_done(job) -> None:
     if job.error:
         st.error(job.error)
         return
-    st.progress(job.fraction, text=f"{job.filter_name}: block {job.done}/{job.total or '?'}")
-    if job.finished and job.output.exists():
-        show_notes(job.notes)
-        st.image(_preview(decimated_read(job.output), "intensity"), caption="result (from its overviews)")
-        with open(job.output, "rb") as fh:
-            st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
+    labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
+    st.progress(1.0, text=f"{labels}: done in {job.elapsed_s:.0f} s")
+    show_notes(job.notes)
+    if all(p.exists() for p in job.outputs.values()):
+        _scene_results(job)
+
+
+def _scene_results(job) -> None:
+    """Metrics and the comparison on the decimated results (not the full resolution: said so), and downloads."""
+    try:
+        src, outs = decimated_results(job)
+    except Exception:  # noqa: BLE001 - a product folder has no decimated read; the downloads still work
+        src, outs = None, {}
+    if src is not None and outs:
+        results = [FilterResult(f, sp.FILTERS[f].label, {}, o) for f, o in outs.items()]
+        names = job.band_names if len(job.band_names) == (1 if src.ndim == 2 else src.shape[2]) else None
+        names = names or [f"band {i + 1}" for i in range(1 if src.ndim == 2 else src.shape[2])]
+        step = max(1, round(scene_size(job.outputs[job.filter_name])[1] / src.shape[1]))
+        try:
+            region, how = enl_region(src if src.ndim == 2 else src[..., 0], min(32, *src.shape[:2]), names[0])
+            st.subheader("Metrics (decimated result)")
+            st.dataframe(metrics_table(src, results, region, names), hide_index=True, width="stretch")
+            st.caption(
+                f"Measured on about every {step}th pixel of the scene (the overviews), not at full resolution: ENL "
+                f"over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}"
+                f" of that grid ({how})."
+            )
+        except UserError as exc:
+            st.error(str(exc))
+        limits = sp.display_limits(src)
+        views = [sp.view_panel(src, "Input (decimated)", limits)] + [
+            sp.view_panel(r.intensity, r.label, limits) for r in results
+        ]
+        show_images(views, f"{KEY}_scene_view", columns=3)
+    st.caption("Each download is one filter's whole-scene result (Cloud-Optimized GeoTIFF, input's units).")
+    cols = st.columns(len(job.outputs))
+    for col, (f, path) in zip(cols, job.outputs.items()):
+        with open(path, "rb") as fh:
+            col.download_button(f"{sp.FILTERS[f].label}: COG", fh, path.name, "image/tiff", key=f"{KEY}_scene_dl_{f}")
 
 
 with st.expander("Large scene or Sentinel-1 product on the server"):

@@ -190,3 +190,30 @@ def test_image_smaller_than_the_window_is_refused_with_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "smaller than the 7x7 window" in err
     assert not (tmp_path / out).exists()
+
+
+def test_several_filters_share_one_read_and_each_equals_in_memory(scene_tif, tmp_path, monkeypatch):
+    """One pass over the scene for Lee (halo 3), the median (halo 6) and boxcar: each output equals its in-memory
+    result although the windows are read once with the largest halo; phases are named in order."""
+    names = ["lee", "median", "boxcar"]
+    reads = []
+    real_read = sio.Source.read
+
+    def counting_read(self, win, *a, **k):
+        reads.append(win)
+        return real_read(self, win, *a, **k)
+
+    phases = []
+    runs = [(n, PARAMS[n], tmp_path / f"{n}.tif") for n in names]
+    with sio.open_source(scene_tif) as src:
+        monkeypatch.setattr(sio.Source, "read", counting_read)
+        sps.stream_despeckle_many(src, runs, block=32, phase=phases.append)
+    blocks = len(list(sio.iter_windows(101, 77, 32)))
+    sample_reads = len(reads) - blocks
+    assert blocks == 12 and 0 <= sample_reads <= 2 * len(names) + 2  # the blocks once, not once per filter
+    for n in names:
+        expected = sp.despeckle_raster(sio.read_raster(scene_tif), n, **PARAMS[n]).data
+        with rasterio.open(tmp_path / f"{n}.tif") as ds:
+            got = np.moveaxis(ds.read(), 0, -1)
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+    assert phases[0].startswith("reading the scene") and "filtering blocks" in phases

@@ -20,7 +20,7 @@ Everything is re-exported here: `from core import io as sio` and `from core.io i
 from pathlib import Path
 
 from core.io import view  # (viewer data: decimation, colour maps, histograms, footprints)
-from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_window, stream_filter
+from core.io.blocks import BlockWriter, Window, WindowRead, iter_windows, read_window, stream_filter, stream_filters
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
 from core.io.products import CALIBRATIONS, Source, describe, format_description, open_source
@@ -86,6 +86,7 @@ __all__ = [
     "render_dualpol",
     "render_intensity",
     "stream_filter",
+    "stream_filters",
     "stretch",
     "to_db",
     "to_intensity",

@@ -159,41 +159,71 @@ def stream_filter(
     cog: bool = False,
     band_names: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> Path:
     """Apply `fn` to every window (grown by `halo`, clipped at the edges) and write the cores block by block.
 
     `fn` takes the (h', w') or (h', w', C) window and returns an array of the same height and width (any band
     count); it must depend only on pixels within `halo` of each output pixel, and then the result equals
     fn(whole image). `progress(done, total)` is called after each block. Peak memory: a few windows."""
+    return stream_filters(src, [(dst, fn)], halo, block, dtype, cog, band_names, progress, phase)[0]
+
+
+def stream_filters(
+    src: str | os.PathLike | Source,
+    outputs: list[tuple[str | os.PathLike, Callable[[np.ndarray], np.ndarray]]],
+    halo: int,
+    block: int = 512,
+    dtype: np.dtype | str | None = None,
+    cog: bool = False,
+    band_names: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """`stream_filter` for several functions sharing one read: each window is read once (with the largest halo
+    any of them needs; a function that looks less far gets the same core values) and every (dst, fn) writes its
+    own file. `phase(text)` says when the blocks are done and the COG overviews are being built."""
     own = not isinstance(src, Source)
     source: Source = src if isinstance(src, Source) else open_source(src)
+    writers: list[BlockWriter | None] = [None] * len(outputs)
+    opened: list[BlockWriter] = []
     try:
         windows = list(iter_windows(source.height, source.width, block))
-        writer: BlockWriter | None = None
         try:
             for k, win in enumerate(windows):
                 wr = read_window(source, win, halo)
-                out = np.asarray(fn(wr.data))
-                if out.shape[:2] != wr.data.shape[:2]:
-                    raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
-                out = out[wr.core]
-                if writer is None:
-                    count = 1 if out.ndim == 2 else out.shape[2]
-                    names = band_names or (source.band_names if count == source.count else None)
-                    writer = BlockWriter(
-                        dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog
-                    )
-                    writer.__enter__()
-                writer.write(win, out)
+                for i, (dst, fn) in enumerate(outputs):
+                    out = np.asarray(fn(wr.data))
+                    if out.shape[:2] != wr.data.shape[:2]:
+                        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
+                    out = out[wr.core]
+                    writer = writers[i]
+                    if writer is None:
+                        count = 1 if out.ndim == 2 else out.shape[2]
+                        names = band_names or (source.band_names if count == source.count else None)
+                        writer = BlockWriter(
+                            dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog
+                        )
+                        writer.__enter__()
+                        writers[i] = writer
+                        opened.append(writer)
+                    writer.write(win, out)
                 if progress is not None:
                     progress(k + 1, len(windows))
         except BaseException as err:
-            if writer is not None:
-                writer.__exit__(type(err), err, err.__traceback__)
+            for w in opened:
+                w.__exit__(type(err), err, err.__traceback__)
             raise
-        if writer is not None:
-            writer.__exit__(None, None, None)
+        for n, w in enumerate(opened):
+            if phase is not None and cog:
+                phase(f"building overviews ({n + 1}/{len(opened)}: {w.path.name})")
+            try:
+                w.__exit__(None, None, None)
+            except BaseException as err:  # the files not finished yet are removed too
+                for rest in opened[n + 1 :]:
+                    rest.__exit__(type(err), err, err.__traceback__)
+                raise
     finally:
         if own:
             source.close()
-    return Path(dst)
+    return [Path(dst) for dst, _ in outputs]

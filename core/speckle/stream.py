@@ -37,13 +37,33 @@ def stream_despeckle(
 ) -> Path:
     """Filter every band of `src` with filter `name` into the GeoTIFF `dst`, keeping its georeference. A warning
     is appended to `notes` when the whole output holds one value (core.io.constant_output_note)."""
-    spec = filter_spec(name)
-    if spec.deep:
-        raise UserError("MERLIN runs on the whole image in memory; write a .png or crop the scene (streaming: later).")
-    params = check_params(spec, params)
-    check_size(src.height, src.width, spec, params)
+    return stream_despeckle_many(src, [(name, params, dst)], cog, block, progress, notes)[0]
+
+
+def stream_despeckle_many(
+    src: sio.Source,
+    runs: list[tuple[str, dict, str | os.PathLike]],
+    cog: bool = False,
+    block: int = STREAM_BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+    notes: list[str] | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Several filters over one read of the scene: `runs` is [(filter name, params, output path)]. Each window is
+    read once with the largest halo any filter needs; each filter writes its own GeoTIFF (COG with `cog`).
+    `phase(text)` names what is happening: the scene statistics, the blocks, the overviews."""
     kind = src.kind
     nodata = src.geo.nodata
+    checked = []
+    for name, params, dst in runs:
+        spec = filter_spec(name)
+        if spec.deep:
+            raise UserError(
+                "MERLIN runs on the whole image in memory; write a .png or crop the scene (streaming: later)."
+            )
+        p = check_params(spec, params)
+        check_size(src.height, src.width, spec, p)
+        checked.append((spec, p, Path(dst)))
 
     def band_of(data: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
         raw = data if data.ndim == 2 else data[..., b]
@@ -53,21 +73,52 @@ def stream_despeckle(
             ok &= raw != nodata
         return x, ok
 
+    if phase is not None:
+        phase("reading the scene: looking for valid pixels")
     if not any(_any_valid(src, band_of, b) for b in range(src.count)):
         raise UserError(f"{src.name} holds no valid pixels (all NaN, infinite or nodata); check the export.")
-    per_band = []
-    for b in range(src.count):
-
-        def read_band(win: sio.Window, b: int = b) -> tuple[np.ndarray, np.ndarray]:
-            return band_of(src.read(win), b)
-
-        per_band.append(scene_params(spec, params, read_band, src.height, src.width))
     fill = np.float32(nodata) if nodata is not None and np.isfinite(nodata) else np.float32(np.nan)
-    value_range = [np.inf, -np.inf]  # over every output window: a blank result is told, as in memory
+    outputs, ranges = [], []
+    for spec, params, dst in checked:
+        if phase is not None:
+            phase(f"reading the scene: statistics for {spec.label} (sample windows)")
+        per_band = []
+        for b in range(src.count):
+
+            def read_band(win: sio.Window, b: int = b) -> tuple[np.ndarray, np.ndarray]:
+                return band_of(src.read(win), b)
+
+            per_band.append(scene_params(spec, params, read_band, src.height, src.width))
+        value_range = [np.inf, -np.inf]  # over every output window: a blank result is told, as in memory
+        ranges.append(value_range)
+        outputs.append(
+            (dst, _block_filter(spec, params, per_band, src.count, band_of, kind, fill, nodata, value_range))
+        )
+
+    import rasterio  # only streaming needs it here
+
+    if phase is not None:
+        phase("filtering blocks")
+    # GDAL's block cache defaults to 5 % of the RAM and would fill with blocks already written: cap it, so the
+    # peak stays a few windows whatever the scene (measured in bench/scene.py)
+    reach = max(halo(spec, params) for spec, params, _ in checked)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+        out = sio.stream_filters(src, outputs, halo=reach, block=block, cog=cog, progress=progress, phase=phase)
+    if notes is not None:
+        for value_range, (_, _, dst) in zip(ranges, checked):
+            if np.isfinite(value_range[0]):
+                blank = sio.constant_output_note(np.array(value_range, np.float32), dst.name)
+                if blank:
+                    notes.append(blank)
+    return out
+
+
+def _block_filter(spec, params, per_band, count, band_of, kind, fill, nodata, value_range):
+    """The per-window function of one filter (every band, values back in the input's kind, nodata kept)."""
 
     def fn(data: np.ndarray) -> np.ndarray:
         planes = []
-        for b in range(src.count):
+        for b in range(count):
             x, ok = band_of(data, b)
             res = filter_band(spec, params, x, ok, scene=per_band[b]) if ok.any() else np.full(x.shape, np.nan)
             out = sio.from_intensity(res, kind)
@@ -83,17 +134,7 @@ def stream_despeckle(
             value_range[1] = max(value_range[1], float(result[finite].max()))
         return result
 
-    import rasterio  # only streaming needs it here
-
-    # GDAL's block cache defaults to 5 % of the RAM and would fill with blocks already written: cap it, so the
-    # peak stays a few windows whatever the scene (measured in bench/scene.py)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-        out = sio.stream_filter(src, dst, fn, halo=halo(spec, params), block=block, cog=cog, progress=progress)
-    if notes is not None and np.isfinite(value_range[0]):
-        blank = sio.constant_output_note(np.array(value_range, np.float32), Path(dst).name)
-        if blank:
-            notes.append(blank)
-    return out
+    return fn
 
 
 def _any_valid(src: sio.Source, band_of, b: int) -> bool:
