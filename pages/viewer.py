@@ -49,8 +49,14 @@ def linked_figure(panels: list[ViewPanel], colormap: str | None = None, height: 
     n = len(panels)
     cols = max(1, min(columns, n))
     rows = -(-n // cols)
+    scaled = [p for p in panels if p.z is not None]
+    shared = len({(p.unit, p.limits) for p in scaled}) == 1  # one colour bar for all, at the right
     fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[p.label for p in panels], horizontal_spacing=0.08, vertical_spacing=0.08
+        rows=rows,
+        cols=cols,
+        subplot_titles=[p.label for p in panels],
+        horizontal_spacing=0.03 if shared else 0.08,
+        vertical_spacing=0.08,
     )
     for i, p in enumerate(panels, start=1):
         r, c = divmod(i - 1, cols)
@@ -65,11 +71,12 @@ def linked_figure(panels: list[ViewPanel], colormap: str | None = None, height: 
                 colorscale=cview.colorscale(colormap or p.colormap),
                 zmin=p.limits[0],
                 zmax=p.limits[1],
+                showscale=not shared or p is scaled[-1],
                 colorbar=dict(
                     title=dict(text=p.unit, side="right"),
-                    x=xdom[1] + 0.005,
-                    y=(ydom[0] + ydom[1]) / 2,
-                    len=0.9 * (ydom[1] - ydom[0]),
+                    x=1.01 if shared else xdom[1] + 0.005,
+                    y=0.5 if shared else (ydom[0] + ydom[1]) / 2,
+                    len=0.8 if shared else 0.8 * (ydom[1] - ydom[0]),
                     thickness=12,
                 ),
                 hovertemplate=_hovertemplate(p),
@@ -93,8 +100,10 @@ def linked_figure(panels: list[ViewPanel], colormap: str | None = None, height: 
                 ),
             }
         )
+    h0, w0 = panels[0].shape
+    per_panel = float(np.clip(900 / cols * h0 / max(w0, 1), 220, height))  # about a 900 px wide main column
     fig.update_layout(
-        height=height * rows,
+        height=int(per_panel * rows + 60),
         margin=dict(l=10, r=40, t=40, b=10),
         dragmode="zoom",
         hovermode="closest",

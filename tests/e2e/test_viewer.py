@@ -68,3 +68,35 @@ def test_map_of_a_georeferenced_result_opens_offline(page, app_url, tmp_path, ut
     page.wait_for_timeout(1500)
     assert deck.locator("canvas").count() >= 1
     assert "drawn on its footprint" in page.inner_text("body")
+
+
+def test_large_scene_job_with_two_filters_shows_metrics(page, app_url, tmp_path, utm_geo):
+    rng = np.random.default_rng(3)
+    scene = np.where(np.arange(300)[None, :] < 150, 0.05, 0.3) * np.ones((260, 1))
+    path = tmp_path / "big_scene.tif"
+    sio.write_geotiff(path, (scene * rng.gamma(1.0, 1.0, scene.shape)).astype(np.float32), utm_geo)
+    open_page(page, app_url, "speckle")
+    page.get_by_text("Large scene or Sentinel-1 product on the server").click()
+    field = page.get_by_label(re.compile("^Path"))
+    field.fill(str(path))
+    field.press("Enter")
+    wait_idle(page)
+    page.get_by_text("big_scene.tif: 300×260").wait_for()
+    multiselect = page.locator('[data-testid="stMultiSelect"]').first
+    multiselect.click()
+    page.keyboard.type("Refined")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    page.get_by_role("button", name="Filter the whole scene").click()
+    page.get_by_text("Metrics (decimated result)").wait_for()
+    wait_idle(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the metrics table
+    body = page.inner_text("body")
+    assert "Lee, Refined Lee: done in" in body  # one run, both filters
+    assert "Lee: COG" in body and "Refined Lee: COG" in body and "Error" not in body
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Refined Lee: COG").click()
+    out = tmp_path / "refined.tif"
+    dl.value.save_as(out)
+    assert sio.read_raster(out).data.shape == (260, 300)
