@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +171,7 @@ def stream_filter(
 
 def stream_filters(
     src: str | os.PathLike | Source,
-    outputs: list[tuple[str | os.PathLike, Callable[[np.ndarray], np.ndarray]]],
+    outputs: Sequence[tuple[str | os.PathLike, Callable[[np.ndarray], np.ndarray]]],
     halo: int,
     block: int = 512,
     dtype: np.dtype | str | None = None,

@@ -96,7 +96,10 @@ def start_scene_job(
     """Stream `source` through one filter (`name`, `params`, `output`) or several ({name: params}, {name: output})
     into COGs in a background thread; every window of the scene is read once for all of them."""
     filters = {name: dict(params or {})} if isinstance(name, str) else {k: dict(v) for k, v in name.items()}
-    outputs = {name: Path(output)} if isinstance(name, str) else {k: Path(output[k]) for k in filters}  # type: ignore[index]
+    if isinstance(output, dict):
+        outputs = {k: Path(output[k]) for k in filters}
+    else:
+        outputs = {next(iter(filters)): Path(output)}
     job = SceneJob(Path(source), outputs)
 
     def progress(done: int, total: int) -> None:

@@ -10,7 +10,7 @@ from the same sample the in-memory path uses. Values are written back in the inp
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ def stream_despeckle(
 
 def stream_despeckle_many(
     src: sio.Source,
-    runs: list[tuple[str, dict, str | os.PathLike]],
+    runs: Sequence[tuple[str, dict, str | os.PathLike]],
     cog: bool = False,
     block: int = STREAM_BLOCK,
     progress: Callable[[int, int], None] | None = None,
