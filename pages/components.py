@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import catalog, roots
+from core import catalog, recent, roots
 from core import io as sio
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, digest_bytes
@@ -243,6 +243,19 @@ def run_guarded(fn: Callable, *args, **kwargs):
     except MemoryError:
         st.error("Out of memory; use a smaller tile or batch, or a smaller image.")
         return None
+
+
+def session_token() -> str:
+    """This browser's token for its pages' last results (core.recent), kept in the URL as ?session=… so that a
+    reload (a new Streamlit session) finds them; made once per session when the URL has none."""
+    token = st.session_state.get("recent_token")
+    if token is None:
+        given = st.query_params.get("session")
+        token = given if recent.valid_token(given) else recent.new_token()
+        st.session_state["recent_token"] = token
+    if st.query_params.get("session") != token:
+        st.query_params["session"] = token
+    return token
 
 
 def show_notes(notes: Iterable[str | None]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from core import io as sio
+from core import recent
 from core import speckle as sp
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
@@ -32,6 +33,7 @@ from pages.components import (
     progress_bar,
     read_input,
     run_guarded,
+    session_token,
     show_notes,
     stem,
 )
@@ -251,6 +253,13 @@ def _merlin_network(variant: str, device: str, weights_sha: str):
     return sp.load_merlin(variant, device)
 
 
+def json_safe(meta: dict) -> dict:
+    """The metadata as JSON keeps it (numbers and text; anything else as its text)."""
+    import json
+
+    return json.loads(json.dumps(meta, default=str))
+
+
 def _weights_sha(variant: str) -> str:
     return digest_file(sp.merlin_weights_path(variant))
 
@@ -345,6 +354,17 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
             results.append(FilterResult(fname, spec.label, shown_params(spec, kwargs), out))
     update(1.0, "done")
     st.session_state[f"{KEY}_results"] = {"input": input_id, "results": results, "notes": notes}
+    if results:  # kept for a reload of this browser (core.recent)
+        meta = {"input": input_id, "notes": notes, "results": [[r.name, r.label, r.params] for r in results]}
+        recent.save(session_token(), KEY, json_safe(meta), {f"r{i}": r.intensity for i, r in enumerate(results)})
+
+if f"{KEY}_results" not in st.session_state:  # a reload: the last result of this browser, if it was on this input
+    kept = recent.load(session_token(), KEY)
+    if kept is not None and kept[0].get("input") == input_id:
+        meta, arrays = kept
+        restored = [FilterResult(n, lab, p, arrays[f"r{i}"]) for i, (n, lab, p) in enumerate(meta["results"])]
+        st.session_state[f"{KEY}_results"] = {"input": input_id, "results": restored, "notes": meta["notes"]}
+        st.caption(":material/history: The last result of this page in this browser, kept across the reload.")
 
 state = st.session_state.get(f"{KEY}_results")
 if not state or state["input"] != input_id or not state["results"]:
