@@ -388,7 +388,10 @@ def monitor() -> None:
     if latest.exists():
         samples_png = sio.read_raster(latest).data
         show_images(
-            [sio.view.display_panel(samples_png, "Validation samples (SAR | generated | optical)")], f"{KEY}_val"
+            [sio.view.display_panel(samples_png, "latest epoch")],
+            f"{KEY}_val",
+            caption="Validation samples (SAR | generated | optical), latest epoch: 8-bit display values as saved. "
+            "Drag to zoom, double-click to reset.",
         )
     with st.expander("Process output"):
         st.code(jobs.output_tail(run, 3000) or "(no output yet)")

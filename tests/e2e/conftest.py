@@ -113,9 +113,13 @@ def app_url(tmp_path_factory):
 
 
 def server_log_problems(text: str) -> list[str]:
-    """Lines of a server log that report a warning, an error or a traceback."""
-    marks = ("WARNING", "Warning:", "ERROR", "Traceback (most recent call last)")
-    return [line for line in text.splitlines() if any(m in line for m in marks)]
+    """Lines of a server log that report a warning, an error or a traceback (colour codes removed first: Streamlit
+    prints tracebacks with rich, one escape sequence between every word)."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    marks = ("WARNING", "Warning:", "ERROR", "Error:", "Traceback")
+    return [line.strip() for line in plain.splitlines() if any(m in line for m in marks)]
 
 
 @pytest.fixture(scope="session")
