@@ -217,3 +217,31 @@ def test_several_filters_share_one_read_and_each_equals_in_memory(scene_tif, tmp
             got = np.moveaxis(ds.read(), 0, -1)
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
     assert phases[0].startswith("reading the scene") and "filtering blocks" in phases
+
+
+def test_scene_job_runs_two_filters_names_its_phases_and_compares_decimated(scene_tif, tmp_path):
+    import time
+
+    from core.speckle import jobs
+
+    outs = {"lee": tmp_path / "lee.tif", "boxcar": tmp_path / "box.tif"}
+    job = jobs.start_scene_job(scene_tif, outs, {"lee": PARAMS["lee"], "boxcar": PARAMS["boxcar"]})
+    seen = set()
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < 60:
+        seen.add(job.status_text().split(" · ")[0])
+        time.sleep(0.005)
+    assert job.error is None and job.phase == "done" and job.done == job.total > 0
+    assert any(p.startswith("reading the scene") or p == "starting" for p in seen)  # named from the start
+    elapsed = job.elapsed_s
+    time.sleep(0.05)
+    assert job.elapsed_s == elapsed  # frozen once finished
+    src, results = jobs.decimated_results(job, size=40)
+    full = sio.read_raster(scene_tif)
+    step = -(-101 // 40)  # decimated_read: at most 40 px on the long side, nearest neighbour
+    for name in outs:
+        expected = sp.despeckle_raster(full, name, **PARAMS[name]).data
+        with rasterio.open(outs[name]) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            np.testing.assert_allclose(np.moveaxis(ds.read(), 0, -1), expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+        assert results[name].shape[:2] == src.shape[:2] and src.shape[0] == 101 // step
