@@ -258,6 +258,21 @@ def session_token() -> str:
     return token
 
 
+def keep_result(page: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Keep a page's last result for a reload of this browser (core.recent; meta must be JSON, arrays plain)."""
+    import json
+
+    recent.save(session_token(), page, json.loads(json.dumps(meta, default=str)), arrays)
+
+
+def kept_result(page: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The page's last result kept for this browser's link, or None."""
+    return recent.load(session_token(), page)
+
+
+KEPT_CAPTION = ":material/history: The last result of this page in this browser, kept across the reload."
+
+
 def show_notes(notes: Iterable[str | None]) -> None:
     for n in notes:
         if n:

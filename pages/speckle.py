@@ -27,6 +27,7 @@ from core.speckle.compare import (
 )
 from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, decimated_results, scene_size, start_scene_job
 from pages.components import (
+    KEPT_CAPTION,
     compare_view,
     download_buttons,
     pick_inputs,
@@ -364,7 +365,7 @@ if f"{KEY}_results" not in st.session_state:  # a reload: the last result of thi
         meta, arrays = kept
         restored = [FilterResult(n, lab, p, arrays[f"r{i}"]) for i, (n, lab, p) in enumerate(meta["results"])]
         st.session_state[f"{KEY}_results"] = {"input": input_id, "results": restored, "notes": meta["notes"]}
-        st.caption(":material/history: The last result of this page in this browser, kept across the reload.")
+        st.caption(KEPT_CAPTION)
 
 state = st.session_state.get(f"{KEY}_results")
 if not state or state["input"] != input_id or not state["results"]:

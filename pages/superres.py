@@ -9,7 +9,10 @@ from core import superres as sr
 from core.compute import DEVICES, resolve_device
 from core.files import digest_bytes, digest_file, save_upload
 from pages.components import (
+    KEPT_CAPTION,
     download_buttons,
+    keep_result,
+    kept_result,
     pick_inputs,
     progress_bar,
     read_input,
@@ -145,6 +148,16 @@ if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
     result = run_guarded(sr.superres_rasters, lr_r, ref_r, model, hr_r, device, int(tile), sr.DEFAULT_OVERLAP, bar)
     if result is not None:
         st.session_state[f"{KEY}_result"] = (run_id, result)
+        arrays = {"bicubic": result.bicubic, "sr": result.sr, **({"hr": result.hr} if result.hr is not None else {})}
+        keep_result(KEY, {"run_id": run_id, "metrics": result.metrics, "notes": result.notes}, arrays)
+
+if f"{KEY}_result" not in st.session_state:  # a reload: this browser's last result, if made from the same inputs
+    kept = kept_result(KEY)
+    if kept is not None and kept[0].get("run_id") == run_id:
+        meta, arrays = kept
+        restored = sr.SRResult(arrays["bicubic"], arrays["sr"], arrays.get("hr"), meta["metrics"], meta["notes"])
+        st.session_state[f"{KEY}_result"] = (run_id, restored)
+        st.caption(KEPT_CAPTION)
 
 stored = st.session_state.get(f"{KEY}_result")
 if not stored or stored[0] != run_id:

@@ -44,3 +44,22 @@ def test_speckle_results_come_back_after_a_reload(tmp_path, monkeypatch):
 
     other = app_test("speckle.py").run()  # a fresh browser (no token): no result
     assert "speckle_results" not in other.session_state
+
+
+def test_superres_result_comes_back_after_a_reload(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAR_STUDIO_UPLOADS", str(tmp_path))
+    at = app_test("superres.py").run()
+    at.button(key="superres_run").click().run()
+    assert not at.exception
+    token = at.query_params["session"]
+    token = token[0] if isinstance(token, list) else token
+    first = at.session_state["superres_result"][1]
+
+    again = app_test("superres.py")
+    again.query_params["session"] = token
+    again.run()
+    assert not again.exception
+    restored = again.session_state["superres_result"][1]
+    np.testing.assert_array_equal(restored.sr, first.sr)
+    assert restored.metrics == first.metrics  # JSON keeps floats exactly (repr round-trips)
+    assert any("kept across the reload" in c.value for c in again.caption)
