@@ -117,11 +117,17 @@ def histogram_figure(panels: list[ViewPanel], height: int = 260):
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    marked: set[tuple[str, float]] = set()
+    shared = len({p.limits for p in panels}) == 1
     for p in panels:
         centres = 0.5 * (p.hist_edges[:-1] + p.hist_edges[1:])
         fig.add_trace(go.Scatter(x=centres, y=p.hist_counts, mode="lines", line_shape="hvh", name=p.label))
         for v, side in zip(p.limits, ("low", "high")):
-            fig.add_vline(x=v, line_dash="dash", line_width=1, annotation_text=f"{p.label}: {side} {v:.2f}")
+            if (side, v) in marked:  # a shared stretch is marked once
+                continue
+            marked.add((side, v))
+            who = "" if shared else f"{p.label}: "
+            fig.add_vline(x=v, line_dash="dash", line_width=1, annotation_text=f"{who}stretch {side} {v:.2f}")
     unit = panels[0].unit if panels else ""
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=unit, yaxis_title="pixels (shown)"
@@ -184,7 +190,11 @@ def show_images(
                     key=f"{key}_swipe_pick",
                 )
             a, b = (p if cmap is None or p.z is None else _with_cmap(p, cmap) for p in (panels[0], panels[other]))
-            st.iframe(slider_html(a.colour_image(), b.colour_image(), (a.label, b.label), height=680), height=700)
+            h, w = a.shape
+            tall = int(min(900, 940 * h / max(w, 1)))  # the main column is about 940 px wide at 1400 px
+            st.iframe(
+                slider_html(a.colour_image(), b.colour_image(), (a.label, b.label), height=tall), height=tall + 16
+            )
     with tabs["Histogram"]:
         st.plotly_chart(histogram_figure(panels), key=f"{key}_hist", config={"displaylogo": False})
     if geo:
