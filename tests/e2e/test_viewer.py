@@ -90,6 +90,7 @@ def test_large_scene_job_with_two_filters_shows_metrics(page, app_url, tmp_path,
     wait_idle(page)
     page.get_by_role("button", name="Filter the whole scene").click()
     page.get_by_text("Metrics (decimated result)").wait_for()
+    page.get_by_role("button", name="Refined Lee: COG").wait_for()  # the last element of the results
     wait_idle(page)
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the metrics table
     body = page.inner_text("body")
