@@ -49,7 +49,7 @@ def save(token: str, page: str, meta: dict, arrays: dict[str, np.ndarray]) -> No
 
     folder = _folder(token)
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
     write_bytes(folder / f"{page}.npz", buf.getvalue())
     write_bytes(folder / f"{page}.json", json.dumps(dict(meta, saved=time.time())).encode())
     _forget_old(folder.parent)
@@ -59,7 +59,7 @@ def load(token: str | None, page: str) -> tuple[dict, dict[str, np.ndarray]] | N
     """`page`'s last result for `token`, or None (no token, nothing saved, or unreadable)."""
     if not valid_token(token) or not _PAGE.match(page):
         return None
-    folder = _folder(token)  # type: ignore[arg-type]
+    folder = _folder(token)
     try:
         meta = json.loads((folder / f"{page}.json").read_text())
         with np.load(folder / f"{page}.npz", allow_pickle=False) as z:
