@@ -57,7 +57,7 @@ def save(token: str, page: str, meta: dict, arrays: dict[str, np.ndarray]) -> No
 
 def load(token: str | None, page: str) -> tuple[dict, dict[str, np.ndarray]] | None:
     """`page`'s last result for `token`, or None (no token, nothing saved, or unreadable)."""
-    if not valid_token(token) or not _PAGE.match(page):
+    if token is None or not valid_token(token) or not _PAGE.match(page):
         return None
     folder = _folder(token)
     try:
