@@ -1,5 +1,7 @@
 """Super-resolution: x4 from a low-resolution image and a sharper reference of the same place (RGTGAN)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import streamlit as st
 
@@ -155,7 +157,13 @@ if f"{KEY}_result" not in st.session_state:  # a reload: this browser's last res
     kept = kept_result(KEY)
     if kept is not None and kept[0].get("run_id") == run_id:
         meta, arrays = kept
-        restored = sr.SRResult(arrays["bicubic"], arrays["sr"], arrays.get("hr"), meta["metrics"], meta["notes"])
+        restored = SimpleNamespace(  # the attributes of the engine's result that this page reads
+            bicubic=arrays["bicubic"],
+            sr=arrays["sr"],
+            hr=arrays.get("hr"),
+            metrics=meta["metrics"],
+            notes=meta["notes"],
+        )
         st.session_state[f"{KEY}_result"] = (run_id, restored)
         st.caption(KEPT_CAPTION)
 
