@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import warnings
 from pathlib import Path
 
 from core.errors import UserError
@@ -83,8 +84,10 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int] | None:
     configure_gdal()
 
     try:
-        with rasterio.open(path) as ds:
-            return int(ds.height), int(ds.width), int(ds.count)
+        with warnings.catch_warnings():  # a PNG or a plain TIFF has no georeference: not worth a warning here
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                return int(ds.height), int(ds.width), int(ds.count)
     except Exception:  # noqa: BLE001 - any failure is reported by the reader with its own sentence
         return None
 

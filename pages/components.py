@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import catalog, roots
+from core import catalog, recent, roots
 from core import io as sio
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES, digest_bytes
@@ -61,10 +61,15 @@ def pick_inputs(
         names = [n for n, _ in samples]
         paths = dict(samples)
         index = names.index(default_sample) if default_sample in names else 0
+        # a value the page put in session state (e.g. super-resolution's reference following the LR sample) wins;
+        # giving the widget a default as well makes Streamlit log a warning, so the default goes only when unset
+        preset = f"{key}_sample" in st.session_state
         if multiple:
-            chosen = st.multiselect(f"{label}: bundled samples", names, default=[names[index]], key=f"{key}_sample")
+            default = {} if preset else {"default": [names[index]]}
+            chosen = st.multiselect(f"{label}: bundled samples", names, key=f"{key}_sample", **default)
         else:
-            chosen = [st.selectbox(f"{label}: bundled sample", names, index=index, key=f"{key}_sample")]
+            first = {} if preset else {"index": index}
+            chosen = [st.selectbox(f"{label}: bundled sample", names, key=f"{key}_sample", **first)]
         return [(n, paths[n].read_bytes()) for n in chosen if n]
     if mode == "Upload":
         files = st.file_uploader(
@@ -157,7 +162,9 @@ def _data_url(img: np.ndarray) -> str:
 def slider_html(
     before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), height: int = 512
 ) -> str:
-    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`."""
+    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`.
+
+    It fills the width it is given (up to `height` pixels tall), however small the images are."""
     h, w = before.shape[:2]
     if after.shape[:2] != (h, w):
         from PIL import Image
@@ -166,7 +173,7 @@ def slider_html(
     labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
     uid = digest_bytes(before.tobytes()[:4096] + after.tobytes()[:4096], 8)
     return f"""
-<div id="c{uid}" style="position:relative;max-width:100%;width:{w}px;aspect-ratio:{w}/{h};user-select:none;">
+<div id="c{uid}" style="position:relative;width:min(100%, {height * w / max(h, 1):.0f}px);aspect-ratio:{w}/{h};user-select:none;">
   <img src="{_data_url(before)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
   <div id="o{uid}" style="position:absolute;inset:0;width:100%;height:100%;clip-path:inset(0 0 0 50%);">
     <img src="{_data_url(after)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
@@ -181,18 +188,23 @@ def slider_html(
 
 
 def compare_view(
-    before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), key: str = "cmp"
+    before: np.ndarray,
+    after: np.ndarray,
+    labels: tuple[str, str] = ("Input", "Output"),
+    key: str = "cmp",
+    panels: list | None = None,
+    caption: str | None = None,
 ) -> None:
-    """Input and output side by side, and a slider view, in two tabs."""
-    tab_side, tab_slider = st.tabs(["Side by side", "Slider"])
-    with tab_side:
-        c1, c2 = st.columns(2)
-        c1.image(before, caption=labels[0], width="stretch")
-        c2.image(after, caption=labels[1], width="stretch")
-    with tab_slider:
-        h, w = before.shape[:2]
-        shown_h = int(min(700, h * min(1.0, 700 / max(w, 1)))) + 20
-        st.iframe(slider_html(before, after, labels), height=shown_h)
+    """Two images in the shared viewer (pages/viewer.py): side by side with linked zoom, swipe, histogram, map.
+
+    `panels` (core.io.view.ViewPanel) carry the values in the file's units; without them the uint8 images are
+    shown as they are (DN / RGB)."""
+    from core.io import view as cview
+    from pages.viewer import show_images
+
+    if panels is None:
+        panels = [cview.display_panel(before, labels[0]), cview.display_panel(after, labels[1])]
+    show_images(panels, key, caption=caption)
 
 
 def image_grid(panels: list[tuple[str, np.ndarray]], columns: int = 3) -> None:
@@ -231,6 +243,34 @@ def run_guarded(fn: Callable, *args, **kwargs):
     except MemoryError:
         st.error("Out of memory; use a smaller tile or batch, or a smaller image.")
         return None
+
+
+def session_token() -> str:
+    """This browser's token for its pages' last results (core.recent), kept in the URL as ?session=… so that a
+    reload (a new Streamlit session) finds them; made once per session when the URL has none."""
+    token = st.session_state.get("recent_token")
+    if token is None:
+        given = st.query_params.get("session")
+        token = given if recent.valid_token(given) else recent.new_token()
+        st.session_state["recent_token"] = token
+    if st.query_params.get("session") != token:
+        st.query_params["session"] = token
+    return token
+
+
+def keep_result(page: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Keep a page's last result for a reload of this browser (core.recent; meta must be JSON, arrays plain)."""
+    import json
+
+    recent.save(session_token(), page, json.loads(json.dumps(meta, default=str)), arrays)
+
+
+def kept_result(page: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The page's last result kept for this browser's link, or None."""
+    return recent.load(session_token(), page)
+
+
+KEPT_CAPTION = ":material/history: The last result of this page in this browser, kept across the reload."
 
 
 def show_notes(notes: Iterable[str | None]) -> None:

@@ -14,7 +14,6 @@ from core.files import digest_file, save_upload
 from pages.components import (
     ROOT,
     SAMPLES,
-    compare_view,
     download_buttons,
     image_grid,
     pick_inputs,
@@ -25,6 +24,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.viewer import show_images
 
 KEY = "crossband"
 GRAM_SAMPLES = SAMPLES / "crossband"
@@ -322,6 +322,58 @@ def loss_frame(history: list, style_weight: float, content_weight: float):
     return pd.DataFrame(cb.loss_log_rows(history, style_weight, content_weight)).set_index("step")
 
 
+def _transfer_figure(result, state) -> None:
+    """What moved: Gram distance to the style at the start and at the end, and the value histograms of the content,
+    the style and the result (with mean, spread and the result's correlation with the content)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    h = result.history
+    after = run_guarded(
+        cb.final_losses,
+        result.image,
+        result.content,
+        state["style"],
+        extractor,
+        result.options.style_layers,
+        result.options.content_layers,
+    )
+    before = h[0]["style"]
+    stats = cb.value_histograms({"content": result.content, "style": state["style_preview"], "result": result.image})
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.3, 0.7], subplot_titles=["Gram distance to the style", "Display values"]
+    )
+    if after is not None:
+        fig.add_trace(
+            go.Bar(x=["content (start)", "result"], y=[before, after["style"]], marker_color=["#888", "#ff4b4b"],
+                   showlegend=False, hovertemplate="%{x}: %{y:.3g}<extra></extra>"),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.update_yaxes(type="log", row=1, col=1)
+    colours = {"content": "#888", "style": "#1f77b4", "result": "#ff4b4b"}
+    for name, s in stats.items():
+        fig.add_trace(
+            go.Scatter(x=s["centres"], y=s["fraction"], mode="lines", line_shape="hvh", name=name,
+                       line=dict(color=colours[name])),
+            row=1, col=2,
+        )  # fmt: skip
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key=f"{KEY}_transfer", config={"displaylogo": False})
+    parts = [f"{n}: mean {s['mean']:.1f}, std {s['std']:.1f}" for n, s in stats.items()]
+    corr = stats["result"]["corr_with_content"]
+    moved = (
+        f"Gram distance {before:.3g} → {after['style']:.3g} ({before / max(after['style'], 1e-30):.0f}× closer)"
+        if after
+        else ""
+    )
+    st.caption(
+        f"{moved}. "
+        + "; ".join(parts)
+        + (f". Correlation of the result with the content: {corr:.3f}" if corr else "")
+        + " (1 = unchanged). See the README on what to expect."
+    )
+
+
 signature = cb.inputs_signature(content, style) if content is not None and style is not None else None
 ready = content is not None and style is not None and bool(style_layers) and bool(content_layers)
 if content is not None and style is not None and not (style_layers and content_layers):
@@ -361,6 +413,8 @@ if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
         on_preview=on_preview,
         name=content_raster.name,
     )
+    preview_slot.empty()  # the result below shows the final image and the loss chart once
+    chart_slot.empty()
     if result is not None:
         st.session_state[f"{KEY}_result"] = {
             "signature": signature,
@@ -383,10 +437,21 @@ if state is not None:
         f"{result.extractor_label}. Style loss {h[0]['style']:.3g} → {h[-1]['style']:.3g} "
         f"({h[0]['style'] / max(h[-1]['style'], 1e-30):.1f}× lower); content loss {h[-1]['content']:.3g}."
     )
-    compare_view(result.content, result.image, labels=("Content", "Generated"), key=f"{KEY}_cmp")
+    geo = state["geo"]
+    views = [
+        sio.view.display_panel(result.content, "Content", geo),
+        sio.view.display_panel(result.image, "Generated", geo),
+    ]
+    if state["style_preview"] is not None:
+        views.append(sio.view.display_panel(state["style_preview"], "Style (target band)"))
+    show_images(views, f"{KEY}_cmp")
+    _transfer_figure(result, state)
     st.line_chart(loss_frame(h, result.options.style_weight, result.options.content_weight), height=220)
     base = f"{stem(state['name'])}_crossband"
-    geo = state["geo"]
+    st.caption(
+        "Downloads: the generated image (display values 0–255) as PNG and as GeoTIFF with the content's "
+        "georeference; content, result and style side by side; the style's Gram statistics."
+    )
     download_buttons(
         [
             ("PNG", sio.encode_png(result.image), f"{base}.png", "image/png"),

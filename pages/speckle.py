@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core import io as sio
-from core import roots
+from core import recent, roots
 from core import speckle as sp
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
@@ -25,20 +25,22 @@ from core.speckle.compare import (
     metrics_table,
     shown_params,
 )
-from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, scene_size, start_scene_job
+from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, decimated_results, scene_size, start_scene_job
 from pages.components import (
+    KEPT_CAPTION,
     compare_view,
     download_buttons,
-    image_grid,
     pick_inputs,
     progress_bar,
     read_input,
     run_guarded,
     server_path_input,
+    session_token,
     show_notes,
     stem,
 )
 from pages.product_prep import product_prep_section
+from pages.viewer import show_images
 
 KEY = "speckle"
 
@@ -86,8 +88,9 @@ def _preview(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 def large_scene(path: Path, confine: Confine) -> None:
-    """Preview, one classic filter streamed into a COG by a background job, progress and a download. `confine`:
-    what GDAL may read for this browser-reached path (core.io.confine)."""
+    """Preview, several classic filters streamed into COGs by one background job (one read of the scene),
+    named phases with time left, then metrics and the comparison on the decimated results, and downloads.
+    `confine`: what GDAL may read for this browser-reached path (core.io.confine)."""
     try:
         h, w = scene_size(path, swath=None, confine=confine)
         with sio.open_source(path, confine=confine) as src:
@@ -100,34 +103,85 @@ def large_scene(path: Path, confine: Confine) -> None:
     if preview is not None:
         st.image(_preview(preview, kind), caption="decimated preview", width="stretch")
     classic = [n for n, s in sp.FILTERS.items() if not s.deep]
-    fname = st.selectbox("Filter", classic, index=classic.index("lee"), key=f"{KEY}_scene_filter",
-                         format_func=lambda n: sp.FILTERS[n].label)  # fmt: skip
-    spec = sp.FILTERS[fname]
-    values = {p.name: _param_widget(f"scene_{fname}", p) for p in spec.params}
+    fnames = st.multiselect(
+        "Filters (one read of the scene for all of them)",
+        classic,
+        default=["lee"],
+        key=f"{KEY}_scene_filters",
+        format_func=lambda n: sp.FILTERS[n].label,
+    )
+    chosen_params = {}
+    cols = st.columns(max(1, min(3, len(fnames))))
+    for i, fname in enumerate(fnames):
+        with cols[i % len(cols)].expander(sp.FILTERS[fname].label, expanded=True):
+            values = {p.name: _param_widget(f"scene_{fname}", p) for p in sp.FILTERS[fname].params}
+        chosen_params[fname] = {k: v for k, v in values.items() if v is not None}
     job = st.session_state.get(f"{KEY}_scene_job")
-    if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run"):
-        out = upload_root() / "results" / f"{stem(path.name)}_{fname}_cog.tif"
-        params = {k: v for k, v in values.items() if v is not None}
-        job = start_scene_job(path, out, fname, params, confine=confine)
+    if st.button("Filter the whole scene", type="primary", key=f"{KEY}_scene_run", disabled=not fnames):
+        outputs = {f: upload_root() / "results" / f"{stem(path.name)}_{f}_cog.tif" for f in fnames}
+        job = start_scene_job(path, outputs, chosen_params, confine=confine)
         st.session_state[f"{KEY}_scene_job"] = job
-    if job is not None:
+    if job is not None and not job.finished:
         _scene_job_status()
+    elif job is not None:
+        _scene_job_done(job)
 
 
 @st.fragment(run_every=1.0)
 def _scene_job_status() -> None:
+    """Polls the running job each second; when it ends, one full rerun shows the results (no more polling)."""
     job = st.session_state.get(f"{KEY}_scene_job")
     if job is None:
         return
+    if job.finished:
+        st.rerun()
+    labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
+    st.progress(job.fraction, text=f"{labels}: {job.status_text()}")
+
+
+def _scene_job_done(job) -> None:
     if job.error:
         st.error(job.error)
         return
-    st.progress(job.fraction, text=job.status_text("block"))
-    if job.finished and job.output.exists():
-        show_notes(job.notes)
-        st.image(_preview(decimated_read(job.output), "intensity"), caption="result (from its overviews)")
-        with open(job.output, "rb") as fh:
-            st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
+    labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
+    st.progress(1.0, text=f"{labels}: done in {job.elapsed_s:.0f} s")
+    show_notes(job.notes)
+    if all(p.exists() for p in job.outputs.values()):
+        _scene_results(job)
+
+
+def _scene_results(job) -> None:
+    """Metrics and the comparison on the decimated results (not the full resolution: said so), and downloads."""
+    try:
+        src, outs = decimated_results(job)
+    except Exception:  # noqa: BLE001 - a product folder has no decimated read; the downloads still work
+        src, outs = None, {}
+    if src is not None and outs:
+        results = [FilterResult(f, sp.FILTERS[f].label, {}, o) for f, o in outs.items()]
+        names = job.band_names if len(job.band_names) == (1 if src.ndim == 2 else src.shape[2]) else None
+        names = names or [f"band {i + 1}" for i in range(1 if src.ndim == 2 else src.shape[2])]
+        step = max(1, round(scene_size(job.outputs[job.filter_name])[1] / src.shape[1]))
+        try:
+            region, how = enl_region(src if src.ndim == 2 else src[..., 0], min(32, *src.shape[:2]), names[0])
+            st.subheader("Metrics (decimated result)")
+            st.dataframe(metrics_table(src, results, region, names), hide_index=True, width="stretch")
+            st.caption(
+                f"Measured on about every {step}th pixel of the scene (the overviews), not at full resolution: ENL "
+                f"over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}"
+                f" of that grid ({how})."
+            )
+        except UserError as exc:
+            st.error(str(exc))
+        limits = sp.display_limits(src)
+        views = [sp.view_panel(src, "Input (decimated)", limits)] + [
+            sp.view_panel(r.intensity, r.label, limits) for r in results
+        ]
+        show_images(views, f"{KEY}_scene_view", columns=3)
+    st.caption("Each download is one filter's whole-scene result (Cloud-Optimized GeoTIFF, input's units).")
+    cols = st.columns(len(job.outputs))
+    for col, (f, path) in zip(cols, job.outputs.items()):
+        with open(path, "rb") as fh:
+            col.download_button(f"{sp.FILTERS[f].label}: COG", fh, path.name, "image/tiff", key=f"{KEY}_scene_dl_{f}")
 
 
 if roots.server_paths():  # the one path rule (core.roots): no field unless the operator set SAR_STUDIO_DATA_ROOTS
@@ -190,6 +244,13 @@ def _estimated_looks(input_id: str, _intensity: np.ndarray) -> list[float]:
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _merlin_network(variant: str, device: str, weights_sha: str):
     return sp.load_merlin(variant, device)
+
+
+def json_safe(meta: dict) -> dict:
+    """The metadata as JSON keeps it (numbers and text; anything else as its text)."""
+    import json
+
+    return json.loads(json.dumps(meta, default=str))
 
 
 def _weights_sha(variant: str) -> str:
@@ -286,6 +347,17 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
             results.append(FilterResult(fname, spec.label, shown_params(spec, kwargs), out))
     update(1.0, "done")
     st.session_state[f"{KEY}_results"] = {"input": input_id, "results": results, "notes": notes}
+    if results:  # kept for a reload of this browser (core.recent)
+        meta = {"input": input_id, "notes": notes, "results": [[r.name, r.label, r.params] for r in results]}
+        recent.save(session_token(), KEY, json_safe(meta), {f"r{i}": r.intensity for i, r in enumerate(results)})
+
+if f"{KEY}_results" not in st.session_state:  # a reload: the last result of this browser, if it was on this input
+    kept = recent.load(session_token(), KEY)
+    if kept is not None and kept[0].get("input") == input_id:
+        meta, arrays = kept
+        restored = [FilterResult(n, lab, p, arrays[f"r{i}"]) for i, (n, lab, p) in enumerate(meta["results"])]
+        st.session_state[f"{KEY}_results"] = {"input": input_id, "results": restored, "notes": meta["notes"]}
+        st.caption(KEPT_CAPTION)
 
 state = st.session_state.get(f"{KEY}_results")
 if not state or state["input"] != input_id or not state["results"]:
@@ -298,16 +370,20 @@ limits = sp.display_limits(inten)
 input_img = sp.render_with_limits(inten, limits)
 panels = [("Input", input_img)] + [(r.label, sp.render_with_limits(r.intensity, limits)) for r in results]
 st.subheader("Results")
-image_grid(panels, columns=3)
+views = [sp.view_panel(inten, "Input", limits, raster.geo)] + [
+    sp.view_panel(r.intensity, r.label, limits, raster.geo) for r in results
+]
+show_images(views, f"{KEY}_grid", columns=3)
 if raster.bands == 2:
     st.caption("False colour: " + sio.DUALPOL_CONVENTION + " (limits taken from the input).")
 
+metrics_rows = None
 try:
     region, how = enl_region(inten if inten.ndim == 2 else inten[..., 0], region_request, band_names[0])
-    rows = metrics_table(inten, results, region, band_names)
+    metrics_rows = metrics_table(inten, results, region, band_names)
     st.subheader("Metrics")
     st.dataframe(
-        rows,
+        metrics_rows,
         hide_index=True,
         width="stretch",
         column_config={
@@ -329,20 +405,28 @@ pick = st.selectbox(
     "Result to compare with the input", range(len(results)), format_func=lambda i: labels[i], key=f"{KEY}_compare"
 )
 pick = pick if pick is not None and pick < len(results) else 0
-compare_view(input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp")
+compare_view(
+    input_img, panels[pick + 1][1], ("Input", labels[pick]), key=f"{KEY}_cmp", panels=[views[0], views[pick + 1]]
+)
+
+# ------------------------------------------------------------------------------------------- downloads
+unit = sio.KIND_LABELS[raster.kind].split(" (")[0]
+
+
+def _result_tif(r: FilterResult) -> bytes:
+    return sio.encode_geotiff(sp.result_raster(raster, r.intensity, r.name).data, raster.geo, raster.band_names)
+
 
 chosen_result = results[pick]
-out_raster = sp.result_raster(raster, chosen_result.intensity, chosen_result.name)
 base = f"{stem(name)}_{chosen_result.name}"
+st.caption(
+    f"Downloads: the first two hold **{chosen_result.label}** only (the result picked above); the comparison PNG "
+    "holds the input and every result; the zip holds every result."
+)
 download_buttons(
     [
-        (
-            f"GeoTIFF ({sio.KIND_LABELS[raster.kind].split(' (')[0]}, float)",
-            sio.encode_geotiff(out_raster.data, raster.geo, raster.band_names),
-            f"{base}.tif",
-            "image/tiff",
-        ),
-        ("Display PNG", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
+        (f"GeoTIFF of {chosen_result.label} ({unit}, float)", _result_tif(chosen_result), f"{base}.tif", "image/tiff"),
+        (f"Display PNG of {chosen_result.label}", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
         (
             "Comparison PNG (all)",
             sio.encode_png(sio.comparison_image(panels)),
@@ -351,4 +435,31 @@ download_buttons(
         ),
     ],
     key=KEY,
+)
+
+
+def _all_results_zip(_rows) -> bytes:
+    files = []
+    lines = [f"Speckle filtering of {name} ({raster.width}x{raster.height}, {raster.bands} band(s), read as {unit})."]
+    for r, (_label, img) in zip(results, panels[1:]):
+        files += [(f"{stem(name)}_{r.name}.tif", _result_tif(r)), (f"{stem(name)}_{r.name}.png", sio.encode_png(img))]
+        lines.append(f"{stem(name)}_{r.name}.tif / .png: {r.label} ({r.params or 'defaults'}), {unit} float / display")
+    files.append((f"{stem(name)}_comparison.png", sio.encode_png(sio.comparison_image(panels))))
+    lines.append(f"{stem(name)}_comparison.png: the input and every result on the input's dB stretch")
+    if _rows is not None:
+        import pandas as pd
+
+        files.append(("metrics.csv", pd.DataFrame(_rows).to_csv(index=False).encode()))
+        lines.append("metrics.csv: ENL, mean ratio and EPI per filter and band")
+    return sio.zip_bytes(files, "\n".join(lines) + "\n")
+
+
+if "zip" not in state:  # built once per run of the filters, kept with the results
+    state["zip"] = _all_results_zip(metrics_rows)
+st.download_button(
+    f"Zip of every result ({len(results)} filters: float rasters, PNGs, metrics)",
+    data=state["zip"],
+    file_name=f"{stem(name)}_speckle_results.zip",
+    mime="application/zip",
+    key=f"{KEY}_zip",
 )

@@ -1,5 +1,7 @@
 """Super-resolution: x4 from a low-resolution image and a sharper reference of the same place (RGTGAN)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import streamlit as st
 
@@ -9,9 +11,10 @@ from core import superres as sr
 from core.compute import DEVICES, resolve_device
 from core.files import digest_bytes, digest_file, save_upload
 from pages.components import (
-    compare_view,
+    KEPT_CAPTION,
     download_buttons,
-    image_grid,
+    keep_result,
+    kept_result,
     pick_inputs,
     progress_bar,
     read_input,
@@ -19,6 +22,7 @@ from pages.components import (
     show_notes,
     stem,
 )
+from pages.viewer import show_images
 
 KEY = "superres"
 DEMO = catalog.superres_demo()
@@ -146,6 +150,22 @@ if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
     result = run_guarded(sr.superres_rasters, lr_r, ref_r, model, hr_r, device, int(tile), sr.DEFAULT_OVERLAP, bar)
     if result is not None:
         st.session_state[f"{KEY}_result"] = (run_id, result)
+        arrays = {"bicubic": result.bicubic, "sr": result.sr, **({"hr": result.hr} if result.hr is not None else {})}
+        keep_result(KEY, {"run_id": run_id, "metrics": result.metrics, "notes": result.notes}, arrays)
+
+if f"{KEY}_result" not in st.session_state:  # a reload: this browser's last result, if made from the same inputs
+    kept = kept_result(KEY)
+    if kept is not None and kept[0].get("run_id") == run_id:
+        meta, arrays = kept
+        restored = SimpleNamespace(  # the attributes of the engine's result that this page reads
+            bicubic=arrays["bicubic"],
+            sr=arrays["sr"],
+            hr=arrays.get("hr"),
+            metrics=meta["metrics"],
+            notes=meta["notes"],
+        )
+        st.session_state[f"{KEY}_result"] = (run_id, restored)
+        st.caption(KEPT_CAPTION)
 
 stored = st.session_state.get(f"{KEY}_result")
 if not stored or stored[0] != run_id:
@@ -161,8 +181,8 @@ label = {"rgtgan": "RGTGAN", "rrsgan": "RRSGAN"}.get(getattr(model, "arch_name",
 panels = [("Bicubic ×4", bic_u8), (f"{label} ×4", sr_u8)]
 if result.hr is not None:
     panels.append(("True HR", to_u8(result.hr)))
-image_grid(panels, columns=len(panels))
-compare_view(bic_u8, sr_u8, labels=("Bicubic ×4", f"{label} ×4"), key=f"{KEY}_cmp")
+out_geo = sr.output_geo(lr_r.geo)
+show_images([sio.view.display_panel(img, name, out_geo) for name, img in panels], f"{KEY}_cmp")
 
 if result.metrics:
     b, m = result.metrics["bicubic"], result.metrics["model"]
@@ -174,10 +194,14 @@ if result.metrics:
     c4.metric(f"SSIM {label}", f"{m['ssim']:.4f}", delta=f"{m['ssim'] - b['ssim']:+.4f}")
 
 bands = 1 if lr_r.bands == 1 else 3
-geo = sr.output_geo(lr_r.geo)
+geo = out_geo
 out = sr.to_output(result.sr, bands)
 base = stem(lr_in[0][0])
 comparison = sio.comparison_image(panels)
+st.caption(
+    f"Downloads: the {label} ×4 result of {lr_in[0][0]} as PNG and as GeoTIFF (georeference scaled ×4 when the "
+    "LR image had one), and the comparison of every panel above as one PNG."
+)
 download_buttons(
     [
         ("Super-resolved PNG", sio.encode_png(out), f"{base}_x4.png", "image/png"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import catalog, roots
+from core import io as sio
 from core.compute import DEVICES
 from core.errors import UserError
 from core.files import digest_bytes
@@ -16,6 +17,7 @@ from core.train.config import TASKS, TrainConfig, parse_data, unet_depth_for
 from core.train.layouts import LAYOUTS, find_pairs
 from core.train.runs import RunFolder, list_runs, runs_root
 from pages.components import run_guarded, server_path_input
+from pages.viewer import show_images
 
 KEY = "train"
 ROOT = catalog.ROOT
@@ -393,7 +395,13 @@ def monitor() -> None:
         st.dataframe(vdf, hide_index=True, width="stretch")
     latest = run.file("samples/latest.png")
     if latest.exists():
-        st.image(str(latest), caption="Validation samples (SAR | generated | optical), latest epoch", width="stretch")
+        samples_png = sio.read_raster(latest).data
+        show_images(
+            [sio.view.display_panel(samples_png, "latest epoch")],
+            f"{KEY}_val",
+            caption="Validation samples (SAR | generated | optical), latest epoch: 8-bit display values as saved. "
+            "Drag to zoom, double-click to reset.",
+        )
     with st.expander("Process output"):
         st.code(jobs.output_tail(run, 3000) or "(no output yet)")
     with st.expander("Configuration"):

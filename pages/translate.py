@@ -505,7 +505,16 @@ shown_input = (
 )
 res_warning = res.geo.tags.get(cards.WARNING_TAG) if res.geo is not None else None
 shown_output = tr.exported_output(res)  # a demo model's warning band travels with the image
-compare_view(shown_input, shown_output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp")
+source = next((r for r, _ in rasters if r.name == res.name), None)  # the input in its own units, for the read-out
+views = [
+    sio.view.raster_panel(source, "SAR input (file values)")
+    if source is not None and source.data.shape[:2] == res.output.shape[:2]
+    else sio.view.display_panel(shown_input, "SAR (as fed to the network)"),
+    sio.view.rgb_panel(shown_output, "Translated", geo=res.geo),
+]
+compare_view(
+    shown_input, shown_output, labels=("SAR (as fed to the network)", "Translated"), key=f"{KEY}_cmp", panels=views
+)
 h, w = res.output.shape[:2]
 geo_text = "georeferenced" if res.geo is not None and res.geo.is_georeferenced else "no georeference"
 st.caption(f"{res.name}: {w}×{h} px, {res.tiles} tile{'s' if res.tiles != 1 else ''}, {geo_text}.")
@@ -532,6 +541,8 @@ if optical_up is not None or partner is not None:
 
 base = stem(res.name)
 comparison = tr.comparison_png(res, optical)  # a demo model's result: band in the panel and below the image
+st.caption(f"Downloads hold **{res.name}**'s translation (8-bit RGB): PNG, GeoTIFF with its georeference, and the "
+           "input beside the output (comparison PNG).")  # fmt: skip
 download_buttons(
     [
         ("PNG", tr.encode_result(res, "png"), f"{base}_optical.png", "image/png"),

@@ -81,3 +81,14 @@ def test_slider_escapes_file_names():
     a = np.zeros((4, 4), np.uint8)
     html = slider_html(a, a, ("<script>alert(1)</script>.png", "out"))
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_the_browser_tests_server_log_check_sees_warnings_and_rich_tracebacks():
+    from tests.e2e.conftest import server_log_problems
+
+    clean = "  You can now view your Streamlit app in your browser.\n  URL: http://127.0.0.1:8501\n"
+    warned = "2026-12-02 17:00:00.000 WARNING streamlit.elements.lib.policies: The widget with key ..."
+    rich = "\x1b[31m──\x1b[0m \x1b[1;31mTraceback \x1b[0m\x1b[1;2;31m(most recent call last)\x1b[0m\n\x1b[1;91mImportError: \x1b[0mx"
+    assert server_log_problems(clean) == []
+    assert len(server_log_problems(clean + warned)) == 1
+    assert len(server_log_problems(rich)) == 2

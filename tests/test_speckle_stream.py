@@ -191,3 +191,58 @@ def test_image_smaller_than_the_window_is_refused_with_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "smaller than the 7x7 window" in err
     assert not (tmp_path / out).exists()
+
+
+def test_several_filters_share_one_read_and_each_equals_in_memory(scene_tif, tmp_path, monkeypatch):
+    """One pass over the scene for Lee (halo 3), the median (halo 6) and boxcar: each output equals its in-memory
+    result although the windows are read once with the largest halo; phases are named in order."""
+    names = ["lee", "median", "boxcar"]
+    reads = []
+    real_read = sio.Source.read
+
+    def counting_read(self, win, *a, **k):
+        reads.append(win)
+        return real_read(self, win, *a, **k)
+
+    phases = []
+    runs = [(n, PARAMS[n], tmp_path / f"{n}.tif") for n in names]
+    with sio.open_source(scene_tif) as src:
+        monkeypatch.setattr(sio.Source, "read", counting_read)
+        sps.stream_despeckle_many(src, runs, block=32, phase=phases.append)
+    blocks = len(list(sio.iter_windows(101, 77, 32)))
+    sample_reads = len(reads) - blocks
+    assert blocks == 12 and 0 <= sample_reads <= 2 * len(names) + 2  # the blocks once, not once per filter
+    for n in names:
+        expected = sp.despeckle_raster(sio.read_raster(scene_tif), n, **PARAMS[n]).data
+        with rasterio.open(tmp_path / f"{n}.tif") as ds:
+            got = np.moveaxis(ds.read(), 0, -1)
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+    assert phases[0].startswith("reading the scene") and "filtering blocks" in phases
+
+
+def test_scene_job_runs_two_filters_names_its_phases_and_compares_decimated(scene_tif, tmp_path):
+    import time
+
+    from core.speckle import jobs
+
+    outs = {"lee": tmp_path / "lee.tif", "boxcar": tmp_path / "box.tif"}
+    job = jobs.start_scene_job(scene_tif, outs, {"lee": PARAMS["lee"], "boxcar": PARAMS["boxcar"]})
+    seen = set()
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < 60:
+        seen.add(job.status_text().split(" · ")[0])
+        time.sleep(0.005)
+    assert job.error is None and job.phase == "done" and job.done == job.total > 0
+    assert any(p.startswith("reading the scene") or p == "starting" for p in seen)  # named from the start
+    elapsed = job.elapsed_s
+    time.sleep(0.05)
+    assert job.elapsed_s == elapsed  # frozen once finished
+    src, results = jobs.decimated_results(job, size=40)
+    full = sio.read_raster(scene_tif)
+    step = -(-101 // 40)  # decimated_read: at most 40 px on the long side, nearest neighbour
+    for name in outs:
+        expected = sp.despeckle_raster(full, name, **PARAMS[name]).data
+        with rasterio.open(outs[name]) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            np.testing.assert_allclose(np.moveaxis(ds.read(), 0, -1), expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+        assert results[name].shape[:2] == src.shape[:2] and src.shape[0] == 101 // step

@@ -139,3 +139,23 @@ def test_batch_of_one_at_a_1x1_bottleneck_is_a_sentence(tmp_path):
     with pytest.raises(UserError, match="batch size of at least 2"):
         train(tiny(batch_size=1, n_down=5, epochs=1), tmp_path / "b1", resume=False)
     assert RunFolder(tmp_path / "b1").state()["status"] == "failed"
+
+
+def test_a_finished_job_process_is_reaped_not_left_a_zombie(tmp_path):
+    """The server keeps no zombie after a training process ends (Stop, finish or crash): start_detached reaps it."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from core.train.jobs import start_detached
+
+    with open(tmp_path / "out.log", "ab") as log:
+        proc = start_detached([sys.executable, "-c", "print('done')"], log, dict(os.environ))
+    stat = Path(f"/proc/{proc.pid}/stat")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.returncode is None:
+        time.sleep(0.05)
+    assert proc.returncode == 0  # waited on by the reaper thread
+    time.sleep(0.1)
+    assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] != "Z"
+    assert (tmp_path / "out.log").read_text().strip() == "done"

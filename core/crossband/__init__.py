@@ -80,6 +80,7 @@ from core.crossband.images import (
     result_geo,
     to_display,
     to_tensor,
+    value_histograms,
     write_result_image,
 )
 from core.crossband.style import (
@@ -145,6 +146,7 @@ __all__ = [
     "parse_pairs",
     "random_extractor",
     "read_display",
+    "value_histograms",
     "resolve_layers",
     "resolved_options",
     "result_geo",

@@ -108,3 +108,26 @@ def comparison_png(content: np.ndarray, image: np.ndarray, style_img: np.ndarray
 def grid_png(panels: list[tuple[str, np.ndarray]], columns: int = 4) -> bytes:
     """Labelled images as one PNG grid."""
     return sio.encode_png(sio.comparison_image(panels, columns=min(columns, len(panels))))
+
+
+def value_histograms(images: dict[str, np.ndarray | None], bins: int = 32) -> dict[str, dict]:
+    """Per image: histogram of the display values (0-255, `bins` bins, as fractions of the pixels), mean and std,
+    and its correlation with the first image (the content): what the cross-band figure draws."""
+    items = [(k, v) for k, v in images.items() if v is not None]
+    first = items[0][1].astype(np.float64).ravel() if items else None
+    out: dict[str, dict] = {}
+    for name, img in items:
+        v = img.astype(np.float64)
+        v = v.mean(axis=2) if v.ndim == 3 else v
+        counts, edges = np.histogram(v, bins=bins, range=(0, 256))
+        corr = None
+        if first is not None and v.size == first.size and v.std() > 0 and first.std() > 0:
+            corr = float(np.corrcoef(v.ravel(), first)[0, 1])
+        out[name] = dict(
+            fraction=counts / max(1, v.size),
+            centres=0.5 * (edges[:-1] + edges[1:]),
+            mean=float(v.mean()),
+            std=float(v.std()),
+            corr_with_content=corr,
+        )
+    return out

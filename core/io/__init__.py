@@ -19,6 +19,7 @@ Everything is re-exported here: `from core import io as sio` and `from core.io i
 
 from pathlib import Path
 
+from core.io import view  # (viewer data: decimation, colour maps, histograms, footprints)
 from core.io.blocks import (
     BlockWriter,
     Window,
@@ -27,6 +28,7 @@ from core.io.blocks import (
     iter_windows,
     read_window,
     stream_filter,
+    stream_filters,
 )
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
@@ -94,6 +96,8 @@ __all__ = [
     "render_dualpol",
     "render_intensity",
     "stream_filter",
+    "stream_filters",
+    "view",
     "stretch",
     "to_db",
     "to_intensity",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -241,3 +241,66 @@ def filter_window(source: Source, fn: Callable[[np.ndarray], np.ndarray], win: W
     if out.shape[:2] != wr.data.shape[:2]:
         raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
     return out[wr.core]
+
+
+def stream_filters(
+    src: str | os.PathLike | Source,
+    outputs: Sequence[tuple[str | os.PathLike, Callable[[np.ndarray], np.ndarray]]],
+    halo: int,
+    block: int = 512,
+    dtype: np.dtype | str | None = None,
+    cog: bool = False,
+    band_names: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    phase: Callable[[str], None] | None = None,
+    compress: str | None = None,
+) -> list[Path]:
+    """`stream_filter` for several functions sharing one read: each window is read once (with the largest halo
+    any of them needs; a function that looks less far gets the same core values) and every (dst, fn) writes its
+    own file. `phase(text)` says when the blocks are done and the COG overviews are being built."""
+    own = not isinstance(src, Source)
+    source: Source = src if isinstance(src, Source) else open_source(src)
+    writers: list[BlockWriter | None] = [None] * len(outputs)
+    opened: list[BlockWriter] = []
+    try:
+        ensure_gdal_cache(window_cache_bytes(source, block, halo))
+        windows = list(iter_windows(source.height, source.width, block))
+        try:
+            for k, win in enumerate(windows):
+                wr = read_window(source, win, halo)
+                for i, (dst, fn) in enumerate(outputs):
+                    out = np.asarray(fn(wr.data))
+                    if out.shape[:2] != wr.data.shape[:2]:
+                        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
+                    out = out[wr.core]
+                    writer = writers[i]
+                    if writer is None:
+                        count = 1 if out.ndim == 2 else out.shape[2]
+                        names = band_names or (source.band_names if count == source.count else None)
+                        writer = BlockWriter(
+                            dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog,
+                            compress,
+                        )  # fmt: skip
+                        writer.__enter__()
+                        writers[i] = writer
+                        opened.append(writer)
+                    writer.write(win, out)
+                if progress is not None:
+                    progress(k + 1, len(windows))
+        except BaseException as err:
+            for w in opened:
+                w.__exit__(type(err), err, err.__traceback__)
+            raise
+        for n, w in enumerate(opened):
+            if phase is not None and cog:
+                phase(f"building overviews ({n + 1}/{len(opened)}: {w.path.name})")
+            try:
+                w.__exit__(None, None, None)
+            except BaseException as err:  # the files not finished yet are removed too
+                for rest in opened[n + 1 :]:
+                    rest.__exit__(type(err), err, err.__traceback__)
+                raise
+    finally:
+        if own:
+            source.close()
+    return [Path(dst) for dst, _ in outputs]

@@ -272,3 +272,26 @@ def write_image(
         Image.fromarray(data).save(buf, format="JPEG", quality=95)
         return write_bytes(path, buf.getvalue())
     raise UserError(f"{Path(path).name}: unknown output format {suffix or '(none)'}; use .tif, .png or .jpg.")
+
+
+def zip_bytes(files: list[tuple[str, bytes]], readme: str | None = None) -> bytes:
+    """One zip holding `files` ((name, bytes); names made unique) and, when given, a README.txt that says what each
+    file is. Rasters are already compressed, so members are stored with light deflate."""
+    import io as _io
+    import zipfile
+
+    buf = _io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        if readme:
+            zf.writestr("README.txt", readme)
+            seen.add("README.txt")
+        for name, data in files:
+            base, dot, ext = name.rpartition(".")
+            unique, n = name, 1
+            while unique in seen:
+                n += 1
+                unique = f"{base}_{n}.{ext}" if dot else f"{name}_{n}"
+            seen.add(unique)
+            zf.writestr(unique, data)
+    return buf.getvalue()

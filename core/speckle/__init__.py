@@ -16,7 +16,7 @@ The `despeckle` command is in core/cli/speckle.py. This package re-exports the p
 
 from core.local_stats import box_sum, local_moments
 from core.speckle.apply import band_valid, despeckle, despeckle_raster, input_intensity, result_raster
-from core.speckle.display import display_channels, display_limits, render_with_limits
+from core.speckle.display import display_channels, display_limits, render_with_limits, view_panel
 from core.speckle.filters import (
     bilateral_filter,
     boxcar_filter,
@@ -64,5 +64,6 @@ __all__ = [
     "refined_lee_filter",
     "refined_lee_masks",
     "render_with_limits",
+    "view_panel",
     "result_raster",
 ]

@@ -34,3 +34,24 @@ def render_with_limits(intensity: np.ndarray, limits: list[tuple[float, float]])
     """uint8 display (grey, or VV/VH false colour for two bands) with fixed dB limits."""
     chans = [sio.stretch(c, limits=lim) for c, lim in zip(display_channels(intensity), limits)]
     return chans[0] if len(chans) == 1 else np.stack(chans, axis=-1)
+
+
+def view_panel(
+    intensity: np.ndarray,
+    label: str,
+    limits: list[tuple[float, float]],
+    geo: sio.GeoInfo | None = None,
+    max_side: int = 512,
+) -> sio.view.ViewPanel:
+    """A viewer panel (core.io.view) of a filtered result on the input's dB limits: one band in dB with σ⁰ in the
+    read-out; two or three bands as the false colour above, with each band's linear value in the read-out."""
+    from core.io import view as cview
+
+    if intensity.ndim == 2:
+        return cview.intensity_panel(intensity, label, limits[0], geo=geo, max_side=max_side)
+    step = cview.display_step(intensity.shape, max_side)
+    small = cview.decimate(intensity, step)
+    panel = cview.rgb_panel(render_with_limits(small, limits), label, linear=small, value_name="σ⁰ per band")
+    panel.step, panel.shape = step, intensity.shape[:2]
+    panel.corners_lonlat = cview.footprint_lonlat(geo, intensity.shape)
+    return panel

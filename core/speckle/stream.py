@@ -10,7 +10,7 @@ from the same sample the in-memory path uses. Values are written back in the inp
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,74 @@ def stream_despeckle(
         if blank:
             notes.append(blank)
     return out
+
+
+def stream_despeckle_many(
+    src: sio.Source,
+    runs: Sequence[tuple[str, dict, str | os.PathLike]],
+    cog: bool = False,
+    block: int = STREAM_BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+    notes: list[str] | None = None,
+    phase: Callable[[str], None] | None = None,
+    compress: str | None = None,
+) -> list[Path]:
+    """Several filters over one read of the scene (the page's whole-scene job): `runs` is [(filter name, params,
+    output path)]. Each window is read once with the largest halo any filter needs (core.io.stream_filters); each
+    filter writes its own GeoTIFF (COG with `cog`). `phase(text)` names what is happening: the scene statistics,
+    the blocks, the overviews. One filter on the command line goes through stream_despeckle (cluster, same bytes)."""
+    nodata = src.geo.nodata
+    filters: list[tuple[WindowFilter, Path, Any]] = []
+    for name, params, dst in runs:
+        spec = filter_spec(name)
+        if spec.deep:
+            raise UserError(
+                "MERLIN runs on the whole image in memory; write a .png or crop the scene (streaming: later)."
+            )
+        p = check_params(spec, params)
+        check_size(src.height, src.width, spec, p)
+        filters.append((WindowFilter(spec.name, p, src.kind, nodata, src.count, []), Path(dst), spec))
+    if phase is not None:
+        phase("reading the scene: looking for valid pixels")
+    if not any(_any_valid(src, filters[0][0], b) for b in range(src.count)):
+        raise UserError(f"{src.name} holds no valid pixels (all NaN, infinite or nodata); check the export.")
+    outputs, ranges = [], []
+    for wf, dst, spec in filters:
+        if phase is not None:
+            phase(f"reading the scene: statistics for {spec.label} (sample windows)")
+        for b in range(src.count):
+
+            def read_band(win: sio.Window, b: int = b, wf: WindowFilter = wf) -> tuple[np.ndarray, np.ndarray]:
+                return wf.band_of(src.read(win), b)
+
+            wf.per_band.append(scene_params(spec, wf.params, read_band, src.height, src.width))
+        value_range = [np.inf, -np.inf]  # over every output window: a blank result is told, as in memory
+        ranges.append(value_range)
+        outputs.append((dst, _tracked(wf, nodata, value_range)))
+    if phase is not None:
+        phase("filtering blocks")
+    reach = max(halo(spec, wf.params) for wf, _, spec in filters)
+    out = sio.stream_filters(
+        src, outputs, halo=reach, block=block, cog=cog, progress=progress, phase=phase, compress=compress
+    )
+    if notes is not None:
+        for value_range, (_, dst, _) in zip(ranges, filters):
+            if np.isfinite(value_range[0]):
+                blank = sio.constant_output_note(np.array(value_range, np.float32), dst.name)
+                if blank:
+                    notes.append(blank)
+    return out
+
+
+def _tracked(wf: WindowFilter, nodata: float | None, value_range: list[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """`wf` over a window, keeping the running value range of its outputs."""
+
+    def fn(data: np.ndarray) -> np.ndarray:
+        out = wf(data)
+        _track_range(out, nodata, value_range)
+        return out
+
+    return fn
 
 
 @dataclass

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,18 +71,20 @@ def _spawn(run: RunFolder) -> RunFolder:
     log = open(run.path / "output.log", "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", SAR_STUDIO_JOB_STARTED=repr(time.time()))
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--resume"],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
+    proc = start_detached([sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--resume"], log, env)
     log.close()
     write_json(run.path / "job.json", {"pid": proc.pid, "started": time.time()})
     return run
+
+
+def start_detached(cmd: list[str], log, env: dict[str, str]) -> subprocess.Popen:
+    """Start `cmd` in its own session (a page reload or server restart does not end it) and reap it when it
+    exits: a daemon thread waits on it, so a stopped or finished job leaves no zombie behind in the server."""
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+    )
+    threading.Thread(target=proc.wait, name=f"reap {proc.pid}", daemon=True).start()
+    return proc
 
 
 def job_status(run: RunFolder | str) -> dict:

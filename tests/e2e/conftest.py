@@ -102,11 +102,24 @@ def stop_app(proc) -> None:
 def app_url(tmp_path_factory):
     # Server paths on and confined to pytest's temporary folders, where the tests write the files they type in
     # (a default server has no server-path fields: tests/e2e/test_confinement.py).
-    proc, url = start_app(
-        tmp_path_factory.mktemp("streamlit"), {"SAR_STUDIO_DATA_ROOTS": str(tmp_path_factory.getbasetemp())}
-    )
+    log_dir = tmp_path_factory.mktemp("streamlit")
+    proc, url = start_app(log_dir, {"SAR_STUDIO_DATA_ROOTS": str(tmp_path_factory.getbasetemp())})
     yield url
     stop_app(proc)
+    # The server's log stays clean through every browser test: a Streamlit warning (a widget given a default and
+    # a session-state value, a deprecated argument...) or a traceback fails the run here.
+    bad = server_log_problems((log_dir / "server.log").read_text(errors="replace"))
+    assert not bad, "the Streamlit server logged warnings or errors during the browser tests:\n" + "\n".join(bad[:20])
+
+
+def server_log_problems(text: str) -> list[str]:
+    """Lines of a server log that report a warning, an error or a traceback (colour codes removed first: Streamlit
+    prints tracebacks with rich, one escape sequence between every word)."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    marks = ("WARNING", "Warning:", "ERROR", "Error:", "Traceback")
+    return [line.strip() for line in plain.splitlines() if any(m in line for m in marks)]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from tests.e2e.conftest import open_page
 def test_home_lists_tools_and_compute(page, app_url):
     open_page(page, app_url, "")
     page.get_by_text("Compute in use").wait_for()
+    page.get_by_text("PyTorch device").wait_for()  # the metrics render after the heading
     body = page.inner_text("body")
     assert "PyTorch device" in body
     if torch.cuda.is_available():  # the page states whichever compute this machine has

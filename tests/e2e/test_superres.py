@@ -16,6 +16,7 @@ def test_sample_super_resolve_and_download(page, app_url, tmp_path):
     page.get_by_role("button", name="Super-resolve ×4").click()
     wait_idle(page)
     page.get_by_text("Against the true HR image").wait_for()
+    page.get_by_text("PSNR RGTGAN").wait_for()  # the metrics render after the heading (a loaded machine shows the gap)
     body = page.inner_text("body")
     assert "PSNR bicubic" in body and "PSNR RGTGAN" in body and "Error" not in body
     with page.expect_download() as dl:
