@@ -36,6 +36,7 @@ def test_prepare_geocode_equals_geocoding_its_radar_output(prepared):
         tags = a.tags()
     assert tags["THERMAL_NOISE"] == "REMOVED" and tags["GEOCODING_CRS"] == "EPSG:32632"
     assert tags["GEOCODING_GCP_OFFSET"].startswith("0.5") and tags["VALUES"].startswith("dB")
+    assert tags["GEOMETRY"].startswith("map grid")  # not the radar stage's "radar (GCPs)"
     ok = np.isfinite(vb)
     assert ok.mean() > 0.3 and np.array_equal(ok, np.isfinite(va))
     np.testing.assert_allclose(va[ok], vb[ok], atol=1e-4)
@@ -50,6 +51,7 @@ def test_prepare_dem_equals_terrain_correcting_its_radar_output(prepared):
         assert a.crs.to_epsg() == 32632 and a.transform == b.transform and a.transform.a == 30.0
         va, vb = a.read(), b.read()
         assert "sarsen" in a.tags()["TERRAIN_CORRECTION"] and a.tags()["THERMAL_NOISE"] == "REMOVED"
+        assert a.tags()["GEOMETRY"].startswith("map grid")
     ok = np.isfinite(vb)
     assert ok.mean() > 0.3 and np.array_equal(ok, np.isfinite(va))
     np.testing.assert_array_equal(va[ok], vb[ok])

@@ -122,6 +122,7 @@ def _prepare(src_path: Path, out: Path, opts: PrepareOptions, geometry, progress
                 geometry(radar, mapped, _stage(progress, k, stages))
                 if not mapped.is_file():
                     raise RuntimeError("the geometry step wrote no output")
+                _set_tags(mapped, GEOMETRY="map grid (CRS + transform), see the GEOCODING / TERRAIN_CORRECTION tags")
                 current, k = mapped, k + 1
             if opts.db or opts.cog:
                 _final_stage(current, out, src.kind, opts, _stage(progress, k, stages))
@@ -172,6 +173,13 @@ def _finish_tags(path: Path, opts: PrepareOptions, clipped: float | None) -> dic
     with ds:
         ds.update_tags(**extra)
         return dict(ds.tags())
+
+
+def _set_tags(path: Path, **tags: str) -> None:
+    import rasterio
+
+    with rasterio.open(path, "r+") as ds:
+        ds.update_tags(**tags)
 
 
 def _final_stage(current: Path, out: Path, kind: str, opts: PrepareOptions, progress) -> None:
