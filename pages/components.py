@@ -5,8 +5,6 @@ Pages stay thin: read widgets, call core, show results with these helpers.
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -16,8 +14,9 @@ import streamlit as st
 from core import catalog, recent, roots
 from core import io as sio
 from core.errors import UserError
-from core.files import IMAGE_SUFFIXES, digest_bytes
+from core.files import IMAGE_SUFFIXES
 from pages.navigation import ensure_navigation
+from pages.viewer import show_images
 
 # A fresh server runs a tool page on its own until the app's navigation is declared (see pages/navigation.py). Every
 # tool page imports this module before anything else, and that first import is the one that matters.
@@ -155,38 +154,6 @@ def input_kind_control(raster: sio.Raster, key: str, sample: dict[str, str] | No
 # -------------------------------------------------------------------------------------------- outputs
 
 
-def _data_url(img: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(sio.encode_png(sio.to_rgb(img))).decode()
-
-
-def slider_html(
-    before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("Input", "Output"), height: int = 512
-) -> str:
-    """A self-contained before/after slider (no external scripts): drag to reveal `after` over `before`.
-
-    It fills the width it is given (up to `height` pixels tall), however small the images are."""
-    h, w = before.shape[:2]
-    if after.shape[:2] != (h, w):
-        from PIL import Image
-
-        after = np.asarray(Image.fromarray(sio.to_rgb(after)).resize((w, h), Image.Resampling.BICUBIC))
-    labels = (html.escape(str(labels[0])), html.escape(str(labels[1])))  # file names are user input
-    uid = digest_bytes(before.tobytes()[:4096] + after.tobytes()[:4096], 8)
-    return f"""
-<div id="c{uid}" style="position:relative;width:min(100%, {height * w / max(h, 1):.0f}px);aspect-ratio:{w}/{h};user-select:none;">
-  <img src="{_data_url(before)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
-  <div id="o{uid}" style="position:absolute;inset:0;width:100%;height:100%;clip-path:inset(0 0 0 50%);">
-    <img src="{_data_url(after)}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;">
-  </div>
-  <div id="l{uid}" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#ff4b4b;"></div>
-  <span style="position:absolute;left:6px;top:4px;background:#0008;color:#fff;padding:1px 6px;font:12px sans-serif;">{labels[0]}</span>
-  <span style="position:absolute;right:6px;top:4px;background:#0008;color:#fff;padding:1px 6px;font:12px sans-serif;">{labels[1]}</span>
-  <input type="range" min="0" max="100" value="50" aria-label="before/after position"
-    style="position:absolute;bottom:4px;left:5%;width:90%;"
-    oninput="document.getElementById('o{uid}').style.clipPath='inset(0 0 0 '+this.value+'%)';document.getElementById('l{uid}').style.left=this.value+'%';">
-</div>"""
-
-
 def compare_view(
     before: np.ndarray,
     after: np.ndarray,
@@ -200,7 +167,6 @@ def compare_view(
     `panels` (core.io.view.ViewPanel) carry the values in the file's units; without them the uint8 images are
     shown as they are (DN / RGB)."""
     from core.io import view as cview
-    from pages.viewer import show_images
 
     if panels is None:
         panels = [cview.display_panel(before, labels[0]), cview.display_panel(after, labels[1])]

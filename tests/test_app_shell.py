@@ -59,7 +59,7 @@ def test_compute_summary_lists_onnx_providers():
 
 
 def test_slider_html_is_self_contained():
-    from pages.components import slider_html
+    from pages.viewer import slider_html
 
     a = np.zeros((10, 20), np.uint8)
     b = np.full((5, 10, 3), 200, np.uint8)  # other size: resized to the input's
@@ -76,7 +76,7 @@ def test_cli_without_command_prints_help_and_exits_2():
 
 
 def test_slider_escapes_file_names():
-    from pages.components import slider_html
+    from pages.viewer import slider_html
 
     a = np.zeros((4, 4), np.uint8)
     html = slider_html(a, a, ("<script>alert(1)</script>.png", "out"))

@@ -56,6 +56,7 @@ from core.io.write import (
     write_geotiff,
     write_image,
     write_png,
+    zip_bytes,
 )
 
 __all__ = [
@@ -108,4 +109,5 @@ __all__ = [
     "write_georef",
     "write_image",
     "write_png",
+    "zip_bytes",
 ]
