@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -37,7 +38,9 @@ def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: 
         for sel in (half, ~half):
             v = np.where(okb[:, sel], xb[:, sel], np.nan)
             cnt = okb[:, sel].sum(1)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                # blocks with no valid pixel (nodata borders) give NaN, left out below: numpy's warning is expected
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mu = np.nanmean(v, 1)
                 var = np.nanvar(v, 1, ddof=1)
                 enl = np.where((cnt >= 0.9 * sel.sum()) & (var > 0), mu * mu / var, np.nan)
