@@ -106,3 +106,28 @@ def test_despeckle_map_options_need_a_product(prepared, tmp_path, capsys):
     _, _, radar = prepared
     assert main(["despeckle", str(radar), str(tmp_path / "o.tif"), "--filter", "lee", "--geocode"]) == 2
     assert "python -m core geocode" in capsys.readouterr().err
+
+
+def test_translate_a_product_through_the_analysis_ready_chain(prepared, tmp_path):
+    """`translate PRODUCT OUT.tif --geocode`: the chain's own geocoded σ⁰ (noise removed, linear) is what the network
+    sees: the same pixels as translating `prepare --geocode`'s output, north-up on the map grid."""
+    from tests.test_translate_stream import _tiny_unet
+
+    p, d, _ = prepared
+    model = _tiny_unet(tmp_path)
+    net = ["--model", str(model), "--tile", "64", "--overlap", "8", "--backend", "torch", "--input-scaling", "sen1-2"]
+    out = tmp_path / "map_rgb.tif"
+    assert main(["translate", str(p.safe), str(out), "--pol", "VV", "--geocode", *net]) == 0
+    assert main(["prepare", str(p.safe), str(tmp_path / "ard.tif"), "--pol", "VV", "--geocode"]) == 0
+    assert main(["translate", str(tmp_path / "ard.tif"), str(tmp_path / "by_hand.tif"), *net]) == 0
+    with rasterio.open(out) as a, rasterio.open(tmp_path / "by_hand.tif") as b:
+        assert a.crs.to_epsg() == 32632 and a.transform == b.transform and a.transform.e < 0
+        assert a.count == 3 and a.tags()["THERMAL_NOISE"] == "REMOVED" and "GEOCODING" in a.tags()
+        np.testing.assert_array_equal(a.read(), b.read())
+    assert not list(tmp_path.glob(".translate-*"))  # the chain's intermediate folder is gone
+
+
+def test_translate_map_options_need_a_product(prepared, tmp_path, capsys):
+    _, _, radar = prepared
+    rc = main(["translate", str(radar), str(tmp_path / "o.tif"), "--model", "x.safetensors", "--geocode"])
+    assert rc == 2 and "python -m core geocode" in capsys.readouterr().err

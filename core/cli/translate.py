@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import count_int, positive_int
+from core.cli.map_options import add_map_options, geometry_step, wants_map
 from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
@@ -155,6 +158,7 @@ def add_scene_options(p) -> None:
         help="Sentinel-1 products: thermal noise removal, remove (default) or keep (default with --calibration none)",
     )
     p.add_argument("--cog", action="store_true", help="write a Cloud-Optimized GeoTIFF (with overviews)")
+    add_map_options(p)  # products: the analysis-ready chain's map step before the network (core.products)
     add_compress_option(p)
     add_progress_option(p)
 
@@ -165,8 +169,30 @@ def streamed(src: Path, dst: Path) -> bool:
 
 
 def translate_streamed(src: Path, dst: Path, translator: Translator, args: argparse.Namespace) -> list[str]:
-    """One scene, read and written tile by tile with a progress bar; returns the notes."""
-    with sio.open_source(src, args.calibration, args.pol, args.swath, getattr(args, "noise", None)) as source:
+    """One scene, read and written tile by tile with a progress bar; returns the notes. A product with a map step
+    (--geocode / --dem) goes through the analysis-ready chain first (core.products.chain: thermal noise removal,
+    calibration, the map step; linear values, so the model's scaling sees σ⁰ as SEN1-2 did), into a hidden folder
+    beside the output that is removed whatever happens."""
+    if getattr(args, "geometry", None) is None:
+        return _translate_source(src, dst, translator, args, src)
+    from core.products.chain import PrepareOptions, prepare_product
+
+    work = Path(tempfile.mkdtemp(prefix=".translate-", dir=dst.parent.absolute()))
+    try:
+        mapped = work / "analysis_ready.tif"
+        calibration = args.calibration or "sigma0"
+        noise = args.noise or ("keep" if calibration == "none" else "remove")
+        opts = PrepareOptions(pol=args.pol, swath=args.swath, calibration=calibration, noise=noise)
+        with cli_progress(f"{src.name}: analysis-ready", unit="step", force=args.progress) as bar:
+            prepared = prepare_product(src, mapped, opts, geometry=args.geometry, progress=bar)
+        return prepared.notes + _translate_source(mapped, dst, translator, args, src)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _translate_source(path: Path, dst: Path, translator: Translator, args: argparse.Namespace, src: Path) -> list[str]:
+    product_args = () if path != src else (args.calibration, args.pol, args.swath, getattr(args, "noise", None))
+    with sio.open_source(path, *product_args) as source:
         check_size(src.name, source.height, source.width, translator)
         with cli_progress(src.name, unit="tile", force=args.progress) as bar:
             res = translate_scene(source, dst, translator, kind=args.kind, cog=args.cog, progress=bar)
@@ -175,6 +201,21 @@ def translate_streamed(src: Path, dst: Path, translator: Translator, args: argpa
 
 
 def run(args: argparse.Namespace) -> int:
+    args.geometry = None
+    if wants_map(args):  # checked before anything is read or loaded
+        src = Path(args.input)
+        if safe_manifest(src) is None:
+            raise UserError(
+                "--geocode, --dem, --rtc, --crs and --resolution apply to a Sentinel-1 product input; for a GeoTIFF "
+                "with GCPs run `python -m core geocode` first, then translate its output."
+            )
+        if batch.wants_cluster(args) or args.skip_existing:
+            raise UserError("a product with a map step translates as one scene: leave out --workers/--scheduler.")
+        if args.rtc and args.calibration not in (None, "beta0"):
+            raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration}.")
+        if args.rtc:
+            args.calibration = "beta0"
+        args.geometry = geometry_step(args, product=str(src))
     plan = plan_outputs(Path(args.input), Path(args.output), args.format)
     check_outputs(plan, sum(output_bytes(src, 3, per_band=False) for src, _ in plan))  # before loading the model
     opts = TranslateOptions(
