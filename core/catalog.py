@@ -15,7 +15,6 @@ from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
 from core.files import digest_bytes, list_images
 from core.train.runs import list_runs, runs_root
-from core.translate.generators import generator_archs
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")
@@ -34,6 +33,7 @@ __all__ = [
     "adapters",
     "base_generators",
     "checkpoints_dir",
+    "declared_archs",
     "is_translation_model",
     "model_card",
     "optical_partner",
@@ -66,6 +66,26 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
+def declared_archs(task: str) -> tuple[str, ...]:
+    """The architectures of `task` as the `@register("name", task=...)` lines in models/*.py declare them, read
+    without importing the networks (importing `models` imports torch: seconds and hundreds of MB), so that listing
+    the bundled models does not load torch. `models.registry.names(task)` is the truth once the networks are
+    imported; tests/test_lazy_imports.py keeps the two equal."""
+    import ast  # noqa: PLC0415
+
+    found = []
+    for path in sorted((ROOT / "models").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for deco in node.decorator_list if isinstance(node, ast.ClassDef) else ():
+                if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register" and deco.args):
+                    continue
+                given = {k.arg: k.value for k in deco.keywords}.get("task")
+                name = deco.args[0]
+                if isinstance(name, ast.Constant) and isinstance(given, ast.Constant) and given.value == task:
+                    found.append(name.value)
+    return tuple(found)
+
+
 def is_translation_model(path: str | os.PathLike) -> bool:
     """A model file the translation engine may load. Our .safetensors files name their architecture, so only
     translation generators among them count (not e.g. RGTGAN); foreign files are offered and checked on load."""
@@ -78,12 +98,12 @@ def is_translation_model(path: str | os.PathLike) -> bool:
         meta = read_metadata(p)
     except UserError:
         return False
-    return meta.get("format") != FORMAT or meta.get("arch") in generator_archs()
+    return meta.get("format") != FORMAT or meta.get("arch") in declared_archs("translate")
 
 
 def _is_our_generator(path: Path) -> bool:
     try:
-        return read_metadata(path).get("arch") in generator_archs()
+        return read_metadata(path).get("arch") in declared_archs("translate")
     except UserError:
         return False
 
