@@ -6,6 +6,7 @@ checkpoints/ in the repository), run folders are core.train.runs' (`$SAR_STUDIO_
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -66,11 +67,12 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
+@functools.cache
 def declared_archs(task: str) -> tuple[str, ...]:
     """The architectures of `task` as the `@register("name", task=...)` lines in models/*.py declare them, read
     without importing the networks (importing `models` imports torch: seconds and hundreds of MB), so that listing
     the bundled models does not load torch. `models.registry.names(task)` is the truth once the networks are
-    imported; tests/test_lazy_imports.py keeps the two equal."""
+    imported; tests/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
     import ast  # noqa: PLC0415
 
     found = []
