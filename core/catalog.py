@@ -75,7 +75,7 @@ def declared_archs(task: str) -> tuple[str, ...]:
     imported; tests/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
     import ast  # noqa: PLC0415
 
-    found = []
+    found: list[str] = []
     for path in sorted((ROOT / "models").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             for deco in node.decorator_list if isinstance(node, ast.ClassDef) else ():
@@ -84,7 +84,7 @@ def declared_archs(task: str) -> tuple[str, ...]:
                 given = {k.arg: k.value for k in deco.keywords}.get("task")
                 name = deco.args[0]
                 if isinstance(name, ast.Constant) and isinstance(given, ast.Constant) and given.value == task:
-                    found.append(name.value)
+                    found.append(str(name.value))
     return tuple(found)
 
 
