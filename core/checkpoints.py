@@ -64,7 +64,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The decoded metadata of a safetensors file (JSON values decoded). UserError if it is not one."""
     name = Path(path).name
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # metadata only: "pt" would import torch
             raw = f.metadata() or {}
     except FileNotFoundError:
         raise UserError(f"{name}: file not found; check the path.") from None

@@ -11,21 +11,30 @@ import functools
 import os
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from core.errors import UserError
 
-cv2.setNumThreads(max(1, min(4, os.cpu_count() or 1)))
+
+@functools.cache
+def opencv():
+    """OpenCV, imported on first use with its thread count set (importing it costs ~25 MB, which a command's
+    `--help` or a page that only lists filters should not pay)."""
+    import cv2  # noqa: PLC0415  heavy: ~25 MB, only when a window is summed
+
+    cv2.setNumThreads(max(1, min(4, os.cpu_count() or 1)))
+    return cv2
 
 
 def box_sum(x: np.ndarray, window: int) -> np.ndarray:
     """Sum over a window x window neighbourhood, zero outside the image (float32, cost independent of window)."""
+    cv2 = opencv()
     return cv2.boxFilter(x, -1, (window, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
 def kernel_sum(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correlation with `kernel` (centred), zero outside the image."""
+    cv2 = opencv()
     return cv2.filter2D(x, -1, kernel.astype(np.float32), borderType=cv2.BORDER_CONSTANT)
 
 

@@ -20,7 +20,7 @@ def _valid(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 def find_homogeneous_region(intensity: np.ndarray, size: int = 32, mask: np.ndarray | None = None) -> Region:
     """The size x size window with the highest ENL (lowest coefficient of variation) among windows that hold
     only valid pixels. Found on the input, then reused for every filtered result."""
-    from core.local_stats import local_moments  # imports cv2: only the region search needs it
+    from core.local_stats import local_moments  # numpy and, on first use, cv2: only the region search needs it
 
     x = np.asarray(intensity, np.float32)
     h, w = x.shape

@@ -19,7 +19,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     except SystemExit:
         pass
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("core.cli.") or m.split(".")[0] in
-      ("torch", "onnxruntime", "numpy", "rasterio", "peft", "distributed"))))
+      ("torch", "onnxruntime", "numpy", "rasterio", "peft", "distributed", "cv2"))))
 """
 
 
@@ -44,6 +44,7 @@ def test_a_commands_help_imports_only_its_module_and_no_torch():
         "core.cli.map_options",
     }
     assert not {"torch", "onnxruntime", "peft", "distributed"} & loaded
+    assert "cv2" not in loaded  # OpenCV (~25 MB) on first window sum only (core.local_stats.opencv)
 
 
 def test_every_row_of_the_table_is_defined_by_its_module_with_the_same_help():
@@ -71,3 +72,34 @@ def test_home_page_shows_versions_without_importing_torch_or_onnxruntime():
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["errors"] == 0 and got["heavy"] == []
     assert metadata.version("torch") in got["metrics"] and metadata.version("onnxruntime") in got["metrics"]
+
+
+CATALOG = """
+import json, sys
+from core import catalog
+names = [p.name for p in catalog.translation_models()]
+print(json.dumps({"names": names, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_listing_the_bundled_translation_models_does_not_import_torch():
+    from core import catalog
+    from core.checkpoints import FORMAT, read_metadata
+    from models.registry import TASKS, names
+
+    out = subprocess.run([sys.executable, "-c", CATALOG], cwd=ROOT, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["torch"] is False
+    # the same list as the registry's own answer (networks imported, torch loaded in this process)
+    want = []
+    for p in sorted(catalog.checkpoints_dir().iterdir()):
+        if p.suffix == ".safetensors":
+            meta = read_metadata(p)
+            if meta.get("format") == FORMAT and meta.get("arch") not in names("translate"):
+                continue
+        if p.is_file() and p.suffix in catalog.MODEL_SUFFIXES:
+            want.append(p.name)
+    assert got["names"] == want
+    assert "pix2pix_unet_demo.safetensors" in got["names"] and "rgtgan_demo.safetensors" not in got["names"]
+    for task in TASKS:  # the decorators read without importing == what importing the networks registers
+        assert set(catalog.declared_archs(task)) == set(names(task)), task

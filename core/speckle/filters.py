@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from core import io as sio
@@ -30,6 +29,7 @@ from core.local_stats import (
     count_all_valid,
     kernel_sum,
     local_moments,
+    opencv,
     prepare,
     weight_lee,
 )
@@ -153,6 +153,7 @@ def gaussian_filter(
         s = float("nan")
     if not (math.isfinite(s) and s >= 0):
         raise UserError(f"sigma must be zero (automatic) or a positive number, got {sigma!r}.")
+    cv2 = opencv()
     g = cv2.getGaussianKernel(window, s, cv2.CV_32F).ravel()
     x, m, _ = prepare(intensity, valid)
     num = cv2.sepFilter2D(x, -1, g, g, borderType=cv2.BORDER_CONSTANT)
@@ -174,7 +175,7 @@ def median_filter(
             fill = float(np.median(x[m > 0]))
         x = np.where(m > 0, x, np.where(n > 0, mean, fill)).astype(np.float32)
     if window <= 5:
-        return cv2.medianBlur(x, window)
+        return opencv().medianBlur(x, window)
     from scipy import ndimage  # heavy (about 1 s): only medians over windows larger than 5 need it
 
     return ndimage.median_filter(x, size=window, mode="nearest")

@@ -6,10 +6,18 @@ side the one whose sub-window mean is closer to the centre's.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from core.local_stats import box_sum, by_rows, check_window, kernel_sum, local_moments, prepare, weight_lee
+from core.local_stats import (
+    box_sum,
+    by_rows,
+    check_window,
+    kernel_sum,
+    local_moments,
+    opencv,
+    prepare,
+    weight_lee,
+)
 from core.speckle.looks import check_looks
 
 
@@ -76,6 +84,7 @@ def _refined_lee_block(x: np.ndarray, m: np.ndarray, window: int, L: float, fall
     masks = refined_lee_masks(window)
     anti = np.fliplr(np.eye(window, dtype=np.float32))  # the i + j = 2c line
     diag = np.eye(window, dtype=np.float32)  # the i = j line
+    cv2 = opencv()
     const = cv2.BORDER_CONSTANT
     for j, src in enumerate((m, x, xx)):
         # rectangular halves: box sums anchored on the centre line (cost independent of the window)
