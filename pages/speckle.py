@@ -323,6 +323,7 @@ if too_big:
         + "; choose a smaller window."
     )
 if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chosen or bool(too_big)):
+    st.session_state.pop(f"{KEY}_results", None)  # the last run's arrays go before the new ones are made
     results, notes = [], []
     update = progress_bar("Filtering…")
     for i, fname in enumerate(chosen):

@@ -462,6 +462,7 @@ signature = (
 
 # --------------------------------------------------------------------------------------------------- run
 if st.button("Translate", type="primary", key=f"{KEY}_run"):
+    st.session_state.pop(f"{KEY}_results", None)  # the last run's arrays go before the new ones are made
     update = progress_bar("Translating…")
     update(0.0, "loading the model")
     translator = _page_translator()

@@ -92,3 +92,16 @@ def test_the_browser_tests_server_log_check_sees_warnings_and_rich_tracebacks():
     assert server_log_problems(clean) == []
     assert len(server_log_problems(clean + warned)) == 1
     assert len(server_log_problems(rich)) == 2
+
+
+def test_closed_sessions_are_not_kept_for_minutes():
+    """A closed tab's session_state (every page's last results) leaves the server within seconds, not Streamlit's
+    default 120 s: with the default, bench/load.py's server RSS grew 10-16 % after round 1 (bench/RESULTS.md)."""
+    import tomllib
+
+    from streamlit import config
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    ttl = cfg["server"]["disconnectedSessionTTL"]
+    assert 5 <= ttl <= 30
+    config.get_option("server.disconnectedSessionTTL")  # the option's name is Streamlit's (raises otherwise)

@@ -129,3 +129,26 @@ def test_tiny_image_cannot_estimate_looks_but_runs_with_given_looks(utm_geo):
     img = np.arange(1, 13, dtype=np.float64).reshape(3, 4)
     lee = sp.despeckle(img.astype(np.float32), "lee", window=3, looks=2.0)
     assert table["mean ratio"][1] == pytest.approx(metrics.mean_ratio(lee, img), rel=1e-6)
+
+
+def test_new_run_drops_the_previous_runs_arrays_first(monkeypatch):
+    """A second run does not hold the first run's results in the session while it computes (server memory under
+    load, bench/load.py): the page drops them when the button is pressed."""
+    import streamlit as st
+
+    seen = []
+    real = sp.despeckle
+
+    def watching(*args, **kwargs):
+        seen.append("speckle_results" in st.session_state)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sp, "despeckle", watching)
+    at = app_test("speckle.py").run()
+    at.multiselect(key="speckle_filters").set_value(["boxcar"]).run()
+    at.button(key="speckle_run").click().run()
+    assert not at.exception and seen == [False]
+    assert "speckle_results" in at.session_state
+    at.button(key="speckle_run").click().run()
+    assert not at.exception and seen == [False, False]  # the first run's arrays were gone during the second
+    assert _table(at)["filter"].tolist() == ["Input", "Boxcar (mean)"]
