@@ -144,7 +144,7 @@ def _scene_job_done(job) -> None:
         st.error(job.error)
         return
     labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
-    st.progress(1.0, text=f"{labels}: done in {job.elapsed_s:.0f} s")
+    st.progress(1.0, text=f"{labels}: done in {job.elapsed:.0f} s")
     show_notes(job.notes)
     if all(p.exists() for p in job.outputs.values()):
         _scene_results(job)
