@@ -61,3 +61,38 @@ def test_map_ordered_redoes_the_tasks_of_a_killed_worker_and_keeps_the_order(clu
     got = list(batch.map_ordered(client, _square_or_die_once, [(marker, i) for i in range(8)], in_flight=4))
     assert got == [i * i for i in range(8)]
     assert Path(marker).read_text() == "killed"  # the worker did die, and item 3 was computed again elsewhere
+
+
+def _finished(job, timeout=120):
+    import time
+
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < timeout:
+        time.sleep(0.02)
+    assert job.finished, "the page's job did not finish"
+    return job
+
+
+def test_cli_page_job_and_cluster_write_the_same_bytes(cluster, tmp_path, utm_geo):
+    """One function per job (issue 18): `despeckle` on one filter, the speckle page's whole-scene job and the same
+    command with its windows on a 2-worker cluster write byte-identical COGs; the values equal the in-memory
+    filter."""
+    from core import speckle as sp
+    from core.speckle.jobs import start_scene_job
+
+    lc, _ = cluster
+    rng = np.random.default_rng(5)
+    scene = rng.gamma(1.0, 0.1, (700, 600)).astype(np.float32)  # 2 x 2 windows of 512, edges smaller
+    scene[:30, :50] = np.nan
+    src = sio.write_geotiff(tmp_path / "scene.tif", scene, utm_geo)
+    argv = ["despeckle", str(src), "--filter", "lee", "--window", "7", "--looks", "1", "--cog", "--no-progress"]
+    assert cli_main([*argv[:2], str(tmp_path / "cli.tif"), *argv[2:]]) == 0
+    assert cli_main([*argv[:2], str(tmp_path / "dask.tif"), *argv[2:], "--scheduler", lc.scheduler_address]) == 0
+    job = _finished(start_scene_job(src, tmp_path / "page.tif", "lee", {"window": 7, "looks": 1.0}))
+    assert job.error is None and job.phase == "done"
+    cli = (tmp_path / "cli.tif").read_bytes()
+    assert (tmp_path / "page.tif").read_bytes() == cli
+    assert (tmp_path / "dask.tif").read_bytes() == cli
+    expected = sp.despeckle_raster(sio.read_raster(src), "lee", window=7, looks=1.0).data
+    got = sio.read_raster(tmp_path / "page.tif").data
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
