@@ -15,7 +15,7 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import positive_float, positive_int
-from core.cli.map_options import add_map_options, geometry_step, wants_map
+from core.cli.map_options import add_map_options, map_step, wants_map
 from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
@@ -123,7 +123,7 @@ def run_despeckle(args: argparse.Namespace) -> int:
             raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration}.")
         if args.rtc:
             args.calibration = "beta0"
-        args.geometry = geometry_step(args, product=str(src), cog=args.cog)
+        args.geometry = map_step(args, product=str(src), cog=args.cog)
     if src.is_dir() and not (src / "manifest.safe").is_file():
         files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
         if skipped:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,6 @@ from core.progress import ProgressFn
 from core.speckle.apply import check_size, filter_band
 from core.speckle.registry import check_params, filter_spec
 from core.speckle.scene import halo, scene_params
-
-if TYPE_CHECKING:
-    from core.products.chain import GeometryStep
 
 STREAM_BLOCK = 512  # output block (GeoTIFF tile) side; a window is this plus twice the halo
 # windows per Dask task: fewer, larger tasks spread the scheduler's per-task cost (256 single-window tasks of an
@@ -62,7 +59,7 @@ def despeckle_scene(
     phase: Callable[[str], None] | None = None,
     opened: Callable[[sio.Source], None] | None = None,
     client: Any = None,
-    geometry: GeometryStep | None = None,
+    geometry: Callable[[Path, Path, ProgressFn | None], None] | None = None,  # core.products.chain.GeometryStep
 ) -> list[str]:
     """Despeckle the scene or product at `path` with every (filter, params, output) of `runs` in one streamed read:
     the one function of the page's whole-scene job and of `python -m core despeckle` (one filter: a list of one).
