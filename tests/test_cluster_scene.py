@@ -96,3 +96,19 @@ def test_cli_page_job_and_cluster_write_the_same_bytes(cluster, tmp_path, utm_ge
     expected = sp.despeckle_raster(sio.read_raster(src), "lee", window=7, looks=1.0).data
     got = sio.read_raster(tmp_path / "page.tif").data
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+
+
+def test_several_filters_on_the_cluster_write_the_bytes_of_the_serial_run(cluster, tmp_path, utm_geo):
+    """despeckle_scene with a Dask client: every window is one read on a worker for all the filters; each file has
+    the bytes of the serial run."""
+    from core.speckle.stream import despeckle_scene
+
+    _, client = cluster
+    scene = np.random.default_rng(7).gamma(1.0, 0.1, (600, 530)).astype(np.float32)
+    src = sio.write_geotiff(tmp_path / "scene.tif", scene, utm_geo)
+    params = {"lee": {"window": 7, "looks": 1.0}, "median": {"window": 5}}
+    for how, c in (("serial", None), ("dask", client)):
+        despeckle_scene(src, [(n, p, tmp_path / f"{how}_{n}.tif") for n, p in params.items()], client=c)
+    for n in params:
+        assert (tmp_path / f"dask_{n}.tif").read_bytes() == (tmp_path / f"serial_{n}.tif").read_bytes()
+    assert not np.array_equal(sio.read_raster(tmp_path / "dask_lee.tif").data, scene)  # it did filter
