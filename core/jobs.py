@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +28,8 @@ from core.io.confine import GDAL_ENV, Confine, check_path
 
 @dataclass
 class BackgroundJob:
+    """One background run: what it reads and writes, its progress, its end (error, notes, result)."""
+
     source: Path
     output: Path
     label: str  # what runs (a filter, a model), for the progress text
@@ -55,10 +58,6 @@ class BackgroundJob:
             return None
         return self.elapsed / self.done * max(0, self.total - self.done)
 
-    @property
-    def filter_name(self) -> str:  # the speckle page's name for `label`
-        return self.label
-
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
 
@@ -69,6 +68,9 @@ class BackgroundJob:
         return f"{self.label}: {unit} {self.done}/{self.total or '?'}{left}"
 
 
+J = TypeVar("J", bound=BackgroundJob)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
@@ -77,7 +79,12 @@ def start_job(
     source: str | os.PathLike, output: str | os.PathLike, label: str, work: Callable[[BackgroundJob], object]
 ) -> BackgroundJob:
     """Run `work(job)` in a background thread and return the job at once."""
-    job = BackgroundJob(Path(source), Path(output), label)
+    return run_job(BackgroundJob(Path(source), Path(output), label), work)
+
+
+def run_job(job: J, work: Callable[[J], object]) -> J:
+    """Run `work(job)` in a background thread and return `job` at once: the runner of every page job (a job type
+    with more to tell, such as core.speckle.jobs.DespeckleJob, is a BackgroundJob made by its caller)."""
 
     def run() -> None:
         try:
@@ -85,12 +92,12 @@ def start_job(
         except UserError as exc:
             job.error = str(exc)
         except Exception as exc:  # a bug, but the page must say something instead of spinning forever
-            job.error = f"{label} failed ({type(exc).__name__}: {exc}); please report it."
+            job.error = f"{job.label} failed ({type(exc).__name__}: {exc}); please report it."
         finally:
             job.ended = time.monotonic()
             job.finished = True
 
-    job.thread = threading.Thread(target=run, name=f"{label} {job.source.name}", daemon=True)
+    job.thread = threading.Thread(target=run, name=f"{job.label} {job.source.name}", daemon=True)
     job.thread.start()
     return job
 

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core import io as sio
-from core import recent, roots
+from core import roots
 from core import speckle as sp
 from core.compute import DEVICES, resolve_device
 from core.errors import UserError
@@ -23,19 +23,23 @@ from core.speckle.compare import (
     estimated_looks,
     input_key,
     metrics_table,
+    result_tif,
+    results_zip,
     shown_params,
+    windows_too_big,
 )
 from core.speckle.jobs import PAGE_WHOLE_PIXELS, decimated_read, decimated_results, scene_size, start_scene_job
 from pages.components import (
     KEPT_CAPTION,
     compare_view,
     download_buttons,
+    keep_result,
+    kept_result,
     pick_inputs,
     progress_bar,
     read_input,
     run_guarded,
     server_path_input,
-    session_token,
     show_notes,
     stem,
 )
@@ -144,7 +148,7 @@ def _scene_job_done(job) -> None:
         st.error(job.error)
         return
     labels = ", ".join(sp.FILTERS[f].label for f in job.outputs)
-    st.progress(1.0, text=f"{labels}: done in {job.elapsed_s:.0f} s")
+    st.progress(1.0, text=f"{labels}: done in {job.elapsed:.0f} s")
     show_notes(job.notes)
     if all(p.exists() for p in job.outputs.values()):
         _scene_results(job)
@@ -246,13 +250,6 @@ def _merlin_network(variant: str, device: str, weights_sha: str):
     return sp.load_merlin(variant, device)
 
 
-def json_safe(meta: dict) -> dict:
-    """The metadata as JSON keeps it (numbers and text; anything else as its text)."""
-    import json
-
-    return json.loads(json.dumps(meta, default=str))
-
-
 def _weights_sha(variant: str) -> str:
     return digest_file(sp.merlin_weights_path(variant))
 
@@ -311,11 +308,7 @@ else:
     region_request = (int(r0), int(c0), int(rh), int(cw))
 
 # ------------------------------------------------------------------------------------------------- run
-too_big = [
-    f"{sp.FILTERS[f].label} ({params[f]['window']}×{params[f]['window']})"
-    for f in chosen
-    if params[f].get("window") and params[f]["window"] > min(raster.height, raster.width)
-]
+too_big = windows_too_big(chosen, params, raster.height, raster.width)
 if too_big:
     st.error(
         f"The image is {raster.width}×{raster.height} pixels, smaller than the window of "
@@ -350,10 +343,10 @@ if st.button("Run filters", type="primary", key=f"{KEY}_run", disabled=not chose
     st.session_state[f"{KEY}_results"] = {"input": input_id, "results": results, "notes": notes}
     if results:  # kept for a reload of this browser (core.recent)
         meta = {"input": input_id, "notes": notes, "results": [[r.name, r.label, r.params] for r in results]}
-        recent.save(session_token(), KEY, json_safe(meta), {f"r{i}": r.intensity for i, r in enumerate(results)})
+        keep_result(KEY, meta, {f"r{i}": r.intensity for i, r in enumerate(results)})
 
 if f"{KEY}_results" not in st.session_state:  # a reload: the last result of this browser, if it was on this input
-    kept = recent.load(session_token(), KEY)
+    kept = kept_result(KEY)
     if kept is not None and kept[0].get("input") == input_id:
         meta, arrays = kept
         restored = [FilterResult(n, lab, p, arrays[f"r{i}"]) for i, (n, lab, p) in enumerate(meta["results"])]
@@ -412,12 +405,6 @@ compare_view(
 
 # ------------------------------------------------------------------------------------------- downloads
 unit = sio.KIND_LABELS[raster.kind].split(" (")[0]
-
-
-def _result_tif(r: FilterResult) -> bytes:
-    return sio.encode_geotiff(sp.result_raster(raster, r.intensity, r.name).data, raster.geo, raster.band_names)
-
-
 chosen_result = results[pick]
 base = f"{stem(name)}_{chosen_result.name}"
 st.caption(
@@ -426,7 +413,12 @@ st.caption(
 )
 download_buttons(
     [
-        (f"GeoTIFF of {chosen_result.label} ({unit}, float)", _result_tif(chosen_result), f"{base}.tif", "image/tiff"),
+        (
+            f"GeoTIFF of {chosen_result.label} ({unit}, float)",
+            result_tif(raster, chosen_result),
+            f"{base}.tif",
+            "image/tiff",
+        ),
         (f"Display PNG of {chosen_result.label}", sio.encode_png(panels[pick + 1][1]), f"{base}.png", "image/png"),
         (
             "Comparison PNG (all)",
@@ -439,24 +431,8 @@ download_buttons(
 )
 
 
-def _all_results_zip(_rows) -> bytes:
-    files = []
-    lines = [f"Speckle filtering of {name} ({raster.width}x{raster.height}, {raster.bands} band(s), read as {unit})."]
-    for r, (_label, img) in zip(results, panels[1:]):
-        files += [(f"{stem(name)}_{r.name}.tif", _result_tif(r)), (f"{stem(name)}_{r.name}.png", sio.encode_png(img))]
-        lines.append(f"{stem(name)}_{r.name}.tif / .png: {r.label} ({r.params or 'defaults'}), {unit} float / display")
-    files.append((f"{stem(name)}_comparison.png", sio.encode_png(sio.comparison_image(panels))))
-    lines.append(f"{stem(name)}_comparison.png: the input and every result on the input's dB stretch")
-    if _rows is not None:
-        import pandas as pd
-
-        files.append(("metrics.csv", pd.DataFrame(_rows).to_csv(index=False).encode()))
-        lines.append("metrics.csv: ENL, mean ratio and EPI per filter and band")
-    return sio.zip_bytes(files, "\n".join(lines) + "\n")
-
-
 if "zip" not in state:  # built once per run of the filters, kept with the results
-    state["zip"] = _all_results_zip(metrics_rows)
+    state["zip"] = results_zip(name, raster, results, panels, metrics_rows)
 st.download_button(
     f"Zip of every result ({len(results)} filters: float rasters, PNGs, metrics)",
     data=state["zip"],

@@ -165,3 +165,32 @@ def test_merlin_from_the_command_line_keeps_georeference(geotiff, tmp_path, caps
     assert res.geo.crs == utm_geo.crs and res.geo.transform == utm_geo.transform and res.data[0, 0] == -9999.0
     ok = inten != -9999.0
     assert res.data[ok].mean() / inten[ok].mean() == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("bad", ["empty.tif", "text.tif", "truncated.tif", "nan.tif", "cut_cog.tif"])
+def test_page_job_and_cli_say_the_same_one_line(tmp_path, capsys, bad):
+    """One function per job (issue 18): a bad file gets the same sentence from the speckle page's whole-scene job
+    as from `despeckle`; a COG cut after its header opens and fails while its blocks are read: "truncated or
+    corrupt" on both, never "please report it"."""
+    import time
+
+    from core.speckle.jobs import start_scene_job
+
+    words = {**_bad_files(tmp_path / "in"), "cut_cog.tif": "truncated or corrupt"}[bad]
+    scene = np.random.default_rng(1).gamma(1.0, 1.0, (300, 300)).astype(np.float32)
+    sio.write_geotiff(tmp_path / "whole.tif", scene)
+    assert (
+        main(["despeckle", str(tmp_path / "whole.tif"), str(tmp_path / "cog.tif"), "--filter", "boxcar", "--cog"]) == 0
+    )
+    blob = (tmp_path / "cog.tif").read_bytes()  # a COG: its header and tile offsets first, then the tiles
+    (tmp_path / "in" / "cut_cog.tif").write_bytes(blob[: len(blob) * 2 // 3])
+    capsys.readouterr()
+    code, _, err = _run(["despeckle", str(tmp_path / "in" / bad), str(tmp_path / "x.tif"), "--filter", "lee"], capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and words in err
+    job = start_scene_job(tmp_path / "in" / bad, tmp_path / "y.tif", "lee")
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < 60:
+        time.sleep(0.02)
+    assert job.finished and job.error == err[len("error: ") :].strip()
+    assert "please report" not in job.error
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "y.tif").exists()

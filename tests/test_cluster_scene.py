@@ -61,3 +61,54 @@ def test_map_ordered_redoes_the_tasks_of_a_killed_worker_and_keeps_the_order(clu
     got = list(batch.map_ordered(client, _square_or_die_once, [(marker, i) for i in range(8)], in_flight=4))
     assert got == [i * i for i in range(8)]
     assert Path(marker).read_text() == "killed"  # the worker did die, and item 3 was computed again elsewhere
+
+
+def _finished(job, timeout=120):
+    import time
+
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < timeout:
+        time.sleep(0.02)
+    assert job.finished, "the page's job did not finish"
+    return job
+
+
+def test_cli_page_job_and_cluster_write_the_same_bytes(cluster, tmp_path, utm_geo):
+    """One function per job (issue 18): `despeckle` on one filter, the speckle page's whole-scene job and the same
+    command with its windows on a 2-worker cluster write byte-identical COGs; the values equal the in-memory
+    filter."""
+    from core import speckle as sp
+    from core.speckle.jobs import start_scene_job
+
+    lc, _ = cluster
+    rng = np.random.default_rng(5)
+    scene = rng.gamma(1.0, 0.1, (700, 600)).astype(np.float32)  # 2 x 2 windows of 512, edges smaller
+    scene[:30, :50] = np.nan
+    src = sio.write_geotiff(tmp_path / "scene.tif", scene, utm_geo)
+    argv = ["despeckle", str(src), "--filter", "lee", "--window", "7", "--looks", "1", "--cog", "--no-progress"]
+    assert cli_main([*argv[:2], str(tmp_path / "cli.tif"), *argv[2:]]) == 0
+    assert cli_main([*argv[:2], str(tmp_path / "dask.tif"), *argv[2:], "--scheduler", lc.scheduler_address]) == 0
+    job = _finished(start_scene_job(src, tmp_path / "page.tif", "lee", {"window": 7, "looks": 1.0}))
+    assert job.error is None and job.phase == "done"
+    cli = (tmp_path / "cli.tif").read_bytes()
+    assert (tmp_path / "page.tif").read_bytes() == cli
+    assert (tmp_path / "dask.tif").read_bytes() == cli
+    expected = sp.despeckle_raster(sio.read_raster(src), "lee", window=7, looks=1.0).data
+    got = sio.read_raster(tmp_path / "page.tif").data
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7, equal_nan=True)
+
+
+def test_several_filters_on_the_cluster_write_the_bytes_of_the_serial_run(cluster, tmp_path, utm_geo):
+    """despeckle_scene with a Dask client: every window is one read on a worker for all the filters; each file has
+    the bytes of the serial run."""
+    from core.speckle.stream import despeckle_scene
+
+    _, client = cluster
+    scene = np.random.default_rng(7).gamma(1.0, 0.1, (600, 530)).astype(np.float32)
+    src = sio.write_geotiff(tmp_path / "scene.tif", scene, utm_geo)
+    params = {"lee": {"window": 7, "looks": 1.0}, "median": {"window": 5}}
+    for how, c in (("serial", None), ("dask", client)):
+        despeckle_scene(src, [(n, p, tmp_path / f"{how}_{n}.tif") for n, p in params.items()], client=c)
+    for n in params:
+        assert (tmp_path / f"dask_{n}.tif").read_bytes() == (tmp_path / f"serial_{n}.tif").read_bytes()
+    assert not np.array_equal(sio.read_raster(tmp_path / "dask_lee.tif").data, scene)  # it did filter

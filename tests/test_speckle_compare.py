@@ -17,7 +17,9 @@ from core.speckle.compare import (
     estimated_looks,
     input_key,
     metrics_table,
+    results_zip,
     shown_params,
+    windows_too_big,
 )
 
 
@@ -89,3 +91,38 @@ def test_input_key_is_sha256_of_the_bytes_and_the_kind():
     blob = b"some bytes"
     assert input_key(blob, "intensity") == hashlib.sha256(blob).hexdigest()[:16] + "intensity"
     assert input_key(blob, "db") != input_key(blob, "intensity") != input_key(b"other", "intensity")
+
+
+def test_windows_larger_than_the_image_are_named():
+    params = {"lee": {"window": 7}, "boxcar": {"window": 5}, "gaussian": {"sigma": 1.0}}
+    assert windows_too_big(["lee", "boxcar", "gaussian"], params, 40, 6) == [f"{sp.FILTERS['lee'].label} (7×7)"]
+    assert windows_too_big(["lee", "boxcar"], params, 4, 60) == [
+        f"{sp.FILTERS['lee'].label} (7×7)",
+        f"{sp.FILTERS['boxcar'].label} (5×5)",
+    ]
+
+
+def test_results_zip_holds_each_result_its_png_the_comparison_and_the_metrics(rng, utm_geo):
+    import io
+    import zipfile
+
+    data = rng.gamma(1.0, 0.1, (24, 20)).astype(np.float32)
+    raster = sio.Raster(data, "intensity", "scene.tif", utm_geo, [], "intensity")
+    results = [
+        FilterResult("lee", "Lee", {"window": 5}, sp.despeckle(data, "lee", window=5, looks=1.0)),
+        FilterResult("boxcar", "Boxcar", {}, sp.despeckle(data, "boxcar", window=3)),
+    ]
+    panels = [("Input", np.zeros((24, 20), np.uint8))] + [(r.label, np.full((24, 20), 9, np.uint8)) for r in results]
+    rows = [{"filter": "Lee", "ENL": 2.0}]
+    with zipfile.ZipFile(io.BytesIO(results_zip("scene.tif", raster, results, panels, rows))) as zf:
+        names = set(zf.namelist())
+        assert names == {
+            "README.txt", "scene_lee.tif", "scene_lee.png", "scene_boxcar.tif", "scene_boxcar.png",
+            "scene_comparison.png", "metrics.csv",
+        }  # fmt: skip
+        readme = zf.read("README.txt").decode()
+        assert "scene.tif (20x24, 1 band(s)" in readme and "scene_boxcar.tif / .png: Boxcar (defaults)" in readme
+        lee = sio.read_raster(zf.read("scene_lee.tif"), "lee.tif")
+        assert zf.read("metrics.csv").decode().splitlines() == ["filter,ENL", "Lee,2.0"]
+    np.testing.assert_array_equal(lee.data, results[0].intensity)
+    assert lee.geo.crs_wkt == utm_geo.crs_wkt

@@ -234,9 +234,9 @@ def test_scene_job_runs_two_filters_names_its_phases_and_compares_decimated(scen
         time.sleep(0.005)
     assert job.error is None and job.phase == "done" and job.done == job.total > 0
     assert any(p.startswith("reading the scene") or p == "starting" for p in seen)  # named from the start
-    elapsed = job.elapsed_s
+    elapsed = job.elapsed
     time.sleep(0.05)
-    assert job.elapsed_s == elapsed  # frozen once finished
+    assert job.elapsed == elapsed  # frozen once finished
     src, results = jobs.decimated_results(job, size=40)
     full = sio.read_raster(scene_tif)
     step = -(-101 // 40)  # decimated_read: at most 40 px on the long side, nearest neighbour

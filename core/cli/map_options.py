@@ -1,18 +1,18 @@
 """The map step shared by `prepare` and `despeckle` of a product: --geocode, --dem, --rtc, --crs, --resolution.
 
-`geometry_step` turns the options into the function core.products.chain runs after the radar-geometry stage
-(core.products.geocode without a DEM, core.products.terrain with one); nothing heavy is imported until a map step
-is asked for, so `despeckle --help` stays light.
+`map_step` turns the options into the function core.products.chain runs after the radar-geometry stage through
+core.products.jobs.geometry_step, the page's function too (core.products.geocode without a DEM,
+core.products.terrain with one); nothing heavy is imported until a map step is asked for, so `despeckle --help`
+stays light.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.cli.args import positive_float
-from core.errors import UserError
+from core.products.jobs import StepWords, geometry_step
 
 if TYPE_CHECKING:
     from core.products.chain import GeometryStep
@@ -40,33 +40,26 @@ def wants_map(args: argparse.Namespace) -> bool:
     return bool(args.geocode or args.dem or args.rtc or args.crs is not None or args.resolution is not None)
 
 
-def geometry_step(args: argparse.Namespace, product: str | None = None, cog: bool = False) -> GeometryStep | None:
-    """The map step `prepare` (and `despeckle` of a product) runs after radar geometry, from --geocode / --dem /
-    --rtc / --crs / --resolution; None when none is asked. Checks what it can before any work starts.
-    `product`: the product (default args.product); `cog`: the map step writes the COG itself."""
-    product = product or args.product
-    dem, rtc = getattr(args, "dem", None), getattr(args, "rtc", False)
-    crs, resolution = getattr(args, "crs", None), getattr(args, "resolution", None)
-    if rtc and dem is None:
-        raise UserError("--rtc flattens the terrain of a DEM; give --dem DEM.tif as well.")
-    if dem is None and not getattr(args, "geocode", False):
-        if crs is not None or resolution is not None:
-            raise UserError("--crs and --resolution apply to a map output; add --geocode or --dem DEM.tif.")
-        return None
-    if dem is not None:
-        from core.products.terrain import read_radar_geometry, terrain_correct
+CLI_WORDS = StepWords(
+    "--rtc flattens the terrain of a DEM; give --dem DEM.tif as well.",
+    "--rtc flattens beta0; drop --calibration {calibration}.",
+    "--crs and --resolution apply to a map output; add --geocode or --dem DEM.tif.",
+)
 
-        if not Path(dem).is_file():
-            raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
-        read_radar_geometry(product)  # GRD with orbit, timing and range conversion, or one line now
 
-        def terrain(radar: Path, out: Path, progress) -> None:
-            terrain_correct(product, radar, out, dem, rtc=rtc, crs=crs, resolution=resolution, progress=progress)
-
-        return terrain
-    from core.products.geocode import geocode_raster
-
-    def geocode(radar: Path, out: Path, progress) -> None:
-        geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)
-
-    return geocode
+def map_step(args: argparse.Namespace, product: str | None = None, cog: bool = False) -> GeometryStep | None:
+    """The map step `prepare` (and `despeckle` / `translate` of a product) runs after radar geometry, from
+    --geocode / --dem / --rtc / --crs / --resolution (core.products.jobs.geometry_step, the page's too); None when
+    none is asked. `product`: the product (default args.product); `cog`: the map step writes the COG itself."""
+    rtc = getattr(args, "rtc", False)
+    return geometry_step(
+        product or args.product,
+        geocode=getattr(args, "geocode", False),
+        dem=getattr(args, "dem", None),
+        rtc=rtc,
+        calibration="beta0" if rtc else "sigma0",  # the commands refuse --rtc with another calibration first
+        crs=getattr(args, "crs", None),
+        resolution=getattr(args, "resolution", None),
+        cog=cog,
+        words=CLI_WORDS,
+    )

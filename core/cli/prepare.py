@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from core.cli.args import positive_float, positive_int
-from core.cli.map_options import add_map_options, geometry_step
+from core.cli.map_options import add_map_options, map_step
 from core.errors import UserError
 from core.products.chain import PrepareOptions, prepare_product
 from core.products.reader import CALIBRATIONS, NOISE_CHOICES
@@ -59,7 +59,7 @@ def add_cli(sub) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     if args.rtc and args.calibration not in (None, "beta0"):
         raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration} (beta0 is used with --rtc).")
-    geometry = geometry_step(args)
+    geometry = map_step(args)
     options = PrepareOptions(
         pol=args.pol,
         swath=args.swath,

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from core import batch
 from core import io as sio
 from core.cli.args import positive_float, positive_int
-from core.cli.map_options import add_map_options, geometry_step, wants_map
+from core.cli.map_options import add_map_options, map_step, wants_map
 from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
@@ -35,7 +33,7 @@ from core.speckle import (
     render_with_limits,
 )
 from core.speckle.registry import split_params
-from core.speckle.stream import stream_despeckle
+from core.speckle.stream import despeckle_scene
 
 # The options a filter may take, in the order of the registry's parameters (None: the filter's default).
 PARAM_OPTIONS = ("window", "looks", "damping", "sigma", "sigma_space", "sigma_db", "model", "keep_mean")
@@ -125,7 +123,7 @@ def run_despeckle(args: argparse.Namespace) -> int:
             raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration}.")
         if args.rtc:
             args.calibration = "beta0"
-        args.geometry = geometry_step(args, product=str(src), cog=args.cog)
+        args.geometry = map_step(args, product=str(src), cog=args.cog)
     if src.is_dir() and not (src / "manifest.safe").is_file():
         files, skipped = skip_own_outputs(list_images(src), tuple(FILTERS))  # our own earlier outputs: not again
         if skipped:
@@ -212,60 +210,23 @@ def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
 
 
 def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict, client=None) -> None:
-    import rasterio  # only file commands need it
-
-    check_file(src)
-    geometry = getattr(args, "geometry", None)
-    try:
-        with open_input(src, args) as source:
-            with cli_progress(f"{name} {source.name}", unit="block", force=args.progress) as bar:
-                produced: list[str] = []
-                if geometry is None:
-                    stream_despeckle(
-                        source,
-                        dst,
-                        name,
-                        cog=args.cog,
-                        progress=bar,
-                        notes=produced,
-                        client=client,
-                        source_args=dict(
-                            source=str(src.absolute()), calibration=args.calibration, pol=args.pol, swath=args.swath
-                        ),
-                        **params,
-                    )
-                else:  # filtered radar geometry in a hidden folder beside the output, then the map step writes dst
-                    work = Path(tempfile.mkdtemp(prefix=".despeckle-", dir=dst.parent.absolute()))
-                    try:
-                        radar = work / "radar.tif"
-                        stream_despeckle(source, radar, name, progress=bar, notes=produced, **params)
-                        geometry(radar, dst, bar)
-                    finally:
-                        shutil.rmtree(work, ignore_errors=True)
-            notes = list(source.notes) + produced
-    except rasterio.errors.RasterioError as exc:
-        msg = " ".join(str(exc).split())[:120]
-        raise UserError(
-            f"{src.name} could not be read ({msg}); the file is truncated or corrupt, export it again."
-        ) from None
+    """Stream `src` through one classic filter into the .tif `dst` (core.speckle.stream.despeckle_scene, the page's
+    function too), the map step after it when one was asked; notes go to stderr."""
+    notes = despeckle_scene(
+        src,
+        [(name, params, dst)],
+        calibration=args.calibration,
+        pol=args.pol,
+        swath=args.swath,
+        noise=getattr(args, "noise", None),
+        kind=args.kind,
+        cog=args.cog,
+        progress=lambda source: cli_progress(f"{name} {source.name}", unit="block", force=args.progress),
+        client=client,
+        geometry=getattr(args, "geometry", None),
+    )
     for n in notes:
         print(f"warning: {n[9:]}" if n.startswith("Warning: ") else f"note: {n}", file=sys.stderr)
-
-
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def check_file(src: Path) -> None:
-    """The messages read_raster gives for an empty file or a .tif that is no TIFF, before GDAL sees it."""
-    if not src.is_file():
-        return
-    if src.stat().st_size == 0:
-        raise UserError(f"{src.name} is empty (0 bytes); upload the image again.")
-    if src.suffix.lower() in (".tif", ".tiff"):
-        with open(src, "rb") as fh:
-            head = fh.read(4)
-        if head not in _TIFF_MAGIC:
-            raise UserError(f"{src.name} is not a PNG, JPEG or TIFF image; convert it to one of these formats.")
 
 
 def read_whole(src: Path, args: argparse.Namespace) -> sio.Raster:

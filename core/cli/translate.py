@@ -14,7 +14,7 @@ from pathlib import Path
 from core import batch
 from core import io as sio
 from core.cli.args import count_int, positive_int
-from core.cli.map_options import add_map_options, geometry_step, wants_map
+from core.cli.map_options import add_map_options, map_step, wants_map
 from core.cli.options import add_compress_option
 from core.compute import DEVICES
 from core.errors import UserError
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--rtc flattens beta0; drop --calibration {args.calibration}.")
         if args.rtc:
             args.calibration = "beta0"
-        args.geometry = geometry_step(args, product=str(src))
+        args.geometry = map_step(args, product=str(src))
     plan = plan_outputs(Path(args.input), Path(args.output), args.format)
     check_outputs(plan, sum(output_bytes(src, 3, per_band=False) for src, _ in plan))  # before loading the model
     opts = TranslateOptions(

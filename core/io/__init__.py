@@ -29,6 +29,7 @@ from core.io.blocks import (
     read_window,
     stream_filter,
     stream_filters,
+    window_cores,
 )
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
@@ -98,6 +99,7 @@ __all__ = [
     "render_intensity",
     "stream_filter",
     "stream_filters",
+    "window_cores",
     "view",
     "stretch",
     "to_db",

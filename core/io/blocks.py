@@ -190,7 +190,8 @@ def stream_filter(
     compress: str | None = None,
     map_windows: Callable[[list[Window]], Iterable[np.ndarray]] | None = None,
 ) -> Path:
-    """Apply `fn` to every window (grown by `halo`, clipped at the edges) and write the cores block by block.
+    """Apply `fn` to every window (grown by `halo`, clipped at the edges) and write the cores block by block:
+    `stream_filters` with one output.
 
     `fn` takes the (h', w') or (h', w', C) window and returns an array of the same height and width (any band
     count); it must depend only on pixels within `halo` of each output pixel, and then the result equals
@@ -199,48 +200,40 @@ def stream_filter(
     `map_windows(windows)`, when given, computes the output cores itself (for instance on a Dask cluster,
     core.batch.map_ordered) and yields them in the order of `windows`; they are written in that order, so the file
     has the same bytes as the serial run."""
-    own = not isinstance(src, Source)
-    source: Source = src if isinstance(src, Source) else open_source(src)
-    try:
-        ensure_gdal_cache(window_cache_bytes(source, block, halo))
-        windows = list(iter_windows(source.height, source.width, block))
-        if map_windows is None:
-            cores: Iterable[np.ndarray] = (filter_window(source, fn, win, halo) for win in windows)
-        else:
-            cores = map_windows(windows)
-        writer: BlockWriter | None = None
-        try:
-            for k, (win, out) in enumerate(zip(windows, cores, strict=True)):
-                if writer is None:
-                    count = 1 if out.ndim == 2 else out.shape[2]
-                    names = band_names or (source.band_names if count == source.count else None)
-                    writer = BlockWriter(
-                        dst, source.width, source.height, count, dtype or out.dtype, source.geo, names, block, cog,
-                        compress,
-                    )  # fmt: skip
-                    writer.__enter__()
-                writer.write(win, out)
-                if progress is not None:
-                    progress(k + 1, len(windows))
-        except BaseException as err:
-            if writer is not None:
-                writer.__exit__(type(err), err, err.__traceback__)
-            raise
-        if writer is not None:
-            writer.__exit__(None, None, None)
-    finally:
-        if own:
-            source.close()
-    return Path(dst)
+    per_window = None if map_windows is None else _one_each(map_windows)
+    outputs = [(dst, fn)]
+    return stream_filters(
+        src, outputs, halo, block, dtype, cog, band_names, progress, compress=compress, map_windows=per_window
+    )[0]
+
+
+def _one_each(
+    map_windows: Callable[[list[Window]], Iterable[np.ndarray]],
+) -> Callable[[list[Window]], Iterator[list[np.ndarray]]]:
+    def each(windows: list[Window]) -> Iterator[list[np.ndarray]]:
+        return ([core] for core in map_windows(windows))
+
+    return each
 
 
 def filter_window(source: Source, fn: Callable[[np.ndarray], np.ndarray], win: Window, halo: int) -> np.ndarray:
     """fn over `win` grown by `halo`, cut back to `win`: one output block of stream_filter."""
+    return window_cores(source, [fn], win, halo)[0]
+
+
+def window_cores(
+    source: Source, fns: Sequence[Callable[[np.ndarray], np.ndarray]], win: Window, halo: int
+) -> list[np.ndarray]:
+    """Each fn over `win` grown by `halo` (one read for all of them), cut back to `win`: the output blocks of
+    stream_filters at one window."""
     wr = read_window(source, win, halo)
-    out = np.asarray(fn(wr.data))
-    if out.shape[:2] != wr.data.shape[:2]:
-        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
-    return out[wr.core]
+    cores = []
+    for fn in fns:
+        out = np.asarray(fn(wr.data))
+        if out.shape[:2] != wr.data.shape[:2]:
+            raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
+        cores.append(out[wr.core])
+    return cores
 
 
 def stream_filters(
@@ -254,10 +247,15 @@ def stream_filters(
     progress: Callable[[int, int], None] | None = None,
     phase: Callable[[str], None] | None = None,
     compress: str | None = None,
+    map_windows: Callable[[list[Window]], Iterable[Sequence[np.ndarray]]] | None = None,
 ) -> list[Path]:
-    """`stream_filter` for several functions sharing one read: each window is read once (with the largest halo
-    any of them needs; a function that looks less far gets the same core values) and every (dst, fn) writes its
-    own file. `phase(text)` says when the blocks are done and the COG overviews are being built."""
+    """Several functions sharing one read: each window is read once (with the largest halo any of them needs; a
+    function that looks less far gets the same core values) and every (dst, fn) writes its own file, as
+    `stream_filter` describes. `phase(text)` says when the blocks are done and the COG overviews are being built.
+
+    `map_windows(windows)`, when given, computes the cores itself and yields, for each window in order, one core per
+    output (for instance from a Dask cluster); they are written in that order, so the files have the bytes of the
+    serial run."""
     own = not isinstance(src, Source)
     source: Source = src if isinstance(src, Source) else open_source(src)
     writers: list[BlockWriter | None] = [None] * len(outputs)
@@ -265,14 +263,14 @@ def stream_filters(
     try:
         ensure_gdal_cache(window_cache_bytes(source, block, halo))
         windows = list(iter_windows(source.height, source.width, block))
+        if map_windows is None:
+            fns = [fn for _, fn in outputs]
+            cores: Iterable[Sequence[np.ndarray]] = (window_cores(source, fns, win, halo) for win in windows)
+        else:
+            cores = map_windows(windows)
         try:
-            for k, win in enumerate(windows):
-                wr = read_window(source, win, halo)
-                for i, (dst, fn) in enumerate(outputs):
-                    out = np.asarray(fn(wr.data))
-                    if out.shape[:2] != wr.data.shape[:2]:
-                        raise ValueError(f"fn changed the window size from {wr.data.shape[:2]} to {out.shape[:2]}")
-                    out = out[wr.core]
+            for k, (win, outs) in enumerate(zip(windows, cores, strict=True)):
+                for i, ((dst, _), out) in enumerate(zip(outputs, outs, strict=True)):
                     writer = writers[i]
                     if writer is None:
                         count = 1 if out.ndim == 2 else out.shape[2]

@@ -8,12 +8,29 @@ with a DEM (core.products.terrain, optionally radiometric flattening), checked b
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
 from core.jobs import BackgroundJob, start_job
 from core.products.chain import GeometryStep, PrepareOptions, prepare_product
+
+
+@dataclass(frozen=True)
+class StepWords:
+    """How geometry_step words a refusal for its caller: the page names its choices, the CLI its options."""
+
+    rtc_without_dem: str
+    rtc_calibration: str  # {calibration}: the calibration chosen instead of beta0
+    map_options_without_map: str
+
+
+PAGE_WORDS = StepWords(
+    "radiometric terrain flattening needs a DEM: pick one, or leave flattening off.",
+    "radiometric terrain flattening works on beta0: choose beta0 instead of {calibration}.",
+    "a CRS or resolution applies to a map output: turn geocoding on or pick a DEM.",
+)
 
 
 def geometry_step(
@@ -24,21 +41,25 @@ def geometry_step(
     calibration: str = "sigma0",
     crs: str | None = None,
     resolution: float | None = None,
+    cog: bool = False,
+    words: StepWords = PAGE_WORDS,
 ) -> GeometryStep | None:
-    """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction.
-    Checks what it can before any work starts (the same rules as `prepare --geocode/--dem/--rtc`)."""
+    """The chain's geometry step for these choices: None (radar geometry), geocoding, or terrain correction; the
+    one function of the page's product job and of `prepare` / `despeckle` / `translate --geocode/--dem/--rtc`
+    (core.cli.map_options). Checks what it can before any work starts; `words`: how a refusal names the choices.
+    `cog`: the geocoding writes the COG itself."""
     if rtc and dem is None:
-        raise UserError("radiometric terrain flattening needs a DEM: pick one, or leave flattening off.")
+        raise UserError(words.rtc_without_dem)
     if rtc and calibration != "beta0":
-        raise UserError(f"radiometric terrain flattening works on beta0: choose beta0 instead of {calibration}.")
+        raise UserError(words.rtc_calibration.format(calibration=calibration))
     if dem is None and not geocode:
         if crs is not None or resolution is not None:
-            raise UserError("a CRS or resolution applies to a map output: turn geocoding on or pick a DEM.")
+            raise UserError(words.map_options_without_map)
         return None
     if dem is not None:
         if not Path(dem).is_file():
             raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
-        from core.products import terrain
+        from core.products import terrain  # heavy: terrain correction only when a DEM is given
 
         terrain.read_radar_geometry(product)  # a product without orbit, timing or range conversion: one line now
 
@@ -48,10 +69,10 @@ def geometry_step(
             )
 
         return correct
-    from core.products import geocode as gc
+    from core.products import geocode as gc  # heavy: geocoding only when asked for
 
     def to_map(radar: Path, out: Path, progress) -> None:
-        gc.geocode_raster(radar, out, crs=crs, resolution=resolution, progress=progress)
+        gc.geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)
 
     return to_map
 

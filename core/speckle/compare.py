@@ -1,4 +1,5 @@
-"""The comparison the speckle page shows: band labels, looks per band, the ENL area and the metrics table.
+"""The comparison the speckle page shows: band labels, looks per band, the ENL area and the metrics table, and
+what it offers for download (a result as GeoTIFF, the zip of every result).
 
 Kept out of the page so that a test of core can check it, and out of core.speckle's re-exports because it
 builds on core.metrics (which, like the filters, uses core.local_stats).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -15,8 +17,9 @@ from core import io as sio
 from core import metrics
 from core.errors import UserError
 from core.files import digest_bytes
+from core.speckle.apply import result_raster
 from core.speckle.looks import estimate_enl
-from core.speckle.registry import FilterSpec
+from core.speckle.registry import FILTERS, FilterSpec
 
 # An int: the most homogeneous window of that size on the input's first band; (row, column, height, width): the
 # user's region; None: the image is too small for ENL and EPI.
@@ -102,3 +105,43 @@ def metrics_table(
                 }
             )
     return rows
+
+
+def windows_too_big(chosen: Sequence[str], params: dict[str, dict], height: int, width: int) -> list[str]:
+    """'Lee (9×9)' for each chosen filter whose window is larger than the image's shorter side."""
+    return [
+        f"{FILTERS[f].label} ({params[f]['window']}×{params[f]['window']})"
+        for f in chosen
+        if params[f].get("window") and params[f]["window"] > min(height, width)
+    ]
+
+
+def result_tif(raster: sio.Raster, r: FilterResult) -> bytes:
+    """One result as a GeoTIFF in the input's kind, with the input's georeference and band names."""
+    return sio.encode_geotiff(result_raster(raster, r.intensity, r.name).data, raster.geo, raster.band_names)
+
+
+def results_zip(
+    name: str,
+    raster: sio.Raster,
+    results: Sequence[FilterResult],
+    panels: Sequence[tuple[str, np.ndarray]],
+    rows: list[dict] | None,
+) -> bytes:
+    """Every result of a run as GeoTIFF and display PNG (`panels`: the input's then each result's display image),
+    the comparison PNG, the metrics table as CSV when there is one, and a readme saying what each file is."""
+    base = Path(name).stem
+    unit = sio.KIND_LABELS[raster.kind].split(" (")[0]
+    files = []
+    lines = [f"Speckle filtering of {name} ({raster.width}x{raster.height}, {raster.bands} band(s), read as {unit})."]
+    for r, (_label, img) in zip(results, panels[1:]):
+        files += [(f"{base}_{r.name}.tif", result_tif(raster, r)), (f"{base}_{r.name}.png", sio.encode_png(img))]
+        lines.append(f"{base}_{r.name}.tif / .png: {r.label} ({r.params or 'defaults'}), {unit} float / display")
+    files.append((f"{base}_comparison.png", sio.encode_png(sio.comparison_image(list(panels)))))
+    lines.append(f"{base}_comparison.png: the input and every result on the input's dB stretch")
+    if rows is not None:
+        import pandas as pd  # heavy: pandas only when the zip is built
+
+        files.append(("metrics.csv", pd.DataFrame(rows).to_csv(index=False).encode()))
+        lines.append("metrics.csv: ENL, mean ratio and EPI per filter and band")
+    return sio.zip_bytes(files, "\n".join(lines) + "\n")
