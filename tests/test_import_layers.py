@@ -65,10 +65,6 @@ LAYERS = {
 
 # Still to take apart, each with why it is there. Entries are unit or module pairs (importer, imported).
 KNOWN = {
-    # Sentinel-1 product reading lives in both core/io/products.py and core/products/ (being merged, issue 18)
-    ("core.io", "core.products"),
-    ("core.io.products", "core.products.reader"),
-    ("core.products.reader", "core.products.merge"),  # open_merged: a product's slices read as one
     # `train --task rgtgan` is dispatched by core.train.trainer.train to core.superres.run, which uses
     # core.train's config, curves, losses and synthetic scenes: the dispatcher belongs above both
     ("core.train", "core.superres"),
