@@ -57,6 +57,7 @@ LAYERS = {
     "core.train": 7,
     "core.xarray_api": 7,
     "core.catalog": 8,
+    "core.train_dispatch": 8,
     "core.cli": 9,
     "core.__main__": 9,
     "pages": 9,
@@ -65,10 +66,6 @@ LAYERS = {
 
 # Still to take apart, each with why it is there. Entries are unit or module pairs (importer, imported).
 KNOWN = {
-    # `train --task rgtgan` is dispatched by core.train.trainer.train to core.superres.run, which uses
-    # core.train's config, curves, losses and synthetic scenes: the dispatcher belongs above both
-    ("core.train", "core.superres"),
-    ("core.train.trainer", "core.superres.run"),
     # the registry fills itself by importing the package (BasicSR's scan of archs/), the package re-exports it
     ("models.registry", "models"),
 }
