@@ -125,7 +125,8 @@ def check_config(arch: str, config, name: str) -> dict:
     UserError when the config is not a JSON object, names an argument the network does not take, or gives a
     value of the wrong type (an int where a bool is wanted, a string for a width, ...).
     """
-    from models.registry import UnknownArchitecture, network_class  # heavy (torch): the lookup imports the networks
+    import models  # noqa: F401  # heavy (torch): importing models defines (registers) every network
+    from models.registry import REGISTRY, UnknownArchitecture, build
 
     if config is None:
         config = {}
@@ -134,11 +135,12 @@ def check_config(arch: str, config, name: str) -> dict:
             f"{name}: the metadata config is a JSON {type(config).__name__}, not an object of constructor "
             f"arguments; the file is damaged or was not written by SAR Studio."
         )
-    try:
-        cls = network_class(arch)
-    except UnknownArchitecture as exc:  # one line: the unknown name and the known ones
-        raise UserError(f"{name}: {exc}") from None
-    params = inspect.signature(cls).parameters
+    if arch not in REGISTRY:
+        try:
+            build(arch, {})  # raises the one-line "unknown architecture" message (fills the registry first)
+        except UnknownArchitecture as exc:
+            raise UserError(f"{name}: {exc}") from None
+    params = inspect.signature(REGISTRY[arch]).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key, value in config.items():
         if key not in params or key == "self":

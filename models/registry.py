@@ -5,23 +5,16 @@ lists), so that its config can be stored in a safetensors header and rebuilt exa
 
 Each network is registered with its task (one of TASKS) and a label for messages, so that every list of networks
 (the translation generators, the super-resolution networks, what a file holds) is derived from here: adding a
-network is one file in models/ with `@register("name", task=..., label=...)`. Every lookup (`names(task)`,
-`task_of`, `label`, `describe`, `network_class`, `build`) first imports every module of models/ found on disk
-(`pkgutil` + `importlib`, once; torch), as BasicSR's archs/__init__ scans for *_arch.py: the networks import this
-module for `register`, and nothing here imports them by name, so there is no import circle. Importing this module
-(or the `models` package) imports no network and no torch. Like BasicSR's ARCH_REGISTRY, but a plain dict. This
-module imports nothing from core: an unknown name raises UnknownArchitecture (a ValueError) with a one-line message.
+network is one file in models/ with `@register("name", task=..., label=...)`. `names(task)`, `label(name)` and
+`describe(name)` import every network first (torch). Like BasicSR's ARCH_REGISTRY, but a plain dict. This module
+imports nothing from core: an unknown name raises UnknownArchitecture (a ValueError) with a one-line message.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
-import pkgutil
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -78,19 +71,10 @@ def register(
     return deco
 
 
-_SCANNED: list[str] = []  # the modules of models/ imported by _filled, once
-_SCAN_LOCK = threading.Lock()
-
-
 def _filled() -> dict[str, type[Network]]:
-    """The registry with every network module in models/ imported (registered)."""
-    if not _SCANNED:
-        with _SCAN_LOCK:
-            if not _SCANNED:
-                found = [m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "registry"]
-                for name in found:
-                    importlib.import_module(f"{__package__}.{name}")  # registers its networks
-                _SCANNED.extend(found)
+    """The registry with every network in models/ imported (registered)."""
+    import models  # noqa: F401, PLC0415  heavy (torch); importing the package registers every network
+
     return cast("dict[str, type[Network]]", REGISTRY)
 
 
@@ -119,17 +103,12 @@ def describe(name: str) -> str:
     return f"{cls.arch_article} {cls.arch_label}" if cls is not None else f"a {name} network"
 
 
-def network_class(name: str) -> type[Network]:
-    """The class registered under `name`; UnknownArchitecture (one line, the known names) when there is none."""
+def build(name: str, config: dict[str, Any] | None = None) -> Network:
+    """A new network of the registered architecture `name`, built from its keyword arguments."""
     registry = _filled()
     if name not in registry:
         raise UnknownArchitecture(f"unknown architecture {name!r}; known: {', '.join(sorted(registry))}.")
-    return registry[name]
-
-
-def build(name: str, config: dict[str, Any] | None = None) -> Network:
-    """A new network of the registered architecture `name`, built from its keyword arguments."""
-    return network_class(name)(**(config or {}))
+    return registry[name](**(config or {}))
 
 
 def _record_config(cls: type[Network]) -> None:

@@ -70,29 +70,3 @@ def test_unknown_names_and_tasks_are_refused_in_one_line():
         registry.register("x", task="colour")
     with pytest.raises(ValueError, match="not one of"):
         registry.names("colour")
-
-
-LAZY = """
-import json, sys
-import models, models.registry as r
-before = sorted(m for m in sys.modules if m.startswith("models."))
-torch_before = "torch" in sys.modules
-r.names("translate")
-after = sorted(m for m in sys.modules if m.startswith("models."))
-print(json.dumps({"before": before, "torch": torch_before, "after": after}))
-"""
-
-
-def test_the_registry_imports_every_file_of_models_on_the_first_lookup_and_not_before():
-    """No import circle between the registry and the networks: the registry finds them on disk when first asked."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", LAZY], cwd=root, capture_output=True, text=True, check=True)
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["before"] == ["models.registry"] and got["torch"] is False
-    files = sorted(f"models.{p.stem}" for p in (root / "models").glob("*.py") if p.stem != "__init__")
-    assert got["after"] == files
