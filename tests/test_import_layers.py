@@ -7,12 +7,13 @@ import each other, directly or round a longer circle, even through an import ins
   0  models                         networks only: never imports core
   1  core.errors, core.progress, core.tiling, core (the package)
   2  core.budget, core.compute, core.local_stats
-  3  core.io                        rasters, georeference, kinds, writing
+  3  core.io                        rasters and Sentinel-1 products (core/io/sentinel1/), georeference, writing
   4  core.files, core.cards
   5  core.roots, core.checkpoints, core.batch, core.jobs (background jobs of the pages), core.recent
   6  core.onnx, core.lora, core.metrics              shared by the engines
   7  core.speckle, core.crossband, core.products, core.translate, core.superres, core.train, core.xarray_api
   8  core.catalog                   bundled models, samples and runs for every page
+     core.train_dispatch            train(cfg) for any task: above core.train and core.superres
   9  core.cli, core.__main__, pages
  10  app
 
