@@ -12,7 +12,7 @@ PORT   ?= 8501
 help:
 	@echo "make run    install into .venv (if needed), prepare samples, start the app on port $(PORT)"
 	@echo "make test   install runtime + dev tools (if needed), then run every test"
-	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, import layers, hadolint"
+	@echo "make lint   ruff, ruff format --check, mypy on core/ and models/, import layers and module sizes, hadolint"
 	@echo "make bench  run the benchmarks in bench/ and rewrite bench/RESULTS.md"
 	@echo "make docker-smoke  build the image, run it, the compose file and a tiny training (podman if no Docker)"
 

@@ -4,7 +4,8 @@ Inputs are four RGB images in [0, 1] (N, 3, H, W): the LR image, the LR bicubic-
 at HR size, and the reference bicubic down-then-up x4. The network predicts a residual that is added to the
 upsampled LR. Output (N, 3, 4h, 4w).
 
-Parts (names are the state_dict prefixes of RGTGAN's `{iter}_G.pth`):
+Parts (names are the state_dict prefixes of RGTGAN's `{iter}_G.pth`; the ones RRSGAN shares are in
+models/refsr_blocks.py, DCNv3 in models/dcnv3.py):
 - `get_g_nopadding`: per-channel gradient magnitude sqrt(dv^2 + dh^2 + 1e-6) with fixed 3x3 kernels (stored as
   parameters `weight_h`, `weight_v`).
 - `Encoder` (ngf) and `Encoder_grad_ori` (ngf/4): 5x5 conv + SELU, three levels (x1, x1/2, x1/4 of HR size),
@@ -17,12 +18,6 @@ Parts (names are the state_dict prefixes of RGTGAN's `{iter}_G.pth`):
 - `content_extractor`: head + residual blocks on the LR image (its upsampling tail is never used).
 - `texture_transfer`: three scales (x1, x2, x4 of LR size), each with a RAM modulation by the aligned reference
   features, a dense block (weights shared across the three scales) and residual blocks.
-
-DCNv3 (InternImage): value = input_proj(x); offsets and softmax(mask) per group come from a depthwise 3x3 conv +
-LayerNorm + GELU of the *second* argument (RGTGAN calls `dcn(ref_feature, offset_feature)`); each output is the
-mask-weighted sum of bilinear samples (zeros outside) at the kernel points plus learned offsets; output_proj.
-RGTGAN's modified two-argument DCNv3 source is not public in the material we could read; taking the offsets from
-the second argument is how its call site reads (`L3_dcnpack(Ref_use_fea, L3_offset)`), and is a stated assumption.
 
 Dead branches: `gpcd_align.DenseRes` and every `*_offset_head_conv*` / `*offset_tail*`, and
 `content_extractor.tail` never reach the output (about 46 % of the 19.9 M parameters). With `with_unused=True`
@@ -41,13 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.refsr_blocks import RAM, ContentExtractor, Encoder, GPCDAlign, GradientMagnitude, conv_selu, res_stack
 from models.registry import register
 
-# ------------------------------------------------------------------------------------------------ blocks
-
-
-def conv_selu(cin: int, cout: int, k: int, stride: int = 1, pad: int | None = None) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2 if pad is None else pad), nn.SELU(inplace=True))
+# ------------------------------------------------------------------------------------------------------- blocks
 
 
 class ConvTranspose2dS1(nn.ConvTranspose2d):
@@ -70,55 +62,6 @@ class ConvTranspose2dS1(nn.ConvTranspose2d):
 def deconv_selu(cin: int, cout: int, k: int) -> nn.Sequential:
     """ConvTranspose2d (stride 1, 'same' padding) + SELU, as RGTGAN's `deconv_activation(..., 'selu')`."""
     return nn.Sequential(ConvTranspose2dS1(cin, cout, k, 1, k // 2), nn.SELU(inplace=True))
-
-
-class ResBlock(nn.Module):
-    def __init__(self, n_filters: int = 64):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(n_filters, n_filters, 3, 1, 1), nn.ReLU(True), nn.Conv2d(n_filters, n_filters, 3, 1, 1)
-        )
-
-    def forward(self, x):
-        return self.body(x) + x
-
-
-def res_stack(n: int, width: int) -> nn.Sequential:
-    return nn.Sequential(*[ResBlock(width) for _ in range(n)])
-
-
-class GradientMagnitude(nn.Module):
-    """sqrt(dv^2 + dh^2 + 1e-6) per channel with central differences, zero padding (RGTGAN's Get_gradient_nopadding)."""
-
-    def __init__(self):
-        super().__init__()
-        kh = torch.tensor([[0.0, 0.0, 0.0], [-1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
-        kv = torch.tensor([[0.0, -1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        self.weight_h = nn.Parameter(kh[None, None].clone(), requires_grad=False)
-        self.weight_v = nn.Parameter(kv[None, None].clone(), requires_grad=False)
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        flat = x.reshape(n * c, 1, h, w)
-        v = F.conv2d(flat, self.weight_v, padding=1)
-        hh = F.conv2d(flat, self.weight_h, padding=1)
-        return torch.sqrt(v * v + hh * hh + 1e-6).reshape(n, c, h, w)
-
-
-class Encoder(nn.Module):
-    """Three feature levels: full, 1/2, 1/4 (5x5 convs + SELU)."""
-
-    def __init__(self, in_ch: int, nf: int):
-        super().__init__()
-        self.layer_f = conv_selu(in_ch, nf, 5)
-        self.conv1 = conv_selu(nf, nf, 5)
-        self.conv2 = conv_selu(nf, nf, 5, 2)
-        self.conv3 = conv_selu(nf, nf, 5, 2)
-
-    def forward(self, x):
-        c1 = self.conv1(self.layer_f(x))
-        c2 = self.conv2(c1)
-        return c1, c2, self.conv3(c2)
 
 
 class DenseBlock(nn.Module):
@@ -204,254 +147,7 @@ class GTEM(nn.Module):
         return self.dconv_fusion2(f)  # RGTGAN adds x - x (the identity it starts from): nothing
 
 
-class RAM(nn.Module):
-    """Reference-conditioned modulation: features * sigmoid(mul(cat)) + add(cat)."""
-
-    def __init__(self, nf: int = 64, n_condition: int = 64):
-        super().__init__()
-        self.mul_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
-        self.mul_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
-        self.add_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
-        self.add_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
-
-    def forward(self, features, conditions):
-        cat = torch.cat((features, conditions), 1)
-        mul = torch.sigmoid(self.mul_conv2(F.leaky_relu(self.mul_conv1(cat), 0.1)))
-        add = self.add_conv2(F.leaky_relu(self.add_conv1(cat), 0.1))
-        return features * mul + add
-
-
-class DenseResNet3(nn.Module):
-    """Multi-scale offset refinement whose output RGTGAN computes and then discards (dead)."""
-
-    def __init__(self, nf: int = 80, ngf: int = 80):
-        super().__init__()
-        self.offset_conv1 = nn.Conv2d(2 * nf, ngf, 3, 1, 1)
-        self.conv3 = nn.Conv2d(nf, ngf, 3, 1, 1)
-        self.conv5 = nn.Conv2d(nf, ngf, 5, 1, 2)
-        self.conv7 = nn.Conv2d(nf, ngf, 7, 1, 3)
-        self.offset_conv2 = nn.Conv2d(3 * nf, ngf, 3, 1, 1)
-
-    def forward(self, ref_fea, offset_fea):
-        o1 = F.leaky_relu(self.offset_conv1(torch.cat([ref_fea, offset_fea], 1)), 0.1)
-        cat = torch.cat([F.leaky_relu(c(o1), 0.1) for c in (self.conv3, self.conv5, self.conv7)], 1)
-        return F.leaky_relu(self.offset_conv2(cat), 0.1) + o1
-
-
-# ------------------------------------------------------------------------------------------------- DCNv3
-
-
-def dcnv3_sample(
-    value: torch.Tensor,
-    offset: torch.Tensor,
-    mask: torch.Tensor,
-    group: int,
-    kernel: int = 3,
-    dilation: int = 1,
-    naive: bool = False,
-) -> torch.Tensor:
-    """DCNv3 core (stride 1, 'same' padding), channels last.
-
-    value (N, H, W, C); offset (N, H, W, G*P*2) ordered (group, point, xy); mask (N, H, W, G*P) already
-    softmaxed per group. Kernel point p sits at dx = (p // k - k//2)*dilation, dy = (p % k - k//2)*dilation
-    (InternImage's order). Bilinear samples, zeros outside. Returns (N, H, W, C).
-
-    The default path does one grid_sample for all groups and points; `naive=True` loops over the points with
-    one grid_sample each (the straightforward form, kept as the benchmark's baseline).
-    """
-    n, h, w, c = value.shape
-    p = kernel * kernel
-    cg = c // group
-    dev, dt = value.device, value.dtype
-    half = kernel // 2
-    taps = (torch.arange(kernel, device=dev, dtype=dt) - half) * dilation
-    tap_x = taps.repeat_interleave(kernel)  # p // k
-    tap_y = taps.repeat(kernel)  # p % k
-    ys = torch.arange(h, device=dev, dtype=dt).view(1, h, 1, 1, 1)
-    xs = torch.arange(w, device=dev, dtype=dt).view(1, 1, w, 1, 1)
-    off = offset.reshape(n, h, w, group, p, 2)
-    px = xs + tap_x.view(1, 1, 1, 1, p) + off[..., 0]  # (N, H, W, G, P) pixel coordinates
-    py = ys + tap_y.view(1, 1, 1, 1, p) + off[..., 1]
-    gx = (2 * px + 1) / w - 1  # align_corners=False normalisation
-    gy = (2 * py + 1) / h - 1
-    grid = torch.stack((gx, gy), -1)  # (N, H, W, G, P, 2)
-    grid = grid.permute(0, 3, 1, 2, 4, 5).reshape(n * group, h, w * p, 2) if not naive else grid
-    val = value.permute(0, 3, 1, 2).reshape(n * group, cg, h, w)
-    m = mask.reshape(n, h, w, group, p).permute(0, 3, 1, 2, 4)  # (N, G, H, W, P)
-    if naive:
-        out = torch.zeros(n, group, cg, h, w, device=dev, dtype=dt)
-        for k in range(p):
-            gk = grid[..., k, :].permute(0, 3, 1, 2, 4).reshape(n * group, h, w, 2)
-            s = F.grid_sample(val, gk, mode="bilinear", padding_mode="zeros", align_corners=False)
-            out = out + s.view(n, group, cg, h, w) * m[..., k].unsqueeze(2)
-        return out.reshape(n, c, h, w).permute(0, 2, 3, 1)
-    s = F.grid_sample(val, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (NG, Cg, H, W*P)
-    s = s.view(n, group, cg, h, w, p)
-    out = (s * m.unsqueeze(2)).sum(-1)  # (N, G, Cg, H, W)
-    return out.reshape(n, c, h, w).permute(0, 2, 3, 1)
-
-
-class DCNv3(nn.Module):
-    """InternImage DCNv3 module with RGTGAN's two-argument call: forward(value_nhwc, offset_feature_nhwc)."""
-
-    def __init__(
-        self, channels: int = 80, kernel_size: int = 3, group: int = 8, dilation: int = 1, offset_scale: float = 1.0
-    ):
-        super().__init__()
-        self.channels, self.kernel_size, self.group = channels, kernel_size, group
-        self.dilation, self.offset_scale = dilation, offset_scale
-        self.dw_conv = nn.Sequential(
-            nn.Conv2d(channels, channels, kernel_size, 1, (kernel_size - 1) // 2, groups=channels),
-            nn.Sequential(_ToChannelsLast(), nn.LayerNorm(channels, eps=1e-6)),
-            nn.GELU(),
-        )
-        p = kernel_size * kernel_size
-        self.offset = nn.Linear(channels, group * p * 2)
-        self.mask = nn.Linear(channels, group * p)
-        self.input_proj = nn.Linear(channels, channels)
-        self.output_proj = nn.Linear(channels, channels)
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
-        nn.init.zeros_(self.mask.weight)
-        nn.init.zeros_(self.mask.bias)
-        nn.init.xavier_uniform_(self.input_proj.weight)
-        nn.init.zeros_(self.input_proj.bias)
-        nn.init.xavier_uniform_(self.output_proj.weight)
-        nn.init.zeros_(self.output_proj.bias)
-
-    def offsets_and_mask(self, offset_feature: torch.Tensor):
-        n, h, w, _ = offset_feature.shape
-        x1 = self.dw_conv(offset_feature.permute(0, 3, 1, 2))
-        offset = self.offset(x1) * self.offset_scale
-        mask = self.mask(x1).reshape(n, h, w, self.group, -1).softmax(-1).reshape(n, h, w, -1)
-        return offset, mask
-
-    def forward(self, value: torch.Tensor, offset_feature: torch.Tensor, naive: bool = False) -> torch.Tensor:
-        x = self.input_proj(value)
-        offset, mask = self.offsets_and_mask(offset_feature)
-        x = dcnv3_sample(x, offset, mask, self.group, self.kernel_size, self.dilation, naive=naive)
-        return self.output_proj(x)
-
-
-class _ToChannelsLast(nn.Module):
-    def forward(self, x):
-        return x.permute(0, 2, 3, 1)
-
-
-# -------------------------------------------------------------------------------------------- alignment
-
-
-class GPCDAlign(nn.Module):
-    """Pyramid (L3 = 1/4, L2 = 1/2, L1 = full), cascading, deformable alignment of the reference features."""
-
-    def __init__(
-        self, nf: int = 80, nf_out: int = 64, groups: int = 8, tail_blocks: int = 16, with_unused: bool = True
-    ):
-        super().__init__()
-        self.with_unused = with_unused
-        conv = lambda a, b: nn.Conv2d(a, b, 3, 1, 1)  # noqa: E731
-        self.L3_offset_conv1 = conv(2 * nf, nf)
-        self.L3_offset_conv2 = conv(nf, nf)
-        if with_unused:
-            self.L3_offset_head_conv1 = conv(2 * nf, nf)
-            self.DenseRes = DenseResNet3(nf=nf, ngf=nf)
-            self.L3_offset_head_conv2 = conv(nf, nf)
-            self.L3_offset_tail = res_stack(tail_blocks, nf)
-        self.L3_dcnpack = DCNv3(nf, 3, groups)
-        self.L3_fea_conv = conv(nf, nf_out)
-        self.L2_offset_conv1 = conv(2 * nf, nf)
-        self.L2_offset_conv2 = conv(2 * nf, nf)
-        self.L2_offset_conv3 = conv(nf, nf)
-        if with_unused:
-            self.L2_offset_head_conv1 = conv(2 * nf, nf)
-            self.L2_offset_head_conv2 = conv(nf, nf)
-            self.L2_offset_tail = res_stack(tail_blocks, nf)
-        self.L2_dcnpack = DCNv3(nf, 3, groups)
-        self.L2_fea_conv = conv(nf + nf_out, nf_out)
-        self.L1_offset_conv1 = conv(2 * nf, nf)
-        self.L1_offset_conv2 = conv(2 * nf, nf)
-        self.L1_offset_conv3 = conv(nf, nf)
-        if with_unused:
-            self.L1_offset_head_conv1 = conv(2 * nf, nf)
-            self.L1_offset_head_conv2 = conv(nf, nf)
-            self.L1_offset_tail = res_stack(tail_blocks, nf)
-        self.L1_dcnpack = DCNv3(nf, 3, groups)
-        self.L1_fea_conv = conv(nf + nf_out, nf)
-        self.cas_offset_conv1 = conv(2 * nf, nf)
-        self.cas_offset_conv2 = conv(nf, nf)
-        if with_unused:
-            self.offset_head_conv1 = conv(2 * nf, nf)
-            self.offset_head_conv2 = conv(nf, nf)
-            self.offset_tail = res_stack(tail_blocks, nf)
-        self.cas_dcnpack = DCNv3(nf, 3, groups)
-        self.cas_fea_conv = conv(nf, nf_out)
-
-    def forward(self, ref_use, ref_fea, lr_fea, full: bool = False, naive_dcn: bool = False):
-        lrelu = lambda t: F.leaky_relu(t, 0.1)  # noqa: E731
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
-        nhwc = lambda t: t.permute(0, 2, 3, 1)  # noqa: E731
-        nchw = lambda t: t.permute(0, 3, 1, 2)  # noqa: E731
-        dead = []  # outputs the original computes and throws away (only with full=True)
-
-        o3 = lrelu(self.L3_offset_conv1(torch.cat([ref_fea[2], lr_fea[2]], 1)))
-        o3 = lrelu(self.L3_offset_conv2(o3))
-        if full:
-            dead.append(self.DenseRes(ref_fea[2], lr_fea[2]))
-        f3 = nchw(self.L3_dcnpack(nhwc(ref_use[2]), nhwc(o3), naive=naive_dcn))
-        f3_out = lrelu(self.L3_fea_conv(f3))
-
-        o2 = lrelu(self.L2_offset_conv1(torch.cat([ref_fea[1], lr_fea[1]], 1)))
-        o2 = lrelu(self.L2_offset_conv2(torch.cat([o2, up(o3) * 2], 1)))
-        o2 = lrelu(self.L2_offset_conv3(o2))
-        if full:
-            dead.append(self.DenseRes(ref_fea[1], lr_fea[1]))
-        f2 = nchw(self.L2_dcnpack(nhwc(ref_use[1]), nhwc(o2), naive=naive_dcn))
-        f2_out = lrelu(self.L2_fea_conv(torch.cat([f2, up(f3_out)], 1)))
-
-        o1 = lrelu(self.L1_offset_conv1(torch.cat([ref_fea[0], lr_fea[0]], 1)))
-        o1 = lrelu(self.L1_offset_conv2(torch.cat([o1, up(o2) * 2], 1)))
-        o1 = lrelu(self.L1_offset_conv3(o1))
-        if full:
-            dead.append(self.DenseRes(ref_fea[0], lr_fea[0]))
-        f1 = nchw(self.L1_dcnpack(nhwc(ref_use[0]), nhwc(o1), naive=naive_dcn))
-        f1 = self.L1_fea_conv(torch.cat([f1, up(f2_out)], 1))
-
-        oc = lrelu(self.cas_offset_conv1(torch.cat([f1, lr_fea[0]], 1)))
-        oc = lrelu(self.cas_offset_conv2(oc))
-        if full:
-            dead.append(self.DenseRes(f1, lr_fea[0]))
-        f1_out = lrelu(self.cas_fea_conv(nchw(self.cas_dcnpack(nhwc(f1), nhwc(oc), naive=naive_dcn))))
-        self._last_dead = dead
-        return f1_out, f2_out, f3_out
-
-
-# ---------------------------------------------------------------------------------------- restoration
-
-
-class ContentExtractor(nn.Module):
-    def __init__(self, ngf: int = 64, n_blocks: int = 16, with_unused: bool = True):
-        super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(3, ngf, 3, 1, 1), nn.LeakyReLU(0.1, True))
-        self.body = res_stack(n_blocks, ngf)
-        if with_unused:  # x4 upsampling tail: its output is never used by RGTGAN
-            self.tail = nn.Sequential(
-                nn.Conv2d(ngf, ngf * 4, 3, 1, 1),
-                nn.PixelShuffle(2),
-                nn.LeakyReLU(0.1, True),
-                nn.Conv2d(ngf, ngf * 4, 3, 1, 1),
-                nn.PixelShuffle(2),
-                nn.LeakyReLU(0.1, True),
-                nn.Conv2d(ngf, ngf, 3, 1, 1),
-                nn.LeakyReLU(0.1, True),
-                nn.Conv2d(ngf, 3, 3, 1, 1),
-            )
-
-    def forward(self, x, full: bool = False):
-        h = self.head(x)
-        h = self.body(h) + h
-        if full:
-            self._last_dead = self.tail(h)
-        return h
+# -------------------------------------------------------------------------------------------------- restoration
 
 
 class TextureTransfer(nn.Module):
@@ -479,7 +175,7 @@ class TextureTransfer(nn.Module):
         return x
 
 
-# --------------------------------------------------------------------------------------------- network
+# ------------------------------------------------------------------------------------------------------ network
 
 
 @register("rgtgan", task="superres", label="RGTGAN super-resolution network", article="an")

@@ -1,5 +1,5 @@
 """RRSGAN generator (RRSNet, reference-based x4 remote-sensing SR, Dong et al. 2021), loading `{iter}_G.pth`
-strictly. Written from its public description; it shares most pieces with RGTGAN (models/rgtgan.py):
+strictly. Written from its public description; it shares most pieces with RGTGAN (models/refsr_blocks.py):
 
 - `get_g_nopadding`, `Encoder` (ngf) and `Encoder_grad` (ngf/4, on the raw gradient maps: no GTEM);
 - `gpcd_align`: the same pyramid / cascade as RGTGAN's, without the dead offset branches, with a modulated
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.refsr_blocks import RAM, ContentExtractor, Encoder, GPCDAlign, GradientMagnitude, res_stack
 from models.registry import register
-from models.rgtgan import RAM, ContentExtractor, Encoder, GPCDAlign, GradientMagnitude, res_stack
 
 
 def dcnv2_sample_conv(
@@ -62,7 +62,7 @@ def dcnv2_sample_conv(
 
 
 class DCNv2Sep(nn.Module):
-    """RRSGAN's DCN_sep, called like models.rgtgan.DCNv3: forward(value_nhwc, offset_feature_nhwc) -> nhwc."""
+    """RRSGAN's DCN_sep, called like models.dcnv3.DCNv3: forward(value_nhwc, offset_feature_nhwc) -> nhwc."""
 
     def __init__(self, channels: int = 80, out_channels: int = 80, kernel_size: int = 3, groups: int = 8):
         super().__init__()

@@ -6,7 +6,7 @@ Not real data. A 256-line x 384-sample dual-polarisation (VV + VH) IW GRD laid o
 .SAFE folder: manifest.safe, annotation, calibration and noise XML in the IPF 2.90+ layout, measurement TIFFs with
 GCPs), written by tests/s1_product.py (the fixture the tests use) and then given a scene with the physics of a real
 one: for every pixel, DN² = σ⁰ · A² · speckle + η · noise speckle, with A the product's own sigmaNought LUT and η
-its own noise tables (range x azimuth), evaluated with core.products. σ⁰ is a synthetic coast: land (VV -8 dB,
+its own noise tables (range x azimuth), evaluated with core.io.sentinel1. σ⁰ is a synthetic coast: land (VV -8 dB,
 VH -15 dB, with texture), sea (VV -19 dB, VH -29 dB: below the VH noise floor of about -27 to -22 dB, so VH over
 the sea shows the noise and the sub-swath seam until `--noise remove`), a few bright targets. Speckle is gamma
 with 4.4 looks (IW GRD high resolution). The GCPs place it near 45 N 7 E at about 11 m per pixel; the
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import rasterio
 
-    from core.products.calibration import read_calibration
-    from core.products.noise import read_noise
-    from core.products.safexml import ProductFiles
+    from core.io.sentinel1.calibration import read_calibration
+    from core.io.sentinel1.noise import read_noise
+    from core.io.sentinel1.safexml import ProductFiles
     from tests.s1_product import write_s1_product
 
     out = Path(args.out) / f"{NAME}.zip"

@@ -139,7 +139,7 @@ def score_model(model_path: Path, sources, adapter: Path | None = None) -> tuple
 
 def train_one(name: str, cfg: dict, runs: Path) -> dict:
     from core.train.runs import RunFolder
-    from core.train.trainer import train
+    from core.train_dispatch import train
 
     run_dir = runs / name
     if run_dir.exists():

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from core.cli import main
 from core.errors import UserError
 from core.train.runs import TRAIN_STATE, RunFolder
-from core.train.trainer import train
+from core.train_dispatch import train
 
 
 def tiny(**kw):

@@ -20,8 +20,8 @@ import rasterio
 from core import io as sio
 from core.cli import main
 from core.errors import UserError
+from core.io.sentinel1.noise import NOISE_FLOOR
 from core.products.chain import PrepareOptions, prepare_product
-from core.products.noise import NOISE_FLOOR
 from tests.s1_product import write_s1_product, zip_product
 
 
@@ -304,7 +304,7 @@ def test_noise_removed_twice_is_refused(tmp_path, capsys):
 
 
 def test_xml_parser_refuses_external_entities(tmp_path):
-    from core.products.safexml import parse_xml
+    from core.io.sentinel1.safexml import parse_xml
 
     secret = tmp_path / "secret.txt"
     secret.write_text("x")

@@ -7,14 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.rgtgan import (
-    GradientMagnitude,
-    RGTGANGenerator,
-    dcnv3_sample,
-    gtem_pixel_shuffle,
-    rgtgan_key_counts,
-    unused_parameter_names,
-)
+from models.dcnv3 import dcnv3_sample
+from models.refsr_blocks import GradientMagnitude
+from models.rgtgan import RGTGANGenerator, gtem_pixel_shuffle, rgtgan_key_counts, unused_parameter_names
 
 # The full-size network costs about 55 GFLOP per 16x16 LR patch and 875 GFLOP per 64x64 one (minutes on a busy
 # 2-core machine): the default run uses 16x16; SAR_STUDIO_RGTGAN_TEST_LR=64 runs the 64x64 forward.

@@ -82,7 +82,7 @@ def test_collapse_check_against_a_loop(rng):
 
 
 def test_the_page_says_collapsed_and_guards_send_to_translation(tmp_path, monkeypatch, rng):
-    from core.train.trainer import train
+    from core.train_dispatch import train
 
     monkeypatch.setenv("SAR_STUDIO_RUNS", str(tmp_path / "runs"))
     (tmp_path / "ck").mkdir()

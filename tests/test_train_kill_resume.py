@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from core.checkpoints import read_metadata
 from core.train import jobs
-from core.train.trainer import train
+from core.train_dispatch import train
 from tests.test_train_runs import tiny
 
 

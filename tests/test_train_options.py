@@ -12,7 +12,8 @@ from core.train.config import TrainConfig
 from core.train.networks import discriminator_state, load_discriminator
 from core.train.runs import RunFolder
 from core.train.schedules import lr_at
-from core.train.trainer import Trainer, train
+from core.train.trainer import Trainer
+from core.train_dispatch import train
 from models.multiscale_discriminator import MultiscaleDiscriminator
 from models.patchgan import PatchGAN
 from tests.test_train_lora import _base, _cfg

@@ -24,7 +24,7 @@ def _small(at, epochs=1):
 
 def test_start_a_job_then_watch_and_send_a_finished_run(runs_dir):
     from core.train.runs import RunFolder
-    from core.train.trainer import train
+    from core.train_dispatch import train
 
     at = app_test("train.py")
     at.run()
@@ -79,7 +79,7 @@ def test_start_a_job_then_watch_and_send_a_finished_run(runs_dir):
 def test_resume_and_stop_from_the_page(runs_dir):
     # a run stopped at step 2 (trained in this process), then resumed and stopped again from the page
     from core.train.runs import RunFolder
-    from core.train.trainer import train
+    from core.train_dispatch import train
 
     run = RunFolder(runs_dir / "stopped-run")
     run.path.mkdir(parents=True)

@@ -12,7 +12,7 @@ from core.checkpoints import read_metadata
 from core.train import jobs
 from core.train.config import TrainConfig
 from core.train.runs import RunFolder, load_train_state, save_train_state
-from core.train.trainer import train
+from core.train_dispatch import train
 
 
 def tiny(**kw):

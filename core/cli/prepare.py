@@ -15,8 +15,9 @@ from pathlib import Path
 from core.cli.args import positive_float, positive_int
 from core.cli.map_options import add_map_options, map_step
 from core.errors import UserError
+from core.io.sentinel1.calibration import CALIBRATIONS
+from core.io.sentinel1.noise import NOISE_CHOICES
 from core.products.chain import PrepareOptions, prepare_product
-from core.products.reader import CALIBRATIONS, NOISE_CHOICES
 from core.progress import add_progress_option, cli_progress
 
 

@@ -108,7 +108,7 @@ def cmd_train(args) -> int:
     # heavy (torch): only the train command itself needs the trainer
     from core.train import ddp
     from core.train.runs import RunFolder
-    from core.train.trainer import train
+    from core.train_dispatch import train
 
     given = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None

@@ -12,8 +12,10 @@ Every writer goes through `atomic_output`: a temporary file in the destination f
 so an interrupted or failed write never leaves a half-written output.
 
 Modules: kinds (what values mean), georef (GeoInfo), read (whole-image reads into a Raster), render (display),
-write (PNG/GeoTIFF bytes and files), products (open any GDAL raster or Sentinel-1 SAFE/zip as a windowed Source,
-calibration, `describe`), blocks (windowed reads with a halo, block-by-block GeoTIFF/COG writer, stream_filter).
+write (PNG/GeoTIFF bytes and files), source (`Source`: a raster opened for windowed reads), products (`open_source`:
+any GDAL raster or Sentinel-1 SAFE/zip as a Source, calibration, `describe`), sentinel1/ (a product's own reader:
+manifest, annotation, calibration and noise tables, deburst, swath merging), blocks (windowed reads with a halo,
+block-by-block GeoTIFF/COG writer, stream_filter).
 Everything is re-exported here: `from core import io as sio` and `from core.io import X` keep working.
 """
 
@@ -33,7 +35,7 @@ from core.io.blocks import (
 )
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import DB_FLOOR, KIND_LABELS, KINDS, detect_kind, from_intensity, to_db, to_intensity
-from core.io.products import CALIBRATIONS, Source, describe, format_description, open_source
+from core.io.products import CALIBRATIONS, describe, format_description, open_source
 from core.io.read import DEFAULT_MAX_PIXELS, Raster, check_input_file, max_pixels_default, read_raster, valid_mask
 from core.io.render import (
     DUALPOL_CONVENTION,
@@ -46,6 +48,7 @@ from core.io.render import (
     stretch,
     to_rgb,
 )
+from core.io.source import Source
 from core.io.write import (
     atomic_output,
     clean_stale_parts,

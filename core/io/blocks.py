@@ -17,7 +17,8 @@ import numpy as np
 
 from core.io.gdal_config import configure_gdal, ensure_gdal_cache
 from core.io.georef import GeoInfo
-from core.io.products import Source, Window, open_source
+from core.io.products import open_source
+from core.io.source import Source, Window
 from core.io.write import atomic_output, cog_options, geotiff_profile, write_georef
 
 

@@ -9,11 +9,11 @@ browser-reached path (an upload saved on disk, a path typed into a page) is chec
 - it resolves (symlinks followed) under one of `Confine.roots` and is a regular file or a product folder (a FIFO or
   a device is refused before anything opens it);
 - its content is decided by magic bytes: TIFF, PNG or JPEG (opened with that one GDAL driver), or a Sentinel-1
-  product (.SAFE folder, manifest.safe or .zip, read by core.products: its own XML parser, and GDAL only for the
+  product (.SAFE folder, manifest.safe or .zip, read by core.io.sentinel1: its own XML parser, and GDAL only for the
   measurement TIFFs);
 - for a product, every file the manifest names is a relative path inside the product that resolves under the
   roots (a link out of the product folder is refused, whether or not its target exists), every measurement (by
-  repID or by a .tif/.tiff name, as core.products finds them) is a TIFF by content and every other member is XML;
+  repID or by a .tif/.tiff name, as core.io.sentinel1 finds them) is a TIFF by content and every other member is XML;
   a zip may hold no symbolic links;
 - the open itself runs with `GDAL_ENV`: no directory listing (so no sidecar `.ovr`/`.aux.xml`/`.msk` is found),
   no PAM, no raw VRT bands, no network file names.
@@ -78,7 +78,7 @@ class Checked:
     """A browser-reached path that passed: what to hand GDAL and which single driver may open it."""
 
     path: Path
-    driver: str  # GTiff, PNG, JPEG, or SAFE for a product (read by core.products)
+    driver: str  # GTiff, PNG, JPEG, or SAFE for a product (read by core.io.sentinel1)
     manifest: str | None = None  # the path of manifest.safe (/vsizip/... in a zip) for products
 
 
@@ -168,7 +168,7 @@ def _member(href: str, name: str, base: str = "") -> str:
 
 
 def _check_content(head: bytes, rep: str, href: str, name: str) -> None:
-    """A measurement is a TIFF by content; every other member is XML that core.products only parses."""
+    """A measurement is a TIFF by content; every other member is XML that core.io.sentinel1 only parses."""
     if rep == MEASUREMENT or href.lower().endswith((".tif", ".tiff")):
         if sniff_driver(head) != "GTiff":
             raise not_openable(name)

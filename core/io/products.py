@@ -1,8 +1,8 @@
 """Open any raster GDAL opens, or a Sentinel-1 product, as a windowed `Source`; describe it for `core info`.
 
 A Sentinel-1 product is the .SAFE folder, its manifest.safe, or the zipped product: `open_source` hands it to
-core.products (its own manifest/annotation/calibration/noise reader; thermal noise removal, calibration, TOPS
-deburst). GDAL's SAFE driver is not used: it opens no EW or SM product and no product missing a calibration file,
+core.io.sentinel1 (its own manifest/annotation/calibration/noise reader; thermal noise removal, calibration, TOPS
+deburst, swath merging). GDAL's SAFE driver is not used: it opens no EW or SM product and no product missing a calibration file,
 lists no calibrated subdataset for GRD, and for SLC its SENTINEL1_CALIB:SIGMA0 bands return |z|^2 unchanged
 (GDAL 3.10.3, see tests/test_io_products.py).
 """
@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import warnings
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -25,94 +24,9 @@ from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import detect_kind
 from core.io.read import check_input_file
-
-CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")
-
-
-class Window(NamedTuple):
-    row: int
-    col: int
-    height: int
-    width: int
-
-
-@dataclass
-class _Lut:
-    lines: np.ndarray
-    pixels: np.ndarray
-    table: np.ndarray  # (lines, pixels)
-
-    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """A at every (row, col) of the grid rows x cols, bilinear between knots."""
-        i, mu = _knot_index(rows, self.lines)
-        j, nu = _knot_index(cols, self.pixels)
-        t = self.table
-        top = t[i][:, j] * (1 - nu) + t[i][:, j + 1] * nu
-        bottom = t[i + 1][:, j] * (1 - nu) + t[i + 1][:, j + 1] * nu
-        return top * (1 - mu[:, None]) + bottom * mu[:, None]
-
-
-def _knot_index(x: np.ndarray, knots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 2)
-    mu = (x - knots[i]) / (knots[i + 1] - knots[i])
-    return i, mu
-
-
-@dataclass
-class Source:
-    """A raster opened for windowed reads: bands as the user chose them, calibrated, with the full georeference."""
-
-    name: str
-    driver: str
-    width: int
-    height: int
-    band_names: list[str]
-    dtype: np.dtype  # of what read() returns
-    kind: str  # what read() returns: intensity after calibration, else detected
-    geo: GeoInfo
-    calibration: str = "none"
-    product_type: str | None = None
-    notes: list[str] = field(default_factory=list)
-    _bands: list[tuple[Any, int]] = field(default_factory=list, repr=False)  # (dataset, band index) per band
-    _luts: list[_Lut | None] = field(default_factory=list, repr=False)
-    _square: bool = False  # GRD DN are amplitudes: calibration squares them
-
-    @property
-    def count(self) -> int:
-        return len(self._bands)
-
-    def read(self, window: Window | None = None) -> np.ndarray:
-        """(h, w) or (h, w, C) values of `window` (the whole raster when None)."""
-        from rasterio.windows import Window as RWindow
-
-        win = window or Window(0, 0, self.height, self.width)
-        rwin = RWindow(win.col, win.row, win.width, win.height)
-        planes = []
-        for (ds, b), lut in zip(self._bands, self._luts):
-            x = ds.read(b, window=rwin)
-            if np.iscomplexobj(x):  # single-look complex: detected intensity |z|^2
-                x = (x.real.astype(np.float32) ** 2 + x.imag.astype(np.float32) ** 2).astype(np.float32)
-            if lut is not None:
-                x = x.astype(np.float32)
-                if self._square:
-                    x = x * x
-                rows = np.arange(win.row, win.row + win.height, dtype=np.float64)
-                cols = np.arange(win.col, win.col + win.width, dtype=np.float64)
-                a = lut.at(rows, cols)
-                x = (x / (a * a)).astype(np.float32)
-            planes.append(x.astype(self.dtype, copy=False))
-        return planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
-
-    def close(self) -> None:
-        for ds in {id(ds): ds for ds, _ in self._bands}.values():
-            ds.close()
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
+from core.io.sentinel1.calibration import CALIBRATIONS
+from core.io.sentinel1.product import check_product, open_product
+from core.io.source import Source, preview, work_dtype
 
 # ------------------------------------------------------------------------------------------------ opening
 
@@ -128,7 +42,7 @@ def open_source(
     """Open a GDAL raster or a Sentinel-1 product. calibration: sigma0|beta0|gamma0|none (default sigma0 for
     products, none otherwise); pol: VV|VH|...|all (or "VV,VH"); swath: IW1.. for SLC products (GRD has one);
     noise: remove|keep, products only (default remove, keep with calibration none). Products are read by
-    core.products (noise, deburst).
+    core.io.sentinel1 (noise, deburst, merged swaths).
 
     `confine`: the path came from the browser, so it is checked first (core.io.confine: documented formats by
     content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster."""
@@ -153,8 +67,6 @@ def _open(
     check_input_file(path, name, folders=True)  # a FIFO would block GDAL's open forever
     manifest = safe_manifest(path)
     if manifest is not None:
-        from core.products.reader import open_product  # products build on io: imported only when one is opened
-
         calibration = calibration or "sigma0"
         default_noise = "keep" if calibration == "none" else "remove"  # "none" asks for the DN as stored
         return open_product(path, calibration, pol, swath, noise or default_noise)
@@ -187,7 +99,7 @@ def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
         px_bytes = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
         check_expansion(px_bytes, path.stat().st_size, f"{name} ({ds.width}x{ds.height}, {ds.count} band(s))")
     geo = GeoInfo.from_dataset(ds)
-    dtype = _work_dtype(np.dtype(ds.dtypes[0]))
+    dtype = work_dtype(np.dtype(ds.dtypes[0]))
     bands = [(ds, i) for i in range(1, ds.count + 1)]
     names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
     if pol != "all":
@@ -196,9 +108,8 @@ def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
             raise UserError(f"{name} has no band named {pol}; its bands are {', '.join(names)}.")
         bands, names = [bands[i] for i in sel], [names[i] for i in sel]
     src = Source(name, ds.driver, ds.width, ds.height, names, dtype, "intensity", geo, _bands=bands)
-    src._luts = [None] * len(bands)
     try:
-        src.kind = detect_kind(_preview(src))
+        src.kind = detect_kind(preview(src))
     except rasterio.errors.RasterioError as exc:
         raise UserError(
             f"{name} could not be read ({_short(exc)}); the file is truncated or corrupt: export it again."
@@ -221,24 +132,6 @@ def safe_manifest(path: Path) -> str | None:
     return None
 
 
-def _work_dtype(dtype: np.dtype) -> np.dtype:
-    """What reading gives, as read_raster does: complex -> float32 intensity, float64/ints -> float32."""
-    if dtype.kind == "c" or dtype == np.float64 or (dtype.kind in "iu" and dtype not in (np.uint8, np.uint16)):
-        return np.dtype(np.float32)
-    return dtype
-
-
-def _preview(src: Source, size: int = 256) -> np.ndarray:
-    """A decimated read (overviews where the file has them) for kind detection and previews."""
-    from rasterio.enums import Resampling
-
-    step = max(1, max(src.height, src.width) // size)
-    h, w = max(1, src.height // step), max(1, src.width // step)
-    ds, b = src._bands[0]
-    x = ds.read(b, out_shape=(h, w), resampling=Resampling.nearest)
-    return np.abs(x) ** 2 if np.iscomplexobj(x) else x.astype(_work_dtype(x.dtype), copy=False)
-
-
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:120]
 
@@ -254,8 +147,6 @@ def describe(source: str | os.PathLike, block: int = 512, halo: int = 16) -> dic
     swaths: list[str] = []
     swath = None
     if manifest is not None:
-        from core.products.reader import check_product
-
         facts = check_product(path)  # every table read and checked: a broken product ends here, in one line
         swaths = facts.pop("swaths")
         swath = swaths[0]

@@ -1,7 +1,7 @@
 """The whole chain, product to analysis-ready GeoTIFF: `prepare_product(product, output, options, geometry=None)`.
 
 Steps, each streamed window by window (memory does not grow with the scene):
-  1. read one swath, the chosen polarisations (core.products.reader): thermal noise removed (default), calibrated
+  1. read one swath, the chosen polarisations (core.io.sentinel1): thermal noise removed (default), calibrated
      (sigma0 default), TOPS SLC debursted; optional speckle filter (core.speckle.stream) -> a radar-geometry
      float32 GeoTIFF of linear values with the product's GCPs (EPSG:4326) and tags recording what was applied;
   2. the geometry step, when given: `geometry(radar_tif, out_tif, progress)` (see GeometryStep);
@@ -102,7 +102,7 @@ def prepare_product(
 
 def _prepare(src_path: Path, out: Path, opts: PrepareOptions, geometry, progress) -> PrepareResult:
     from core.files import check_outputs
-    from core.products.reader import open_product
+    from core.io.sentinel1.product import open_product
 
     src = open_product(src_path, opts.calibration, opts.pol, opts.swath, opts.noise)
     stages = 1 + (geometry is not None) + (opts.db or opts.cog)

@@ -41,7 +41,8 @@ from core.files import check_outputs
 from core.io.blocks import BlockWriter, iter_windows
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import to_db, to_intensity
-from core.io.products import Source, Window, open_source
+from core.io.products import open_source
+from core.io.source import Source, Window
 from core.progress import ProgressFn
 
 RESAMPLINGS = ("bilinear", "nearest")
@@ -172,7 +173,7 @@ def default_resolution(geo: GeoInfo, mapping: GridMapping) -> float:
     try:
         if "PIXEL_SPACING" in tags:  # GDAL's SAFE driver
             ps, ls = float(tags["PIXEL_SPACING"]), float(tags["LINE_SPACING"])
-        else:  # core.products.reader
+        else:  # core.io.sentinel1.reader
             ps, ls = float(tags["RANGE_PIXEL_SPACING"]), float(tags["AZIMUTH_PIXEL_SPACING"])
     except (KeyError, ValueError):
         return pixel_spacing(mapping)

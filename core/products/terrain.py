@@ -37,7 +37,8 @@ from core.files import check_outputs
 from core.io.blocks import BlockWriter, iter_windows
 from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import to_db
-from core.io.products import Source, Window, open_source, safe_manifest
+from core.io.products import open_source, safe_manifest
+from core.io.source import Source, Window
 from core.products.geocode import GridMapping, gcp_offset_for, sample
 from core.progress import ProgressFn
 

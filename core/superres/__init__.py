@@ -2,7 +2,8 @@
 
 - engine: load a model (safetensors, foreign .pth, ONNX), run it tiled on rasters, check memory, export to ONNX;
 - inputs: the four network inputs prepared once per image, and their packing on the LR grid;
-- train: training on synthetic scenes (torch); data: the user's HR / LR / Ref folders; run: `train --task rgtgan`.
+- train: training on synthetic scenes (torch); data: the user's HR / LR / Ref folders; run: `train --task rgtgan`
+  (called by core.train_dispatch.train).
 
 `from core.superres import super_resolve` keeps working: the engine's public names are re-exported here (train,
 data and run are not imported: they need torch).

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import signal
 import time
 from pathlib import Path
@@ -55,7 +54,7 @@ from core.train.networks import (
     set_train_mode,
     size_multiple_of,
 )
-from core.train.runs import RunFolder, load_train_state, save_train_state
+from core.train.runs import load_train_state, save_train_state
 from core.train.schedules import lr_at, set_lr
 
 
@@ -411,45 +410,3 @@ def _to_float(pred):
     if isinstance(pred, (list, tuple)):
         return [_to_float(p) for p in pred]
     return pred.float()
-
-
-def train(cfg: TrainConfig | dict, run=None, resume: bool = True, progress=None) -> dict:
-    """Train (or resume) one run in this process. `run`: a RunFolder or path; a new one when None."""
-    if isinstance(cfg, dict):
-        cfg = TrainConfig.from_dict(cfg)
-    cfg.check()
-    rank, world, _ = ddp.env()
-    if run is None:
-        if world > 1:
-            raise UserError("a distributed run needs --run-dir so that every process uses the same folder.")
-        run = RunFolder.create(f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.task}")
-    elif not isinstance(run, RunFolder):
-        run = RunFolder(run)
-        run.path.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
-        # a stop request from before this process was started is spent; one made since (the page's Stop while the
-        # process was starting) still counts
-        started = float(os.environ.get("SAR_STUDIO_JOB_STARTED", time.time()))
-        if run.stop_requested() and run.stop_path.stat().st_mtime < started:
-            run.clear_stop()
-        run.write_config(cfg.to_dict())
-        if not resume:
-            run.discard_train_state()
-    try:
-        if cfg.task == "rgtgan":
-            from core.superres.run import train_rgtgan  # its own trainer: reference-based x4 super-resolution
-
-            return train_rgtgan(cfg, run, progress)
-        trainer = Trainer(cfg, run, progress)
-        return trainer.fit()
-    except UserError as exc:
-        if rank == 0:
-            run.update_state(status="failed", message=str(exc))
-        raise
-    except BaseException as exc:
-        if rank == 0:
-            run.update_state(status="failed", message=f"{type(exc).__name__}: {str(exc)[:200]}")
-        raise
-    finally:
-        if world > 1:
-            ddp.cleanup()

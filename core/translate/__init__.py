@@ -1,6 +1,8 @@
 """SAR-to-optical translation, one module per part:
 
-- engine: options, the Translator (PyTorch or ONNX Runtime), in-memory translation, results and their outputs;
+- engine: an image (or several) translated in memory: input mapping, tiles, blending;
+- translator: the options and the Translator, a generator ready to run (PyTorch or ONNX Runtime, device, adapter);
+- results: a translation's result and every output made of it (files, downloads, comparison, scores);
 - backends: `--backend auto`, choosing PyTorch or ONNX Runtime and the batch size from a measurement;
 - inputs: how SAR values become a network's 8-bit input, the same for a whole image and for one tile;
 - stream: a whole scene in bounded memory, tiles read from disk and output blocks written as they finish;
@@ -21,27 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.translate.engine import (
-        BACKEND_CHOICES,
-        BACKENDS,
         MIN_SIDE,
-        TranslateOptions,
-        TranslationResult,
-        Translator,
         check_size,
-        comparison_png,
-        encode_result,
-        exported_output,
         network_input,
-        open_translator,
-        output_geo,
-        quality_against,
         translate_array,
         translate_many,
         translate_raster,
-        write_result,
     )
     from core.translate.estimate import Estimate, estimate_duration
     from core.translate.inputs import DUALPOL_LABELS, DUALPOL_MODES
+    from core.translate.results import (
+        TranslationResult,
+        comparison_png,
+        encode_result,
+        exported_output,
+        output_geo,
+        quality_against,
+        write_result,
+    )
+    from core.translate.translator import BACKEND_CHOICES, BACKENDS, TranslateOptions, Translator, open_translator
 
 __all__ = [
     "BACKENDS",
@@ -67,14 +67,27 @@ __all__ = [
     "translate_raster",
     "write_result",
 ]
-_FROM_INPUTS = ("DUALPOL_LABELS", "DUALPOL_MODES")  # the engine names them too; inputs defines them
-_FROM_ESTIMATE = ("Estimate", "estimate_duration")
+_MODULE_OF = {
+    **dict.fromkeys(("DUALPOL_LABELS", "DUALPOL_MODES"), "inputs"),
+    **dict.fromkeys(("Estimate", "estimate_duration"), "estimate"),
+    **dict.fromkeys(("BACKENDS", "BACKEND_CHOICES", "TranslateOptions", "Translator", "open_translator"), "translator"),
+    **dict.fromkeys(
+        (
+            "TranslationResult",
+            "comparison_png",
+            "encode_result",
+            "exported_output",
+            "output_geo",
+            "quality_against",
+            "write_result",
+        ),
+        "results",
+    ),
+}  # the rest: engine
 
 
 def __getattr__(name: str) -> Any:
-    """The engine's public names, imported from their module on first use (see the module docstring)."""
+    """The package's public names, imported from their module on first use (see the module docstring)."""
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name in _FROM_ESTIMATE:
-        return getattr(import_module("core.translate.estimate"), name)
-    return getattr(import_module("core.translate.inputs" if name in _FROM_INPUTS else "core.translate.engine"), name)
+    return getattr(import_module(f"core.translate.{_MODULE_OF.get(name, 'engine')}"), name)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.tiling import count_tiles
-from core.translate.engine import TranslateOptions, Translator
 from core.translate.sample_norms import STATS_PIXELS
+from core.translate.translator import TranslateOptions, Translator
 
 
 @dataclass

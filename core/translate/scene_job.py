@@ -18,9 +18,10 @@ from core import cards
 from core import io as sio
 from core.io.confine import Confine
 from core.jobs import BackgroundJob, start_job
-from core.translate.engine import TranslateOptions, Translator, check_size
+from core.translate.engine import check_size
 from core.translate.inputs import fit_channels, is_calibrated, plan_input, to_display
 from core.translate.stream import SceneResult, _Reader, scene_sample, translate_scene
+from core.translate.translator import TranslateOptions, Translator
 
 PREVIEW_SIZE = 1024  # px on the long side of a preview and of each panel of the comparison image
 

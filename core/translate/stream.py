@@ -32,7 +32,7 @@ from core import io as sio
 from core.errors import UserError
 from core.io import Source, Window
 from core.tiling import BlendWeights, pad_to, tile_starts
-from core.translate.engine import TranslateOptions, Translator, output_geo, statistics_batch
+from core.translate.engine import statistics_batch
 from core.translate.inputs import (
     PREFILTER_DISPLAY_NOTE,
     InputPlan,
@@ -47,7 +47,9 @@ from core.translate.inputs import (
     stretch_limits,
     to_display,
 )
+from core.translate.results import output_geo
 from core.translate.sample_norms import STATS_PIXELS, stats_windows
+from core.translate.translator import TranslateOptions, Translator
 
 SAMPLE_PIXELS = 4_000_000  # decimated read for the stretch: at most about this many pixels
 ProgressFn = Callable[[int, int], None]

@@ -1,12 +1,13 @@
-"""Open a Sentinel-1 product as a windowed `Source`: calibrated, thermal noise removed, TOPS SLC debursted.
+"""One swath of a Sentinel-1 product as a windowed `Source`: calibrated, thermal noise removed, TOPS SLC debursted.
 
-`open_product(path, calibration, pol, swath, noise)` reads the manifest and annotation with core.products'
+`open_swath(path, calibration, pol, swath, noise)` reads the manifest and annotation with core.io.sentinel1's
 own safe XML reader and the measurement TIFFs with rasterio (through /vsizip/ for a zip), so IW, EW and SM,
 GRD and SLC, single and dual polarisation open the same way, and any missing or malformed part ends in one
 UserError line. `read(window)` evaluates, for that window only:
     value = (I − η) / A²    I = DN² (GRD amplitude) or |z|² (SLC), η the noise power (--noise remove), A the LUT
 with results <= 0 set to NOISE_FLOOR (counted: `clipped_fraction`), and I = 0 (no data) kept at 0, the output's
-nodata. `swath`: one swath, or "all" / a list ("IW1,IW2") for a TOPS SLC, merged by core.products.merge.
+nodata. Several swaths merged into one image: core.io.sentinel1.merge; which of the two a user's `--swath` asks
+for: core.io.sentinel1.product.open_product.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from typing import Any
 import numpy as np
 
 from core.errors import UserError
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
-from core.io.products import Source, Window
-from core.products.bursts import DeburstPlan, plan_deburst
-from core.products.calibration import VectorGrid, read_calibration
-from core.products.metadata import Annotation, Product, parse_annotation, parse_manifest
-from core.products.noise import NOISE_FLOOR, NoiseModel, read_noise
-from core.products.safexml import ProductFiles
-
-NOISE_CHOICES = ("remove", "keep")
-CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")
+from core.io.sentinel1.bursts import DeburstPlan, plan_deburst
+from core.io.sentinel1.calibration import CALIBRATIONS, VectorGrid, read_calibration
+from core.io.sentinel1.metadata import Annotation, Product, parse_annotation, parse_manifest
+from core.io.sentinel1.noise import NOISE_CHOICES, NOISE_FLOOR, NoiseModel, read_noise
+from core.io.sentinel1.safexml import ProductFiles
+from core.io.source import Source, Window
 
 
 @dataclass
@@ -123,41 +122,28 @@ class ProductSource(Source):
             band.ds.close()
 
 
-def open_product(
+def check_choices(calibration: str, noise: str) -> None:
+    """Refuse a calibration or noise choice we do not have; set GDAL's block cache before the first read."""
+    configure_gdal()  # (core.io.gdal_config)
+    if calibration not in CALIBRATIONS:
+        raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
+    if noise not in NOISE_CHOICES:
+        raise UserError(f"unknown noise choice {noise!r}; use remove or keep.")
+
+
+def open_swath(
     path: str | os.PathLike,
     calibration: str = "sigma0",
     pol: str = "all",
     swath: str | None = None,
     noise: str = "remove",
 ) -> ProductSource:
-    """One swath of a product, bands = the chosen polarisations ("VV", "VV,VH" or "all")."""
+    """One swath of a product (None: the only one), bands = the chosen polarisations ("VV", "VV,VH" or "all")."""
     import rasterio
 
-    from core.io.gdal_config import configure_gdal
-
-    configure_gdal()  # GDAL's block cache before the first read (core.io.gdal_config)
-
-    if calibration not in CALIBRATIONS:
-        raise UserError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
-    if noise not in NOISE_CHOICES:
-        raise UserError(f"unknown noise choice {noise!r}; use remove or keep.")
+    check_choices(calibration, noise)
     files = ProductFiles(Path(path))
     product = parse_manifest(files)
-    if swath is not None and ("," in swath or swath.lower() == "all"):
-        from core.products.merge import open_merged
-
-        wanted = (
-            product.swaths if swath.lower() == "all" else [pick_swath(product, s.strip()) for s in swath.split(",")]
-        )
-        opened: list[ProductSource] = []
-        try:
-            for s in wanted:
-                opened.append(open_product(path, calibration, pol, s, noise))
-        except BaseException:
-            for o in opened:
-                o.close()
-            raise
-        return open_merged(product, opened)
     swath = pick_swath(product, swath)
     pols = pick_pols(product, swath, pol)
     name = files.name
@@ -234,7 +220,6 @@ def open_product(
     )
     src._pbands = bands
     src._bands = [(b.ds, 1) for b in bands]  # what Source's helpers (previews) read
-    src._luts = [None] * len(bands)
     steps = [f"{calibration} (DN² / A², LUT from the product)" if calibration != "none" else "uncalibrated"]
     if noise == "remove":
         steps.insert(
@@ -307,29 +292,3 @@ def product_tags(
     if product.product_type == "SLC":
         tags["DEBURST"] = "YES" if deburst else "NO (stripmap: no bursts)"
     return tags
-
-
-def check_product(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check every measurement's annotation, calibration and noise tables and open every measurement;
-    what `core info` shows. A missing or malformed part ends in one UserError line."""
-    files = ProductFiles(Path(path))
-    product = parse_manifest(files)
-    layouts, bursts, done = set(), 0, False
-    for swath in product.swaths:
-        open_product(path, "sigma0", "all", swath, "keep").close()
-        for p in product.pols(swath):
-            meas = product.measurements[(swath, p)]
-            ann = parse_annotation(files, meas.annotation)
-            for cal in ("beta0", "gamma0"):
-                read_calibration(files, meas.calibration, cal)
-            done = done or ann.noise_removed_by_ipf
-            if not ann.noise_removed_by_ipf:
-                layouts.add(read_noise(files, meas.noise, ann.lines_per_burst, len(ann.bursts)).layout)
-            bursts = max(bursts, len(ann.bursts))
-    return {
-        "swaths": product.swaths,
-        "mode": product.mode,
-        "ipf_version": product.ipf_version or "unknown",
-        "noise": "already removed by the IPF" if done else " / ".join(sorted(layouts)) + " noise tables",
-        "bursts": bursts,
-    }

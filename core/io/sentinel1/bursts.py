@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import UserError
-from core.products.metadata import Annotation
+from core.io.sentinel1.metadata import Annotation
 
 
 @dataclass

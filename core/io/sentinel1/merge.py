@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import UserError
-from core.io.products import Window
-from core.products.metadata import Product
-from core.products.reader import ProductSource
+from core.io.sentinel1.metadata import Product
+from core.io.sentinel1.reader import ProductSource
+from core.io.source import Window
 
 
 @dataclass
@@ -67,7 +67,7 @@ class MergedSource(ProductSource):
 
 
 def open_merged(product: Product, sources: list[ProductSource]) -> ProductSource:
-    """One image from the swaths in `sources` (opened by open_product, one swath each)."""
+    """One image from the swaths in `sources` (opened by open_swath, one swath each)."""
     try:
         return _merge(product, sources)
     except BaseException:

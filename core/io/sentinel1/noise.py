@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import UserError
-from core.products.calibration import VectorGrid, vector_grid
-from core.products.metadata import number, numbers
-from core.products.safexml import ProductFiles
+from core.io.sentinel1.calibration import VectorGrid, vector_grid
+from core.io.sentinel1.metadata import number, numbers
+from core.io.sentinel1.safexml import ProductFiles
 
 # Linear value given to pixels whose noise-removed intensity is <= 0: 1e-5 = -50 dB, below any Sentinel-1 noise
 # equivalent sigma0 (about -22 to -28 dB), so it marks "below the noise" without pretending to a value, and keeps
 # dB finite. (SNAP sets such pixels to a small constant too.)
 NOISE_FLOOR = 1e-5
+NOISE_CHOICES = ("remove", "keep")  # --noise: subtract η, or keep the DN as measured
 
 
 @dataclass

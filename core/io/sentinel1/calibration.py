@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import UserError
-from core.products.metadata import number, numbers
-from core.products.safexml import ProductFiles
+from core.io.sentinel1.metadata import number, numbers
+from core.io.sentinel1.safexml import ProductFiles
 
+CALIBRATIONS = ("sigma0", "beta0", "gamma0", "none")  # what a product can be read as ("none": DN as stored)
 LUT_TAGS = {"sigma0": "sigmaNought", "beta0": "betaNought", "gamma0": "gamma"}
 
 

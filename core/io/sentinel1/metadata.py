@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import UserError
-from core.products.safexml import ProductFiles
+from core.io.sentinel1.safexml import ProductFiles
 
 MODES = ("IW", "EW", "SM")
 PRODUCT_TYPES = ("GRD", "SLC")
