@@ -36,6 +36,7 @@ from core.checkpoints import (
 )
 from core.errors import UserError
 from core.onnx.inspect_file import OnnxInfo, inspect_onnx
+from models.registry import build, label, names
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
 GENERATOR_WANTED = (
@@ -45,16 +46,12 @@ GENERATOR_WANTED = (
 
 
 def generator_archs() -> tuple[str, ...]:
-    """The registered networks of task "translate" (models.registry; imports the networks, so torch)."""
-    from models.registry import names  # heavy (torch): the registry is filled by importing every network
-
+    """The registered networks of task "translate" (models.registry, read without importing them)."""
     return names("translate")
 
 
 def arch_label(arch: str) -> str:
     """The label of a registered network for messages ("SAR2Optical U-Net"); the name itself when unknown."""
-    from models.registry import label  # heavy (torch), as in generator_archs
-
     return label(arch)
 
 
@@ -281,8 +278,6 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
     strict loading with a message naming the detected architecture and the first mismatched keys.
     ONNX files are checked (core.onnx.inspect_file.inspect_onnx) but not opened in a session here.
     """
-    from models.registry import build  # heavy (torch): importing models defines every network
-
     path = Path(path)
     name = path.name
     if not path.exists():
