@@ -80,6 +80,15 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return out
 
 
+def count_weights(path: str | os.PathLike) -> int:
+    """How many numbers a safetensors file stores (its tensors' shapes, read from the header without torch)."""
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise UserError(f"{Path(path).name} is not a readable safetensors file ({str(exc)[:80]}); check it.") from None
+
+
 def load_tensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict]:
     """(tensors, metadata) of a safetensors file."""
     from safetensors.torch import load_file  # heavy (torch), as in save_model
