@@ -79,8 +79,13 @@ class Extractor:
         return ident
 
     def channels(self, layer: str) -> int:
-        known = dict(self.layers)
-        return int(known[layer]) if layer in known else int(self.net.channels(layer))
+        """Output channels of `layer`; KeyError for a layer the network does not have."""
+        if self.layers:
+            known = dict(self.layers)
+            if layer not in known:
+                raise KeyError(f"{self.arch} has no layer {layer!r}; known: {', '.join(known)}")
+            return int(known[layer])
+        return int(self.net.channels(layer))
 
 
 def random_layers(config: dict) -> tuple[tuple[str, int], ...]:
