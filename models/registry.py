@@ -6,9 +6,9 @@ lists), so that its config can be stored in a safetensors header and rebuilt exa
 One source per network: the `@register("name", task=..., label=..., size_multiple=...)` line above its class in
 models/<file>.py, with plain literal arguments. It is read twice, from the same text:
 - without importing anything (`declarations()`: the decorator's arguments and the literal defaults of the class's
-  `__init__`, parsed with `ast` from models/*.py, ~50 ms once per process), so that listing networks, labelling
-  them and describing a checkpoint from its metadata (`names`, `task_of`, `label`, `describe`, `full_config`,
-  `size_multiple`) never loads torch (seconds and hundreds of MB on a page's first render);
+  `__init__`, parsed with `ast` from models/*.py, about 30 ms of CPU once per process), so that listing networks,
+  labelling them and describing a checkpoint from its metadata (`names`, `task_of`, `label`, `describe`,
+  `full_config`, `size_multiple`) never loads torch (seconds and hundreds of MB on a page's first render);
 - when Python runs it (`register`), which files the class in REGISTRY and checks that it says what the text says.
 `build(name)` and `network_class(name)` import the network's own module (torch) on first use, not every network.
 
