@@ -85,8 +85,10 @@ def _declared_in_files() -> dict[str, Declaration]:
     """Every `@register` line of models/*.py, by name, in file order then line order (the order importing the
     package registered them in). Arguments must be plain literals: anything else is an error naming the file."""
     found: dict[str, Declaration] = {}
-    for path in sorted(MODELS.glob("*.py")):
-        if path.stem in NOT_NETWORKS:
+    for path in sorted(MODELS.rglob("*.py")):  # a network split into a package of models/ counts too
+        parts = path.relative_to(MODELS).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if not parts or parts in ((name,) for name in NOT_NETWORKS):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in tree.body:
@@ -94,15 +96,15 @@ def _declared_in_files() -> dict[str, Declaration]:
                 continue
             for deco in node.decorator_list:
                 if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register":
-                    decl = _read_decorator(deco, node, path)
+                    decl = _read_decorator(deco, node, path, ".".join(("models", *parts)))
                     if decl.name in found:
-                        raise ValueError(f"architecture name {decl.name!r} registered twice (models/{path.name})")
+                        raise ValueError(f"architecture name {decl.name!r} registered twice ({decl.module})")
                     found[decl.name] = decl
     return found
 
 
-def _read_decorator(deco: ast.Call, cls: ast.ClassDef, path: Path) -> Declaration:
-    where = f"models/{path.name}:{deco.lineno}"
+def _read_decorator(deco: ast.Call, cls: ast.ClassDef, path: Path, module: str) -> Declaration:
+    where = f"models/{path.relative_to(MODELS).as_posix()}:{deco.lineno}"
     try:
         args = [ast.literal_eval(a) for a in deco.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in deco.keywords if k.arg}
@@ -116,7 +118,7 @@ def _read_decorator(deco: ast.Call, cls: ast.ClassDef, path: Path) -> Declaratio
         label=kwargs.get("label") or args[0],
         article=kwargs.get("article", "a"),
         size_multiple=kwargs.get("size_multiple", 1),
-        module=f"models.{path.stem}",
+        module=module,
         defaults=_literal_defaults(cls),
     )
 
