@@ -159,7 +159,7 @@ def _super_resolve(path, file_hash, device_req, lr, ref, hr, tile, bar) -> Simpl
     device, device_note = resolve_device(device_req)
     model, _ = _load_model(path, file_hash, device)
     result = sr.superres_rasters(lr, ref, model, hr, device, tile, sr.DEFAULT_OVERLAP, bar)
-    label = {"rgtgan": "RGTGAN", "rrsgan": "RRSGAN"}.get(getattr(model, "arch_name", ""), "Model")
+    label = str(getattr(model, "arch_name", "")).upper() or "Model"  # the registry name: RGTGAN, RRSGAN
     notes = [device_note, *result.notes] if device_note else list(result.notes)
     fields = {"bicubic": result.bicubic, "sr": result.sr, "hr": result.hr, "metrics": result.metrics}
     return SimpleNamespace(**fields, notes=notes, device=device, label=label)
