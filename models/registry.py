@@ -88,7 +88,7 @@ def _declared_in_files() -> dict[str, Declaration]:
     for path in sorted(MODELS.rglob("*.py")):  # a network split into a package of models/ counts too
         parts = path.relative_to(MODELS).with_suffix("").parts
         parts = parts[:-1] if parts[-1] == "__init__" else parts
-        if not parts or parts in ((name,) for name in NOT_NETWORKS):
+        if not parts or (len(parts) == 1 and parts[0] in NOT_NETWORKS):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in tree.body:
