@@ -6,7 +6,6 @@ checkpoints/ in the repository), run folders are core.train.runs' (`$SAR_STUDIO_
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
@@ -16,6 +15,7 @@ from core.checkpoints import FORMAT, read_metadata
 from core.errors import UserError
 from core.files import digest_bytes, list_images
 from core.train.runs import list_runs, runs_root
+from models.registry import names
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")
@@ -34,7 +34,6 @@ __all__ = [
     "adapters",
     "base_generators",
     "checkpoints_dir",
-    "declared_archs",
     "is_translation_model",
     "model_card",
     "optical_partner",
@@ -67,27 +66,6 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
-@functools.cache
-def declared_archs(task: str) -> tuple[str, ...]:
-    """The architectures of `task` as the `@register("name", task=...)` lines in models/*.py declare them, read
-    without importing the networks (importing `models` imports torch: seconds and hundreds of MB), so that listing
-    the bundled models does not load torch. `models.registry.names(task)` is the truth once the networks are
-    imported; tests/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
-    import ast  # noqa: PLC0415
-
-    found: list[str] = []
-    for path in sorted((ROOT / "models").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            for deco in node.decorator_list if isinstance(node, ast.ClassDef) else ():
-                if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register" and deco.args):
-                    continue
-                given = {k.arg: k.value for k in deco.keywords}.get("task")
-                name = deco.args[0]
-                if isinstance(name, ast.Constant) and isinstance(given, ast.Constant) and given.value == task:
-                    found.append(str(name.value))
-    return tuple(found)
-
-
 def is_translation_model(path: str | os.PathLike) -> bool:
     """A model file the translation engine may load. Our .safetensors files name their architecture, so only
     translation generators among them count (not e.g. RGTGAN); foreign files are offered and checked on load."""
@@ -100,12 +78,12 @@ def is_translation_model(path: str | os.PathLike) -> bool:
         meta = read_metadata(p)
     except UserError:
         return False
-    return meta.get("format") != FORMAT or meta.get("arch") in declared_archs("translate")
+    return meta.get("format") != FORMAT or meta.get("arch") in names("translate")
 
 
 def _is_our_generator(path: Path) -> bool:
     try:
-        return read_metadata(path).get("arch") in declared_archs("translate")
+        return read_metadata(path).get("arch") in names("translate")
     except UserError:
         return False
 

@@ -26,6 +26,7 @@ from safetensors import safe_open
 
 from core.errors import UserError
 from core.io import atomic_output, check_input_file
+from models.registry import UnknownArchitecture, build, describe, network_class
 
 FORMAT = "sar-studio/1"
 
@@ -79,6 +80,15 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return out
 
 
+def count_weights(path: str | os.PathLike) -> int:
+    """How many numbers a safetensors file stores (its tensors' shapes, read from the header without torch)."""
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise UserError(f"{Path(path).name} is not a readable safetensors file ({str(exc)[:80]}); check it.") from None
+
+
 def load_tensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict]:
     """(tensors, metadata) of a safetensors file."""
     from safetensors.torch import load_file  # heavy (torch), as in save_model
@@ -114,8 +124,6 @@ MAX_NETWORK_BYTES = 4 << 30
 
 def describe_arch(arch: str) -> str:
     """What a file holding `arch` holds, for messages ("an RGTGAN super-resolution network"; models.registry)."""
-    from models.registry import describe  # heavy (torch): the labels live with the networks
-
     return describe(str(arch))
 
 
@@ -125,9 +133,6 @@ def check_config(arch: str, config, name: str) -> dict:
     UserError when the config is not a JSON object, names an argument the network does not take, or gives a
     value of the wrong type (an int where a bool is wanted, a string for a width, ...).
     """
-    import models  # noqa: F401  # heavy (torch): importing models defines (registers) every network
-    from models.registry import REGISTRY, UnknownArchitecture, build
-
     if config is None:
         config = {}
     if not isinstance(config, dict):
@@ -135,12 +140,11 @@ def check_config(arch: str, config, name: str) -> dict:
             f"{name}: the metadata config is a JSON {type(config).__name__}, not an object of constructor "
             f"arguments; the file is damaged or was not written by SAR Studio."
         )
-    if arch not in REGISTRY:
-        try:
-            build(arch, {})  # raises the one-line "unknown architecture" message (fills the registry first)
-        except UnknownArchitecture as exc:
-            raise UserError(f"{name}: {exc}") from None
-    params = inspect.signature(REGISTRY[arch]).parameters
+    try:
+        cls = network_class(arch)
+    except UnknownArchitecture as exc:
+        raise UserError(f"{name}: {exc}") from None
+    params = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key, value in config.items():
         if key not in params or key == "self":
@@ -186,8 +190,6 @@ def build_checked(arch: str, config, state: dict, name: str):
     """Build `arch` from a file's config and load `state` strictly, refusing before any weight is allocated when
     the config is malformed, describes a network larger than MAX_NETWORK_BYTES, or does not fit the file."""
     import torch  # heavy: only model loading gets here
-
-    from models.registry import build  # heavy (torch), as above
 
     config = check_config(arch, config, name)
     try:

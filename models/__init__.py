@@ -1,13 +1,7 @@
 """Network definitions, one per file, registered by name in `models.registry`.
 
-Importing this package imports every network module so the registry is complete.
+Importing this package imports no network (torch): `models.registry` reads what each file declares from its text
+and imports a network's module when that network is first built (`build`, `network_class`).
 """
 
-import importlib
-import pkgutil
-
 from models.registry import REGISTRY, build, register  # noqa: F401
-
-for _m in pkgutil.iter_modules(__path__):
-    if _m.name != "registry":
-        importlib.import_module(f"models.{_m.name}")

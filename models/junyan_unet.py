@@ -71,7 +71,7 @@ class UnetSkipBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
-@register("junyan_unet", task="translate", label="junyanz pix2pix U-Net")
+@register("junyan_unet", task="translate", label="junyanz pix2pix U-Net", size_multiple="2 ** num_downs")
 class JunyanUNet(nn.Module):
     """UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout) as in junyanz's networks.py."""
 
@@ -95,10 +95,6 @@ class JunyanUNet(nn.Module):
         block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
         block = UnetSkipBlock(ngf, ngf * 2, submodule=block, norm=norm)
         self.model = UnetSkipBlock(out_channels, ngf, input_nc=in_channels, submodule=block, outermost=True, norm=norm)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2**self.num_downs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

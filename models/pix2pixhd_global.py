@@ -86,7 +86,7 @@ def global_layers(
     return layers
 
 
-@register("pix2pixhd_global", task="translate", label="pix2pixHD GlobalGenerator")
+@register("pix2pixhd_global", task="translate", label="pix2pixHD GlobalGenerator", size_multiple="2 ** n_downsample")
 class GlobalGenerator(nn.Module):
     """pix2pixHD GlobalGenerator; `se_blocks=True` gives C-HR-GAN's generator."""
 
@@ -109,10 +109,6 @@ class GlobalGenerator(nn.Module):
                 in_channels, out_channels, ngf, n_downsample, n_blocks, norm, se_blocks, se_reduction, se_bias
             )
         )
-
-    @property
-    def size_multiple(self) -> int:
-        return 2**self.n_downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -19,7 +19,12 @@ from models.pix2pixhd_global import ResnetBlock, global_layers
 from models.registry import register
 
 
-@register("pix2pixhd_local", task="translate", label="pix2pixHD LocalEnhancer")
+@register(
+    "pix2pixhd_local",
+    task="translate",
+    label="pix2pixHD LocalEnhancer",
+    size_multiple="2 ** (n_downsample_global + n_local_enhancers)",
+)
 class LocalEnhancer(nn.Module):
     def __init__(
         self,
@@ -75,10 +80,6 @@ class LocalEnhancer(nn.Module):
             setattr(self, f"model{n}_1", nn.Sequential(*down))
             setattr(self, f"model{n}_2", nn.Sequential(*up))
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2 ** (self.n_downsample_global + self.n_local_enhancers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pyramid = [x]

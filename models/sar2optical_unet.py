@@ -58,7 +58,7 @@ def encoder_channels(width: int, n_down: int) -> list[int]:
     return [width * min(2**i, 8) for i in range(n_down)]
 
 
-@register("sar2optical_unet", task="translate", label="SAR2Optical U-Net")
+@register("sar2optical_unet", task="translate", label="SAR2Optical U-Net", size_multiple="2 ** n_down")
 class SAR2OpticalUNet(nn.Module):
     """SAR2Optical U-Net. Defaults reproduce the published network exactly."""
 
@@ -98,11 +98,6 @@ class SAR2OpticalUNet(nn.Module):
                 UpBlock(cin, cout, dropout=use_dropout and j <= 3, use_upsampling=use_upsampling, mode=upsample_mode),
             )
         self.head = nn.Sequential(nn.Conv2d(c[0], out_channels, 3, 1, 1), nn.Tanh())
-
-    @property
-    def size_multiple(self) -> int:
-        """H and W must be multiples of this."""
-        return 2**self.n_down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []

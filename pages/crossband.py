@@ -8,7 +8,8 @@ import streamlit as st
 from core import crossband as cb
 from core import io as sio
 from core import roots
-from core.compute import DEVICES
+from core.compute import DEVICES, thread_plan
+from core.crossband.report import loss_frame
 from core.errors import UserError
 from core.files import digest_file, save_upload
 from pages.components import (
@@ -21,10 +22,8 @@ from pages.components import (
     read_input,
     run_guarded,
     server_path_input,
-    show_notes,
-    stem,
 )
-from pages.viewer import show_images
+from pages.crossband_parts import show_result
 
 KEY = "crossband"
 GRAM_SAMPLES = SAMPLES / "crossband"
@@ -152,7 +151,7 @@ style_mode = st.radio(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _grams_of(blobs_key: str, _images: list, extractor_key: str, layers: tuple) -> dict:
+def _grams_of(blobs_key: str, extractor_key: str, layers: tuple, _images: list) -> dict:
     gs = cb.accumulate_grams(_extractor_for_cache(), _images, layers, source=f"{len(_images)} image(s)")
     return {"grams": gs.grams, "extractor": gs.extractor, "count": gs.count, "source": gs.source}
 
@@ -163,6 +162,7 @@ def _extractor_for_cache():
 
 style = None
 style_preview = None
+style_pending = None  # for style images: computes their statistics when a run or a download needs them
 if style_mode.startswith("Images"):
     style_inputs = pick_inputs(
         f"{KEY}_style",
@@ -189,15 +189,19 @@ if style_mode.startswith("Images"):
         style_preview = style_imgs[0][1]
         if len(style_imgs) > 1:
             st.caption(f"Style statistics: the mean Gram over {len(style_imgs)} images.")
-        key_blobs = cb.images_key(style_imgs)
-        ext_key = repr(extractor.identity())
-        bar = st.empty()
-        with bar:
-            st.caption("Computing the style's Gram statistics…")
-        got = run_guarded(_grams_of, key_blobs, style_imgs, ext_key, tuple(extractor.style_layers))
-        bar.empty()
-        if got is not None:
-            style = cb.GramSet(**got)
+        style_key = (cb.images_key(style_imgs), repr(extractor.identity()))
+
+        def style_pending() -> cb.GramSet | None:
+            """The style images' Gram statistics: computed (the network runs) when first asked, cached after."""
+            with st.spinner("Computing the style's Gram statistics…"):
+                got = run_guarded(_grams_of, *style_key[:2], tuple(extractor.style_layers), _images=style_imgs)
+            if got is None:
+                return None
+            st.session_state[f"{KEY}_style_done"] = style_key
+            return cb.GramSet(**got)
+
+        if st.session_state.get(f"{KEY}_style_done") == style_key:
+            style = style_pending()  # computed before for these images and features: from the cache
 else:
     samples = cb.list_gram_files(GRAM_SAMPLES)
     src = st.radio(
@@ -224,6 +228,10 @@ else:
         if style is not None:
             st.caption(f"Gram file: {style.source}; layers {', '.join(style.grams)}; {style.count} image(s).")
 
+if style is None and style_pending is not None:
+    st.caption("The style's Gram statistics are computed when you press Generate or ask for them here.")
+    if st.button("Compute the Gram statistics", key=f"{KEY}_gram_compute"):
+        style = style_pending()
 if style is not None:
     download_buttons(
         [
@@ -239,13 +247,6 @@ if style is not None:
 
 
 # ---------------------------------------------------------------------------------------- parameters
-
-
-@st.cache_resource(show_spinner=False)
-def _default_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 st.subheader("4. Parameters")
@@ -294,7 +295,7 @@ with st.expander("Optimisation", expanded=True):
             "CPU threads",
             min_value=1,
             max_value=max(1, os.cpu_count() or 1),
-            value=min(_default_threads(), max(1, os.cpu_count() or 1)),
+            value=min(thread_plan().torch, max(1, os.cpu_count() or 1)),
             key=f"{KEY}_threads",
             help="PyTorch threads for this run. On a machine whose cores are busy with other "
             "work, 1 thread can be several times faster (bench/RESULTS.md).",
@@ -315,71 +316,16 @@ with st.expander("Optimisation", expanded=True):
 # ------------------------------------------------------------------------------------------------ run
 
 
-def loss_frame(history: list, style_weight: float, content_weight: float):
-    """Weighted losses per step on a log10 scale, as a table for st.line_chart."""
-    import pandas as pd
-
-    return pd.DataFrame(cb.loss_log_rows(history, style_weight, content_weight)).set_index("step")
-
-
-def _transfer_figure(result, state) -> None:
-    """What moved: Gram distance to the style at the start and at the end, and the value histograms of the content,
-    the style and the result (with mean, spread and the result's correlation with the content)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    h = result.history
-    after = run_guarded(
-        cb.final_losses,
-        result.image,
-        result.content,
-        state["style"],
-        extractor,
-        result.options.style_layers,
-        result.options.content_layers,
-    )
-    before = h[0]["style"]
-    stats = cb.value_histograms({"content": result.content, "style": state["style_preview"], "result": result.image})
-    fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.3, 0.7], subplot_titles=["Gram distance to the style", "Display values"]
-    )
-    if after is not None:
-        fig.add_trace(
-            go.Bar(x=["content (start)", "result"], y=[before, after["style"]], marker_color=["#888", "#ff4b4b"],
-                   showlegend=False, hovertemplate="%{x}: %{y:.3g}<extra></extra>"),
-            row=1, col=1,
-        )  # fmt: skip
-        fig.update_yaxes(type="log", row=1, col=1)
-    colours = {"content": "#888", "style": "#1f77b4", "result": "#ff4b4b"}
-    for name, s in stats.items():
-        fig.add_trace(
-            go.Scatter(x=s["centres"], y=s["fraction"], mode="lines", line_shape="hvh", name=name,
-                       line=dict(color=colours[name])),
-            row=1, col=2,
-        )  # fmt: skip
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, key=f"{KEY}_transfer", config={"displaylogo": False})
-    parts = [f"{n}: mean {s['mean']:.1f}, std {s['std']:.1f}" for n, s in stats.items()]
-    corr = stats["result"]["corr_with_content"]
-    moved = (
-        f"Gram distance {before:.3g} → {after['style']:.3g} ({before / max(after['style'], 1e-30):.0f}× closer)"
-        if after
-        else ""
-    )
-    st.caption(
-        f"{moved}. "
-        + "; ".join(parts)
-        + (f". Correlation of the result with the content: {corr:.3f}" if corr else "")
-        + " (1 = unchanged). See the README on what to expect."
-    )
-
-
-signature = cb.inputs_signature(content, style) if content is not None and style is not None else None
-ready = content is not None and style is not None and bool(style_layers) and bool(content_layers)
-if content is not None and style is not None and not (style_layers and content_layers):
+has_style = style is not None or style_pending is not None
+ready = content is not None and has_style and bool(style_layers) and bool(content_layers)
+if content is not None and has_style and not (style_layers and content_layers):
     st.warning("Choose at least one style layer and one content layer.")
 
-if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
+generate = st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready)
+if generate and style is None and style_pending is not None:
+    style = style_pending()
+signature = cb.inputs_signature(content, style) if content is not None and style is not None else None
+if generate and style is not None:
     opts = cb.CrossbandOptions(
         steps=steps,
         optimizer=optimizer,
@@ -427,50 +373,7 @@ if st.button("Generate", type="primary", key=f"{KEY}_run", disabled=not ready):
 
 state = st.session_state.get(f"{KEY}_result")
 if state is not None:
-    result = state["result"]
-    if state["signature"] != signature:
-        st.caption("The inputs changed since this result was made; press Generate to update it.")
-    h = result.history
-    show_notes(result.notes)
-    st.success(
-        f"{len(h)} {result.options.optimizer} steps in {result.seconds:.1f} s on {result.device} with "
-        f"{result.extractor_label}. Style loss {h[0]['style']:.3g} → {h[-1]['style']:.3g} "
-        f"({h[0]['style'] / max(h[-1]['style'], 1e-30):.1f}× lower); content loss {h[-1]['content']:.3g}."
-    )
-    geo = state["geo"]
-    views = [
-        sio.view.display_panel(result.content, "Content", geo),
-        sio.view.display_panel(result.image, "Generated", geo),
-    ]
-    if state["style_preview"] is not None:
-        views.append(sio.view.display_panel(state["style_preview"], "Style (target band)"))
-    show_images(views, f"{KEY}_cmp")
-    _transfer_figure(result, state)
-    st.line_chart(loss_frame(h, result.options.style_weight, result.options.content_weight), height=220)
-    base = f"{stem(state['name'])}_crossband"
-    st.caption(
-        "Downloads: the generated image (display values 0–255) as PNG and as GeoTIFF with the content's "
-        "georeference; content, result and style side by side; the style's Gram statistics."
-    )
-    download_buttons(
-        [
-            ("PNG", sio.encode_png(result.image), f"{base}.png", "image/png"),
-            (
-                "GeoTIFF" + (" (with georeference)" if geo is not None and geo.is_georeferenced else ""),
-                cb.encode_result_geotiff(result.image, geo),
-                f"{base}.tif",
-                "image/tiff",
-            ),
-            (
-                "Comparison PNG",
-                cb.comparison_png(result.content, result.image, state["style_preview"]),
-                f"{base}_comparison.png",
-                "image/png",
-            ),
-            ("Gram file", cb.encode_gram(state["style"]), f"{base}_style_gram.safetensors", "application/octet-stream"),
-        ],
-        key=f"{KEY}_out",
-    )
+    show_result(state, signature, extractor)
 
 
 # ------------------------------------------------------------------------------------------ visualisation
@@ -488,7 +391,9 @@ with st.expander("Feature visualisation", expanded=False):
     vsize = int(v3.number_input("Size (px)", min_value=48, max_value=256, value=96, step=16, key=f"{KEY}_vis_size"))
     vsteps = int(v4.number_input("Visualisation steps", min_value=1, max_value=1000, value=60, key=f"{KEY}_vis_steps"))
     channels = extractor.channels(layer)
-    strongest = style is not None and layer in style.grams
+    strongest = (style is not None and layer in style.grams) or (
+        style_pending is not None and layer in extractor.style_layers
+    )
     pick_mode = st.radio(
         "Which",
         (["Strongest in the style"] if strongest else []) + ["Chosen indices"],
@@ -505,21 +410,11 @@ with st.expander("Feature visualisation", expanded=False):
         )
     count = int(st.slider("How many", 1, 16, 8, key=f"{KEY}_vis_count")) if pick_mode != "Chosen indices" else None
     if st.button("Visualise", key=f"{KEY}_vis_run"):
+        if pick_mode != "Chosen indices" and style is None and style_pending is not None:
+            style = style_pending()
         try:
-            if what == "Single channels":
-                idx = (
-                    cb.strongest_channels(style.grams[layer], count)
-                    if pick_mode != "Chosen indices"
-                    else cb.parse_channels(text)
-                )
-                fn, arg = cb.channel_images, idx
-            else:
-                pairs = (
-                    cb.strongest_pairs(style.grams[layer], count)
-                    if pick_mode != "Chosen indices"
-                    else cb.parse_pairs(text)
-                )
-                fn, arg = cb.gram_element_images, pairs
+            gram = style.grams.get(layer) if style is not None else None
+            fn, arg = cb.visual_targets(what == "Single channels", gram, count, text if count is None else "")
         except UserError as exc:
             st.error(str(exc))
         else:

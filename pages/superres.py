@@ -70,8 +70,12 @@ if model_path is None:
     st.info("Upload a super-resolution model, or use the bundled demo.")
     st.stop()
 
-device, device_note = resolve_device(device_req)
-show_notes([device_note])
+model_hash = digest_file(model_path, 16)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _describe(path: str, file_hash: str) -> str:
+    return sr.describe_superres_file(path)  # from the file's header: the network is built when it runs
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -79,10 +83,13 @@ def _load_model(path: str, file_hash: str, device: str):
     return sr.load_superres_model(path, device)
 
 
-loaded = run_guarded(_load_model, str(model_path), digest_file(model_path, 16), device)
-if loaded is None:
+model_desc = run_guarded(_describe, str(model_path), model_hash)
+if model_desc is None:
     st.stop()
-model, model_desc = loaded
+st.caption(
+    f"Model: {model_desc}. Device: {device_req}"
+    + (" (CUDA when PyTorch finds a CUDA GPU as the model runs, else the CPU)." if device_req == "auto" else ".")
+)
 
 # -------------------------------------------------------------------------------------------- inputs
 c_lr, c_ref, c_hr = st.columns(3)
@@ -136,8 +143,8 @@ run_id = digest_bytes(
             lr_in[0][1],
             ref_in[0][1],
             hr_in[0][1] if hr_in else b"",
-            str(model_path).encode(),
-            device.encode(),
+            model_hash.encode(),
+            device_req.encode(),
             str(tile).encode(),
             lr_r.kind.encode(),
             ref_r.kind.encode(),
@@ -145,13 +152,27 @@ run_id = digest_bytes(
     )
 )
 
+
+def _super_resolve(path, file_hash, device_req, lr, ref, hr, tile, bar) -> SimpleNamespace:
+    """Resolve the device and load the model now, when it runs (torch), then super-resolve; the result carries the
+    device used and the network's label."""
+    device, device_note = resolve_device(device_req)
+    model, _ = _load_model(path, file_hash, device)
+    result = sr.superres_rasters(lr, ref, model, hr, device, tile, sr.DEFAULT_OVERLAP, bar)
+    label = str(getattr(model, "arch_name", "")).upper() or "Model"  # the registry name: RGTGAN, RRSGAN
+    notes = [device_note, *result.notes] if device_note else list(result.notes)
+    fields = {"bicubic": result.bicubic, "sr": result.sr, "hr": result.hr, "metrics": result.metrics}
+    return SimpleNamespace(**fields, notes=notes, device=device, label=label)
+
+
 if st.button("Super-resolve ×4", type="primary", key=f"{KEY}_run"):
     bar = progress_bar("Super-resolving…")
-    result = run_guarded(sr.superres_rasters, lr_r, ref_r, model, hr_r, device, int(tile), sr.DEFAULT_OVERLAP, bar)
+    result = run_guarded(_super_resolve, str(model_path), model_hash, device_req, lr_r, ref_r, hr_r, int(tile), bar)
     if result is not None:
         st.session_state[f"{KEY}_result"] = (run_id, result)
         arrays = {"bicubic": result.bicubic, "sr": result.sr, **({"hr": result.hr} if result.hr is not None else {})}
-        keep_result(KEY, {"run_id": run_id, "metrics": result.metrics, "notes": result.notes}, arrays)
+        meta = {"run_id": run_id, "metrics": result.metrics, "notes": result.notes}
+        keep_result(KEY, {**meta, "device": result.device, "label": result.label}, arrays)
 
 if f"{KEY}_result" not in st.session_state:  # a reload: this browser's last result, if made from the same inputs
     kept = kept_result(KEY)
@@ -163,6 +184,8 @@ if f"{KEY}_result" not in st.session_state:  # a reload: this browser's last res
             hr=arrays.get("hr"),
             metrics=meta["metrics"],
             notes=meta["notes"],
+            device=meta.get("device", "?"),
+            label=meta.get("label", "Model"),
         )
         st.session_state[f"{KEY}_result"] = (run_id, restored)
         st.caption(KEPT_CAPTION)
@@ -174,10 +197,10 @@ result = stored[1]
 
 # ------------------------------------------------------------------------------------------- results
 show_notes(result.notes)
-st.caption(f"Model: {model_desc}. Device: {device}.")
+st.caption(f"Model: {model_desc}. Device: {result.device}.")
 to_u8 = lambda x: np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
 bic_u8, sr_u8 = to_u8(result.bicubic), to_u8(result.sr)
-label = {"rgtgan": "RGTGAN", "rrsgan": "RRSGAN"}.get(getattr(model, "arch_name", ""), "Model")
+label = result.label
 panels = [("Bicubic ×4", bic_u8), (f"{label} ×4", sr_u8)]
 if result.hr is not None:
     panels.append(("True HR", to_u8(result.hr)))

@@ -1,8 +1,5 @@
 """SAR to optical: any generator (SAR Studio, SAR2Optical, pix2pix, pix2pixHD / C-HR-GAN, ONNX), any image size."""
 
-import io
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +10,12 @@ from core import io as sio
 from core import translate as tr
 from core.compute import DEVICES
 from core.errors import UserError
-from core.files import digest_bytes, digest_file, save_upload, upload_root
+from core.files import digest_bytes, digest_file, save_upload
 from core.io.confine import Confine
-from core.io.products import safe_manifest
 from core.jobs import scene_size
 from core.speckle.jobs import PAGE_WHOLE_PIXELS
-from core.translate.estimate import format_duration
+from core.translate.generators import GeneratorInfo, describe_generator
 from core.translate.inputs import SCALING_LABELS, SCALINGS
-from core.translate.scene_job import (
-    SceneChoice,
-    open_scene,
-    scene_comparison_png,
-    scene_preview,
-    start_translation_job,
-)
 from pages.components import (
     IMAGE_TYPES,
     compare_view,
@@ -38,9 +27,9 @@ from pages.components import (
     server_path_input,
     stem,
 )
+from pages.translate_parts import auto_caption, export_section, large_scene, zip_button
 
 KEY = "translate"
-PAGE_MAX_MINUTES = 30  # a scene estimated to take longer asks for confirmation first
 CHECKPOINTS = catalog.checkpoints_dir()
 
 st.title("SAR to optical")
@@ -88,19 +77,9 @@ def _translator(
     return tr.open_translator(model_path, opts)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _generator_info(model_hash: str, model_path: str):
-    from core.translate.generators import load_generator
-
-    gen = load_generator(model_path)
-    return {
-        "description": gen.description,
-        "arch": gen.arch,
-        "tile": gen.native_tile,
-        "multiple": gen.size_multiple,
-        "onnx": gen.onnx is not None,
-        "in_channels": gen.in_channels,
-    }
+@st.cache_data(show_spinner=False, max_entries=4)
+def _generator_info(model_hash: str, model_path: str) -> GeneratorInfo:
+    return describe_generator(model_path)  # from the file's metadata: no network is built for our files
 
 
 st.subheader("Model")
@@ -162,18 +141,20 @@ if model_path is not None:
     info = run_guarded(_generator_info, model_hash, str(model_path))
     if info is not None:
         st.caption(
-            f"{model_path.name}: {info['description']}; input multiple of {info['multiple']} px, "
-            f"default tile {info['tile']} px."
+            f"{model_path.name}: {info.description}; input multiple of {info.multiple} px, default tile {info.tile} px."
         )
 
 with st.expander("Options: backend, device, adapter, tiles, pre-filter", expanded=False):
     c1, c2, c3 = st.columns(3)
     backend = c1.selectbox(
         "Backend",
-        tr.BACKENDS,
+        tr.BACKEND_CHOICES,
+        index=tr.BACKEND_CHOICES.index("torch"),
         key=f"{KEY}_backend",
-        format_func=lambda b: {"torch": "PyTorch", "onnx": "ONNX Runtime"}[b],
-        help="ONNX Runtime runs .onnx files, and .pth/.safetensors models after an automatic export.",
+        format_func=lambda b: {"auto": "auto (the faster here)", "torch": "PyTorch", "onnx": "ONNX Runtime"}[b],
+        help="ONNX Runtime runs .onnx files, and .pth/.safetensors models after an automatic export. auto measures "
+        "both on this machine once per model, tile and device (several interleaved rounds, best of) and runs the "
+        "faster; its choice and figures are shown after the run.",
     )
     device = c2.selectbox(
         "Device",
@@ -182,8 +163,8 @@ with st.expander("Options: backend, device, adapter, tiles, pre-filter", expande
         help="auto uses CUDA when available; a CUDA request without a GPU runs on the CPU, with a note.",
     )
     half = c3.checkbox("Half precision (CUDA)", key=f"{KEY}_half", help="float16 on CUDA with PyTorch; ignored on CPU.")
-    default_tile = info["tile"] if info else 256
-    multiple = info["multiple"] if info else 256
+    default_tile = info.tile if info else 256
+    multiple = info.multiple if info else 256
     c4, c5, c6 = st.columns(3)
     tile = c4.number_input(
         "Tile (px)",
@@ -286,108 +267,6 @@ def _page_translator() -> tr.Translator | None:
     )
 
 
-# ------------------------------------------------------------------------------------------- large scenes
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _scene_preview(
-    path: str,
-    mtime: float,
-    calibration: str | None,
-    pol: str,
-    swath: str | None,
-    noise: str | None,
-    confine: Confine,
-) -> np.ndarray:
-    return scene_preview(path, SceneChoice(calibration, pol, swath, noise=noise, confine=confine))
-
-
-def large_scene(path: Path, confine: Confine) -> None:
-    """A scene or product streamed into a COG by a background job: choices, preview, estimate, progress, downloads.
-    `confine`: what GDAL may read for this browser-reached path (core.io.confine)."""
-    product = safe_manifest(path) is not None
-    choice = SceneChoice(confine=confine)
-    if product:
-        p1, p2, p3, p4 = st.columns(4)
-        calibration = p1.selectbox("Calibration", sio.CALIBRATIONS, key=f"{KEY}_scene_cal")
-        pol = p2.selectbox("Polarisation", ("VV", "VH", "HH", "HV", "all"), key=f"{KEY}_scene_pol")
-        swath = p3.selectbox("Swath (SLC)", ("none", "IW1", "IW2", "IW3"), key=f"{KEY}_scene_swath")
-        noise = p4.selectbox(
-            "Thermal noise", ("remove", "keep"), key=f"{KEY}_scene_noise", disabled=calibration == "none"
-        )
-        choice = SceneChoice(
-            calibration,
-            pol,
-            None if swath == "none" else swath,
-            noise=None if calibration == "none" else noise,
-            confine=confine,
-        )
-    try:
-        with open_scene(path, choice) as src:
-            h, w, bands, kind = src.height, src.width, src.count, src.kind
-        preview = _scene_preview(
-            str(path), path.stat().st_mtime, choice.calibration, choice.pol, choice.swath, choice.noise, confine
-        )
-    except UserError as exc:
-        st.error(str(exc))
-        return
-    st.caption(f"{path.name}: {w}×{h}, {bands} band(s), {sio.KIND_LABELS[kind]}; translated tile by tile into a COG.")
-    st.image(preview, caption=f"decimated preview ({preview.shape[1]}×{preview.shape[0]})", width="stretch")
-    translator = _page_translator()
-    if translator is None:
-        st.info("Choose a model above to translate the scene.")
-        return
-    est = run_guarded(tr.estimate_duration, translator, [(h, w)], options)
-    if est is None:
-        return
-    st.caption(est.text()[0].upper() + est.text()[1:] + ".")
-    too_long = est.seconds > PAGE_MAX_MINUTES * 60
-    sure = True
-    if too_long:
-        sure = st.checkbox(
-            f"Run anyway: longer than {PAGE_MAX_MINUTES} min ({format_duration(est.seconds)})",
-            key=f"{KEY}_scene_sure",
-        )
-    if st.button("Translate the whole scene", type="primary", key=f"{KEY}_scene_run", disabled=not sure):
-        out = upload_root() / "results" / f"{stem(path.name)}_{stem(model_path.name)}_cog.tif"  # type: ignore[union-attr]
-        job = start_translation_job(path, out, translator, options, choice)
-        st.session_state[f"{KEY}_scene_job"] = {"job": job, "choice": choice, "translator": translator,
-                                                "options": options, "comparison": None}  # fmt: skip
-    if st.session_state.get(f"{KEY}_scene_job"):
-        _scene_job_status()
-
-
-@st.fragment(run_every=1.0)
-def _scene_job_status() -> None:
-    state = st.session_state.get(f"{KEY}_scene_job")
-    if not state:
-        return
-    job = state["job"]
-    if job.error:
-        st.error(job.error)
-        return
-    st.progress(job.fraction, text=job.status_text("tile"))
-    if not (job.finished and job.output.exists()):
-        return
-    st.caption(f"Done in {format_duration(job.elapsed)}.")
-    if state["translator"].warning:
-        st.warning(state["translator"].warning, icon=":material/warning:")
-    with st.expander(f"Notes on this translation ({len(job.notes)})", icon=":material/info:"):
-        st.info("\n".join(f"- {n}" for n in job.notes))
-    if state["comparison"] is None:
-        state["comparison"] = run_guarded(
-            scene_comparison_png, job, state["choice"], state["translator"], state["options"]
-        )
-    if state["comparison"] is not None:
-        st.image(state["comparison"], caption="input as fed and translation (decimated)", width="stretch")
-        st.download_button(
-            "Comparison PNG", state["comparison"], f"{stem(job.output.name)}_comparison.png", "image/png",
-            key=f"{KEY}_scene_cmp_dl",
-        )  # fmt: skip
-    with open(job.output, "rb") as fh:
-        st.download_button("Cloud-Optimized GeoTIFF", fh, job.output.name, "image/tiff", key=f"{KEY}_scene_dl")
-
-
 # ------------------------------------------------------------------------------------------------ inputs
 st.subheader("SAR images")
 if roots.server_paths():
@@ -396,7 +275,13 @@ if roots.server_paths():
             "Path (GeoTIFF, any GDAL raster, .SAFE folder or .zip)", f"{KEY}_scene_path", "any"
         )
         if scene_path is not None:
-            large_scene(scene_path, roots.confinement(st.session_state[f"{KEY}_scene_path"], "any"))
+            large_scene(
+                scene_path,
+                roots.confinement(st.session_state[f"{KEY}_scene_path"], "any"),
+                _page_translator,
+                options,
+                model_path,
+            )
 inputs = pick_inputs(KEY, "SAR image", category=(catalog.PAIRS_SAR, "sar"), multiple=True, allow_folder=True)
 if st.session_state.get(f"{KEY}_mode") == "Sample":
     st.caption(
@@ -417,7 +302,7 @@ if len(inputs) == 1 and Path(inputs[0][0]).suffix.lower() in (".tif", ".tiff"):
         big = False  # read_input below says what is wrong with it
     if big:
         st.info("A large scene: it is translated tile by tile into a Cloud-Optimized GeoTIFF by a background job.")
-        large_scene(saved, upload_confine)
+        large_scene(saved, upload_confine, _page_translator, options, model_path)
         st.stop()
 rasters = []
 for i, (name, blob) in enumerate(inputs):
@@ -492,6 +377,7 @@ for r in results:
 warning = next((r.geo.tags[cards.WARNING_TAG] for r in results if r.geo and cards.WARNING_TAG in r.geo.tags), None)
 if warning:
     st.warning(warning, icon=":material/warning:")
+auto_caption(notes)
 if notes:
     with st.expander(f"Notes on this translation ({len(notes)})", icon=":material/info:"):
         st.info("\n".join(f"- {n}" for n in notes))  # one box, folded away, instead of one box per note
@@ -553,57 +439,7 @@ download_buttons(
     key=f"{KEY}_dl",
 )
 if len(results) > 1:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for r in results:
-            zf.writestr(f"{stem(r.name)}_optical.png", tr.encode_result(r, "png"))
-            zf.writestr(f"{stem(r.name)}_optical.tif", tr.encode_result(r, "tif"))
-    st.download_button(
-        f"All {len(results)} results (zip: PNG + GeoTIFF)",
-        buf.getvalue(),
-        "translations.zip",
-        "application/zip",
-        key=f"{KEY}_zip",
-    )
+    zip_button(results)
 
 # ------------------------------------------------------------------------------------------------ export
-st.subheader("Export ONNX")
-if info["onnx"]:
-    st.caption("The model is already an ONNX file.")
-else:
-    st.caption(
-        "One .onnx file (opset 17, dynamic batch, height and width), LoRA adapter merged, checked against "
-        "PyTorch before it is offered."
-    )
-    if st.button("Export ONNX", key=f"{KEY}_export"):
-        from core.translate.export import export_generator_file
-
-        out = Path(tempfile.mkdtemp(prefix="sar_studio_export_")) / f"{stem(model_path.name)}.onnx"
-        update = progress_bar("Exporting…")
-        report = run_guarded(
-            export_generator_file, str(model_path), str(out), options.adapter, float(strength), None, update
-        )
-        if report is not None:
-            st.session_state[f"{KEY}_export_file"] = {
-                "signature": (model_hash, adapter_hash, float(strength)),
-                "path": str(out),
-                "report": report,
-            }
-    exported = st.session_state.get(f"{KEY}_export_file")
-    if (
-        exported
-        and exported["signature"] == (model_hash, adapter_hash, float(strength))
-        and Path(exported["path"]).exists()
-    ):
-        rep = exported["report"]
-        st.success(
-            f"Exported: opset {rep['opset']}, {rep['bytes'] / 1e6:.1f} MB, max |ONNX − PyTorch| = "
-            f"{rep['max_abs_diff']:.1e}."
-        )
-        st.download_button(
-            "Download .onnx",
-            Path(exported["path"]).read_bytes(),
-            Path(exported["path"]).name,
-            "application/octet-stream",
-            key=f"{KEY}_onnx_dl",
-        )
+export_section(model_path, info, options, model_hash, adapter_hash, float(strength))

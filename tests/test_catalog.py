@@ -90,3 +90,31 @@ def test_bundled_sample_categories_exist():
     """The categories the pages ask for are shipped."""
     for category in ("sar", "pairs/sar", "superres/lr", "superres/ref", "superres/hr"):
         assert catalog.sample_paths(category), category
+
+
+def test_a_model_described_from_its_metadata_is_the_model_loaded_and_built(ckpt):
+    """What the translation page shows before Run (describe_generator: metadata and the networks' declarations,
+    no network built) against load_generator, which builds the network and loads its weights: description, task,
+    label, input multiple, default tile, channels. Every translation network at sizes other than its defaults, and
+    the bundled models."""
+    from core.translate.generators import describe_generator, load_generator
+    from models.registry import label, names, task_of
+
+    configs = {
+        "sar2optical_unet": {"width": 4, "n_down": 6, "in_channels": 1},
+        "junyan_unet": {"ngf": 4, "num_downs": 5},
+        "pix2pixhd_global": {"ngf": 4, "n_downsample": 2, "n_blocks": 1, "in_channels": 2},
+        "pix2pixhd_local": {"ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1, "n_local_enhancers": 2},
+    }
+    assert set(configs) == set(names("translate"))  # a new translation network gets a row here
+    paths = [save_model(ckpt / f"{arch}.safetensors", build(arch, cfg)) for arch, cfg in configs.items()]
+    paths += [p for p in (catalog.ROOT / "checkpoints").glob("*.safetensors") if catalog.is_translation_model(p)]
+    assert len(paths) >= 6
+    for path in paths:
+        described, loaded = describe_generator(path), load_generator(path)
+        assert described == loaded.info(), path.name
+        assert task_of(described.arch) == loaded.model.arch_task == "translate", path.name
+        assert label(described.arch) == loaded.model.arch_label == loaded.label, path.name
+    # the multiple is what the network needs: 2 ** n_down for the U-Net above (by hand)
+    assert describe_generator(ckpt / "sar2optical_unet.safetensors").multiple == 64
+    assert describe_generator(ckpt / "pix2pixhd_local.safetensors").multiple == 8

@@ -85,7 +85,7 @@ print(json.dumps({"names": names, "torch": "torch" in sys.modules}))
 def test_listing_the_bundled_translation_models_does_not_import_torch():
     from core import catalog
     from core.checkpoints import FORMAT, read_metadata
-    from models.registry import REGISTRY, TASKS, names
+    from models.registry import names
 
     out = subprocess.run([sys.executable, "-c", CATALOG], cwd=ROOT, capture_output=True, text=True, check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -101,7 +101,43 @@ def test_listing_the_bundled_translation_models_does_not_import_torch():
             want.append(p.name)
     assert got["names"] == want
     assert "pix2pix_unet_demo.safetensors" in got["names"] and "rgtgan_demo.safetensors" not in got["names"]
-    for task in TASKS:  # the decorators read without importing == what importing the networks registers
-        # (networks registered by other tests in this process, defined outside models/, are not shipped ones)
-        shipped = {n for n in names(task) if REGISTRY[n].__module__.startswith("models.")}
-        assert set(catalog.declared_archs(task)) == shipped, task
+
+
+MODEL_PAGE = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=300).run()
+layers = [m.options for m in at.multiselect if m.label == "Content layers"]
+print(json.dumps({"heavy": [m for m in ("torch", "onnxruntime", "peft") if m in sys.modules],
+                  "captions": [c.value for c in at.caption], "layers": layers,
+                  "errors": [str(e.value) for e in at.exception] + [e.value for e in at.error]}))
+"""
+
+
+def _first_render(page: str) -> dict:
+    """The first render of a page in a fresh process (what this process imported cannot hide what it imports)."""
+    argv = [sys.executable, "-c", MODEL_PAGE, f"pages/{page}.py"]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_model_pages_first_render_describes_the_model_without_torch_onnxruntime_or_peft():
+    """translate, superres and crossband show what their model is before Run from file metadata and the networks'
+    declarations; the same facts as loading and building the model (done here, in this process, with torch)."""
+    from core import catalog
+    from core.crossband import random_extractor
+    from core.superres import load_superres_model
+    from core.translate.generators import load_generator
+
+    got = {page: _first_render(page) for page in ("translate", "superres", "crossband")}
+    for page, g in got.items():
+        assert g["errors"] == [] and g["heavy"] == [], page
+    first = catalog.translation_models()[0]  # the page's default choice
+    gen = load_generator(first)
+    assert (
+        f"{first.name}: {gen.description}; input multiple of {gen.size_multiple} px, default tile {gen.native_tile} px."
+    ) in got["translate"]["captions"]
+    _, described = load_superres_model(ROOT / "checkpoints" / "rgtgan_demo.safetensors")
+    assert any(c.startswith(f"Model: {described}. Device: auto") for c in got["superres"]["captions"])
+    built = random_extractor(0).net  # seed 0 is the page's default
+    assert got["crossband"]["layers"] == [built.names]

@@ -1,5 +1,7 @@
 """Cross-band engine: Gram, Gram files (ours and transband's), style loss falling, size limits, visualisation."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -244,6 +246,22 @@ def test_index_syntax_of_the_visualisation_page():
 def test_layer_names_offered_are_the_activations(rand_ex):
     assert cb.layer_names(rand_ex) == [n for n in rand_ex.net.names if n.startswith(("relu", "rand"))]
     assert cb.layer_names(rand_ex) and set(rand_ex.style_layers) <= set(cb.layer_names(rand_ex))
+
+
+def test_random_features_described_without_the_network_match_the_built_one():
+    """What the page lists before anything runs (layers, channels, the identity a Gram file records) against the
+    network built for the same seed, directly from models/random_features.py."""
+    from models.random_features import RandomFeatures
+
+    for seed in (0, 7):
+        ex = cb.random_extractor(seed)
+        assert ex.network is None  # described, not built
+        static = (ex.names, [ex.channels(n) for n in ex.names], ex.identity())
+        assert ex.network is None
+        net = RandomFeatures(seed=seed)
+        assert static[0] == net.names and static[1] == [net.channels(n) for n in net.names]
+        assert static[2] == {"arch": "random_features", "config": json.loads(json.dumps(net.config))}
+        assert torch.equal(ex.net.bank(2).weight, net.bank(2).weight)  # built on first use: the same filters
 
 
 def test_gram_files_of_a_folder_by_suffix(tmp_path):

@@ -117,3 +117,28 @@ def test_server_folder_gives_the_mean_gram_of_its_images(data_roots):
     assert state["style"].count == 4
     for layer, g in ref.grams.items():  # the page's folder mean equals the bundled file made by `gram`
         assert np.allclose(state["style"].grams[layer].numpy(), g.numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_style_statistics_are_computed_when_asked_and_equal_cores():
+    """The first render computes no Gram (no network runs); the strongest channels of the style, asked for by
+    Visualise, are those of core's Gram of the same sample, and the Gram download is offered from then on."""
+    at = app_test("crossband.py")
+    at.run()
+    assert not at.exception and not at.error
+    assert f"{K}_style_done" not in at.session_state
+    assert not [b for b in at.get("download_button") if "Gram statistics" in str(b.proto.label)]
+    assert at.button(key=f"{K}_gram_compute")  # offered instead
+    at.selectbox(key=f"{K}_vis_layer").set_value("rand3")
+    at.radio(key=f"{K}_vis_pick").set_value("Strongest in the style")
+    at.slider(key=f"{K}_vis_count").set_value(2)
+    at.number_input(key=f"{K}_vis_size").set_value(48)
+    at.number_input(key=f"{K}_vis_steps").set_value(1)
+    at.button(key=f"{K}_vis_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    raster = sio.read_raster(ROOT / "samples" / "crossband" / "labrador_vh_style.png")
+    style = cb.accumulate_grams(cb.random_extractor(0), [("s", cb.band_display(raster, None))], ["rand3"])
+    want = cb.strongest_channels(style.grams["rand3"], 2)
+    assert [p[0] for p in at.session_state[f"{K}_vis"]] == [f"rand3 ch {c}" for c in want]
+    at.run()
+    assert [b for b in at.get("download_button") if "Gram statistics" in str(b.proto.label)]

@@ -224,3 +224,24 @@ def test_bundled_lora_adapter_changes_the_output_like_the_engine():
     )
     assert np.array_equal(adapted, expected.output)
     assert np.abs(adapted.astype(int) - plain.astype(int)).mean() > 1.0
+
+
+def test_backend_auto_shows_its_choice_and_figures_after_a_run(empty_checkpoints, tiny_model, tmp_path, monkeypatch):
+    """--backend auto on the page: after a run, the caption is the sentence the CLI prints with --verbose (the
+    measurement itself is replaced by fixed figures here: timing it is the backends tests' job, and slow)."""
+    from core.translate import backends
+
+    monkeypatch.setenv("SAR_STUDIO_CACHE", str(tmp_path / "cache"))
+    rounds = {"torch": {"1": [0.020, 0.021], "4": [0.010, 0.011]}, "onnx": {"1": [0.050, 0.052], "4": [0.040, 0.041]}}
+    fixed = {"timings": {k: {b: min(v) for b, v in per.items()} for k, per in rounds.items()}, "rounds": rounds}
+    monkeypatch.setattr(backends, "measure", lambda *a, **k: {**fixed, "n_rounds": 2})
+    at = _with_model_path(app_test("translate.py").run(), tiny_model)
+    at.multiselect(key="translate_sample").set_value(["sar/labrador_s1_vv.tif"]).run()
+    at.selectbox(key="translate_backend").set_value("auto").run()
+    at.button(key="translate_run").click().run()
+    assert not at.exception and not at.error
+    shown = [c.value for c in at.caption if c.value.startswith("Backend auto")]
+    assert len(shown) == 1
+    assert shown[0].startswith("Backend auto chose PyTorch eager at batch 4: best of 2 interleaved rounds")
+    assert "PyTorch eager batch 1 20.0, batch 4 10.0; ONNX Runtime batch 1 50.0, batch 4 40.0" in shown[0]
+    assert shown[0] == backends.last_detail()["why"].replace("--backend auto", "Backend auto", 1)

@@ -93,7 +93,7 @@ from core.crossband.style import (
     style_from_path,
     style_images_for,
 )
-from core.crossband.visualise import channel_images, gram_element_images
+from core.crossband.visualise import channel_images, gram_element_images, visual_targets
 
 __all__ = [
     "STYLE_SOURCES",
@@ -127,6 +127,7 @@ __all__ = [
     "folder_images",
     "generate_crossband",
     "gram_element_images",
+    "visual_targets",
     "gram_from_folder",
     "gram_matrix",
     "grid_png",

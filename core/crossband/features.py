@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
 from core.files import digest_file
+from models.registry import build, full_config
 
 DEFAULT_MEMORY_GB = 6.0  # override with SAR_STUDIO_CROSSBAND_MEM_GB or memory_gb=
 
@@ -31,11 +32,14 @@ BYTES_PER_PIXEL = {"vgg19": 3600, "vgg16": 2900, "random_features": 800}
 
 @dataclass
 class Extractor:
-    """A feature network plus what the user must know about it."""
+    """A feature network plus what the user must know about it. Everything a page shows before a run (label,
+    defaults, layers and their channels, the identity a Gram file records) is known without the network; the
+    random-feature fallback is built (torch) on first use of `net`."""
 
     # models.vgg.VGG19 / VGG16 or models.random_features.RandomFeatures: nn.Modules that also answer names,
-    # channels(layer), layer_index(layer) and min_size; typed Any because nn.Module's __getattr__ hides those
-    net: Any
+    # channels(layer), layer_index(layer) and min_size; typed Any because nn.Module's __getattr__ hides those.
+    # None until built: `make` builds it.
+    network: Any
     arch: str  # "vgg19", "vgg16", "random_features"
     label: str  # one line for the page / CLI: which extractor ran
     style_layers: tuple[str, ...]
@@ -43,35 +47,68 @@ class Extractor:
     defaults: dict
     weights_name: str | None = None
     weights_sha256: str | None = None
+    layers: tuple[tuple[str, int], ...] = ()  # (name, channels) of every layer in order; () to ask the network
+    config: dict | None = None  # the network's constructor arguments; None to ask the network
+    make: Callable[[], Any] | None = None  # builds the network when `network` is None
+
+    @property
+    def net(self) -> Any:
+        """The network, built on first use."""
+        if self.network is None:
+            if self.make is None:
+                raise ValueError(f"extractor {self.arch} has neither a network nor a way to build one")
+            self.network = self.make()
+        return self.network
 
     @property
     def is_fallback(self) -> bool:
         return self.arch == "random_features"
 
+    @property
+    def names(self) -> list[str]:
+        """Every layer of the network, in order."""
+        return [n for n, _ in self.layers] if self.layers else list(self.net.names)
+
     def identity(self) -> dict:
         """What a Gram file records so it is only used with the same features."""
-        ident = {"arch": self.arch, "config": json.loads(json.dumps(getattr(self.net, "config", {})))}
+        config = self.config if self.config is not None else getattr(self.net, "config", {})
+        ident = {"arch": self.arch, "config": json.loads(json.dumps(config))}
         if self.weights_sha256:
             ident["weights_sha256"] = self.weights_sha256
             ident["weights_name"] = self.weights_name
         return ident
 
     def channels(self, layer: str) -> int:
+        """Output channels of `layer`; KeyError for a layer the network does not have."""
+        if self.layers:
+            known = dict(self.layers)
+            if layer not in known:
+                raise KeyError(f"{self.arch} has no layer {layer!r}; known: {', '.join(known)}")
+            return int(known[layer])
         return int(self.net.channels(layer))
 
 
-def random_extractor(seed: int = 0) -> Extractor:
-    """The fallback: seeded random multi-scale features (no weights needed)."""
-    from models.random_features import RandomFeatures  # heavy (torch): not needed for `python -m core --help`
+def random_layers(config: dict) -> tuple[tuple[str, int], ...]:
+    """The layers of models/random_features.py's network for `config`, without building it: one per entry of
+    `channels`, named rand1 .. rand{n} (its docstring; tests/test_crossband.py compares with the built network)."""
+    return tuple((f"rand{i + 1}", int(c)) for i, c in enumerate(config["channels"]))
 
-    net = RandomFeatures(seed=int(seed)).eval()
+
+def random_extractor(seed: int = 0) -> Extractor:
+    """The fallback: seeded random multi-scale features (no weights needed), described from the network's
+    declaration (models.registry) and built (torch) when it first computes something."""
+    config = full_config("random_features", {"seed": int(seed)})
+    layers = random_layers(config)
     return Extractor(
-        net=net,
+        network=None,
         arch="random_features",
         label=f"random multi-scale features (fallback, seed {seed}): no VGG weights were given",
-        style_layers=tuple(net.names),
+        style_layers=tuple(n for n, _ in layers),
         content_layers=RANDOM_CONTENT_LAYERS,
         defaults=dict(RANDOM_DEFAULTS),
+        layers=layers,
+        config=config,
+        make=lambda: build("random_features", config).eval(),
     )
 
 
@@ -116,7 +153,7 @@ def load_vgg(path: str | os.PathLike, sha256: str | None = None) -> Extractor:
         else (VGG16_STYLE_LAYERS, VGG16_CONTENT_LAYERS)
     )
     return Extractor(
-        net=net.eval(),
+        network=net.eval(),
         arch=f"vgg{depth}",
         label=f"VGG{depth} with weights from {name}",
         style_layers=style,
@@ -139,7 +176,7 @@ def make_extractor(vgg_weights: str | os.PathLike | None = None, seed: int = 0) 
 
 def layer_names(extractor: Extractor) -> list[str]:
     """The layers a user may choose for style, content or visualisation (activations: relu* / rand*)."""
-    return [n for n in extractor.net.names if n.startswith(("relu", "rand"))]
+    return [n for n in extractor.names if n.startswith(("relu", "rand"))]
 
 
 def resolve_layers(
@@ -147,7 +184,7 @@ def resolve_layers(
 ) -> tuple[str, ...]:
     """`layers` (or `default` when none are given), checked against the extractor's layer names."""
     chosen = tuple(layers) if layers else default
-    known = list(extractor.net.names)
+    known = extractor.names
     bad = [n for n in chosen if n not in known]
     if bad:
         usable = [n for n in known if n.startswith(("relu", "rand"))]
@@ -190,7 +227,7 @@ def torchvision_layer(extractor: Extractor, text: str) -> str:
         raise UserError(f"{text}: write Layer_N with N a torchvision VGG feature index, e.g. Layer_15.") from None
     if extractor.is_fallback:
         raise UserError(f"{text} counts torchvision VGG feature indices; give --vgg-weights, or use rand0 .. rand4.")
-    names = list(extractor.net.names)
+    names = extractor.names
     if not 0 <= n < len(names):
         raise UserError(f"{text}: {extractor.arch} has feature indices 0 to {len(names) - 1}.")
     return names[n]

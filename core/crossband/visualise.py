@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from core.crossband.features import Extractor, check_size, resolve_layers
-from core.crossband.gram import ProgressFn, gram_matrix
+from core.crossband.features import Extractor, check_size, parse_channels, parse_pairs, resolve_layers
+from core.crossband.gram import ProgressFn, gram_matrix, strongest_channels, strongest_pairs
 from core.crossband.images import as_rgb
 from core.errors import UserError
 
@@ -119,3 +119,15 @@ def gram_element_images(
 
     imgs = _maximise(extractor, layer, objective, len(pairs), size, steps, lr, seed, device, progress, "Gram")
     return [(f"{layer} G[{i},{j}]", im) for (i, j), im in zip(pairs, imgs)]
+
+
+def visual_targets(channels: bool, gram: Any, count: int | None, text: str) -> tuple[Callable[..., Any], list]:
+    """What to visualise, as a page asks: (channel_images, channel indices) or (gram_element_images, i-j pairs);
+    the `count` strongest in the style's Gram matrix `gram` when `count` is given, else the indices typed in
+    `text` ("0,1,2" or "0-1,2-3"). UserError for badly typed indices."""
+    if count is not None:
+        if gram is None:
+            raise UserError("the strongest channels are those of the style's Gram statistics; choose a style first.")
+        return (channel_images, strongest_channels(gram, count)) if channels else (
+            gram_element_images, strongest_pairs(gram, count))  # fmt: skip
+    return (channel_images, parse_channels(text)) if channels else (gram_element_images, parse_pairs(text))

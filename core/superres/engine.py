@@ -34,13 +34,21 @@ import numpy as np
 
 from core import io as sio
 from core import metrics
-from core.checkpoints import load_model, load_state_strict, read_metadata, strip_prefixes, torch_load_weights
+from core.checkpoints import (
+    count_weights,
+    load_model,
+    load_state_strict,
+    read_metadata,
+    strip_prefixes,
+    torch_load_weights,
+)
 from core.compute import onnx_providers, ort_session_options
 from core.errors import UserError
 from core.files import digest_file
 from core.io import atomic_output
 from core.superres.inputs import SCALE, bicubic_upscale, fold, pair_problem, prepare_inputs, unfold
 from core.tiling import tile_blend
+from models.registry import names
 
 DEFAULT_TILE = 64  # LR pixels per tile side (256 output pixels)
 DEFAULT_OVERLAP = 8  # LR pixels
@@ -80,12 +88,34 @@ KNOWN_FOREIGN = {
 }
 
 
+def describe_superres_file(path: str | Path) -> str:
+    """What a super-resolution model file is, for a page before anything runs, read without torch: our
+    .safetensors from its metadata and header (architecture, number of weights); an .onnx or a foreign .pth is
+    named as such and checked when it is loaded (`load_superres_model`)."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise UserError(f"{name}: model file not found; check the path.")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return f"{name} (ONNX export, opened with ONNX Runtime when the model runs)"
+    if suffix != ".safetensors":
+        return f"{name} (a state_dict, recognised as RGTGAN or RRSGAN and loaded strictly when the model runs)"
+    meta = read_metadata(path)
+    if meta.get("arch") not in (None, *names("superres")):
+        raise UserError(
+            f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; pick an RGTGAN checkpoint."
+        )
+    if meta.get("arch") is None:
+        return f"{name} (no SAR Studio metadata: checked when the model runs)"
+    return f"{name} (SAR Studio {str(meta['arch']).upper()}, {count_weights(path) / 1e6:.2f} M parameters)"
+
+
 def load_superres_model(path: str | Path, device: str = "cpu"):
     """Our safetensors checkpoint (rgtgan or rrsgan), an RGTGAN or RRSGAN `{iter}_G.pth` state_dict (loaded
     strictly) or an exported .onnx.
 
     Returns (model in eval mode, description)."""
-    from models.registry import names  # heavy (torch): importing the registry's networks
     from models.rgtgan import RGTGANGenerator  # heavy (torch): only loading a model needs it
 
     path = Path(path)
@@ -96,14 +126,9 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         runner = OnnxSuperRes(path, device)
         return runner, f"{name} (ONNX Runtime, {runner.provider})"
     if path.suffix.lower() == ".safetensors":
-        meta = read_metadata(path)
-        if meta.get("arch") not in (None, *names("superres")):
-            raise UserError(
-                f"{name} is a {meta.get('arch')} checkpoint, not a super-resolution model; pick an RGTGAN checkpoint."
-            )
+        description = describe_superres_file(path)  # refuses another task's checkpoint before building anything
         model, meta = load_model(path, device)
-        n = sum(p.numel() for p in model.parameters())
-        return model, f"{name} (SAR Studio RGTGAN, {n / 1e6:.2f} M parameters)"
+        return model, description
     state = torch_load_weights(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

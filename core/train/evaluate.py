@@ -23,6 +23,7 @@ from core.train.config import parse_data
 from core.train.datasets import PairSource, synthetic_sources
 from core.train.layouts import find_pairs, ignored_variants, split_pairs
 from core.train.networks import load_base_generator
+from models.registry import names
 
 HELD_OUT_SEED = 100000
 
@@ -42,8 +43,6 @@ def refuse_superres(model_path: str) -> None:
         keys = list(state) if isinstance(state, dict) else []
         if any("GTEM." in str(k) or "Encoder_grad." in str(k) for k in keys):
             arch = "rgtgan" if any("GTEM." in str(k) for k in keys) else "rrsgan"
-    from models.registry import names  # heavy (torch): the registry is filled by importing every network
-
     if any(a in arch.lower() for a in names("superres")):
         raise UserError(
             f"{p.name} holds {describe_arch(arch.lower())} (x4), not a SAR-to-optical generator; score it with "

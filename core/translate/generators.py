@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ from core.checkpoints import (
     describe_arch,
     load_state_strict,
     load_tensors,
+    read_metadata,
     strip_prefixes,
     torch_load_weights,
 )
 from core.errors import UserError
 from core.onnx.inspect_file import OnnxInfo, inspect_onnx
+from models.registry import build, full_config, label, names, size_multiple
 
 TRANSLATION_NORMALIZATION = {"input": "x/255*2-1", "output": "tanh", "channels": "grey3", "sar_input": "display"}
 GENERATOR_WANTED = (
@@ -45,16 +48,12 @@ GENERATOR_WANTED = (
 
 
 def generator_archs() -> tuple[str, ...]:
-    """The registered networks of task "translate" (models.registry; imports the networks, so torch)."""
-    from models.registry import names  # heavy (torch): the registry is filled by importing every network
-
+    """The registered networks of task "translate" (models.registry, read without importing them)."""
     return names("translate")
 
 
 def arch_label(arch: str) -> str:
     """The label of a registered network for messages ("SAR2Optical U-Net"); the name itself when unknown."""
-    from models.registry import label  # heavy (torch), as in generator_archs
-
     return label(arch)
 
 
@@ -273,6 +272,61 @@ class LoadedGenerator:
     def label(self) -> str:
         return arch_label(self.arch)
 
+    def info(self) -> GeneratorInfo:
+        """What a page shows of this generator before it runs (describe_generator gives the same from metadata)."""
+        return GeneratorInfo(
+            self.description, self.arch, self.native_tile, self.size_multiple, self.onnx is not None, self.in_channels
+        )
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What a generator file is, for a page before anything runs: description, input multiple, default tile."""
+
+    description: str
+    arch: str  # registry name, or "onnx"
+    tile: int  # default tile (px): the training size where there is one
+    multiple: int  # height and width must be multiples of this (px)
+    onnx: bool
+    in_channels: int
+
+
+def describe_generator(path: str | os.PathLike) -> GeneratorInfo:
+    """`load_generator(path).info()` without building the network where the file says what it holds: our
+    .safetensors (architecture and config in the metadata, defaults and size multiple from models.registry's
+    declarations) and .onnx files (checked graph) cost no torch. Foreign .pth / .safetensors files say nothing
+    until their keys are read and matched, so they are loaded (torch)."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".safetensors" and path.stat().st_size > 0:
+        meta = read_metadata(path)
+        if meta.get("format") == FORMAT and "arch" in meta:
+            arch = meta["arch"]
+            if arch not in generator_archs():
+                raise UserError(f"{path.name} holds {describe_arch(arch)}; {GENERATOR_WANTED}.")
+            given = meta.get("config")
+            try:
+                config = full_config(arch, given if isinstance(given, dict) else {})
+                multiple = size_multiple(arch, config)
+            except (ValueError, TypeError, ArithmeticError):
+                return load_generator(path).info()  # a damaged config: loading says what is wrong with it
+            return GeneratorInfo(
+                _ours_text(arch, config), arch, max(256, multiple), multiple, False, int(config.get("in_channels", 3))
+            )
+    if path.is_file() and path.suffix.lower() == ".onnx" and path.stat().st_size > 0:
+        return _onnx_generator(path).info()
+    return load_generator(path).info()
+
+
+def _onnx_generator(path: Path) -> LoadedGenerator:
+    info = inspect_onnx(path)
+    return LoadedGenerator(
+        path, "onnx", "onnx", {}, {}, onnx=info, description=f"ONNX graph, input {info.input_name} {info.shape_text}"
+    )
+
+
+def _ours_text(arch: str, config: dict) -> str:
+    return f"SAR Studio checkpoint, {arch_label(arch)} ({sizes_text(config)})"
+
 
 def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenerator:
     """Load any supported translation generator file: our .safetensors, foreign .pth/.pt/.safetensors, or .onnx.
@@ -281,8 +335,6 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
     strict loading with a message naming the detected architecture and the first mismatched keys.
     ONNX files are checked (core.onnx.inspect_file.inspect_onnx) but not opened in a session here.
     """
-    from models.registry import build  # heavy (torch): importing models defines every network
-
     path = Path(path)
     name = path.name
     if not path.exists():
@@ -295,16 +347,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
         head = fh.read(8)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        info = inspect_onnx(path)
-        return LoadedGenerator(
-            path,
-            "onnx",
-            "onnx",
-            {},
-            {},
-            onnx=info,
-            description=f"ONNX graph, input {info.input_name} {info.shape_text}",
-        )
+        return _onnx_generator(path)
     if suffix == ".safetensors":
         tensors, meta = load_tensors(path)
         if meta.get("format") == FORMAT and "arch" in meta:
@@ -319,7 +362,7 @@ def load_generator(path: str | os.PathLike, device: str = "cpu") -> LoadedGenera
                 model.config,
                 meta.get("normalization") or {},
                 model=model.to(device).eval(),
-                description=f"SAR Studio checkpoint, {arch_label(arch)} ({sizes_text(model.config)})",
+                description=_ours_text(arch, model.config),
             )
         state, fmt = tensors, "safetensors"
     elif head.startswith(b"PK") or suffix in (".pth", ".pt", ".ckpt", ".bin"):
