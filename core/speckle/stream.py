@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 
 from core import io as sio
+from core.batch import map_ordered, task_groups
 from core.errors import UserError
 from core.speckle.apply import check_size, filter_band
 from core.speckle.registry import check_params, filter_spec
 from core.speckle.scene import halo, scene_params
 
 STREAM_BLOCK = 512  # output block (GeoTIFF tile) side; a window is this plus twice the halo
-# windows per Dask task: fewer, larger tasks spread the scheduler's per-task cost (256 single-window tasks of an
-# 8192² scene cost 17 CPU-s more than the serial run); the client holds in-flight tasks x this many blocks
-TASK_WINDOWS = 4
 
 
 def stream_despeckle(
@@ -69,18 +67,13 @@ def stream_despeckle(
     value_range = [np.inf, -np.inf]  # over every output block: a blank result is told, as in memory
 
     def blocks(windows: list[sio.Window]) -> Iterator[np.ndarray]:
-        if client is None:
-            cores = (sio.filter_window(src, band_filter, win, h) for win in windows)
-        else:
-            from core.batch import map_ordered
-
+        if client is not None:
             if source_args is None:
                 raise ValueError("a cluster run needs source_args to open the source on the workers")
-            job = SceneJob(dict(source_args), band_filter, h)
-            groups = [tuple(windows[i : i + TASK_WINDOWS]) for i in range(0, len(windows), TASK_WINDOWS)]
-            done = map_ordered(client, despeckle_windows, [(job, g) for g in groups], name=f"despeckle-{name}")
-            cores = (out for outs in done for out in outs)
-        for out in cores:
+            job = SceneJob({**source_args, "kind": src.kind}, band_filter, h)
+            yield from cluster_blocks(client, job, windows, f"despeckle-{name}", value_range)
+            return
+        for out in (sio.filter_window(src, band_filter, win, h) for win in windows):
             _track_range(out, nodata, value_range)
             yield out
 
@@ -211,14 +204,32 @@ class SceneJob:
 _OPEN: dict[str, sio.Source] = {}  # per process (so per worker): the scene opened once for all its windows
 
 
-def despeckle_windows(job: SceneJob, wins: tuple[sio.Window, ...]) -> list[np.ndarray]:
-    """Output blocks of consecutive windows of a scene, as one Dask task: pure (the same job and windows give the
-    same blocks), so windows lost with a killed worker are simply computed again elsewhere."""
-    return [despeckle_window(job, win) for win in wins]
+def cluster_blocks(
+    client: Any, job: SceneJob, windows: list[sio.Window], name: str, value_range: list[float]
+) -> Iterator[np.ndarray]:
+    """The output blocks of `windows`, in their order, computed on the workers of a Dask `client` (groups of
+    consecutive windows as tasks, a bounded number in flight: core.batch.map_ordered); the workers track the value
+    range of what they return and `value_range` is widened by it here."""
+    groups = [(job, g) for g in task_groups(windows, client)]
+    for outs, (lo, hi) in map_ordered(client, despeckle_windows, groups, name=name):
+        value_range[0], value_range[1] = min(value_range[0], lo), max(value_range[1], hi)
+        yield from outs
+
+
+def despeckle_windows(job: SceneJob, wins: tuple[sio.Window, ...]) -> tuple[list[np.ndarray], tuple[float, float]]:
+    """Output blocks of consecutive windows of a scene, and the (min, max) of their valid values, as one Dask task:
+    pure (the same job and windows give the same blocks), so windows lost with a killed worker are simply computed
+    again elsewhere. The range is found here, on the worker, so that the client only writes."""
+    outs = [despeckle_window(job, win) for win in wins]
+    value_range = [np.inf, -np.inf]
+    for out in outs:
+        _track_range(out, job.band_filter.nodata, value_range)
+    return outs, (value_range[0], value_range[1])
 
 
 def despeckle_window(job: SceneJob, win: sio.Window) -> np.ndarray:
-    """One output block of a scene (the worker opens the scene once and keeps it for the next windows)."""
+    """One output block of a scene (the worker opens the scene once and keeps it for the next windows; the client
+    passes the kind it found, so the worker does not read the whole file again to detect it)."""
     key = repr(sorted(job.source_args.items()))
     if key not in _OPEN:
         for old in _OPEN.values():  # one scene at a time per worker: close the previous one
