@@ -1,123 +1,155 @@
-"""Folders on a local Dask cluster against the serial run, each as its own `python -m core despeckle` process.
+"""A local Dask cluster against one process (issue 24 item 2): 2 workers x 1 thread against 1 process x 1 thread,
+on one large scene (its windows are the tasks) and on a folder of files (one task per file), per filter.
 
-8 scenes of 4096x4096 float32 (single-look speckle), Lee 7x7 (looks 1): serial vs `--workers 2`, wall time and
-peak RSS (the sum over the command's whole process tree, sampled every 0.1 s by psutil, and its largest process).
-Task overhead per file: 41 tiny 32x32 files minus 1 tiny file, divided by 40, serial and on the cluster.
-The cluster's start-up (workers spawned, about a second or two) is inside the cluster times.
+Each run is its own `python -m core despeckle` child: wall s, CPU s (user + system of the child and of the processes
+it waited for, Dask workers included: os.wait4) and peak MiB (ru_maxrss: the largest of the child and its workers).
+The serial run has SAR_STUDIO_THREADS=1 (GDAL, BLAS, OpenCV at one thread); `--workers 2` on two CPUs gives two
+workers of one thread each. On a machine with more than two CPUs every child is pinned to two of them
+(sched_setaffinity), so that the shape is the same everywhere. Outputs of both runs are compared byte for byte.
+Runs alternate (serial, cluster, serial, ...); each cell is the best of `--repeat` runs (wall and CPU separately).
+`--baseline DIR` adds the cluster run of another checkout (e.g. /work/main) in the same session: the CPU removed.
 
-    python bench/cluster.py [--size 4096] [--scenes 8]
+    .venv/bin/python bench/cluster.py [--size 8192] [--filters lee,refined_lee,gamma_map] [--files 8]
+        [--file-size 2048] [--file-filters lee,refined_lee] [--repeat 2] [--baseline /work/main] [--write]
+
+Prints the markdown; `--write` also replaces the `cluster` section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import numpy as np
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402
-from core import io as sio  # noqa: E402
+from tests.scale_scene import write_scene  # noqa: E402
+
+FILTER_ARGS = ["--window", "7", "--looks", "1", "--no-progress"]
+Run = tuple[float, float, float]  # wall s, CPU s, peak MiB
 
 
-def run_cli(argv: list[str]) -> tuple[float, float, float]:
-    """(wall s, peak RSS of the process tree in MB, peak RSS of its largest process in MB)."""
-    start = time.perf_counter()
-    proc = psutil.Popen([sys.executable, "-m", "core", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
-    peak_sum = peak_one = 0.0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_sum, peak_one
-        while not stop.is_set():
-            try:
-                procs = [proc, *proc.children(recursive=True)]
-                rss = []
-                for p in procs:
-                    try:
-                        rss.append(p.memory_info().rss)
-                    except psutil.Error:
-                        pass
-                peak_sum = max(peak_sum, sum(rss) / 1e6)
-                peak_one = max(peak_one, max(rss, default=0) / 1e6)
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    code = proc.wait()
-    stop.set()
-    t.join()
-    wall = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"python -m core {' '.join(argv)} exited {code}")
-    return wall, peak_sum, peak_one
+def two_cpus() -> set[int] | None:
+    """Two CPUs of this process's affinity when it has more (None: leave the children as they are)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return set(cpus[:2]) if len(cpus) > 2 else None
 
 
-def make_scenes(folder: Path, n: int, size: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        sio.write_geotiff(folder / f"scene{i}.tif", rng.exponential(0.1, (size, size)).astype(np.float32))
+def child(root: Path, argv: list[str], env: dict | None = None) -> Run:
+    """(wall s, CPU s, peak RSS MiB) of `python -m core argv` run in checkout `root`."""
+    pin = two_cpus()
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", *argv], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
+        preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode(errors="replace")
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"python -m core {' '.join(argv)} failed: {err[-600:]}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def best(runs: list[Run]) -> Run:
+    return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    if a.is_dir():
+        names = sorted(p.name for p in a.iterdir())
+        return names == sorted(p.name for p in b.iterdir()) and all(same_bytes(a / n, b / n) for n in names)
+    return a.read_bytes() == b.read_bytes()
+
+
+def load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compare(src: Path, out: Path, flt: str, repeat: int, baseline: Path | None) -> tuple[Run, Run, Run | None, bool]:
+    """Serial and cluster runs of one filter on `src` (a file or a folder), alternating; the last outputs compared."""
+    argv = ["despeckle", str(src), "", "--filter", flt, *FILTER_ARGS]
+    serial, cluster, base = [], [], []
+    suffix = ".tif" if src.is_file() else ""
+    a, b = out / f"serial_{flt}{suffix}", out / f"cluster_{flt}{suffix}"
+    same = True
+    for _ in range(repeat):
+        for p in (a, b):
+            subprocess.run(["rm", "-rf", str(p)], check=True)
+        serial.append(child(ROOT, [*argv[:2], str(a), *argv[3:]], {"SAR_STUDIO_THREADS": "1"}))
+        cluster.append(child(ROOT, [*argv[:2], str(b), *argv[3:], "--workers", "2"]))
+        same = same and same_bytes(a, b)
+        if baseline is not None:
+            c = out / f"base_{flt}{suffix}"
+            subprocess.run(["rm", "-rf", str(c)], check=True)
+            base.append(child(baseline, [*argv[:2], str(c), *argv[3:], "--workers", "2"]))
+            same = same and same_bytes(a, c)
+    return best(serial), best(cluster), (best(base) if base else None), same
+
+
+def row(case: str, flt: str, s: Run, c: Run, base: Run | None, same: bool) -> str:
+    cells = [case, flt, f"{s[0]:.2f} / {s[1]:.2f} / {s[2]:.0f}", f"{c[0]:.2f} / {c[1]:.2f} / {c[2]:.0f}"]
+    if base is not None:
+        cells.append(f"{base[0]:.2f} / {base[1]:.2f} / {base[2]:.0f}")
+    cells += [f"{s[0] / c[0]:.2f}x", f"{c[1] - s[1]:+.2f}", "yes" if same else "**NO**"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--scenes", type=int, default=8)
+    ap.add_argument("--size", type=int, default=8192, help="side of the one scene (0: skip)")
+    ap.add_argument("--filters", default="lee,refined_lee,gamma_map")
+    ap.add_argument("--files", type=int, default=8, help="files in the folder (0: skip)")
+    ap.add_argument("--file-size", type=int, default=2048)
+    ap.add_argument("--file-filters", default="lee,refined_lee")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout whose cluster run is shown too")
+    ap.add_argument("--write", action="store_true", help="also write the table into bench/RESULTS.md")
     a = ap.parse_args()
+    start_load = load()
     rows = []
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         t = Path(tmp)
-        make_scenes(t / "big", a.scenes, a.size)
-        lee = ["--filter", "lee", "--window", "7", "--looks", "1"]
-        serial = run_cli(["despeckle", str(t / "big"), str(t / "o1"), *lee])
-        cluster = run_cli(["despeckle", str(t / "big"), str(t / "o2"), *lee, "--workers", "2"])
-        same = all((t / "o1" / p.name).read_bytes() == p.read_bytes() for p in (t / "o2").iterdir())
-        rows.append(("serial", serial))
-        rows.append(("--workers 2", cluster))
-        make_scenes(t / "tiny41", 41, 32)
-        make_scenes(t / "tiny1", 1, 32)
-        over = {}
-        for label, extra in (("serial", []), ("--workers 2", ["--workers", "2"])):
-            many = run_cli(["despeckle", str(t / "tiny41"), str(t / f"t41{len(extra)}"), *lee, *extra])
-            one = run_cli(["despeckle", str(t / "tiny1"), str(t / f"t1{len(extra)}"), *lee, *extra])
-            over[label] = ((many[0] - one[0]) / 40, one[0], many[1])
-    mp = a.size * a.size * a.scenes / 1e6
+        if a.size:
+            scene = write_scene(t / "scene.tif", a.size, a.size)
+            for flt in a.filters.split(","):
+                rows.append(row(f"one {a.size}² scene", flt, *compare(scene, t, flt, a.repeat, a.baseline)))
+            scene.unlink()
+        if a.files:
+            folder = t / "files"
+            folder.mkdir()
+            for i in range(a.files):
+                write_scene(folder / f"f{i}.tif", a.file_size, a.file_size)
+            for flt in a.file_filters.split(","):
+                case = f"{a.files} files of {a.file_size}²"
+                rows.append(row(case, flt, *compare(folder, t, flt, a.repeat, a.baseline)))
+    pin = two_cpus()
+    head = ["case", "filter", "1 process x 1 thread: wall s / CPU s / peak MiB", "2 workers x 1 thread: same"]
+    if a.baseline is not None:
+        head.append(f"2 workers, {a.baseline}: same")
+    head += ["speed-up (serial wall / cluster wall)", "extra CPU s of the cluster", "bytes identical"]
     body = [
-        f"{a.scenes} scenes of {a.size}x{a.size} float32 ({mp:.0f} Mpixel), `despeckle --filter lee --window 7 "
-        "--looks 1`, each run its own process; peak RSS sampled every 0.1 s over the whole process tree "
-        "(command, nanny and worker processes) and for its largest process. Outputs of both runs byte-identical: "
-        f"**{same}**.",
+        f"Load average (1 / 5 / 15 min) at start {start_load}, at end {load()}"
+        + (f"; children pinned to CPUs {sorted(pin)}" if pin else f"; {os.cpu_count()} CPUs")
+        + f". Best of {a.repeat} alternating runs per cell (wall and CPU separately); `despeckle --window 7 "
+        "--looks 1`; serial with SAR_STUDIO_THREADS=1; peak = the largest process (client or worker).",
         "",
-        "| run | wall s | Mpixel/s | time / serial | peak RSS, all processes (MB) | peak RSS, largest process (MB) |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *rows,
     ]
-    for label, (wall, rss_sum, rss_one) in rows:
-        body.append(
-            f"| {label} | {wall:.1f} | {mp / wall:.1f} | {wall / serial[0]:.2f} | {rss_sum:.0f} | {rss_one:.0f} |"
-        )
-    body += [
-        "",
-        "Task overhead per file: (41 tiny 32x32 files - 1 tiny file) / 40.",
-        "",
-        "| run | s per file | run of 1 tiny file (s, start-up included) | peak RSS of the 41-file run (MB) |",
-        "|---|---|---|---|",
-    ]
-    for label, (per, one, rss) in over.items():
-        body.append(f"| {label} | {per * 1000:.0f} ms | {one:.1f} | {rss:.0f} |")
     text = "\n".join(body)
     print(text)
-    write_section("cluster", text)
+    if a.write:
+        write_section("cluster", text)
 
 
 if __name__ == "__main__":

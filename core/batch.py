@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.util
 import os
 import sys
@@ -259,10 +260,15 @@ def _connect(client_cls, workers, scheduler, err):
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     n, per_worker = cluster_shape(workers)
     plan = thread_plan(n, per_worker)
+    method = worker_start_method()
+    if method == "fork":
+        # what is loaded now is shared with the workers and lives to the end: the garbage collector skips it from
+        # here on (here and in the workers, which would otherwise walk and touch the whole inherited heap)
+        gc.freeze()
     try:
         # only the first start: a worker the nanny restarts later (after a crash) is spawned, the default, since
         # this process then has GDAL's and the encoder's threads running
-        with dask.config.set({"distributed.worker.multiprocessing-method": worker_start_method()}):
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
             cluster = LocalCluster(
                 n_workers=n,
                 threads_per_worker=per_worker,
@@ -291,20 +297,21 @@ START_METHODS = ("fork", "forkserver", "spawn")
 _FORK_UNSAFE = frozenset({"torch", "onnxruntime", "cv2"})
 
 
-def worker_start_method() -> str:
+def worker_start_method(loaded: Iterable[str] | None = None) -> str:
     """How a local cluster starts its worker processes: SAR_STUDIO_WORKER_START (fork, forkserver or spawn) when
     set; else fork on Linux while no fork-unsafe library is loaded here, else distributed's setting (spawn).
 
     Why fork: a spawned worker starts a fresh Python and imports distributed, numpy, GDAL and our filters again,
     about 0.7 CPU-s per worker on the 2-core test machine (bench/RESULTS.md), as long as a 2048² Lee filter takes;
     a forked worker shares what this process has imported (0.05 CPU-s). The cluster is started before any raster
-    is read, so no GDAL or encoder thread is running when the workers fork."""
+    is read, so no GDAL or encoder thread is running when the workers fork. `loaded`: the modules loaded here
+    (default sys.modules)."""
     text = os.environ.get(START_ENV, "").strip().lower()
     if text:
         if text not in START_METHODS:
             raise UserError(f"{START_ENV}={text!r} is not a start method; use one of {', '.join(START_METHODS)}.")
         return text
-    if sys.platform.startswith("linux") and not _FORK_UNSAFE & sys.modules.keys():
+    if sys.platform.startswith("linux") and not _FORK_UNSAFE.intersection(sys.modules if loaded is None else loaded):
         return "fork"
     import dask  # heavy: imported with distributed, only for cluster runs
 
