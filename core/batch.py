@@ -15,16 +15,22 @@ Models: `cached_model(key, load)` keeps one loaded model per process (so per wor
 sha256 and the options, and pins each local worker to one GPU when the machine has several.
 
 One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each with its halo, are tasks
-(core.speckle.stream.despeckle_windows, a few consecutive windows per task); `map_ordered` keeps a bounded number
-in flight and hands the output blocks back in the serial order, and this process writes them with BlockWriter, so
-the file has the same bytes as the serial run and memory stays a few windows per worker. The tasks are pure (their
+(core.speckle.stream.despeckle_windows; `task_groups`: consecutive windows, about TASKS_PER_THREAD tasks per worker
+thread); `map_ordered` keeps a bounded number in flight and hands the output blocks back in the serial order, and
+this process writes them with BlockWriter, so the file has the same bytes as the serial run and memory stays a few
+windows per worker. The workers open the scene with the kind the client found (no whole-file preview read) and
+return each task's value range with its blocks, so the client only receives and writes. The tasks are pure (their
 key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
 (tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
 
 Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
 environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),
-so workers x threads x library threads = CPUs. Why a cluster was slower than one process (bench/RESULTS.md, scale):
-its fixed start-up and per-task CPU, not threads.
+so workers x threads x library threads = CPUs; this process keeps the CPUs the workers leave, at least 1, for its
+encoder (`_client_share`). Workers are forked from this process on Linux (`worker_start_method`; spawned when torch,
+ONNX Runtime or OpenCV is loaded here, or as SAR_STUDIO_WORKER_START says). Why a cluster was slower than one process
+(bench/RESULTS.md, cluster): each spawned worker imported everything again (0.7 CPU-s each), each worker read the
+whole scene again for the kind preview (2 GB of reads per worker at 8192², as the 16 MB GDAL cache thrashes on a
+decimated read), the client tracked the value range and encoded with two threads on cores the workers filled.
 
 The input and output folders must be visible at the same paths on every worker (a shared file system).
 """

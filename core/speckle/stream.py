@@ -19,6 +19,7 @@ import numpy as np
 
 from core import io as sio
 from core.batch import map_ordered, task_groups
+from core.budget import keep_window_heap
 from core.errors import UserError
 from core.speckle.apply import check_size, filter_band
 from core.speckle.registry import check_params, filter_spec
@@ -220,6 +221,7 @@ def despeckle_windows(job: SceneJob, wins: tuple[sio.Window, ...]) -> tuple[list
     """Output blocks of consecutive windows of a scene, and the (min, max) of their valid values, as one Dask task:
     pure (the same job and windows give the same blocks), so windows lost with a killed worker are simply computed
     again elsewhere. The range is found here, on the worker, so that the client only writes."""
+    keep_window_heap()  # this worker filters windows of one size: no fresh mapping per temporary (see its note)
     outs = [despeckle_window(job, win) for win in wins]
     value_range = [np.inf, -np.inf]
     for out in outs:
