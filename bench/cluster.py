@@ -18,6 +18,7 @@ Prints the markdown; `--write` also replaces the `cluster` section of bench/RESU
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
 import subprocess
 import sys
@@ -41,22 +42,38 @@ def two_cpus() -> set[int] | None:
     return set(cpus[:2]) if len(cpus) > 2 else None
 
 
-def child(root: Path, argv: list[str], env: dict | None = None) -> Run:
+# The kernel counts what a child had before exec in its ru_maxrss, so a child forked from this (large) process would
+# report at least this process's peak: a small launcher starts the command and reports the command's own usage.
+_LAUNCH = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+_, status, ru = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(f"{ru.ru_utime + ru.ru_stime} {ru.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+# The command with the heap policy of the scene workers (core.budget.keep_window_heap) set before it starts.
+_WINDOW_HEAP_MAIN = (
+    "import runpy, sys; from core.budget import keep_window_heap; keep_window_heap(); "
+    "sys.argv = ['core', *sys.argv[1:]]; runpy.run_module('core', run_name='__main__', alter_sys=True)"
+)
+
+
+def child(root: Path, argv: list[str], env: dict | None = None, window_heap: bool = False) -> Run:
     """(wall s, CPU s, peak RSS MiB) of `python -m core argv` run in checkout `root`."""
     pin = two_cpus()
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", *argv], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
-        preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"python -m core {' '.join(argv)} failed: {err[-600:]}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    cmd = [sys.executable, "-c", _WINDOW_HEAP_MAIN] if window_heap else [sys.executable, "-m", "core"]
+    with tempfile.NamedTemporaryFile("r", suffix=".usage") as usage:
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCH, usage.name, *cmd, *argv], cwd=root, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
+            preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
+        )  # fmt: skip
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise SystemExit(f"python -m core {' '.join(argv)} failed: {proc.stderr.decode(errors='replace')[-600:]}")
+        cpu, peak_kb = usage.read().split()
+    return wall, float(cpu), int(peak_kb) / 1024
 
 
 def best(runs: list[Run]) -> Run:
@@ -67,39 +84,44 @@ def same_bytes(a: Path, b: Path) -> bool:
     if a.is_dir():
         names = sorted(p.name for p in a.iterdir())
         return names == sorted(p.name for p in b.iterdir()) and all(same_bytes(a / n, b / n) for n in names)
-    return a.read_bytes() == b.read_bytes()
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def compare(src: Path, out: Path, flt: str, repeat: int, baseline: Path | None) -> tuple[Run, Run, Run | None, bool]:
-    """Serial and cluster runs of one filter on `src` (a file or a folder), alternating; the last outputs compared."""
+def compare(
+    src: Path, out: Path, flt: str, repeat: int, baseline: Path | None
+) -> tuple[Run, Run, Run, Run | None, bool]:
+    """Serial (as it is, and with the workers' heap policy) and cluster runs of one filter on `src` (a file or a
+    folder), alternating; every output compared with the serial one."""
     argv = ["despeckle", str(src), "", "--filter", flt, *FILTER_ARGS]
-    serial, cluster, base = [], [], []
+    serial, heap, cluster, base = [], [], [], []
     suffix = ".tif" if src.is_file() else ""
-    a, b = out / f"serial_{flt}{suffix}", out / f"cluster_{flt}{suffix}"
+    a, b, c = out / f"serial_{flt}{suffix}", out / f"cluster_{flt}{suffix}", out / f"other_{flt}{suffix}"
     same = True
+    one = {"SAR_STUDIO_THREADS": "1"}
     for _ in range(repeat):
-        for p in (a, b):
+        for p in (a, b, c):
             subprocess.run(["rm", "-rf", str(p)], check=True)
-        serial.append(child(ROOT, [*argv[:2], str(a), *argv[3:]], {"SAR_STUDIO_THREADS": "1"}))
+        serial.append(child(ROOT, [*argv[:2], str(a), *argv[3:]], one))
         cluster.append(child(ROOT, [*argv[:2], str(b), *argv[3:], "--workers", "2"]))
         same = same and same_bytes(a, b)
+        heap.append(child(ROOT, [*argv[:2], str(c), *argv[3:]], one, window_heap=True))
+        same = same and same_bytes(a, c)
         if baseline is not None:
-            c = out / f"base_{flt}{suffix}"
             subprocess.run(["rm", "-rf", str(c)], check=True)
             base.append(child(baseline, [*argv[:2], str(c), *argv[3:], "--workers", "2"]))
             same = same and same_bytes(a, c)
-    return best(serial), best(cluster), (best(base) if base else None), same
+    return best(serial), best(heap), best(cluster), (best(base) if base else None), same
 
 
-def row(case: str, flt: str, s: Run, c: Run, base: Run | None, same: bool) -> str:
-    cells = [case, flt, f"{s[0]:.2f} / {s[1]:.2f} / {s[2]:.0f}", f"{c[0]:.2f} / {c[1]:.2f} / {c[2]:.0f}"]
+def row(case: str, flt: str, s: Run, h: Run, c: Run, base: Run | None, same: bool) -> str:
+    cells = [case, flt] + [f"{r[0]:.2f} / {r[1]:.2f} / {r[2]:.0f}" for r in (s, h, c)]
     if base is not None:
         cells.append(f"{base[0]:.2f} / {base[1]:.2f} / {base[2]:.0f}")
-    cells += [f"{s[0] / c[0]:.2f}x", f"{c[1] - s[1]:+.2f}", "yes" if same else "**NO**"]
+    cells += [f"{s[0] / c[0]:.2f}x", f"{h[0] / c[0]:.2f}x", f"{c[1] - s[1]:+.2f}", "yes" if same else "**NO**"]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -132,15 +154,19 @@ def main() -> None:
                 case = f"{a.files} files of {a.file_size}²"
                 rows.append(row(case, flt, *compare(folder, t, flt, a.repeat, a.baseline)))
     pin = two_cpus()
-    head = ["case", "filter", "1 process x 1 thread: wall s / CPU s / peak MiB", "2 workers x 1 thread: same"]
+    head = ["case", "filter", "1 process x 1 thread: wall s / CPU s / peak MiB", "same, workers' heap policy",
+            "2 workers x 1 thread"]  # fmt: skip
     if a.baseline is not None:
-        head.append(f"2 workers, {a.baseline}: same")
-    head += ["speed-up (serial wall / cluster wall)", "extra CPU s of the cluster", "bytes identical"]
+        head.append(f"2 workers x 1 thread, {a.baseline}")
+    head += ["speed-up (serial wall / cluster wall)", "speed-up against the serial run with the workers' heap",
+             "extra CPU s of the cluster", "bytes identical"]  # fmt: skip
     body = [
         f"Load average (1 / 5 / 15 min) at start {start_load}, at end {load()}"
         + (f"; children pinned to CPUs {sorted(pin)}" if pin else f"; {os.cpu_count()} CPUs")
         + f". Best of {a.repeat} alternating runs per cell (wall and CPU separately); `despeckle --window 7 "
-        "--looks 1`; serial with SAR_STUDIO_THREADS=1; peak = the largest process (client or worker).",
+        "--looks 1`; serial with SAR_STUDIO_THREADS=1; peak = the largest process (client or worker). \"Workers' "
+        'heap policy": the serial command with core.budget.keep_window_heap set before it starts (the scene '
+        "workers use it; the serial path keeps bound_heap_growth).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
