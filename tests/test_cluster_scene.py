@@ -4,6 +4,7 @@ in the serial order, so the file has the bytes of the serial run; a task lost wi
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,6 @@ def test_a_fresh_command_forks_its_workers_and_writes_the_bytes_of_the_serial_ru
     # a fresh `python -m core` has no torch, ONNX Runtime or OpenCV loaded when the cluster starts: its workers are
     # forked from it (worker_start_method), and the scene's windows computed there give the serial run's bytes
     import subprocess
-    import sys
 
     rng = np.random.default_rng(5)
     scene = rng.gamma(1.0, 0.1, (700, 900)).astype(np.float32)  # 2 x 2 windows of 512, edges smaller
@@ -143,3 +143,34 @@ def test_a_blank_result_is_told_on_the_cluster_as_in_the_serial_run(cluster, tmp
     assert warning and "0.25" in warning[0]
     assert warning[0].replace("serial.tif", "dask.tif") in dask_err.splitlines()
     assert (tmp_path / "serial.tif").read_bytes() == (tmp_path / "dask.tif").read_bytes()
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from core import budget
+getattr(budget, sys.argv[1])()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):  # a window's temporaries: 13 MB, made and freed window after window
+    a = np.ones((1700, 2000), np.float32)
+    del a
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_scene_worker_reuses_its_heap_instead_of_faulting_each_window_in_again():
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    faults = {}
+    for policy in ("bound_heap_growth", "keep_window_heap"):
+        done = subprocess.run(
+            [sys.executable, "-c", _FAULTS, policy], cwd=root, capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )  # fmt: skip
+        faults[policy] = int(done.stdout.split()[-1])
+    # 20 fresh 13 MB mappings: every page of each faulted in again (fewer faults where the kernel maps huge pages);
+    # the kept heap faults the first one in only
+    assert faults["bound_heap_growth"] > 5000, faults
+    assert faults["keep_window_heap"] < faults["bound_heap_growth"] / 5, faults
