@@ -1,123 +1,181 @@
-"""Folders on a local Dask cluster against the serial run, each as its own `python -m core despeckle` process.
+"""A local Dask cluster against one process (issue 24 item 2): 2 workers x 1 thread against 1 process x 1 thread,
+on one large scene (its windows are the tasks) and on a folder of files (one task per file), per filter.
 
-8 scenes of 4096x4096 float32 (single-look speckle), Lee 7x7 (looks 1): serial vs `--workers 2`, wall time and
-peak RSS (the sum over the command's whole process tree, sampled every 0.1 s by psutil, and its largest process).
-Task overhead per file: 41 tiny 32x32 files minus 1 tiny file, divided by 40, serial and on the cluster.
-The cluster's start-up (workers spawned, about a second or two) is inside the cluster times.
+Each run is its own `python -m core despeckle` child: wall s, CPU s (user + system of the child and of the processes
+it waited for, Dask workers included: os.wait4) and peak MiB (ru_maxrss: the largest of the child and its workers).
+The serial run has SAR_STUDIO_THREADS=1 (GDAL, BLAS, OpenCV at one thread); `--workers 2` on two CPUs gives two
+workers of one thread each. On a machine with more than two CPUs every child is pinned to two of them
+(sched_setaffinity), so that the shape is the same everywhere. Outputs of both runs are compared byte for byte.
+Runs alternate (serial, cluster, serial, ...); each cell is the best of `--repeat` runs (wall and CPU separately).
+`--baseline DIR` adds the cluster run of another checkout (e.g. /work/main) in the same session: the CPU removed.
 
-    python bench/cluster.py [--size 4096] [--scenes 8]
+    .venv/bin/python bench/cluster.py [--size 8192] [--filters lee,refined_lee,gamma_map] [--files 8]
+        [--file-size 2048] [--file-filters lee,refined_lee] [--repeat 2] [--baseline /work/main] [--write]
+
+Prints the markdown; `--write` also replaces the `cluster` section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
+import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import numpy as np
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402
-from core import io as sio  # noqa: E402
+from tests.scale_scene import write_scene  # noqa: E402
+
+FILTER_ARGS = ["--window", "7", "--looks", "1", "--no-progress"]
+Run = tuple[float, float, float]  # wall s, CPU s, peak MiB
 
 
-def run_cli(argv: list[str]) -> tuple[float, float, float]:
-    """(wall s, peak RSS of the process tree in MB, peak RSS of its largest process in MB)."""
-    start = time.perf_counter()
-    proc = psutil.Popen([sys.executable, "-m", "core", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
-    peak_sum = peak_one = 0.0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_sum, peak_one
-        while not stop.is_set():
-            try:
-                procs = [proc, *proc.children(recursive=True)]
-                rss = []
-                for p in procs:
-                    try:
-                        rss.append(p.memory_info().rss)
-                    except psutil.Error:
-                        pass
-                peak_sum = max(peak_sum, sum(rss) / 1e6)
-                peak_one = max(peak_one, max(rss, default=0) / 1e6)
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    code = proc.wait()
-    stop.set()
-    t.join()
-    wall = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"python -m core {' '.join(argv)} exited {code}")
-    return wall, peak_sum, peak_one
+def two_cpus() -> set[int] | None:
+    """Two CPUs of this process's affinity when it has more (None: leave the children as they are)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return set(cpus[:2]) if len(cpus) > 2 else None
 
 
-def make_scenes(folder: Path, n: int, size: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        sio.write_geotiff(folder / f"scene{i}.tif", rng.exponential(0.1, (size, size)).astype(np.float32))
+# The kernel counts what a child had before exec in its ru_maxrss, so a child forked from this (large) process would
+# report at least this process's peak: a small launcher starts the command and reports the command's own usage.
+_LAUNCH = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+_, status, ru = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(f"{ru.ru_utime + ru.ru_stime} {ru.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+# The command with the heap policy of the scene workers (core.budget.keep_window_heap) set before it starts.
+_WINDOW_HEAP_MAIN = (
+    "import runpy, sys; from core.budget import keep_window_heap; keep_window_heap(); "
+    "sys.argv = ['core', *sys.argv[1:]]; runpy.run_module('core', run_name='__main__', alter_sys=True)"
+)
+
+
+def child(root: Path, argv: list[str], env: dict | None = None, window_heap: bool = False) -> Run:
+    """(wall s, CPU s, peak RSS MiB) of `python -m core argv` run in checkout `root`."""
+    pin = two_cpus()
+    cmd = [sys.executable, "-c", _WINDOW_HEAP_MAIN] if window_heap else [sys.executable, "-m", "core"]
+    with tempfile.NamedTemporaryFile("r", suffix=".usage") as usage:
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCH, usage.name, *cmd, *argv], cwd=root, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
+            preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
+        )  # fmt: skip
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise SystemExit(f"python -m core {' '.join(argv)} failed: {proc.stderr.decode(errors='replace')[-600:]}")
+        cpu, peak_kb = usage.read().split()
+    return wall, float(cpu), int(peak_kb) / 1024
+
+
+def best(runs: list[Run]) -> Run:
+    return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    if a.is_dir():
+        names = sorted(p.name for p in a.iterdir())
+        return names == sorted(p.name for p in b.iterdir()) and all(same_bytes(a / n, b / n) for n in names)
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compare(
+    src: Path, out: Path, flt: str, repeat: int, baseline: Path | None
+) -> tuple[Run, Run, Run, Run | None, bool]:
+    """Serial (as it is, and with the workers' heap policy) and cluster runs of one filter on `src` (a file or a
+    folder), alternating; every output compared with the serial one."""
+    argv = ["despeckle", str(src), "", "--filter", flt, *FILTER_ARGS]
+    serial, heap, cluster, base = [], [], [], []
+    suffix = ".tif" if src.is_file() else ""
+    a, b, c = out / f"serial_{flt}{suffix}", out / f"cluster_{flt}{suffix}", out / f"other_{flt}{suffix}"
+    same = True
+    one = {"SAR_STUDIO_THREADS": "1"}
+    for _ in range(repeat):
+        for p in (a, b, c):
+            subprocess.run(["rm", "-rf", str(p)], check=True)
+        serial.append(child(ROOT, [*argv[:2], str(a), *argv[3:]], one))
+        cluster.append(child(ROOT, [*argv[:2], str(b), *argv[3:], "--workers", "2"]))
+        same = same and same_bytes(a, b)
+        heap.append(child(ROOT, [*argv[:2], str(c), *argv[3:]], one, window_heap=True))
+        same = same and same_bytes(a, c)
+        if baseline is not None:
+            subprocess.run(["rm", "-rf", str(c)], check=True)
+            base.append(child(baseline, [*argv[:2], str(c), *argv[3:], "--workers", "2"]))
+            same = same and same_bytes(a, c)
+    return best(serial), best(heap), best(cluster), (best(base) if base else None), same
+
+
+def row(case: str, flt: str, s: Run, h: Run, c: Run, base: Run | None, same: bool) -> str:
+    cells = [case, flt] + [f"{r[0]:.2f} / {r[1]:.2f} / {r[2]:.0f}" for r in (s, h, c)]
+    if base is not None:
+        cells.append(f"{base[0]:.2f} / {base[1]:.2f} / {base[2]:.0f}")
+    cells += [f"{s[0] / c[0]:.2f}x", f"{h[0] / c[0]:.2f}x", f"{c[1] - s[1]:+.2f}", "yes" if same else "**NO**"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--scenes", type=int, default=8)
+    ap.add_argument("--size", type=int, default=8192, help="side of the one scene (0: skip)")
+    ap.add_argument("--filters", default="lee,refined_lee,gamma_map")
+    ap.add_argument("--files", type=int, default=8, help="files in the folder (0: skip)")
+    ap.add_argument("--file-size", type=int, default=2048)
+    ap.add_argument("--file-filters", default="lee,refined_lee")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout whose cluster run is shown too")
+    ap.add_argument("--write", action="store_true", help="also write the table into bench/RESULTS.md")
     a = ap.parse_args()
+    start_load = load()
     rows = []
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         t = Path(tmp)
-        make_scenes(t / "big", a.scenes, a.size)
-        lee = ["--filter", "lee", "--window", "7", "--looks", "1"]
-        serial = run_cli(["despeckle", str(t / "big"), str(t / "o1"), *lee])
-        cluster = run_cli(["despeckle", str(t / "big"), str(t / "o2"), *lee, "--workers", "2"])
-        same = all((t / "o1" / p.name).read_bytes() == p.read_bytes() for p in (t / "o2").iterdir())
-        rows.append(("serial", serial))
-        rows.append(("--workers 2", cluster))
-        make_scenes(t / "tiny41", 41, 32)
-        make_scenes(t / "tiny1", 1, 32)
-        over = {}
-        for label, extra in (("serial", []), ("--workers 2", ["--workers", "2"])):
-            many = run_cli(["despeckle", str(t / "tiny41"), str(t / f"t41{len(extra)}"), *lee, *extra])
-            one = run_cli(["despeckle", str(t / "tiny1"), str(t / f"t1{len(extra)}"), *lee, *extra])
-            over[label] = ((many[0] - one[0]) / 40, one[0], many[1])
-    mp = a.size * a.size * a.scenes / 1e6
+        if a.size:
+            scene = write_scene(t / "scene.tif", a.size, a.size)
+            for flt in a.filters.split(","):
+                rows.append(row(f"one {a.size}² scene", flt, *compare(scene, t, flt, a.repeat, a.baseline)))
+            scene.unlink()
+        if a.files:
+            folder = t / "files"
+            folder.mkdir()
+            for i in range(a.files):
+                write_scene(folder / f"f{i}.tif", a.file_size, a.file_size)
+            for flt in a.file_filters.split(","):
+                case = f"{a.files} files of {a.file_size}²"
+                rows.append(row(case, flt, *compare(folder, t, flt, a.repeat, a.baseline)))
+    pin = two_cpus()
+    head = ["case", "filter", "1 process x 1 thread: wall s / CPU s / peak MiB", "same, workers' heap policy",
+            "2 workers x 1 thread"]  # fmt: skip
+    if a.baseline is not None:
+        head.append(f"2 workers x 1 thread, {a.baseline}")
+    head += ["speed-up (serial wall / cluster wall)", "speed-up against the serial run with the workers' heap",
+             "extra CPU s of the cluster", "bytes identical"]  # fmt: skip
     body = [
-        f"{a.scenes} scenes of {a.size}x{a.size} float32 ({mp:.0f} Mpixel), `despeckle --filter lee --window 7 "
-        "--looks 1`, each run its own process; peak RSS sampled every 0.1 s over the whole process tree "
-        "(command, nanny and worker processes) and for its largest process. Outputs of both runs byte-identical: "
-        f"**{same}**.",
+        f"Load average (1 / 5 / 15 min) at start {start_load}, at end {load()}"
+        + (f"; children pinned to CPUs {sorted(pin)}" if pin else f"; {os.cpu_count()} CPUs")
+        + f". Best of {a.repeat} alternating runs per cell (wall and CPU separately); `despeckle --window 7 "
+        "--looks 1`; serial with SAR_STUDIO_THREADS=1; peak = the largest process (client or worker). \"Workers' "
+        'heap policy": the serial command with core.budget.keep_window_heap set before it starts (the scene '
+        "workers use it; the serial path keeps bound_heap_growth).",
         "",
-        "| run | wall s | Mpixel/s | time / serial | peak RSS, all processes (MB) | peak RSS, largest process (MB) |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *rows,
     ]
-    for label, (wall, rss_sum, rss_one) in rows:
-        body.append(
-            f"| {label} | {wall:.1f} | {mp / wall:.1f} | {wall / serial[0]:.2f} | {rss_sum:.0f} | {rss_one:.0f} |"
-        )
-    body += [
-        "",
-        "Task overhead per file: (41 tiny 32x32 files - 1 tiny file) / 40.",
-        "",
-        "| run | s per file | run of 1 tiny file (s, start-up included) | peak RSS of the 41-file run (MB) |",
-        "|---|---|---|---|",
-    ]
-    for label, (per, one, rss) in over.items():
-        body.append(f"| {label} | {per * 1000:.0f} ms | {one:.1f} | {rss:.0f} |")
     text = "\n".join(body)
     print(text)
-    write_section("cluster", text)
+    if a.write:
+        write_section("cluster", text)
 
 
 if __name__ == "__main__":

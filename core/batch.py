@@ -15,16 +15,22 @@ Models: `cached_model(key, load)` keeps one loaded model per process (so per wor
 sha256 and the options, and pins each local worker to one GPU when the machine has several.
 
 One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each with its halo, are tasks
-(core.speckle.stream.despeckle_windows, a few consecutive windows per task); `map_ordered` keeps a bounded number
-in flight and hands the output blocks back in the serial order, and this process writes them with BlockWriter, so
-the file has the same bytes as the serial run and memory stays a few windows per worker. The tasks are pure (their
+(core.speckle.stream.despeckle_windows; `task_groups`: consecutive windows, about TASKS_PER_THREAD tasks per worker
+thread); `map_ordered` keeps a bounded number in flight and hands the output blocks back in the serial order, and
+this process writes them with BlockWriter, so the file has the same bytes as the serial run and memory stays a few
+windows per worker. The workers open the scene with the kind the client found (no whole-file preview read) and
+return each task's value range with its blocks, so the client only receives and writes. The tasks are pure (their
 key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
 (tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
 
 Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
 environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),
-so workers x threads x library threads = CPUs. Why a cluster was slower than one process (bench/RESULTS.md, scale):
-its fixed start-up and per-task CPU, not threads.
+so workers x threads x library threads = CPUs; this process keeps the CPUs the workers leave, at least 1, for its
+encoder (`_client_share`). Workers are forked from this process on Linux (`worker_start_method`; spawned when torch,
+ONNX Runtime or OpenCV is loaded here, or as SAR_STUDIO_WORKER_START says). Why a cluster was slower than one process
+(bench/RESULTS.md, cluster): each spawned worker imported everything again (0.7 CPU-s each), each worker read the
+whole scene again for the kind preview (2 GB of reads per worker at 8192², as the 16 MB GDAL cache thrashes on a
+decimated read), the client tracked the value range and encoded with two threads on cores the workers filled.
 
 The input and output folders must be visible at the same paths on every worker (a shared file system).
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.util
 import os
 import sys
@@ -251,6 +258,7 @@ def _connect(client_cls, workers, scheduler, err):
                 f"could not reach the Dask scheduler at {scheduler} ({exc}); start it with `dask scheduler` "
                 "and `dask worker`, or use --workers N for a local cluster."
             ) from None
+    import dask  # heavy: imported with distributed, only for cluster runs
     from distributed import LocalCluster
 
     from core.compute import cluster_shape, thread_plan
@@ -258,15 +266,23 @@ def _connect(client_cls, workers, scheduler, err):
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     n, per_worker = cluster_shape(workers)
     plan = thread_plan(n, per_worker)
+    method = worker_start_method()
+    if method == "fork":
+        # what is loaded now is shared with the workers and lives to the end: the garbage collector skips it from
+        # here on (here and in the workers, which would otherwise walk and touch the whole inherited heap)
+        gc.freeze()
     try:
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=per_worker,
-            processes=True,
-            dashboard_address=dashboard,
-            silence_logs=40,
-            env={**plan.env(), **_run_env()},  # the thread budget (and --compress) in every worker process
-        )
+        # only the first start: a worker the nanny restarts later (after a crash) is spawned, the default, since
+        # this process then has GDAL's and the encoder's threads running
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=per_worker,
+                processes=True,
+                dashboard_address=dashboard,
+                silence_logs=40,
+                env={**plan.env(), **_run_env()},  # the thread budget (and --compress) in every worker process
+            )
     except (RuntimeError, OSError, TimeoutError) as exc:  # "Nanny failed to start": a worker died while starting
         detail = " ".join(str(exc).split())[:100] or type(exc).__name__
         raise UserError(
@@ -278,6 +294,34 @@ def _connect(client_cls, workers, scheduler, err):
     except BaseException:
         cluster.close()
         raise
+
+
+START_ENV = "SAR_STUDIO_WORKER_START"
+START_METHODS = ("fork", "forkserver", "spawn")
+# Libraries whose thread pools do not survive a fork once they have run (GNU OpenMP under torch, ONNX Runtime's
+# pool, OpenCV's): loaded in this process, the workers are spawned instead.
+_FORK_UNSAFE = frozenset({"torch", "onnxruntime", "cv2"})
+
+
+def worker_start_method(loaded: Iterable[str] | None = None) -> str:
+    """How a local cluster starts its worker processes: SAR_STUDIO_WORKER_START (fork, forkserver or spawn) when
+    set; else fork on Linux while no fork-unsafe library is loaded here, else distributed's setting (spawn).
+
+    Why fork: a spawned worker starts a fresh Python and imports distributed, numpy, GDAL and our filters again,
+    about 0.7 CPU-s per worker on the 2-core test machine (bench/RESULTS.md), as long as a 2048² Lee filter takes;
+    a forked worker shares what this process has imported (0.05 CPU-s). The cluster is started before any raster
+    is read, so no GDAL or encoder thread is running when the workers fork. `loaded`: the modules loaded here
+    (default sys.modules)."""
+    text = os.environ.get(START_ENV, "").strip().lower()
+    if text:
+        if text not in START_METHODS:
+            raise UserError(f"{START_ENV}={text!r} is not a start method; use one of {', '.join(START_METHODS)}.")
+        return text
+    if sys.platform.startswith("linux") and not _FORK_UNSAFE.intersection(sys.modules if loaded is None else loaded):
+        return "fork"
+    import dask  # heavy: imported with distributed, only for cluster runs
+
+    return str(dask.config.get("distributed.worker.multiprocessing-method"))
 
 
 def _run_env() -> dict[str, str]:
@@ -327,11 +371,57 @@ def cluster_client(workers: int | None, scheduler: str | None, err=None) -> Iter
     try:
         if scheduler:
             prepare_workers(client)
-        yield client
+        with _client_share(client if cluster is not None else None):
+            yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def _client_share(local_client) -> Iterator[None]:
+    """This process's thread budget while its local cluster's workers fill the CPUs: the CPUs they leave (at least
+    1), for what this process does meanwhile (receiving blocks, the GeoTIFF encoder). A second encoder thread on
+    a machine the workers already fill costs CPU and gains nothing: 0.4 CPU-s more on an 8192² Lee output on
+    2 cores (bench/RESULTS.md). Nothing changes for an existing cluster (`local_client` None)."""
+    if local_client is None:
+        yield
+        return
+    from core.compute import THREADS_ENV, usable_cpus
+
+    share = str(max(1, usable_cpus() - cluster_threads(local_client)))
+    saved = {k: os.environ.get(k) for k in (THREADS_ENV, "GDAL_NUM_THREADS")}
+    os.environ.update({THREADS_ENV: share, "GDAL_NUM_THREADS": share})  # GDAL reads it on each use
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# Items (windows of one scene) per task: about TASKS_PER_THREAD tasks for each worker thread, at most
+# MAX_TASK_ITEMS items each. Fewer, larger tasks spread the scheduler's and the transfer's per-task cost (256
+# single-window tasks of an 8192² scene cost 17 CPU-s more than the serial run, 64 tasks of 4 windows 9.7); enough
+# tasks per thread keep the workers evenly busy to the end; the client holds in-flight tasks x items blocks.
+TASKS_PER_THREAD = 8
+MAX_TASK_ITEMS = 8
+
+
+def cluster_threads(client) -> int:
+    """Worker threads of `client`'s cluster (at least 1)."""
+    return max(1, sum(int(w.get("nthreads", 1)) for w in client.scheduler_info().get("workers", {}).values()))
+
+
+def task_groups(items: list, client=None, threads: int | None = None) -> list[tuple]:
+    """`items` in consecutive groups, one task each: about TASKS_PER_THREAD tasks per worker thread of `client`
+    (or `threads`), at most MAX_TASK_ITEMS items per task."""
+    n = threads or (cluster_threads(client) if client is not None else 1)
+    per = max(1, min(MAX_TASK_ITEMS, -(-len(items) // (TASKS_PER_THREAD * n))))
+    return [tuple(items[i : i + per]) for i in range(0, len(items), per)]
 
 
 def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in_flight: int | None = None):
@@ -345,8 +435,7 @@ def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in
     from dask.base import tokenize
 
     if in_flight is None:
-        threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info().get("workers", {}).values())
-        in_flight = max(2, 2 * threads)
+        in_flight = max(2, 2 * cluster_threads(client))
     pending: deque = deque()
     for item in items:
         pending.append(client.submit(fn, *item, key=f"{name}-{tokenize(fn, *item)}", pure=True))

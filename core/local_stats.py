@@ -8,21 +8,22 @@ Sums come from OpenCV, whose cost per pixel does not grow with the window.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 
 import numpy as np
 
+from core.compute import task_cpus
 from core.errors import UserError
 
 
 @functools.cache
 def opencv():
     """OpenCV, imported on first use with its thread count set (importing it costs ~25 MB, which a command's
-    `--help` or a page that only lists filters should not pay)."""
+    `--help` or a page that only lists filters should not pay): this task's share of the thread budget
+    (core.compute.task_cpus: 1 in a Dask worker of one thread, or with SAR_STUDIO_THREADS=1), at most 4."""
     import cv2  # noqa: PLC0415  heavy: ~25 MB, only when a window is summed
 
-    cv2.setNumThreads(max(1, min(4, os.cpu_count() or 1)))
+    cv2.setNumThreads(max(1, min(4, task_cpus())))
     return cv2
 
 

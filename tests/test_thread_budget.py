@@ -71,10 +71,14 @@ def test_local_cluster_workers_get_their_share_in_their_environment(monkeypatch)
 
     monkeypatch.setattr(compute, "usable_cpus", lambda: 4)  # as on a 4-CPU machine: 2 workers x 2 threads
     monkeypatch.setenv("SAR_STUDIO_COMPRESS", "deflate:6")
+    monkeypatch.setenv("SAR_STUDIO_THREADS", "4")
     with batch.cluster_client(2, None) as client:
         info = client.scheduler_info()["workers"]
         assert sorted(w["nthreads"] for w in info.values()) == [2, 2]
         envs = list(client.run(_worker_env).values())
+        # this process only receives and writes meanwhile: the CPUs the workers leave, at least 1 (its encoder)
+        assert os.environ["SAR_STUDIO_THREADS"] == os.environ["GDAL_NUM_THREADS"] == "1"
+    assert os.environ["SAR_STUDIO_THREADS"] == "4"  # its own budget again after the cluster
     assert len(envs) == 2
     for env in envs:
         # 4 CPUs / (2 workers x 2 threads) = 1 thread per task for each library

@@ -38,6 +38,7 @@ def open_source(
     swath: str | None = None,
     noise: str | None = None,
     confine: Confine | None = None,
+    kind: str | None = None,
 ) -> Source:
     """Open a GDAL raster or a Sentinel-1 product. calibration: sigma0|beta0|gamma0|none (default sigma0 for
     products, none otherwise); pol: VV|VH|...|all (or "VV,VH"); swath: IW1.. for SLC products (GRD has one);
@@ -45,7 +46,10 @@ def open_source(
     core.io.sentinel1 (noise, deburst, merged swaths).
 
     `confine`: the path came from the browser, so it is checked first (core.io.confine: documented formats by
-    content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster."""
+    content, every file under the roots) and opened with one driver and GDAL_ENV. None (the CLI): any GDAL raster.
+
+    `kind`: what the values are, when already known (a Dask worker opening the scene its client opened): the
+    decimated read that detects it is skipped (a read of every tile of the file)."""
     import rasterio
 
     configure_gdal()  # before the first read: the preview below would fill GDAL's default cache (5 % of RAM)
@@ -56,11 +60,18 @@ def open_source(
         checked = check_path(source, confine)
         path, driver = checked.path, checked.driver
     with rasterio.Env(**(GDAL_ENV if confine is not None else {})):
-        return _open(path, Path(source).name, calibration, pol, swath, noise, driver)
+        return _open(path, Path(source).name, calibration, pol, swath, noise, driver, kind)
 
 
 def _open(
-    path: Path, name: str, calibration: str | None, pol: str, swath: str | None, noise: str | None, driver: str | None
+    path: Path,
+    name: str,
+    calibration: str | None,
+    pol: str,
+    swath: str | None,
+    noise: str | None,
+    driver: str | None,
+    kind: str | None = None,
 ) -> Source:
     import rasterio
 
@@ -86,13 +97,13 @@ def _open(
             "export it again."
         ) from None
     try:
-        return _raster_source(ds, path, name, pol)
+        return _raster_source(ds, path, name, pol, kind)
     except BaseException:
         ds.close()
         raise
 
 
-def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
+def _raster_source(ds: Any, path: Path, name: str, pol: str, kind: str | None = None) -> Source:
     import rasterio
 
     if ds.driver in ("GTiff", "PNG", "JPEG") and path.is_file():  # a header declaring 10^12 pixels in 150 bytes
@@ -108,6 +119,9 @@ def _raster_source(ds: Any, path: Path, name: str, pol: str) -> Source:
             raise UserError(f"{name} has no band named {pol}; its bands are {', '.join(names)}.")
         bands, names = [bands[i] for i in sel], [names[i] for i in sel]
     src = Source(name, ds.driver, ds.width, ds.height, names, dtype, "intensity", geo, _bands=bands)
+    if kind is not None:
+        src.kind = kind
+        return src
     try:
         src.kind = detect_kind(preview(src))
     except rasterio.errors.RasterioError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from core import io as sio
-from core.batch import map_ordered
+from core.batch import map_ordered, task_groups
+from core.budget import keep_window_heap
 from core.errors import UserError
 from core.io.confine import Confine
 from core.progress import ProgressFn
@@ -35,9 +36,6 @@ from core.speckle.registry import check_params, filter_spec
 from core.speckle.scene import halo, scene_params
 
 STREAM_BLOCK = 512  # output block (GeoTIFF tile) side; a window is this plus twice the halo
-# windows per Dask task: fewer, larger tasks spread the scheduler's per-task cost (256 single-window tasks of an
-# 8192² scene cost 17 CPU-s more than the serial run); the client holds in-flight tasks x this many blocks
-TASK_WINDOWS = 4
 
 
 FilterRun = tuple[str, dict, str | os.PathLike]  # (filter name, its parameters, output path)
@@ -193,11 +191,11 @@ def stream_despeckle_many(
     ranges = [[np.inf, -np.inf] for _ in filters]  # over every output block: a blank result is told, as in memory
 
     def blocks(windows: list[sio.Window]) -> Iterator[list[np.ndarray]]:
-        if client is None:
-            cores: Iterable[list[np.ndarray]] = (sio.window_cores(src, band_filters, win, reach) for win in windows)
-        else:
-            cores = _cluster_blocks(client, source_args, band_filters, reach, windows, filters[0][2].name)
-        for outs in cores:
+        if client is not None:  # the workers track the value ranges of what they return
+            job_args = {**(source_args or {}), "kind": src.kind}
+            yield from cluster_blocks(client, job_args, band_filters, reach, windows, filters[0][2].name, ranges)
+            return
+        for outs in (sio.window_cores(src, band_filters, win, reach) for win in windows):
             for out, value_range in zip(outs, ranges):
                 _track_range(out, nodata, value_range)
             yield outs
@@ -216,22 +214,26 @@ def stream_despeckle_many(
     return out
 
 
-def _cluster_blocks(
+def cluster_blocks(
     client: Any,
-    source_args: dict | None,
+    source_args: dict,
     band_filters: list[WindowFilter],
     h: int,
     windows: list[sio.Window],
     name: str,
+    ranges: list[list[float]],
 ) -> Iterator[list[np.ndarray]]:
     """The output blocks of every filter at each window, computed on the Dask cluster of `client`, in the order
-    of `windows`."""
-    if source_args is None:
+    of `windows` (groups of consecutive windows as tasks, a bounded number in flight: core.batch.map_ordered);
+    each filter's `ranges` entry is widened by the value ranges the workers found."""
+    if not source_args.get("source"):
         raise ValueError("a cluster run needs source_args to open the source on the workers")
     job = SceneJob(dict(source_args), band_filters, h)
-    groups = [tuple(windows[i : i + TASK_WINDOWS]) for i in range(0, len(windows), TASK_WINDOWS)]
-    done = map_ordered(client, despeckle_windows, [(job, g) for g in groups], name=f"despeckle-{name}")
-    return (outs for group in done for outs in group)
+    groups = [(job, g) for g in task_groups(windows, client)]
+    for outs, task_ranges in map_ordered(client, despeckle_windows, groups, name=f"despeckle-{name}"):
+        for value_range, (lo, hi) in zip(ranges, task_ranges):
+            value_range[0], value_range[1] = min(value_range[0], lo), max(value_range[1], hi)
+        yield from outs
 
 
 @dataclass
@@ -283,14 +285,26 @@ class SceneJob:
 _OPEN: dict[str, sio.Source] = {}  # per process (so per worker): the scene opened once for all its windows
 
 
-def despeckle_windows(job: SceneJob, wins: tuple[sio.Window, ...]) -> list[list[np.ndarray]]:
-    """Output blocks (one per filter) of consecutive windows of a scene, as one Dask task: pure (the same job and
-    windows give the same blocks), so windows lost with a killed worker are simply computed again elsewhere."""
-    return [despeckle_window(job, win) for win in wins]
+def despeckle_windows(
+    job: SceneJob, wins: tuple[sio.Window, ...]
+) -> tuple[list[list[np.ndarray]], list[tuple[float, float]]]:
+    """Output blocks (one per filter) of consecutive windows of a scene, and each filter's (min, max) of valid
+    values over them, as one Dask task: pure (the same job and windows give the same blocks), so windows lost with a
+    killed worker are simply computed again elsewhere. The ranges are found here, on the worker, so that the client
+    only writes."""
+    keep_window_heap()  # this worker filters windows of one size: no fresh mapping per temporary (see its note)
+    outs = [despeckle_window(job, win) for win in wins]
+    ranges = [[np.inf, -np.inf] for _ in job.band_filters]
+    for per_filter in outs:
+        for out, value_range, wf in zip(per_filter, ranges, job.band_filters):
+            _track_range(out, wf.nodata, value_range)
+    return outs, [(lo, hi) for lo, hi in ranges]
 
 
 def despeckle_window(job: SceneJob, win: sio.Window) -> list[np.ndarray]:
-    """The output blocks (one per filter) of one window of a scene (the worker opens the scene once and keeps it for the next windows)."""
+    """The output blocks (one per filter) of one window of a scene (the worker opens the scene once and keeps it
+    for the next windows; the client passes the kind it found, so the worker does not read the whole file again
+    to detect it)."""
     key = repr(sorted(job.source_args.items()))
     if key not in _OPEN:
         for old in _OPEN.values():  # one scene at a time per worker: close the previous one
