@@ -37,11 +37,14 @@ import importlib.util
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from core.compute import THREADS_ENV, apply_thread_budget, cluster_shape, thread_plan, usable_cpus
 from core.errors import UserError, silence_expected_warnings
 from core.files import digest_file
 from core.io import clean_stale_parts
@@ -181,7 +184,6 @@ def run_job(process_one: ProcessFn, job: Job) -> Outcome:
     """One file, as a task: a UserError becomes a failed outcome with its sentence, anything else a failed outcome
     naming the exception (a bug to report), so one file never stops the others. Library warnings raised on the
     way (in a Dask worker too, whose stderr is the user's terminal) become the outcome's notes."""
-    from core.compute import apply_thread_budget
 
     apply_thread_budget()  # on a worker: its share (SAR_STUDIO_THREADS from the cluster), for libraries loaded now
     with warnings.catch_warnings(record=True) as caught:
@@ -253,8 +255,6 @@ def _connect(client_cls, workers, scheduler, err):
             ) from None
     from distributed import LocalCluster
 
-    from core.compute import cluster_shape, thread_plan
-
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     n, per_worker = cluster_shape(workers)
     plan = thread_plan(n, per_worker)
@@ -287,9 +287,7 @@ def _run_env() -> dict[str, str]:
 
 def _prepare_worker(env: dict[str, str], threads_by_host: dict[str, int]) -> None:
     """On each worker of an existing cluster: this run's settings and its share of the host's CPUs."""
-    import socket
-
-    from core.compute import THREADS_ENV, apply_thread_budget, thread_plan, usable_cpus
+    import socket  # noqa: PLC0415 - start-up: socket (8 ms) only when a cluster is started
 
     os.environ.update(env)
     share = max(1, usable_cpus() // max(1, threads_by_host.get(socket.gethostname(), 1)))
@@ -300,8 +298,7 @@ def _prepare_worker(env: dict[str, str], threads_by_host: dict[str, int]) -> Non
 def prepare_workers(client) -> None:
     """Tell every worker of `client` this run's settings and thread budget (a local cluster of ours already has
     them in its environment; an existing cluster's workers get them here)."""
-    import socket
-    from urllib.parse import urlparse
+    import socket  # noqa: PLC0415 - start-up: socket (8 ms) only when a cluster is started
 
     threads: dict[str, int] = {}
     for addr, w in client.scheduler_info().get("workers", {}).items():
@@ -340,7 +337,6 @@ def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in
     At most `in_flight` tasks are submitted ahead (default: twice the cluster's threads), so memory holds a few
     results, whatever the number of items. Tasks are pure: their keys hash fn and the item, so the scheduler may
     rerun one whose worker died (and a rerun of the same work is recognised)."""
-    from collections import deque
 
     from dask.base import tokenize
 

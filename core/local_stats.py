@@ -20,7 +20,7 @@ from core.errors import UserError
 def opencv():
     """OpenCV, imported on first use with its thread count set (importing it costs ~25 MB, which a command's
     `--help` or a page that only lists filters should not pay)."""
-    import cv2  # noqa: PLC0415  heavy: ~25 MB, only when a window is summed
+    import cv2  # heavy: ~25 MB, only when a window is summed
 
     cv2.setNumThreads(max(1, min(4, os.cpu_count() or 1)))
     return cv2
