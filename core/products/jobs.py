@@ -13,6 +13,8 @@ from pathlib import Path
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
 from core.jobs import BackgroundJob, start_job
+from core.products import geocode as gc
+from core.products import terrain
 from core.products.chain import GeometryStep, PrepareOptions, prepare_product
 
 
@@ -38,7 +40,6 @@ def geometry_step(
     if dem is not None:
         if not Path(dem).is_file():
             raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
-        from core.products import terrain
 
         terrain.read_radar_geometry(product)  # a product without orbit, timing or range conversion: one line now
 
@@ -48,7 +49,6 @@ def geometry_step(
             )
 
         return correct
-    from core.products import geocode as gc
 
     def to_map(radar: Path, out: Path, progress) -> None:
         gc.geocode_raster(radar, out, crs=crs, resolution=resolution, progress=progress)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import UserError
+from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
 from core.io.products import Source, Window
 from core.products.bursts import DeburstPlan, plan_deburst
@@ -133,8 +134,6 @@ def open_product(
     """One swath of a product, bands = the chosen polarisations ("VV", "VV,VH" or "all")."""
     import rasterio
 
-    from core.io.gdal_config import configure_gdal
-
     configure_gdal()  # GDAL's block cache before the first read (core.io.gdal_config)
 
     if calibration not in CALIBRATIONS:
@@ -144,7 +143,7 @@ def open_product(
     files = ProductFiles(Path(path))
     product = parse_manifest(files)
     if swath is not None and ("," in swath or swath.lower() == "all"):
-        from core.products.merge import open_merged
+        from core.products.merge import open_merged  # noqa: PLC0415 - circle: core.products.reader -> core.products.merge (KNOWN in tests/test_import_layers.py)
 
         wanted = (
             product.swaths if swath.lower() == "all" else [pick_swath(product, s.strip()) for s in swath.split(",")]
