@@ -17,6 +17,7 @@ import numpy as np
 from core import io as sio
 from core.errors import UserError
 from core.io.confine import Confine
+from core.io.kinds import to_intensity
 from core.jobs import decimated_read, scene_size
 from core.speckle.stream import stream_despeckle_many
 
@@ -146,7 +147,6 @@ def start_scene_job(
 def decimated_results(job: SceneJob, size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The finished job's input and outputs as linear intensity, decimated to at most `size` pixels a side (from
     overviews where the files have them): what the page compares and measures after a whole-scene run."""
-    from core.io.kinds import to_intensity
 
     def inten(path: Path, confine: Confine | None = None) -> np.ndarray:
         x = decimated_read(path, size, confine=confine)

@@ -72,7 +72,7 @@ def stream_despeckle(
         if client is None:
             cores = (sio.filter_window(src, band_filter, win, h) for win in windows)
         else:
-            from core.batch import map_ordered
+            from core.batch import map_ordered  # noqa: PLC0415 - start-up: core.batch (Dask's scheduling, argparse) only when a stream runs, not a page's first draw
 
             if source_args is None:
                 raise ValueError("a cluster run needs source_args to open the source on the workers")
