@@ -54,7 +54,7 @@ def geometry_step(args: argparse.Namespace, product: str | None = None, cog: boo
             raise UserError("--crs and --resolution apply to a map output; add --geocode or --dem DEM.tif.")
         return None
     if dem is not None:
-        from core.products.terrain import read_radar_geometry, terrain_correct
+        from core.products.terrain import read_radar_geometry, terrain_correct  # noqa: PLC0415 - start-up: the terrain chain loads numpy and core.io; `--help` does not
 
         if not Path(dem).is_file():
             raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
@@ -64,7 +64,7 @@ def geometry_step(args: argparse.Namespace, product: str | None = None, cog: boo
             terrain_correct(product, radar, out, dem, rtc=rtc, crs=crs, resolution=resolution, progress=progress)
 
         return terrain
-    from core.products.geocode import geocode_raster
+    from core.products.geocode import geocode_raster  # noqa: PLC0415 - start-up: geocoding loads numpy and core.io; `--help` does not
 
     def geocode(radar: Path, out: Path, progress) -> None:
         geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)

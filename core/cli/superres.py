@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -131,9 +133,7 @@ def run_folder(args: argparse.Namespace) -> int:
     name; OUTPUT/<name>.<format>, and with --hr OUTPUT/per_image.csv and OUTPUT/summary.json (mean PSNR / SSIM)."""
     if args.workers or args.scheduler or args.skip_existing:
         return _run_folder_batch(args)
-    import csv
-    import io
-    import json
+    import csv  # noqa: PLC0415 - start-up: csv only for a folder run with --hr, not `superres --help`
 
     lr_dir, out_dir, ref_dir = Path(args.lr), Path(args.output), Path(args.ref)
     hr_dir = Path(args.hr) if args.hr else None

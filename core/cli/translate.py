@@ -175,7 +175,7 @@ def translate_streamed(src: Path, dst: Path, translator: Translator, args: argpa
     beside the output that is removed whatever happens."""
     if getattr(args, "geometry", None) is None:
         return _translate_source(src, dst, translator, args, src)
-    from core.products.chain import PrepareOptions, prepare_product
+    from core.products.chain import PrepareOptions, prepare_product  # noqa: PLC0415 - start-up: the product chain (13 modules) only for a product input, not `translate --help`
 
     work = Path(tempfile.mkdtemp(prefix=".translate-", dir=dst.parent.absolute()))
     try:
