@@ -25,7 +25,9 @@ from core.io.confine import Confine
 from core.products.chain import PrepareOptions
 from core.products.footprint import MapOverlay, map_overlay
 from core.products.jobs import start_prepare_job
+from core.products.metadata import parse_manifest
 from core.products.reader import CALIBRATIONS, NOISE_CHOICES
+from core.products.safexml import ProductFiles
 
 KEY = "prep"
 SOURCES = ("Bundled synthetic sample", "Upload a product zip", "Path on the server")
@@ -57,8 +59,6 @@ def _product_path(source: str) -> tuple[Path, Confine | None] | None:
 
 def _product_layout(path: Path) -> tuple[str, list[str], list[str]]:
     """(product type, swaths, polarisations) from the manifest, without reading pixels."""
-    from core.products.metadata import parse_manifest
-    from core.products.safexml import ProductFiles
 
     product = parse_manifest(ProductFiles(path))
     pols = sorted({p for s in product.swaths for p in product.pols(s)}, key=lambda p: (p[0] != p[1], p))

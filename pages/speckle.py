@@ -4,6 +4,7 @@ Large scenes (a path on the server, or an upload over PAGE_WHOLE_PIXELS) take an
 one classic filter streamed into a COG by a background job with progress, offered as a download.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +249,6 @@ def _merlin_network(variant: str, device: str, weights_sha: str):
 
 def json_safe(meta: dict) -> dict:
     """The metadata as JSON keeps it (numbers and text; anything else as its text)."""
-    import json
 
     return json.loads(json.dumps(meta, default=str))
 

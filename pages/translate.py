@@ -19,6 +19,7 @@ from core.io.products import safe_manifest
 from core.jobs import scene_size
 from core.speckle.jobs import PAGE_WHOLE_PIXELS
 from core.translate.estimate import format_duration
+from core.translate.generators import load_generator
 from core.translate.inputs import SCALING_LABELS, SCALINGS
 from core.translate.scene_job import (
     SceneChoice,
@@ -90,7 +91,6 @@ def _translator(
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _generator_info(model_hash: str, model_path: str):
-    from core.translate.generators import load_generator
 
     gen = load_generator(model_path)
     return {
