@@ -6,6 +6,7 @@ checkpoints/ in the repository), run folders are core.train.runs' (`$SAR_STUDIO_
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import os
@@ -73,7 +74,6 @@ def declared_archs(task: str) -> tuple[str, ...]:
     without importing the networks (importing `models` imports torch: seconds and hundreds of MB), so that listing
     the bundled models does not load torch. `models.registry.names(task)` is the truth once the networks are
     imported; tests/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
-    import ast  # noqa: PLC0415
 
     found: list[str] = []
     for path in sorted((ROOT / "models").glob("*.py")):
