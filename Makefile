@@ -57,8 +57,10 @@ test: install-dev samples
 bench: install
 	$(PY) bench/run_all.py
 
-# ruff (lint + format check) over the whole tree, mypy over core/ and models/ (settings in pyproject.toml), the
-# import layers (tests/test_import_layers.py: no upward import, no circle, deferred imports included), hadolint
+# ruff (lint, imports at the top of the module except the heavy ones listed in pyproject.toml and those with a
+# `# noqa: PLC0415 - reason`; format check) over the whole tree, mypy over core/ and models/ (settings in
+# pyproject.toml), the import layers (tests/test_import_layers.py: no upward import, no circle, deferred imports
+# included), hadolint
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -13,8 +13,8 @@ from core.compute import apply_thread_budget
 apply_thread_budget()  # every library's share of the CPUs, before a page loads torch, ONNX Runtime or GDAL
 bound_heap_growth()  # the C heap's mmap threshold fixed before the first page's arrays (server RSS, bench/load.py)
 
-import pandas  # noqa: E402, F401  (plotly finds it in sys.modules while another session is still importing it)
-import plotly.graph_objects  # noqa: E402, F401
+import pandas  # noqa: E402, F401, TID253  (plotly finds it in sys.modules while another session is still importing it)
+import plotly.graph_objects  # noqa: E402, F401, TID253  (imported here once, before any page; see the docstring)
 
 import pages.components  # noqa: E402, F401
 from pages.navigation import declare_navigation  # noqa: E402

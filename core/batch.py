@@ -11,8 +11,7 @@ that exist (complete, since writes are atomic) and finishes the rest. A worker k
 task again on another worker (distributed's `allowed-failures`, 3 by default; KilledWorker after that) and the
 temporary file the dead worker left beside the output is removed when the job ends; an output is never half-written.
 
-Models: `cached_model(key, load)` keeps one loaded model per process (so per worker), keyed by the model file's
-sha256 and the options, and pins each local worker to one GPU when the machine has several.
+Models per process (one loaded model per worker): core.worker_models.
 
 One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each with its halo, are tasks
 (core.speckle.stream.despeckle_windows; `task_groups`: consecutive windows, about TASKS_PER_THREAD tasks per worker
@@ -44,13 +43,15 @@ import importlib.util
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from core.compute import THREADS_ENV, apply_thread_budget, cluster_shape, thread_plan, usable_cpus
 from core.errors import UserError, silence_expected_warnings
-from core.files import digest_file
 from core.io import clean_stale_parts
 from core.progress import cli_progress
 
@@ -188,7 +189,6 @@ def run_job(process_one: ProcessFn, job: Job) -> Outcome:
     """One file, as a task: a UserError becomes a failed outcome with its sentence, anything else a failed outcome
     naming the exception (a bug to report), so one file never stops the others. Library warnings raised on the
     way (in a Dask worker too, whose stderr is the user's terminal) become the outcome's notes."""
-    from core.compute import apply_thread_budget
 
     apply_thread_budget()  # on a worker: its share (SAR_STUDIO_THREADS from the cluster), for libraries loaded now
     with warnings.catch_warnings(record=True) as caught:
@@ -261,8 +261,6 @@ def _connect(client_cls, workers, scheduler, err):
     import dask  # heavy: imported with distributed, only for cluster runs
     from distributed import LocalCluster
 
-    from core.compute import cluster_shape, thread_plan
-
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     n, per_worker = cluster_shape(workers)
     plan = thread_plan(n, per_worker)
@@ -331,9 +329,7 @@ def _run_env() -> dict[str, str]:
 
 def _prepare_worker(env: dict[str, str], threads_by_host: dict[str, int]) -> None:
     """On each worker of an existing cluster: this run's settings and its share of the host's CPUs."""
-    import socket
-
-    from core.compute import THREADS_ENV, apply_thread_budget, thread_plan, usable_cpus
+    import socket  # noqa: PLC0415 - start-up: socket (8 ms) only when a cluster is started
 
     os.environ.update(env)
     share = max(1, usable_cpus() // max(1, threads_by_host.get(socket.gethostname(), 1)))
@@ -344,8 +340,7 @@ def _prepare_worker(env: dict[str, str], threads_by_host: dict[str, int]) -> Non
 def prepare_workers(client) -> None:
     """Tell every worker of `client` this run's settings and thread budget (a local cluster of ours already has
     them in its environment; an existing cluster's workers get them here)."""
-    import socket
-    from urllib.parse import urlparse
+    import socket  # noqa: PLC0415 - start-up: socket (8 ms) only when a cluster is started
 
     threads: dict[str, int] = {}
     for addr, w in client.scheduler_info().get("workers", {}).items():
@@ -388,8 +383,6 @@ def _client_share(local_client) -> Iterator[None]:
     if local_client is None:
         yield
         return
-    from core.compute import THREADS_ENV, usable_cpus
-
     share = str(max(1, usable_cpus() - cluster_threads(local_client)))
     saved = {k: os.environ.get(k) for k in (THREADS_ENV, "GDAL_NUM_THREADS")}
     os.environ.update({THREADS_ENV: share, "GDAL_NUM_THREADS": share})  # GDAL reads it on each use
@@ -430,7 +423,6 @@ def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in
     At most `in_flight` tasks are submitted ahead (default: twice the cluster's threads), so memory holds a few
     results, whatever the number of items. Tasks are pure: their keys hash fn and the item, so the scheduler may
     rerun one whose worker died (and a rerun of the same work is recognised)."""
-    from collections import deque
 
     from dask.base import tokenize
 
@@ -448,44 +440,3 @@ def map_ordered(client, fn: Callable, items: list[tuple], name: str = "task", in
 def _remove_stale_parts(dst: Path) -> None:
     """Temporary files of an atomic write that a killed worker could not remove (`.<name>.*.part`)."""
     clean_stale_parts(dst.parent, dst.name)
-
-
-# ------------------------------------------------------------------------------------------- models per process
-
-_MODELS: dict[tuple, Any] = {}
-_DIGESTS: dict[tuple, str] = {}
-
-
-def model_digest(path: str | os.PathLike) -> str:
-    """sha256 of a model file, computed once per process for a given (path, size, mtime)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = digest_file(p)
-    return _DIGESTS[key]
-
-
-def cached_model(key: tuple, load: Callable[[], Any]) -> Any:
-    """The model for `key` (include `model_digest(path)` and the options), loaded once in this process and kept.
-
-    On a Dask worker of a machine with several GPUs, the worker uses GPU (worker number mod GPU count) first."""
-    if key not in _MODELS:
-        _pin_gpu()
-        _MODELS[key] = load()
-    return _MODELS[key]
-
-
-def _pin_gpu() -> None:
-    try:
-        from distributed import get_worker  # only meaningful inside a worker, where distributed is loaded
-
-        name = get_worker().name
-    except (ImportError, ValueError):
-        return
-    if not isinstance(name, int):
-        return
-    import torch  # heavy: only model loading reaches here, and it imports torch anyway
-
-    if torch.cuda.device_count() > 1:
-        torch.cuda.set_device(name % torch.cuda.device_count())

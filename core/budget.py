@@ -150,8 +150,8 @@ def bound_heap_growth() -> None:
     if _HEAP:
         return
     _HEAP.append(True)
-    import ctypes
-    import ctypes.util
+    import ctypes  # noqa: PLC0415 - start-up: ctypes only when the heap bound is set, once per process
+    import ctypes.util  # noqa: PLC0415 - start-up: ctypes.util pulls subprocess (35 modules), once per process
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -176,8 +176,8 @@ def keep_window_heap() -> None:
     if _HEAP and _HEAP[0] == "window":
         return
     _HEAP[:] = ["window"]
-    import ctypes
-    import ctypes.util
+    import ctypes  # noqa: PLC0415 - start-up: ctypes only in a scene worker, once per process
+    import ctypes.util  # noqa: PLC0415 - start-up: ctypes.util pulls subprocess (35 modules), once per process
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -19,11 +19,14 @@ import io
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from core.io import GeoInfo
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageFont
 
 WARNING_TAG = "SAR_STUDIO_WARNING"
 MARK_TAG = "SAR_STUDIO_MARK"  # where the warning band was burned into a result's pixels
@@ -109,6 +112,8 @@ def with_warning_tag(geo: GeoInfo | None, warning: str | None) -> GeoInfo | None
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    from PIL import ImageFont  # heavy (Pillow): only burning a band draws text
+
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # pragma: no cover - very old Pillow
@@ -117,6 +122,8 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 def _band(width: int, height: int, text: str) -> Image.Image:
     """A dark red band with the text in white, shrunk until it fits the width."""
+    from PIL import Image, ImageDraw  # heavy (Pillow): only burning a band draws
+
     band = Image.new("RGB", (width, height), (150, 0, 0))
     draw = ImageDraw.Draw(band)
     size = max(6, height - 6)
@@ -162,6 +169,8 @@ def with_mark_tag(geo: GeoInfo | None, height: int) -> GeoInfo:
 
 def warn_png(png: bytes, text: str = SYNTHETIC_WARNING) -> bytes:
     """A PNG (e.g. a comparison) with a warning band added below it."""
+    from PIL import Image  # heavy (Pillow): only a PNG with a warning band
+
     with Image.open(io.BytesIO(png)) as im:
         top = im.convert("RGB")
     bh = max(18, min(40, top.height // 12))

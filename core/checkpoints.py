@@ -22,7 +22,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from core.errors import UserError
 from core.io import atomic_output, check_input_file
@@ -273,7 +273,6 @@ def tensors_digest(tensors: dict) -> str:
 def torch_load_weights(path: str | os.PathLike):
     """torch.load with weights_only=True, mapping failures to one-line UserErrors. Never unpickles code."""
     import torch  # heavy: only foreign .pth files need it
-    from safetensors import SafetensorError
 
     name = Path(path).name
     check_input_file(path)

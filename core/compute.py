@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+
+from core.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -13,8 +16,6 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
 
     requested = (requested or "auto").lower()
     if requested not in DEVICES:
-        from core.errors import UserError
-
         raise UserError(f"unknown device {requested!r}; use one of {', '.join(DEVICES)}.")
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
@@ -31,7 +32,7 @@ def onnx_providers(device: str) -> list[str]:
 
 def _package_version(*names: str) -> tuple[str | None, str | None]:
     """(distribution name, version) of the first installed of `names`, from package metadata (no import)."""
-    from importlib import metadata
+    from importlib import metadata  # noqa: PLC0415 - start-up: importlib.metadata pulls 84 modules (email, zipfile), only the versions line reads it
 
     for name in names:
         try:
@@ -45,7 +46,6 @@ def compute_summary() -> dict:
     """Facts for the home page without importing torch or ONNX Runtime (seconds and hundreds of MB): versions from
     package metadata, a CUDA GPU from the driver's files and torch's build, threads from the thread budget. When
     torch is already loaded in this process, its own answer is used."""
-    import sys
 
     _, torch_version = _package_version("torch")
     ort_dist, ort_version = _package_version("onnxruntime-gpu", "onnxruntime")
@@ -74,7 +74,7 @@ def compute_summary() -> dict:
 
 
 def _nvidia_gpu_name() -> str | None:
-    import glob
+    import glob  # noqa: PLC0415 - start-up: glob only for the GPU's name, not on every page's and command's path
 
     for info in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
         try:
@@ -166,8 +166,6 @@ def task_cpus() -> int:
         try:
             return max(1, int(text))
         except ValueError:
-            from core.errors import UserError
-
             raise UserError(
                 f"{THREADS_ENV}={text!r} is not a whole number; set it to the CPUs one run may use."
             ) from None
@@ -194,7 +192,6 @@ def apply_thread_budget(plan: ThreadPlan | None = None) -> ThreadPlan:
     Environment first (libraries not loaded yet read it when they load; a user's own value is kept), then the
     libraries already loaded: torch.set_num_threads / set_num_interop_threads, threadpoolctl for the BLAS pool
     numpy already loaded. ONNX Runtime sessions read the plan when they are made (core.onnx.runtime.make_session)."""
-    import sys
 
     plan = plan or thread_plan()
     if _applied.get("per_task") == plan.per_task:
@@ -206,7 +203,7 @@ def apply_thread_budget(plan: ThreadPlan | None = None) -> ThreadPlan:
     if torch is not None:
         set_torch_threads(plan)
     if "numpy" in sys.modules:  # BLAS loaded before the environment was set: tell its pool now
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - start-up: threadpoolctl pulls 31 modules, only once numpy is loaded
 
         threadpool_limits(plan.blas)
     _applied["per_task"] = plan.per_task

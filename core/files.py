@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.io import clean_stale_parts, write_bytes
+from core.io.gdal_config import configure_gdal
 
 # Raster files the tools read directly (GDAL reads more; these are what folder runs pick up).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -79,7 +80,6 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int] | None:
 
     if not Path(path).is_file():  # a FIFO would block GDAL's open; the reader refuses it in one line
         return None
-    from core.io.gdal_config import configure_gdal
 
     configure_gdal()
 

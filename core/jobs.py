@@ -24,6 +24,7 @@ import numpy as np
 from core import io as sio
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
+from core.io.gdal_config import configure_gdal
 
 
 @dataclass
@@ -116,8 +117,6 @@ def decimated_read(path: str | os.PathLike, size: int = 1024, confine: Confine |
     opened as core.io.confine says; a product then has no preview here (None)."""
     import rasterio  # only previews need it
     from rasterio.enums import Resampling
-
-    from core.io.gdal_config import configure_gdal
 
     configure_gdal()
     driver = None

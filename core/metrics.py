@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from core import io as sio
+from core.checkpoints import load_state_strict, torch_load_weights
 from core.errors import UserError
+from core.files import list_images
+from core.local_stats import local_moments
 
 Region = tuple[int, int, int, int]  # row, column, height, width
 
@@ -20,7 +24,6 @@ def _valid(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 def find_homogeneous_region(intensity: np.ndarray, size: int = 32, mask: np.ndarray | None = None) -> Region:
     """The size x size window with the highest ENL (lowest coefficient of variation) among windows that hold
     only valid pixels. Found on the input, then reused for every filtered result."""
-    from core.local_stats import local_moments  # numpy and, on first use, cv2: only the region search needs it
 
     x = np.asarray(intensity, np.float32)
     h, w = x.shape
@@ -148,8 +151,7 @@ def frechet_distance(
 def load_fid_inception(path: str, device: str = "cpu"):
     """The FID Inception network (models/inception_fid.py) with the user's pytorch-fid weights file
     (pt_inception-2015-12-05-6726825d.pth), loaded strictly with weights_only."""
-    from core.checkpoints import load_state_strict, torch_load_weights
-    from models.inception_fid import InceptionFID
+    from models.inception_fid import InceptionFID  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     state = torch_load_weights(path)
     if not isinstance(state, dict):
@@ -229,8 +231,7 @@ PYTORCH_FID_NOTE = "pytorch-fid's definition: FID Inception pool3 (2048-d), imag
 def load_torchvision_inception(path: str, device: str = "cpu"):
     """torchvision's ImageNet Inception-v3 (inception_v3_google-0cc3c7bd.pth, with AuxLogits) for SAR2Optical's
     FID variant, loaded strictly with weights_only; the FID Inception file is refused (it is the other one)."""
-    from core.checkpoints import load_state_strict, torch_load_weights
-    from models.inception_fid import InceptionFID
+    from models.inception_fid import InceptionFID  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     state = torch_load_weights(path)
     if not isinstance(state, dict):
@@ -274,9 +275,6 @@ def folder_features(folder: str, net, kind: str, device: str = "cpu", batch_size
     """Features of every image of a folder, read batch by batch (memory does not grow with the folder):
     kind "pytorch_fid" (pool3) or "sar2optical" (torchvision logits)."""
     import torch
-
-    from core import io as sio
-    from core.files import list_images
 
     files = list_images(folder)
     if len(files) < 2:

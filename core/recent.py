@@ -10,6 +10,7 @@ Whoever has the URL sees the result: it is as private as the link, like the app 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
@@ -45,7 +46,6 @@ def save(token: str, page: str, meta: dict, arrays: dict[str, np.ndarray]) -> No
     """Replace `page`'s last result for `token` (arrays as .npz, meta as JSON, both written atomically)."""
     if not _PAGE.match(page):
         raise ValueError(f"bad page name {page!r}")
-    import io
 
     folder = _folder(token)
     buf = io.BytesIO()

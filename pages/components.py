@@ -5,6 +5,7 @@ Pages stay thin: read widgets, call core, show results with these helpers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from core import catalog, recent, roots
 from core import io as sio
 from core.errors import UserError
 from core.files import IMAGE_SUFFIXES
+from core.io import view as cview
 from pages.navigation import ensure_navigation
 from pages.viewer import show_images
 
@@ -166,7 +168,6 @@ def compare_view(
 
     `panels` (core.io.view.ViewPanel) carry the values in the file's units; without them the uint8 images are
     shown as they are (DN / RGB)."""
-    from core.io import view as cview
 
     if panels is None:
         panels = [cview.display_panel(before, labels[0]), cview.display_panel(after, labels[1])]
@@ -226,7 +227,6 @@ def session_token() -> str:
 
 def keep_result(page: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """Keep a page's last result for a reload of this browser (core.recent; meta must be JSON, arrays plain)."""
-    import json
 
     recent.save(session_token(), page, json.loads(json.dumps(meta, default=str)), arrays)
 

@@ -23,7 +23,9 @@ from core.errors import UserError
 from core.files import check_output_folder, save_upload, upload_root
 from core.io.confine import Confine
 from core.io.sentinel1.calibration import CALIBRATIONS
+from core.io.sentinel1.metadata import parse_manifest
 from core.io.sentinel1.noise import NOISE_CHOICES
+from core.io.sentinel1.safexml import ProductFiles
 from core.products.chain import PrepareOptions
 from core.products.footprint import MapOverlay, map_overlay
 from core.products.jobs import start_prepare_job
@@ -58,9 +60,6 @@ def _product_path(source: str) -> tuple[Path, Confine | None] | None:
 
 def _product_layout(path: Path) -> tuple[str, list[str], list[str]]:
     """(product type, swaths, polarisations) from the manifest, without reading pixels."""
-    from core.io.sentinel1.metadata import parse_manifest
-    from core.io.sentinel1.safexml import ProductFiles
-
     product = parse_manifest(ProductFiles(path))
     pols = sorted({p for s in product.swaths for p in product.pols(s)}, key=lambda p: (p[0] != p[1], p))
     return product.product_type, list(product.swaths), pols

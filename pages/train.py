@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -66,8 +67,6 @@ def _live_data() -> list[str]:
 
 def _session_id() -> str:
     if "train_upload_session" not in st.session_state:  # one folder of extracted zips per browser session
-        import uuid
-
         st.session_state["train_upload_session"] = uuid.uuid4().hex
     return st.session_state["train_upload_session"]
 

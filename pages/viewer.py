@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -244,7 +245,6 @@ def show_images(
 
 
 def _with_cmap(p: ViewPanel, cmap: str) -> ViewPanel:
-    from dataclasses import replace
 
     return replace(p, colormap=cmap)
 

@@ -19,7 +19,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     except SystemExit:
         pass
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("core.cli.") or m.split(".")[0] in
-      ("torch", "onnxruntime", "numpy", "rasterio", "peft", "distributed", "cv2"))))
+      ("torch", "onnxruntime", "numpy", "rasterio", "peft", "distributed", "cv2", "scipy", "PIL"))))
 """
 
 
@@ -45,6 +45,13 @@ def test_a_commands_help_imports_only_its_module_and_no_torch():
     }
     assert not {"torch", "onnxruntime", "peft", "distributed"} & loaded
     assert "cv2" not in loaded  # OpenCV (~25 MB) on first window sum only (core.local_stats.opencv)
+
+
+def test_help_of_the_model_commands_loads_no_scipy_nor_pillow():
+    """train's options read core.train.synthetic's SENSORS (scipy only when a scene is drawn); translate and
+    superres load core.cards and core.superres.inputs (Pillow only when a band is burned or an image resized)."""
+    for command in ("train", "translate", "superres"):
+        assert not {"scipy", "PIL", "torch", "rasterio"} & _loaded(command, "--help"), command
 
 
 def test_every_row_of_the_table_is_defined_by_its_module_with_the_same_help():

@@ -13,7 +13,7 @@ import argparse
 import json
 
 from core.cli.args import positive_int
-from core.compute import DEVICES
+from core.compute import DEVICES, resolve_device
 from core.progress import add_progress_option, cli_progress
 
 
@@ -39,8 +39,7 @@ def add_cli(sub) -> None:
 
 
 def cmd_fid(args) -> int:
-    from core.compute import resolve_device
-    from core.metrics import fid_of_folders
+    from core.metrics import fid_of_folders  # noqa: PLC0415 - start-up: core.metrics loads numpy; `fid --help` does not
 
     device, _ = resolve_device(args.device)
     with cli_progress("fid", unit="image", force=args.progress) as bar:

@@ -25,7 +25,7 @@ def apply_compress(args: argparse.Namespace) -> None:
     text = getattr(args, "compress", None)
     if text is None:
         return
-    from core.io.write import COMPRESS_ENV, parse_compress
+    from core.io.write import COMPRESS_ENV, parse_compress  # noqa: PLC0415 - start-up: core.io.write loads numpy; a command's `--help` does not
 
     codec, level = parse_compress(text)
     os.environ[COMPRESS_ENV] = codec if level is None else f"{codec}:{level}"

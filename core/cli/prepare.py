@@ -70,7 +70,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         cog=args.cog,
     )
     if args.filter:
-        from core.cli.speckle import filter_options
+        from core.cli.speckle import filter_options  # noqa: PLC0415 - start-up: core.cli.speckle loads the speckle registry, only for --filter
 
         options.filter, options.filter_params = filter_options(args)
     elif args.window is not None or args.looks is not None:

@@ -41,7 +41,7 @@ def add_cli(sub) -> None:
 
 
 def cmd_preprocess(args) -> int:
-    from core.speckle.prepare import PrepareOptions, prepare_files, prepare_plan
+    from core.speckle.prepare import PrepareOptions, prepare_files, prepare_plan  # noqa: PLC0415 - start-up: core.speckle loads numpy; `preprocess --help` does not
 
     opts = PrepareOptions(
         filter=args.filter,

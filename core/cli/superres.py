@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
+import json
 import re
 import sys
 from pathlib import Path
 
-from core import batch
+from core import batch, worker_models
 from core import io as sio
 from core.cli.args import count_int, positive_int
 from core.cli.options import add_compress_option
@@ -131,9 +133,7 @@ def run_folder(args: argparse.Namespace) -> int:
     name; OUTPUT/<name>.<format>, and with --hr OUTPUT/per_image.csv and OUTPUT/summary.json (mean PSNR / SSIM)."""
     if args.workers or args.scheduler or args.skip_existing:
         return _run_folder_batch(args)
-    import csv
-    import io
-    import json
+    import csv  # noqa: PLC0415 - start-up: csv only for a folder run with --hr, not `superres --help`
 
     lr_dir, out_dir, ref_dir = Path(args.lr), Path(args.output), Path(args.ref)
     hr_dir = Path(args.hr) if args.hr else None
@@ -229,8 +229,8 @@ def _superres_job(job: batch.Job, model: str, device: str, tile: int, overlap: i
     if not ref_path.exists():
         raise UserError(f"{job.src.name}: no reference {ref_path.name} in {ref_path.parent}; add it or remove the LR.")
     dev, note = resolve_device(device)
-    net, desc = batch.cached_model(
-        ("superres", batch.model_digest(model), dev), lambda: load_superres_model(model, dev)
+    net, desc = worker_models.cached_model(
+        ("superres", worker_models.model_digest(model), dev), lambda: load_superres_model(model, dev)
     )
     lr = sio.read_raster(job.src)
     res = superres_rasters(lr, sio.read_raster(ref_path), net, None, dev, tile, overlap)

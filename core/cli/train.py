@@ -105,10 +105,9 @@ def add_cli(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    # heavy (torch): only the train command itself needs the trainer
-    from core.train import ddp
-    from core.train.runs import RunFolder
-    from core.train_dispatch import train
+    from core.train import ddp  # noqa: PLC0415 - heavy: torch, only the train command itself needs the trainer
+    from core.train.runs import RunFolder  # noqa: PLC0415 - heavy: as above
+    from core.train_dispatch import train  # noqa: PLC0415 - heavy: as above
 
     given = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
@@ -148,7 +147,7 @@ def _print_progress(fraction: float, message: str) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from core.train.evaluate import evaluate  # heavy (torch): only the evaluate command needs it
+    from core.train.evaluate import evaluate  # noqa: PLC0415 - heavy (torch): only the evaluate command needs it
 
     summary = evaluate(
         args.model,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from core import batch
+from core import batch, worker_models
 from core import io as sio
 from core.cli.args import count_int, positive_int
 from core.cli.map_options import add_map_options, map_step, wants_map
@@ -175,7 +175,7 @@ def translate_streamed(src: Path, dst: Path, translator: Translator, args: argpa
     beside the output that is removed whatever happens."""
     if getattr(args, "geometry", None) is None:
         return _translate_source(src, dst, translator, args, src)
-    from core.products.chain import PrepareOptions, prepare_product
+    from core.products.chain import PrepareOptions, prepare_product  # noqa: PLC0415 - start-up: the product chain (13 modules) only for a product input, not `translate --help`
 
     work = Path(tempfile.mkdtemp(prefix=".translate-", dir=dst.parent.absolute()))
     try:
@@ -313,9 +313,11 @@ def check_duration(plan, translator: Translator, opts: TranslateOptions, args: a
 def _translate_job(job: batch.Job, model: str, opts: TranslateOptions, kind: str, scene: dict) -> tuple[str, list[str]]:
     """One file of a folder run (serial or on a Dask worker); the translator is loaded once per process. The same
     path as the serial run: GeoTIFF outputs and products stream, PNG/JPEG are made in memory."""
-    adapter = opts.adapter and (batch.model_digest(opts.adapter) if Path(opts.adapter).is_file() else opts.adapter)
-    key = ("translate", batch.model_digest(model), adapter, repr(opts))
-    translator = batch.cached_model(key, lambda: _ready_translator(model, opts))
+    adapter = opts.adapter and (
+        worker_models.model_digest(opts.adapter) if Path(opts.adapter).is_file() else opts.adapter
+    )
+    key = ("translate", worker_models.model_digest(model), adapter, repr(opts))
+    translator = worker_models.cached_model(key, lambda: _ready_translator(model, opts))
     if streamed(job.src, job.dst):
         cog = scene.get("cog", False)
         args = (scene.get("calibration"), scene.get("pol", "all"), scene.get("swath"), scene.get("noise"))

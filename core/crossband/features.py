@@ -116,8 +116,8 @@ def load_vgg(path: str | os.PathLike, sha256: str | None = None) -> Extractor:
     """A torchvision-format VGG16/VGG19 weights file (state_dict) as an extractor. Loaded with weights_only,
     strictly: torchvision's classifier head is recognised and dropped; any other stray key is an error."""
     # heavy (torch): checkpoints and the VGG networks are only needed when weights are given
-    from core.checkpoints import load_state_strict, torch_load_weights
-    from models.vgg import (
+    from core.checkpoints import load_state_strict, torch_load_weights  # noqa: PLC0415 - start-up: core.checkpoints (safetensors) only when weights are read, not `crossband --help`
+    from models.vgg import (  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
         TRANSBAND_CONTENT_LAYERS,
         TRANSBAND_STYLE_LAYERS,
         VGG16_CONTENT_LAYERS,

@@ -39,7 +39,7 @@ def list_gram_files(folder: str | os.PathLike) -> list[Path]:
 
 def save_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
     """Our Gram file: safetensors with `gram.<layer>` tensors and the extractor in the metadata."""
-    from core.checkpoints import save_tensors  # heavy (torch): loaded on first use, `python -m core --help` stays light
+    from core.checkpoints import save_tensors  # noqa: PLC0415 - start-up: core.checkpoints (safetensors) only when weights are written, not `gram --help`
 
     return save_tensors(
         path,
@@ -57,7 +57,7 @@ def save_transband_gram(path: str | os.PathLike, gramset: GramSet) -> Path:
     """transband's format: a list of 5 tensors [1, C, C] (VGG19 relu1_2 .. relu5_4), torch.save'd."""
     import torch  # heavy: see save_gram
 
-    from models.vgg import TRANSBAND_STYLE_LAYERS
+    from models.vgg import TRANSBAND_STYLE_LAYERS  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     if gramset.extractor.get("arch") != "vgg19" or tuple(gramset.grams) != TRANSBAND_STYLE_LAYERS:
         raise UserError(
@@ -100,7 +100,7 @@ def load_gram(path: str | os.PathLike, extractor: Extractor) -> GramSet:
         head = fh.read(16)
     if head[:2] == b"PK" or head[:1] == b"\x80" or p.suffix.lower() in (".pth", ".pt"):
         return _load_transband_gram(p, extractor)
-    from core.checkpoints import load_tensors  # heavy (torch): see save_gram
+    from core.checkpoints import load_tensors  # noqa: PLC0415 - start-up: core.checkpoints (safetensors) only when weights are read, not `gram --help`
 
     try:
         tensors, meta = load_tensors(p)
@@ -157,8 +157,8 @@ def _check_same_features(name: str, ident: dict, extractor: Extractor) -> None:
 
 def _load_transband_gram(path: Path, extractor: Extractor) -> GramSet:
     # heavy (torch): see save_gram; torch_load_weights reads with weights_only (no code runs from the file)
-    from core.checkpoints import torch_load_weights
-    from models.vgg import TRANSBAND_STYLE_LAYERS
+    from core.checkpoints import torch_load_weights  # noqa: PLC0415 - start-up: core.checkpoints (safetensors) only when weights are read, not `gram --help`
+    from models.vgg import TRANSBAND_STYLE_LAYERS  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     name = path.name
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import plotly.graph_objects as go  # noqa: TID253 - the cross-band page's figures; app.py preloads plotly for every page
+from plotly.subplots import make_subplots  # noqa: TID253 - as above
 
 from core.crossband.generate import loss_log_rows
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 
+from core.budget import bound_heap_growth
+from core.compute import thread_plan
 from core.errors import UserError
 
 CACHE_ENV = "SAR_STUDIO_GDAL_CACHE_MB"
@@ -49,12 +51,9 @@ def configure_gdal() -> None:
     """Set GDAL's block cache and GDAL_NUM_THREADS once per process (cheap on later calls)."""
     if "cache" in _state:
         return
-    from core.budget import bound_heap_growth
 
     bound_heap_growth()  # the other half of flat memory: the C heap (see its note)
     if not os.environ.get("GDAL_NUM_THREADS"):
-        from core.compute import thread_plan
-
         # read by GDAL on each use (after thread-local and global options), so it holds in every thread
         os.environ["GDAL_NUM_THREADS"] = str(thread_plan().gdal)
     want = gdal_cache_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field, replace
@@ -229,7 +230,6 @@ def _meaningful(tags: dict[str, str]) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    import re
 
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = re.sub(r"(/vsimem/)?[0-9a-f]{8}-[0-9a-f-]{27}\.tif:\s*", "", text)  # GDAL's in-memory file name

@@ -19,7 +19,7 @@ import numpy as np
 from core.io.georef import GeoInfo
 from core.io.kinds import to_db, to_intensity
 from core.io.read import Raster
-from core.io.render import percentile_limits, to_rgb
+from core.io.render import percentile_limits, render, to_rgb
 
 MAX_SIDE = 512  # longest side of an image sent to the browser
 HIST_BINS = 64
@@ -223,7 +223,6 @@ def raster_panel(
 ) -> ViewPanel:
     """A raster in its own units: display images as DN/RGB, SAR as dB with σ⁰ (or amplitude) beside it;
     two bands as VV/VH false colour with both linear values in the read-out."""
-    from core.io.render import render
 
     label = label or raster.name
     geo = raster.geo

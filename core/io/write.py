@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import io as _io
 import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from core.compute import thread_plan
 from core.errors import UserError
 from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
@@ -158,7 +161,6 @@ def parse_compress(text: str | None) -> tuple[str, int | None]:
 
 def compression_options(dtype: npt.DTypeLike, compress: str | None = None) -> dict:
     """GDAL creation options for `compress` ("codec[:level]"; None: SAR_STUDIO_COMPRESS, else the default)."""
-    from core.compute import thread_plan
 
     codec, level = parse_compress(compress if compress is not None else os.environ.get(COMPRESS_ENV))
     if codec == "none":
@@ -277,8 +279,6 @@ def write_image(
 def zip_bytes(files: list[tuple[str, bytes]], readme: str | None = None) -> bytes:
     """One zip holding `files` ((name, bytes); names made unique) and, when given, a README.txt that says what each
     file is. Rasters are already compressed, so members are stored with light deflate."""
-    import io as _io
-    import zipfile
 
     buf = _io.BytesIO()
     seen: set[str] = set()

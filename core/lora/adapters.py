@@ -39,10 +39,10 @@ import types
 from functools import lru_cache
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from torch import nn
+import torch  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+import torch.nn.functional as F  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+from safetensors.torch import load_file, save_file  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+from torch import nn  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
 
 from core.checkpoints import check_finite
 from core.errors import UserError

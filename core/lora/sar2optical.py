@@ -14,10 +14,10 @@ import math
 import re
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file
-from torch import nn
+import torch  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+import torch.nn.functional as F  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+from safetensors.torch import load_file  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
+from torch import nn  # noqa: TID253 - torch module: LoRA layers, imported only with an adapter
 
 from core.checkpoints import check_finite, torch_load_weights
 from core.errors import UserError

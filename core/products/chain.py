@@ -22,6 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.files import check_outputs
+from core.io import open_source, stream_filter, to_intensity
+from core.io.products import safe_manifest
+from core.io.sentinel1.product import open_product
 from core.progress import ProgressFn
 
 GDAL_CACHE_MB = 64  # GDAL's block cache during the chain
@@ -65,7 +69,6 @@ def prepare_product(
     progress: ProgressFn | None = None,
 ) -> PrepareResult:
     """Run the chain (module docstring) on a Sentinel-1 product (.SAFE folder, manifest.safe or zip)."""
-    from core.io.products import safe_manifest
 
     opts = options or PrepareOptions()
     src_path, out = Path(product), Path(output)
@@ -78,7 +81,7 @@ def prepare_product(
             f"{src_path.name} is not a Sentinel-1 product; give the .SAFE folder, its manifest.safe or the zip."
         )
     if opts.filter:
-        from core.speckle import check_params, filter_spec
+        from core.speckle import check_params, filter_spec  # noqa: PLC0415 - start-up: the speckle package (25 of ours) only with a filter, not `prepare --help`
 
         spec = filter_spec(opts.filter)
         if spec.deep:
@@ -101,9 +104,6 @@ def prepare_product(
 
 
 def _prepare(src_path: Path, out: Path, opts: PrepareOptions, geometry, progress) -> PrepareResult:
-    from core.files import check_outputs
-    from core.io.sentinel1.product import open_product
-
     src = open_product(src_path, opts.calibration, opts.pol, opts.swath, opts.noise)
     stages = 1 + (geometry is not None) + (opts.db or opts.cog)
     try:
@@ -147,11 +147,10 @@ def _stage(progress: ProgressFn | None, k: int, n: int) -> ProgressFn | None:
 
 
 def _radar_stage(src, dst: Path, opts: PrepareOptions, progress, notes: list[str]) -> None:
-    from core.io.blocks import stream_filter
 
     src.clipped = src.counted = 0
     if opts.filter:
-        from core.speckle.stream import stream_despeckle
+        from core.speckle.stream import stream_despeckle  # noqa: PLC0415 - start-up: the speckle package (25 of ours) only with a filter, not `prepare --help`
 
         stream_despeckle(src, dst, opts.filter, block=opts.block, progress=progress, notes=notes, **opts.filter_params)
     else:
@@ -183,7 +182,6 @@ def _set_tags(path: Path, **tags: str) -> None:
 
 
 def _final_stage(current: Path, out: Path, kind: str, opts: PrepareOptions, progress) -> None:
-    from core.io import open_source, stream_filter, to_intensity
 
     src = open_source(current)
     try:

@@ -14,6 +14,8 @@ from pathlib import Path
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
 from core.jobs import BackgroundJob, start_job
+from core.products import geocode as gc
+from core.products import terrain
 from core.products.chain import GeometryStep, PrepareOptions, prepare_product
 
 
@@ -59,8 +61,6 @@ def geometry_step(
     if dem is not None:
         if not Path(dem).is_file():
             raise UserError(f"{Path(dem).name}: DEM not found; check the path.")
-        from core.products import terrain  # heavy: terrain correction only when a DEM is given
-
         terrain.read_radar_geometry(product)  # a product without orbit, timing or range conversion: one line now
 
         def correct(radar: Path, out: Path, progress) -> None:
@@ -69,7 +69,6 @@ def geometry_step(
             )
 
         return correct
-    from core.products import geocode as gc  # heavy: geocoding only when asked for
 
     def to_map(radar: Path, out: Path, progress) -> None:
         gc.geocode_raster(radar, out, crs=crs, resolution=resolution, cog=cog, progress=progress)

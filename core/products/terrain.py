@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import os.path
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from core.io.georef import GeoInfo, crs_name
 from core.io.kinds import to_db
 from core.io.products import open_source, safe_manifest
 from core.io.source import Source, Window
-from core.products.geocode import GridMapping, gcp_offset_for, sample
+from core.products.geocode import GridMapping, default_resolution, gcp_offset_for, sample
 from core.progress import ProgressFn
 
 BLOCK = 512
@@ -143,7 +144,6 @@ def read_radar_geometry(product: str | os.PathLike, pol: str | None = None) -> R
 def _image_information(url: str, group: str) -> dict:
     """The annotation's imageInformation of `group` (e.g. IW/VV), parsed by xarray-sentinel's schema reader, without
     opening the measurement (xarray-sentinel's pol group opens it, and cannot inside a zip)."""
-    import os.path
 
     from xarray_sentinel import esa_safe
     from xarray_sentinel.sentinel1 import find_available_groups, get_fs_path
@@ -255,8 +255,6 @@ def output_grid(dem, geo: GeoInfo, shape: tuple[int, int], crs: str | None, reso
         return DemGrid(dem.crs.to_wkt(), t.c + c0 * res, t.f - r0 * res, res, c1 - c0, r1 - r0)
     target = CRS.from_user_input(crs) if crs else CRS.from_wkt(dem.crs.to_wkt())
     if resolution is None:
-        from core.products.geocode import default_resolution
-
         mapping = GridMapping(geo, target.to_wkt(), gcp_offset_for(geo))
         resolution = default_resolution(geo, mapping)
         mapping.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import io as sio
+from core.io import view as cview
 
 
 def display_limits(intensity: np.ndarray, lo: float = 2.0, hi: float = 98.0) -> list[tuple[float, float]]:
@@ -45,7 +46,6 @@ def view_panel(
 ) -> sio.view.ViewPanel:
     """A viewer panel (core.io.view) of a filtered result on the input's dB limits: one band in dB with σ⁰ in the
     read-out; two or three bands as the false colour above, with each band's linear value in the read-out."""
-    from core.io import view as cview
 
     if intensity.ndim == 2:
         return cview.intensity_panel(intensity, label, limits[0], geo=geo, max_side=max_side)

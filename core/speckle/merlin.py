@@ -50,7 +50,7 @@ def merlin_weights_path(variant: str) -> Path:
 @functools.lru_cache(maxsize=6)
 def load_merlin(variant: str = "sentinel_tops", device: str = "cpu") -> Merlin:
     """The pretrained MERLIN network (eval mode) on `device`, loaded strictly with weights_only."""
-    from models.merlin import Merlin  # heavy (torch): only the MERLIN path needs it
+    from models.merlin import Merlin  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     path = merlin_weights_path(variant)
     net = Merlin()

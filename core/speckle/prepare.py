@@ -23,6 +23,9 @@ import numpy as np
 
 from core import io as sio
 from core.errors import UserError
+from core.files import check_outputs, list_images
+from core.speckle.apply import despeckle
+from core.speckle.registry import filter_spec
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ class PrepareOptions:
 
 def check_window(name: str, window: int) -> None:
     """UserError unless `name` is a filter with a window and `window` an odd size of at least 3."""
-    from core.speckle.registry import filter_spec
 
     spec = filter_spec(name)  # UserError naming the known filters
     if "window" not in spec.param_names:
@@ -72,8 +74,6 @@ def parse_prefilter(value: str) -> tuple[str, dict]:
     """`NAME` or `NAME:window` (train --prefilter) -> (filter name, its parameters)."""
     name, sep, window = value.partition(":")
     if not sep:
-        from core.speckle.registry import filter_spec
-
         filter_spec(name)
         return name, {}
     try:
@@ -86,7 +86,6 @@ def parse_prefilter(value: str) -> tuple[str, dict]:
 def despeckle_display(data: np.ndarray, name: str, params: dict | None = None) -> np.ndarray:
     """Filter an 8-bit display image as `translate --prefilter` does: values as amplitude, intensity = value²,
     filter, square root, rounded to uint8."""
-    from core.speckle.apply import despeckle
 
     amp = data.astype(np.float32)
     out = despeckle(amp * amp, name, **(params or {}))
@@ -95,7 +94,6 @@ def despeckle_display(data: np.ndarray, name: str, params: dict | None = None) -
 
 def prepare_image(data: np.ndarray, opts: PrepareOptions) -> np.ndarray:
     """The prepared uint8 image ((H, W) or (H, W, C); (H, W, 3) with grayscale) of an 8- or 16-bit image."""
-    from core.speckle.apply import despeckle
 
     if data.dtype not in (np.uint8, np.uint16):
         raise UserError(
@@ -128,7 +126,6 @@ def prepare_image(data: np.ndarray, opts: PrepareOptions) -> np.ndarray:
 def prepare_plan(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
     """(input, output) files: a folder -> every image into the output folder under its own name; a file -> dst
     (a file name, or a folder to put it in under its own name)."""
-    from core.files import check_outputs, list_images
 
     src, dst = Path(src), Path(dst)
     if src.is_dir():

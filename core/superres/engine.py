@@ -116,7 +116,7 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
     strictly) or an exported .onnx.
 
     Returns (model in eval mode, description)."""
-    from models.rgtgan import RGTGANGenerator  # heavy (torch): only loading a model needs it
+    from models.rgtgan import RGTGANGenerator  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     path = Path(path)
     name = path.name
@@ -136,7 +136,7 @@ def load_superres_model(path: str | Path, device: str = "cpu"):
         raise UserError(f"{name} does not hold a state_dict; give RGTGAN's {{iter}}_G.pth or a .safetensors model.")
     state = strip_prefixes(state)
     if KNOWN_FOREIGN["rrsgan"] in state:
-        from models.rrsgan import RRSGANGenerator  # heavy (torch), as RGTGANGenerator above
+        from models.rrsgan import RRSGANGenerator  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
         model = RRSGANGenerator()
         load_state_strict(model, state, "rrsgan", name)

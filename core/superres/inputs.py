@@ -8,13 +8,14 @@ and every tile cut from it is the crop of the globally prepared inputs; `unfold`
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 SCALE = 4
 
 
 def resize_bicubic(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """Bicubic resize of a float image (H, W) or (H, W, C) to (h, w); antialiased when shrinking (PIL)."""
+    from PIL import Image  # heavy (Pillow): `superres --help` loads this module
+
     x = np.asarray(img, np.float32)
     if x.ndim == 2:
         return np.asarray(Image.fromarray(np.ascontiguousarray(x)).resize((w, h), Image.Resampling.BICUBIC), np.float32)

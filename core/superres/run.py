@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from core.checkpoints import save_model
+from core.compute import resolve_device
 from core.errors import UserError
 from core.superres.data import load_examples
 from core.superres.train import SCALE, SRTrainConfig, train_superres
@@ -77,7 +78,6 @@ def sr_config(cfg: TrainConfig, n_examples: int) -> SRTrainConfig:
 
 
 def _device(choice: str) -> str:
-    from core.compute import resolve_device
 
     return resolve_device(choice)[0]
 

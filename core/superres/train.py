@@ -25,11 +25,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+import torch  # noqa: TID253 - torch module: RGTGAN training, imported only when it runs
+import torch.nn.functional as F  # noqa: TID253 - torch module: RGTGAN training, imported only when it runs
 
+from core.errors import UserError
+from core.superres import psnr, ssim
 from core.superres.data import SRExample, random_crop
-from core.superres.inputs import SCALE
+from core.superres.inputs import SCALE, bicubic_upscale, prepare_inputs, resize_bicubic
+from core.train.losses import gan_loss, load_vgg19
 from core.train.synthetic import make_optical_scene
 
 __all__ = ["SCALE", "SRExample", "SRTrainConfig", "evaluate_superres", "make_sr_example", "train_superres"]
@@ -40,8 +43,6 @@ def make_sr_example(
 ) -> SRExample:
     """One synthetic (LR, reference, HR) triple; the same seed gives the same triple."""
     from scipy import ndimage
-
-    from core.superres.inputs import resize_bicubic
 
     rng = np.random.default_rng([int(seed), 4242])
     hr_size = lr_size * SCALE
@@ -68,7 +69,6 @@ def make_sr_example(
 
 def example_tensors(examples: list[SRExample], device="cpu") -> tuple[torch.Tensor, ...]:
     """Batch of the four network inputs plus the HR target, (N, 3, H, W) each."""
-    from core.superres.inputs import prepare_inputs
 
     lrs: list = []
     lr_ups: list = []
@@ -105,7 +105,6 @@ class VGGFeatureLoss(torch.nn.Module):
 
     def __init__(self, vgg_path: str, layer: str = "conv5_4"):
         super().__init__()
-        from core.train.losses import load_vgg19
 
         self.net = load_vgg19(vgg_path).eval()
         for p in self.net.parameters():
@@ -191,7 +190,7 @@ def lr_at_step(config: SRTrainConfig, step: int, frac: float) -> float:
 
 
 def build_generator(config: SRTrainConfig):
-    from models.rgtgan import RGTGANGenerator
+    from models.rgtgan import RGTGANGenerator  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     return RGTGANGenerator(**{k: v for k, v in config.model.items() if k != "ndf"})  # ndf: the discriminator's
 
@@ -209,7 +208,7 @@ def train_superres(
     """Train (or continue training `model`) on `pool` (the user's triples, cropped to lr_size each step) or on
     synthetic scenes; returns (generator in eval mode, history dict). on_log(row) gets each logged row; with
     val_pool, on_val(row) gets PSNR / SSIM of the model (and of bicubic) every val_every steps and at the end."""
-    from models.rgtgan_discriminator import RGTGANDiscriminator
+    from models.rgtgan_discriminator import RGTGANDiscriminator  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -235,13 +234,10 @@ def train_superres(
         opt_dg = torch.optim.Adam(disc_g.parameters(), lr=config.lr, betas=betas)
     feat_loss = VGGFeatureLoss(config.vgg_path).to(dev) if config.feature_weight > 0 and config.vgg_path else None
     if config.feature_weight > 0 and feat_loss is None:
-        from core.errors import UserError
-
         raise UserError(
             "the feature (perceptual) loss needs a torchvision VGG19 weights file; give vgg_path or "
             "set feature_weight to 0."
         )
-    from core.train.losses import gan_loss
 
     history: dict = {"step": [], "l1": [], "seconds": []}
     start = time.time()
@@ -335,8 +331,6 @@ def train_superres(
 def validate_pool(model, pool: list[SRExample], device="cpu") -> dict:
     """Mean PSNR / SSIM (RGB in [0, 1], border 4 cropped, as evaluate_superres) of the model and of bicubic on
     whole validation triples; leaves the model in eval mode."""
-    from core.superres import psnr, ssim
-    from core.superres.inputs import bicubic_upscale
 
     model = model.eval()
     rows = []
@@ -358,8 +352,6 @@ def validate_pool(model, pool: list[SRExample], device="cpu") -> dict:
 @torch.no_grad()
 def evaluate_superres(model, seeds: list[int], lr_size: int = 32, device="cpu") -> dict:
     """Mean PSNR / SSIM (border 4 cropped) of bicubic and of `model` on held-out synthetic triples."""
-    from core.superres import psnr, ssim
-    from core.superres.inputs import bicubic_upscale
 
     rows = []
     model = model.to(device).eval()

@@ -198,7 +198,7 @@ class TrainConfig:
         if self.discriminator and not Path(self.discriminator).is_file():
             raise UserError(f"discriminator file {self.discriminator} not found; give an existing .pth file.")
         if self.prefilter:
-            from core.speckle.prepare import parse_prefilter
+            from core.speckle.prepare import parse_prefilter  # noqa: PLC0415 - start-up: the speckle package (26 modules) only when a prefilter is given
 
             parse_prefilter(self.prefilter)  # UserError on an unknown filter or a bad window
         if self.lr is None or self.lr <= 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from core.errors import UserError
 from core.train.config_keys import KeyMap
 
 DIRECT = {
@@ -137,7 +138,6 @@ def _typed(value: str):
 
 
 def read_pix2pixhd(text: str, name: str, folder: Path, task: str | None) -> tuple[dict, list[str], dict[str, str]]:
-    from core.errors import UserError
 
     if task not in ("pix2pixhd", "chrgan"):
         raise UserError(

@@ -45,7 +45,7 @@ def training_bytes(cfg: TrainConfig, sar_channels: int = 3) -> int | None:
     device: a base model loaded from a file, or an operator without a meta kernel)."""
     import torch
 
-    from core.train.networks import build_discriminator, build_generator, objective_for
+    from core.train.networks import build_discriminator, build_generator, objective_for  # noqa: PLC0415 - heavy: core.train.networks imports torch and models
 
     if cfg.task not in ("pix2pix", "pix2pixhd", "chrgan"):  # lora / finetune load their base model from a file
         return None

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from core import io as sio
+from core import speckle
 from core.errors import UserError
+from core.speckle.prepare import despeckle_display, parse_prefilter
 from core.train import synthetic
 from core.train.config import TrainConfig, parse_data
 from core.train.layouts import Pair, find_pairs, split_pairs
@@ -92,9 +94,6 @@ class PairSource:
             return img[:, : w // 2], img[:, w // 2 :]
         raster = sio.read_raster(p.sar)
         if self.prefilter:  # as translate --prefilter does at inference: display images as amplitude, else values
-            from core import speckle
-            from core.speckle.prepare import despeckle_display, parse_prefilter
-
             name, params = parse_prefilter(self.prefilter)
             if raster.kind == "display":
                 sar = despeckle_display(sar_display(raster), name, params)

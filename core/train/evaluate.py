@@ -17,10 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.checkpoints import describe_arch
+from core.checkpoints import describe_arch, read_metadata, torch_load_weights
+from core.compute import resolve_device
 from core.errors import UserError
+from core.io import atomic_output
+from core.lora import apply_adapter
+from core.metrics import frechet_distance_of_features, inception_features, load_fid_inception
 from core.train.config import parse_data
-from core.train.datasets import PairSource, synthetic_sources
+from core.train.datasets import PairSource, synthetic_sources, tensor_to_uint8, to_channels, unit_to_tensor
 from core.train.layouts import find_pairs, ignored_variants, split_pairs
 from core.train.networks import load_base_generator
 from models.registry import names
@@ -30,15 +34,12 @@ HELD_OUT_SEED = 100000
 
 def refuse_superres(model_path: str) -> None:
     """UserError when the file is a super-resolution model (RGTGAN / RRSGAN), which `evaluate` cannot score."""
-    from core.checkpoints import read_metadata
 
     p = Path(model_path)
     arch = ""
     if p.suffix == ".safetensors" and p.is_file():
         arch = str(read_metadata(p).get("arch", ""))
     elif p.is_file() and p.suffix in (".pth", ".pt"):
-        from core.checkpoints import torch_load_weights
-
         state = torch_load_weights(p)
         keys = list(state) if isinstance(state, dict) else []
         if any("GTEM." in str(k) or "Encoder_grad." in str(k) for k in keys):
@@ -54,8 +55,6 @@ def load_for_inference(model_path: str, adapter: str | None = None, device: str 
     refuse_superres(model_path)
     model, meta = load_base_generator(model_path)
     if adapter:
-        from core.lora import apply_adapter
-
         model, _note = apply_adapter(model, adapter)
     return model.to(device).eval(), meta
 
@@ -64,8 +63,6 @@ def generate(model, sar_uint8: np.ndarray, device: str = "cpu") -> np.ndarray:
     """uint8 (H, W, C) SAR display -> uint8 (H, W, 3) generated optical; reflect-padded to the size multiple."""
     import torch
     import torch.nn.functional as F
-
-    from core.train.datasets import tensor_to_uint8, unit_to_tensor
 
     mult = int(getattr(model, "size_multiple", 1) or 1)
     x = unit_to_tensor(sar_uint8)[None].to(device)
@@ -129,7 +126,6 @@ def fid_with_floor(reals: list, fakes: list, weights: str, device: str, seed: in
     """FID of generated against optical images, and beside it the real-vs-real floor that SAR2Optical reports: the
     FID between two halves of the optical set (a seeded random split), what a perfect generator would score at
     this set size. Inception features are computed once for both."""
-    from core.metrics import frechet_distance_of_features, inception_features, load_fid_inception
 
     if len(reals) < 2 or len(fakes) < 2:
         raise UserError("FID needs at least two images in each set (hundreds for a stable value); add images.")
@@ -168,9 +164,6 @@ def evaluate(
     device: str = "auto",
     progress=None,
 ) -> dict:
-    from core.compute import resolve_device
-    from core.io import atomic_output
-    from core.train.datasets import to_channels
 
     dev, note = resolve_device(device)
     net, meta = load_for_inference(model, adapter, dev)

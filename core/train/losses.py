@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from typing import cast
 
-import torch
-import torch.nn.functional as F
+import torch  # noqa: TID253 - torch module of the trainer, imported only when training runs
+import torch.nn.functional as F  # noqa: TID253 - torch module of the trainer, imported only when training runs
+
+from core.checkpoints import load_state_strict, torch_load_weights
+from core.errors import UserError
 
 
 def gan_loss(pred, target_is_real: bool, mode: str = "bce") -> torch.Tensor:
@@ -113,9 +116,7 @@ class VGGPerceptualLoss(torch.nn.Module):
 
 def load_vgg19(path: str):
     """VGG19 features from a torchvision state_dict file (classifier keys dropped explicitly, strict load)."""
-    import models.vgg as vgg
-    from core.checkpoints import load_state_strict, torch_load_weights
-    from core.errors import UserError
+    import models.vgg as vgg  # noqa: PLC0415 - heavy: a network module imports torch; only when it is built
 
     state = torch_load_weights(path)
     if not isinstance(state, dict):

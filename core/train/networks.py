@@ -9,16 +9,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
-from torch import nn
+import torch  # noqa: TID253 - torch module of the trainer, imported only when training runs
+from torch import nn  # noqa: TID253 - torch module of the trainer, imported only when training runs
 
-from core.checkpoints import FORMAT, load_model, read_metadata
+from core.checkpoints import FOREIGN_PREFIXES, FORMAT, load_model, load_state_strict, read_metadata, torch_load_weights
 from core.errors import UserError
 from core.train.config import OBJECTIVES, TrainConfig
 from core.translate.generators import GENERATOR_WANTED, generator_archs, load_generator, translation_normalization
-from models.multiscale_discriminator import MultiscaleDiscriminator
-from models.patchgan import PatchGAN
-from models.registry import build
+from models.multiscale_discriminator import MultiscaleDiscriminator  # noqa: TID253 - torch module of the trainer, imported only when training runs
+from models.patchgan import PatchGAN  # noqa: TID253 - torch module of the trainer, imported only when training runs
+from models.registry import build  # noqa: TID253 - torch module of the trainer, imported only when training runs
 
 # How our generators expect their input and give their output; stored in every checkpoint we write, in the
 # translation engine's terms (core.checkpoints.TRANSLATION_NORMALIZATION) plus a sentence for people.
@@ -108,7 +108,6 @@ def discriminator_state(path: str) -> tuple[dict, str]:
     C-HR-GAN `latest_net_D.pth` with intermediate features (`scale{i}_layer{j}.*`, ours as is) or trained with
     --no_ganFeat_loss (`layer{i}.{k}.*`, one flat Sequential per scale: layout "pix2pixhd_flat").
     """
-    from core.checkpoints import FOREIGN_PREFIXES, torch_load_weights
 
     state = torch_load_weights(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -155,7 +154,6 @@ def discriminator_state(path: str) -> tuple[dict, str]:
 
 def load_discriminator(path: str, objective: str, sar_channels: int):
     """(discriminator built from the file's shapes with its weights loaded strictly, one-line note)."""
-    from core.checkpoints import load_state_strict
 
     state, layout = discriminator_state(path)
     name = Path(path).name

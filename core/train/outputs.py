@@ -6,7 +6,7 @@ Trainer calls them (Trainer.validate) and writes its own checkpoints and outputs
 from __future__ import annotations
 
 import numpy as np
-import torch
+import torch  # noqa: TID253 - torch module of the trainer, imported only when training runs
 
 from core.io import comparison_image, write_png
 from core.metrics import ssim

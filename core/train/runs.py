@@ -24,6 +24,7 @@ import os
 import time
 from pathlib import Path
 
+from core.checkpoints import check_finite, load_state_strict, load_tensors, save_tensors, tensors_digest
 from core.errors import UserError
 from core.io import atomic_output
 
@@ -266,7 +267,6 @@ def save_train_state(path: Path, models: dict, optimizers: dict, **meta) -> None
 
     The metadata holds a sha256 of every tensor's bytes, checked by load_train_state; the run folder's
     state.json records the step and digest, so a deleted state file is noticed on resume."""
-    from core.checkpoints import save_tensors, tensors_digest  # heavy (torch): only training gets here
 
     tensors, opt_meta = {}, {}
     for name, m in models.items():
@@ -287,7 +287,6 @@ def load_train_state(path: Path, models: dict, optimizers: dict) -> dict:
     """Restore what save_train_state wrote (strictly); returns the metadata (step, epoch, ...).
 
     UserError (nothing restored) when the file is unreadable or its tensors fail the stored sha256."""
-    from core.checkpoints import check_finite, load_state_strict, load_tensors, tensors_digest  # heavy (torch)
 
     name = f"{Path(path).parent.parent.name}/{TRAIN_STATE}"
     try:

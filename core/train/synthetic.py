@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 # ------------------------------------------------------------------------------------------ classes
 
@@ -144,6 +142,8 @@ class SyntheticScene:
     @staticmethod
     def sample(field: np.ndarray, X: np.ndarray, Y: np.ndarray, order: int = 3) -> np.ndarray:
         """Sample a grid spread over the unit square at map coordinates (smooth, continuous, mirrored edges)."""
+        from scipy import ndimage  # heavy (scipy, 30 MB): `train --help` loads this module for SENSORS
+
         h, w = field.shape
         return ndimage.map_coordinates(field, [Y * (h - 1), X * (w - 1)], order=order, mode="mirror").astype(np.float32)
 
@@ -188,6 +188,8 @@ class SyntheticScene:
         if (cls == CROP).any():
             parcel = np.zeros(X.shape, np.int32)
             m = cls == CROP
+            from scipy.spatial import cKDTree  # heavy (scipy), as in sample
+
             _, parcel[m] = cKDTree(self.parcel_xy).query(np.stack([X[m], Y[m]], -1))
         return dict(cls=cls, parcel=parcel, cell=(cj, ci), bounce=bounce, shadow=shadow)
 
@@ -284,6 +286,8 @@ def make_pair(
     sigma = scene.render_sigma0(size, footprint, dual_pol=dual_pol, _layout=lay) * np.float32(gain)
     if blur > 0:
         axes = (blur, blur, 0) if sigma.ndim == 3 else blur
+        from scipy import ndimage  # heavy (scipy), as in SyntheticScene.sample
+
         sigma = ndimage.gaussian_filter(sigma, axes, mode="reflect").astype(np.float32)
     sar = add_speckle(sigma, looks, np.random.default_rng([int(seed), 7919]))
     return sar, optical

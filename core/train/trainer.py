@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
+import torch  # noqa: TID253 - torch module of the trainer, imported only when training runs
+import torch.nn.functional as F  # noqa: TID253 - torch module of the trainer, imported only when training runs
+from torch.nn.parallel import DistributedDataParallel  # noqa: TID253 - torch module of the trainer, imported only when training runs
 
 from core.checkpoints import save_model
 from core.compute import resolve_device

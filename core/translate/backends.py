@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from core.compute import thread_plan, usable_cpus
 from core.io import atomic_output
 from core.onnx import cache_dir
 
@@ -40,7 +41,6 @@ def _version(pkg: str) -> str:
 
 
 def machine_key() -> str:
-    from core.compute import thread_plan, usable_cpus
 
     return (
         f"{platform.node()}/{platform.machine()}/{usable_cpus()}cpu/{thread_plan().torch}thr/"

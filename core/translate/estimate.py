@@ -6,6 +6,7 @@ shows it and asks for confirmation above its limit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,7 +44,6 @@ def seconds_per_tile(translator: Translator, tile: int | None = None, batch_size
     """Seconds per tile of this translator at this tile and batch size: one warm-up tile, then the mean of two
     timed batches of random tiles (the mean, not the best: a loaded machine runs the real job as loaded).
     Cached on the translator (the page asks on every rerun)."""
-    import time
 
     t = translator.tile_size(tile)
     bs = max(1, int(batch_size or translator.options.batch_size or translator.batch_size))

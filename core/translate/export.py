@@ -29,7 +29,7 @@ def export_generator_file(
     model = gen.model
     notes = [f"Model: {gen.description}."]
     if adapter:
-        from core.lora import apply_adapter, merge_adapter  # heavy (torch, peft): only with an adapter
+        from core.lora import apply_adapter, merge_adapter  # noqa: PLC0415 - heavy (torch, peft): core.lora, only with an adapter
 
         model, note = apply_adapter(model, adapter, strength)
         model = merge_adapter(model)

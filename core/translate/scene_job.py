@@ -17,7 +17,7 @@ import numpy as np
 from core import cards
 from core import io as sio
 from core.io.confine import Confine
-from core.jobs import BackgroundJob, start_job
+from core.jobs import BackgroundJob, decimated_read, start_job
 from core.translate.engine import check_size
 from core.translate.inputs import fit_channels, is_calibrated, plan_input, to_display
 from core.translate.stream import SceneResult, _Reader, scene_sample, translate_scene
@@ -90,7 +90,6 @@ def scene_comparison_png(
     res = job.result
     if not isinstance(res, SceneResult):
         raise ValueError("the job has not produced a translation")
-    from core.jobs import decimated_read
 
     with open_scene(job.source, choice) as src:
         step = max(1, -(-max(src.height, src.width) // PREVIEW_SIZE))

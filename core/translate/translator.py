@@ -101,7 +101,7 @@ class Translator:
         self.backend = backend
         model = gen.model
         if model is not None and opts.adapter:
-            from core.lora import apply_adapter, merge_adapter  # heavy (torch, peft): only with an adapter
+            from core.lora import apply_adapter, merge_adapter  # noqa: PLC0415 - heavy: torch, peft; only with an adapter
 
             model, note = apply_adapter(model, opts.adapter, opts.adapter_strength)
             model = merge_adapter(model)
