@@ -109,7 +109,7 @@ def terrain_inputs(folder: Path, shape: tuple[int, int]) -> tuple[Path, Path]:
     from pyproj import Transformer
     from rasterio.transform import from_origin
 
-    from tests.s1_geometry import write_geometry_product
+    from tests.support.s1_geometry import write_geometry_product
 
     folder.mkdir()
     p = write_geometry_product(folder, "ascending", shape=shape, grid=(6, 9))

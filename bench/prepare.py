@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter-sizes", default="2048,4096", help="sizes that also run the filtered chain")
     ap.add_argument("--full", action="store_true", help="also a 25,000 x 16,700 single-pol product")
     args = ap.parse_args(argv)
-    from tests.s1_product import write_s1_product
+    from tests.support.s1_product import write_s1_product
 
     rows, notes = [], []
     cpu_before = 0.0

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.products.calibration import read_calibration
     from core.products.noise import read_noise
     from core.products.safexml import ProductFiles
-    from tests.s1_product import write_s1_product
+    from tests.support.s1_product import write_s1_product
 
     out = Path(args.out) / f"{NAME}.zip"
     if args.if_missing and out.is_file():

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from core.cli import COMMANDS, build_parser
-from tests.scale_scene import ROOT
+from tests.support.scale_scene import ROOT
 
 PROBE = """
 import contextlib, io, json, sys

@@ -14,7 +14,7 @@ from core import io as sio
 from core.cli import main
 from core.metrics import frechet_distance_of_features, sar2optical_inputs
 from models.inception_fid import InceptionFID
-from tests.test_inception_fid_reference import Ref, _random_state
+from tests.support.inception_reference import Ref, _random_state
 
 
 def scipy_fid(a, b):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core import recent
-from tests.conftest import app_test
+from tests.support.apptest import app_test
 
 
 def test_round_trip_plain_arrays_and_json(tmp_path, monkeypatch):

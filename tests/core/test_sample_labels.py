@@ -5,7 +5,8 @@ import numpy as np
 import rasterio
 
 from core import catalog
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 SAR = ROOT / "samples" / "sar"
 

@@ -7,15 +7,8 @@ import torch
 from core import crossband as cb
 from core import io as sio
 from core.errors import UserError
-from tests.test_vgg import TV_VGG19_CONVS, torchvision_state
-
-
-def scene(rng, size=64, contrast=1.0):
-    """A display image: a bright disc on a ramp, with multiplicative speckle of the given strength."""
-    yy, xx = np.mgrid[:size, :size]
-    base = 0.3 + 0.4 * xx / size + 0.3 * (((yy - size / 2) ** 2 + (xx - size / 3) ** 2) < (size / 4) ** 2)
-    noisy = base * rng.gamma(4.0 / contrast, contrast / 4.0, base.shape)
-    return np.clip(noisy * 200, 0, 255).astype(np.uint8)
+from tests.crossband.scenes import scene
+from tests.support.vgg_state import TV_VGG19_CONVS, torchvision_state
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 
 from core import io as sio
 from core.cli import main
-from tests.conftest import ROOT
-from tests.test_crossband import scene
+from tests.crossband.scenes import scene
+from tests.support.repo import ROOT
 
 
 def run(argv, capsys):

@@ -9,7 +9,7 @@ from core import crossband as cb
 from core import io as sio
 from core.cli import main
 from core.errors import UserError
-from tests.test_crossband import scene
+from tests.crossband.scenes import scene
 
 
 def run(argv, capsys):

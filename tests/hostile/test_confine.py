@@ -15,7 +15,7 @@ from core import roots
 from core.errors import UserError
 from core.io.confine import Confine
 from core.speckle import jobs
-from tests.s1_product import write_s1_product, zip_product
+from tests.support.s1_product import write_s1_product, zip_product
 
 REFUSAL = "REFUSED: the one sentence"
 

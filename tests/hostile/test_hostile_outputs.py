@@ -19,7 +19,7 @@ from core.files import check_outputs, skip_own_outputs
 from core.translate import TranslateOptions, open_translator, translate_raster
 from core.translate.generators import translation_normalization
 from models.registry import build
-from tests.conftest import ROOT
+from tests.support.repo import ROOT
 
 
 def _cli(argv, capsys):

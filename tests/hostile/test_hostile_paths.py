@@ -9,7 +9,8 @@ from PIL import Image
 
 from core import roots
 from core.errors import UserError
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from core.cli import main
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 
 def _cli(argv, capsys):

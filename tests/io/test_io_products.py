@@ -9,23 +9,7 @@ import rasterio
 from core import io as sio
 from core.cli import main
 from core.errors import UserError
-from tests.s1_product import write_s1_product, zip_product
-
-
-def _lut_reference(lines, pixels, table, shape):
-    """A at every pixel, bilinear between knots, by a plain per-pixel loop (GDAL's formula)."""
-    h, w = shape
-    out = np.zeros(shape)
-    for r in range(h):
-        i = min(max(np.searchsorted(lines, r, "right") - 1, 0), len(lines) - 2)
-        mu = (r - lines[i]) / (lines[i + 1] - lines[i])
-        for c in range(w):
-            j = min(max(np.searchsorted(pixels, c, "right") - 1, 0), len(pixels) - 2)
-            nu = (c - pixels[j]) / (pixels[j + 1] - pixels[j])
-            top = table[i, j] * (1 - nu) + table[i, j + 1] * nu
-            bottom = table[i + 1, j] * (1 - nu) + table[i + 1, j + 1] * nu
-            out[r, c] = top * (1 - mu) + bottom * mu
-    return out
+from tests.support.s1_product import _lut_reference, write_s1_product, zip_product
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.scale_scene import ROOT, run_child, write_scene
+from tests.support.scale_scene import ROOT, run_child, write_scene
 
 CHECK_CACHE = """
 import sys

@@ -15,25 +15,11 @@ from models.rgtgan import (
     rgtgan_key_counts,
     unused_parameter_names,
 )
+from tests.support.superres import COMPACT, _bilinear_zero, _inputs, _random_state
 
 # The full-size network costs about 55 GFLOP per 16x16 LR patch and 875 GFLOP per 64x64 one (minutes on a busy
 # 2-core machine): the default run uses 16x16; SAR_STUDIO_RGTGAN_TEST_LR=64 runs the 64x64 forward.
 FULL_LR = int(os.environ.get("SAR_STUDIO_RGTGAN_TEST_LR", "16"))
-COMPACT = dict(
-    ngf=16, n_blocks=1, groups=4, gtem_nf=8, gtem_blocks=1, align_tail_blocks=1, dense_rounds=1, dense_steps=1
-)
-
-
-def _bilinear_zero(img, y, x):
-    """img (H, W, C): bilinear sample at pixel coordinates (y, x), zero outside (per-pixel reference)."""
-    h, w, c = img.shape
-    y0, x0 = int(np.floor(y)), int(np.floor(x))
-    out = np.zeros(c)
-    for yy, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
-        for xx, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
-            if 0 <= yy < h and 0 <= xx < w:
-                out += wy * wx * img[yy, xx]
-    return out
 
 
 def dcnv3_loop(value, offset, mask, group, k=3):
@@ -115,23 +101,6 @@ def test_full_size_key_set_matches_rgtgan():
     dead = unused_parameter_names(m)
     frac = sum(sd[k].numel() for k in dead) / params
     assert 0.45 < frac < 0.47  # "about 46 % never reach the output"
-
-
-def _random_state(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {
-        k: (torch.randn(v.shape, generator=g) * 0.05 if v.is_floating_point() else v.clone())
-        for k, v in model.state_dict().items()
-    }
-
-
-def _inputs(h, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    lr = torch.rand(1, 3, h, h, generator=g)
-    lr_up = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
-    ref = torch.rand(1, 3, 4 * h, 4 * h, generator=g)
-    ref_dup = F.interpolate(F.interpolate(ref, scale_factor=0.25, mode="bicubic"), scale_factor=4, mode="bicubic")
-    return lr, lr_up, ref, ref_dup
 
 
 def test_rgtgan_pth_with_random_weights_loads_strictly_and_runs(tmp_path):

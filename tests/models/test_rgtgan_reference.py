@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from models.rgtgan import RGTGANGenerator
-from tests.test_rgtgan import _inputs
-from tests.test_rrsgan_reference import Ref as RRSRef
-from tests.test_rrsgan_reference import _lrelu
+from tests.models.rrsgan_functional import Ref as RRSRef
+from tests.models.rrsgan_functional import _lrelu
+from tests.support.superres import _inputs
 
 
 def _lrelu_default(t):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from models.rrsgan import RRSGANGenerator, dcnv2_sample_conv
-from tests.test_rgtgan import _bilinear_zero, _inputs, _random_state
+from tests.support.superres import _bilinear_zero, _inputs, _random_state
 
 
 def dcnv2_loop(x, offset, mask, weight, bias, groups):

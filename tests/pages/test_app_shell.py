@@ -2,15 +2,13 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.compute import compute_summary, resolve_device
 from core.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.repo import ROOT
 
 
 def test_app_runs_and_reruns_with_navigation():

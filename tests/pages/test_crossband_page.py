@@ -5,7 +5,8 @@ import torch
 
 from core import crossband as cb
 from core import io as sio
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 K = "crossband"
 
@@ -77,7 +78,7 @@ def test_channel_visualisation_grid():
 
 
 def test_vgg_weights_file_is_named_and_its_layers_offered(tmp_path, data_roots):
-    from tests.test_vgg import TV_VGG16_CONVS, torchvision_state
+    from tests.support.vgg_state import TV_VGG16_CONVS, torchvision_state
 
     path = tmp_path / "vgg16-test.pth"
     torch.save(torchvision_state(TV_VGG16_CONVS, with_classifier=False), path)

@@ -11,7 +11,7 @@ import rasterio
 from core.catalog import samples_dir
 from core.errors import UserError
 from core.products import jobs
-from tests.conftest import app_test
+from tests.support.apptest import app_test
 
 SAMPLE = samples_dir() / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
 
@@ -144,7 +144,7 @@ def test_an_uploaded_product_zip_is_saved_under_the_uploads_and_offers_its_choic
 
 
 def test_an_slc_on_the_server_offers_its_swaths_and_merges_them(tmp_path, monkeypatch):
-    from tests.s1_product import write_s1_product
+    from tests.support.s1_product import write_s1_product
 
     product = write_s1_product(tmp_path / "data", kind="SLC", shape=(72, 80), pols=("VV",))
     monkeypatch.setenv("SAR_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
@@ -203,8 +203,7 @@ def test_browser_reached_inputs_are_confined(tmp_path):
 
 
 def test_terrain_flattening_with_a_dem_from_the_allowed_folders(tmp_path, monkeypatch):
-    from tests.s1_geometry import write_geometry_product
-    from tests.test_products_terrain import write_dem
+    from tests.support.s1_geometry import write_dem, write_geometry_product
 
     data = tmp_path / "data"
     product = write_geometry_product(data, "ascending", shape=(120, 160), grid=(4, 5))

@@ -1,15 +1,14 @@
 """The speckle page under AppTest: sample and upload, filters with parameters, metrics equal to core's values,
 results kept across reruns, errors shown as one line."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from core import io as sio
 from core import metrics
 from core import speckle as sp
-from tests.conftest import app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 
 def _upload(at, name, blob):
@@ -40,7 +39,7 @@ def test_sample_runs_default_filters_and_metrics_match_core():
     assert not at.exception and not at.error
     table = _table(at)
     assert list(table["filter"]) == ["Input", "Lee", "Refined Lee"]
-    raster = sio.read_raster(Path(__file__).resolve().parent.parent / "samples" / "sar" / "labrador_s1_vv.tif")
+    raster = sio.read_raster(ROOT / "samples" / "sar" / "labrador_s1_vv.tif")
     inten = sp.input_intensity(raster)
     region = metrics.find_homogeneous_region(inten, 32)
     lee = sp.despeckle(inten, "lee", window=7)

@@ -10,7 +10,7 @@ from core import io as sio
 from core import roots
 from core import speckle as sp
 from core.speckle import jobs
-from tests.conftest import app_test
+from tests.support.apptest import app_test
 
 
 def _upload(at, name, blob):

@@ -1,17 +1,15 @@
 """The super-resolution page under AppTest: bundled sample, metrics equal to core's, rerun keeps results,
 uploads, bad model and bad HR shown as one error line."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from core import io as sio
 from core import superres as sr
-from tests.conftest import app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 SAMPLES = ROOT / "samples" / "superres"
 

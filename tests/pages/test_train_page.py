@@ -4,7 +4,7 @@ import pytest
 
 from core.train import jobs
 from core.train.runs import list_runs
-from tests.conftest import app_test
+from tests.support.apptest import app_test
 
 
 @pytest.fixture

@@ -10,34 +10,11 @@ from core import io as sio
 from core import translate as tr
 from core.translate import generators as gn
 from models.registry import build
-from tests.conftest import ROOT, app_test
-from tests.test_models_translate import _randomise
+from tests.support.apptest import _with_model_path, app_test
+from tests.support.repo import ROOT
 
 SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"
 pytestmark = pytest.mark.usefixtures("data_roots")  # the model and adapter paths below are typed server paths
-
-
-@pytest.fixture
-def empty_checkpoints(tmp_path, monkeypatch):
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    monkeypatch.setenv("SAR_STUDIO_CHECKPOINTS", str(folder))
-    return folder
-
-
-@pytest.fixture
-def tiny_model(tmp_path):
-    torch.manual_seed(0)
-    model = _randomise(build("sar2optical_unet", {"width": 4}), seed=21)
-    path = tmp_path / "pix2pix_gen_180.pth"
-    torch.save(model.state_dict(), path)
-    return path
-
-
-def _with_model_path(at, path):
-    at.radio(key="translate_model_source").set_value("Path on the server").run()
-    at.text_input(key="translate_model_path").set_value(str(path)).run()
-    return at
 
 
 def test_empty_checkpoints_folder_is_said_plainly(empty_checkpoints):

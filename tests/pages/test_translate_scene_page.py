@@ -13,7 +13,8 @@ from core import io as sio
 from core import translate as tr
 from core.translate.scene_job import PREVIEW_SIZE
 from core.translate.stream import translate_scene
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 DEMO = ROOT / "checkpoints" / "pix2pix_unet_demo.safetensors"
 

@@ -22,7 +22,8 @@ from core.cli import main
 from core.errors import UserError
 from core.products.chain import PrepareOptions, prepare_product
 from core.products.noise import NOISE_FLOOR
-from tests.s1_product import write_s1_product, zip_product
+from tests.support.repo import ROOT
+from tests.support.s1_product import write_s1_product, zip_product
 
 
 def _floats(el, tag):
@@ -356,9 +357,8 @@ print(next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith(
 
 def test_streaming_memory_does_not_grow_with_the_scene(tmp_path):
     """Peak RSS of a child process preparing a product, then one with 4x the pixels (both dual-pol GRD)."""
-    from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(ROOT)
     peaks = []
     for side in (1024, 2048):
         p = write_s1_product(tmp_path / str(side), "GRD", shape=(side, side))
@@ -377,7 +377,7 @@ def test_streaming_memory_does_not_grow_with_the_scene(tmp_path):
 
 def test_bundled_synthetic_product_prepares(tmp_path):
     """samples/products: labelled synthetic, opens, and noise removal brings VH over its sea below the noise floor."""
-    from tests.conftest import ROOT
+    from tests.support.repo import ROOT
 
     sample = ROOT / "samples" / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
     import zipfile
@@ -398,7 +398,7 @@ def test_slc_swaths_merge_on_one_grid(tmp_path, content):
     """Each valid pixel carries its azimuth-timeline line ("timeline") or its sample on the product's common range
     axis ("range"): merged, every pixel must sit at that line (up to one offset) or sample, with no blank column
     between the swaths' valid ranges."""
-    from tests.s1_product import SWATH_LINE_SHIFT
+    from tests.support.s1_product import SWATH_LINE_SHIFT
 
     p = write_s1_product(tmp_path, "SLC", content=content)
     with sio.open_source(p.safe, swath="all", pol="VV", calibration="none") as src:

@@ -12,8 +12,7 @@ import rasterio
 from core.cli import main
 from core.products.geocode import geocode_raster
 from core.products.terrain import terrain_correct
-from tests.s1_geometry import write_geometry_product
-from tests.test_products_terrain import write_dem
+from tests.support.s1_geometry import write_dem, write_geometry_product
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def test_despeckle_map_options_need_a_product(prepared, tmp_path, capsys):
 def test_translate_a_product_through_the_analysis_ready_chain(prepared, tmp_path):
     """`translate PRODUCT OUT.tif --geocode`: the chain's own geocoded σ⁰ (noise removed, linear) is what the network
     sees: the same pixels as translating `prepare --geocode`'s output, north-up on the map grid."""
-    from tests.test_translate_stream import _tiny_unet
+    from tests.support.generators import _tiny_unet
 
     p, d, _ = prepared
     model = _tiny_unet(tmp_path)

@@ -21,7 +21,7 @@ from scipy.optimize import brentq
 
 from core.errors import UserError
 from core.products.terrain import terrain_correct
-from tests.s1_geometry import _ecef, _ecef_normal, write_geometry_product
+from tests.support.s1_geometry import _ecef, _ecef_normal, write_dem, write_geometry_product
 
 
 def write_radar(path, lines: int, samples: int, calibration: str | None = None, ones: bool = False) -> None:
@@ -35,29 +35,6 @@ def write_radar(path, lines: int, samples: int, calibration: str | None = None, 
         if not ones:
             ds.set_band_description(1, "line")
             ds.set_band_description(2, "pixel")
-
-
-def write_dem(path, product, spacing: float, hill: bool) -> None:
-    tr = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
-    x, y = tr.transform([g[3] for g in product.gcps], [g[2] for g in product.gcps])
-    x0, y0 = min(x) - 600, max(y) + 600
-    w, h = int((max(x) - min(x) + 1200) / spacing), int((max(y) - min(y) + 1200) / spacing)
-    xx, yy = np.meshgrid(x0 + (np.arange(w) + 0.5) * spacing, y0 - (np.arange(h) + 0.5) * spacing)
-    z = np.zeros((h, w))
-    if hill:  # a 500 m Gaussian hill on a 300 m plateau: layover-free at 38 deg incidence, yet strongly shifted
-        z = 300 + 500 * np.exp(-((xx - np.mean(x)) ** 2 + (yy - np.mean(y)) ** 2) / (2 * 800**2))
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=w,
-        height=h,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32632",
-        transform=from_origin(x0, y0, spacing, spacing),
-    ) as ds:
-        ds.write(z.astype(np.float32), 1)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +125,7 @@ def test_refusals(product, tmp_path):
 
 
 def test_cli_terrain_from_the_zipped_product(product, tmp_path):
-    from tests.s1_product import zip_product
+    from tests.support.s1_product import zip_product
 
     write_dem(tmp_path / "dem.tif", product, 30.0, hill=True)
     out = tmp_path / "tc.tif"

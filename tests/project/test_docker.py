@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.repo import ROOT
+
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 

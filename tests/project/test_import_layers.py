@@ -27,7 +27,7 @@ import functools
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.repo import ROOT
 
 LAYERS = {
     "models": 0,

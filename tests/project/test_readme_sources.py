@@ -17,8 +17,8 @@ from core.cli import main
 from models.inception_fid import InceptionFID
 from models.registry import build
 from models.vgg import vgg_for_depth
-from tests.conftest import ROOT
-from tests.test_source_configs import CHRGAN_SH, RGTGAN_YML, SAR2OPTICAL, make_sen12, write_srd
+from tests.support.repo import ROOT
+from tests.support.source_projects import CHRGAN_SH, RGTGAN_YML, SAR2OPTICAL, make_sen12, write_srd
 
 SMALL_RGTGAN = json.dumps(dict(n_blocks=1, groups=4, gtem_blocks=1, align_tail_blocks=0, dense_rounds=1, dense_steps=1))
 TINY_TRAIN = ["--size", "32", "--batch-size", "2", "--max-steps", "1", "--epochs", "1", "--threads", "1"]

@@ -11,8 +11,7 @@ import pytest
 from core import io as sio
 from core import speckle as sp
 from core.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.repo import ROOT
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from core import speckle as sp
 from core.cli import main
 from core.speckle import scene
 from core.speckle import stream as sps
-from tests.s1_product import write_s1_product, zip_product
-from tests.test_io_products import _lut_reference
+from tests.support.s1_product import _lut_reference, write_s1_product, zip_product
 
 CLASSIC = [n for n, s in sp.FILTERS.items() if not s.deep]
 PARAMS = {

@@ -1,7 +1,5 @@
 """Super-resolution engine: input preparation, tiles see consistent reference crops, metrics, demo model, CLI."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,8 +8,8 @@ from core import io as sio
 from core import superres as sr
 from core.cli import main as cli_main
 from core.superres import inputs as sri
+from tests.support.repo import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 SAMPLES = ROOT / "samples" / "superres"
 

@@ -13,8 +13,7 @@ from core.checkpoints import save_model
 from core.cli import main
 from core.superres import psnr, ssim
 from models.rgtgan import RGTGANGenerator
-from tests.test_rgtgan import COMPACT
-from tests.test_train_rgtgan_folders import write_srd
+from tests.support.superres import COMPACT, write_srd
 
 
 @pytest.fixture

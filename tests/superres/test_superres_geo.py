@@ -2,7 +2,6 @@
 estimate, inputs whose working memory is too large (a 3 x 100000 strip, padded to the tile height)."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from core import io as sio
 from core import superres as sr
 from core.cli import main as cli_main
 from core.errors import UserError
+from tests.support.repo import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 REF = ROOT / "samples" / "superres" / "ref" / "synthetic_town.png"
 

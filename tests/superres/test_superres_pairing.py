@@ -1,8 +1,6 @@
 """Super-resolution inputs that belong together change together, and an HR or reference image that cannot belong
 to the LR image is refused with one line before the network runs (issue 13, item 1)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,9 +8,9 @@ from core import io as sio
 from core import superres as sr
 from core.errors import UserError
 from core.superres.inputs import MIN_HR_PSNR, pair_problem, resize_bicubic
-from tests.conftest import app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 SAMPLES = ROOT / "samples" / "superres"
 

@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from pyproj import Transformer
+from rasterio.transform import from_origin
 
-from tests import s1_product as s1
+from tests.support import s1_product as s1
 
 GM = 3.986004418e14
 ORBIT_RADIUS = 7_071_000.0
@@ -295,3 +298,26 @@ def _ecef_normal(lon: float, lat: float) -> np.ndarray:
 if __name__ == "__main__":
     p = write_geometry_product(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "ascending")
     print(p.safe)
+
+
+def write_dem(path, product, spacing: float, hill: bool) -> None:
+    tr = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
+    x, y = tr.transform([g[3] for g in product.gcps], [g[2] for g in product.gcps])
+    x0, y0 = min(x) - 600, max(y) + 600
+    w, h = int((max(x) - min(x) + 1200) / spacing), int((max(y) - min(y) + 1200) / spacing)
+    xx, yy = np.meshgrid(x0 + (np.arange(w) + 0.5) * spacing, y0 - (np.arange(h) + 0.5) * spacing)
+    z = np.zeros((h, w))
+    if hill:  # a 500 m Gaussian hill on a 300 m plateau: layover-free at 38 deg incidence, yet strongly shifted
+        z = 300 + 500 * np.exp(-((xx - np.mean(x)) ** 2 + (yy - np.mean(y)) ** 2) / (2 * 800**2))
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32632",
+        transform=from_origin(x0, y0, spacing, spacing),
+    ) as ds:
+        ds.write(z.astype(np.float32), 1)

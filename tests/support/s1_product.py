@@ -431,3 +431,19 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     p = write_s1_product(args[0], args[1] if len(args) > 1 else "GRD", mode=args[2] if len(args) > 2 else "IW")
     print(p.safe, zip_product(p.safe))
+
+
+def _lut_reference(lines, pixels, table, shape):
+    """A at every pixel, bilinear between knots, by a plain per-pixel loop (GDAL's formula)."""
+    h, w = shape
+    out = np.zeros(shape)
+    for r in range(h):
+        i = min(max(np.searchsorted(lines, r, "right") - 1, 0), len(lines) - 2)
+        mu = (r - lines[i]) / (lines[i + 1] - lines[i])
+        for c in range(w):
+            j = min(max(np.searchsorted(pixels, c, "right") - 1, 0), len(pixels) - 2)
+            nu = (c - pixels[j]) / (pixels[j + 1] - pixels[j])
+            top = table[i, j] * (1 - nu) + table[i, j + 1] * nu
+            bottom = table[i + 1, j] * (1 - nu) + table[i + 1, j + 1] * nu
+            out[r, c] = top * (1 - mu) + bottom * mu
+    return out

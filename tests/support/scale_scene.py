@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.repo import ROOT
 
 
 def write_scene(path: Path, height: int, width: int, block: int = 512) -> Path:

@@ -11,15 +11,15 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from core.train.datasets import synthetic_sources
+from tests.support.repo import ROOT
 
-CKPT = Path(__file__).resolve().parents[1] / "checkpoints"
+CKPT = ROOT / "checkpoints"
 CARDS = {"pix2pix_unet_demo": "A", "chrgan_demo": "A", "pix2pix_unet_demo_sensorB_lora": "B"}
 
 

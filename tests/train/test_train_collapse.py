@@ -11,7 +11,7 @@ from torch import nn
 from core.train import outputs
 from core.train.runs import RunFolder
 from core.train.trainer import Trainer
-from tests.conftest import app_test
+from tests.support.apptest import app_test
 
 
 class Constant(nn.Module):

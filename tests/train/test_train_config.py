@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import UserError
 from core.train.config import TrainConfig, parse_data, unet_depth_for
-from tests.conftest import ROOT
+from tests.support.repo import ROOT
 
 
 @pytest.mark.parametrize("size", [16, 32, 48, 64, 100, 128, 256, 512, 1024, 4096])

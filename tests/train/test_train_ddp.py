@@ -4,9 +4,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.repo import ROOT
 
 
 def test_torchrun_two_cpu_processes_agree(tmp_path):

@@ -1,12 +1,12 @@
 """The shipped demo models: loadable by the translation engine, small, with cards whose numbers can be recomputed."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.repo import ROOT
+
 CKPT = ROOT / "checkpoints"
 DEMOS = ["pix2pix_unet_demo", "chrgan_demo"]
 

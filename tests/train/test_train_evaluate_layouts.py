@@ -74,7 +74,7 @@ def test_unpaired_name_in_test_b_is_refused(uragen, generator, tmp_path):
 
 def test_rgtgan_checkpoint_given_to_evaluate_is_refused_in_one_line(uragen, tmp_path, capsys):
     from models.rgtgan import RGTGANGenerator
-    from tests.test_rgtgan import COMPACT
+    from tests.support.superres import COMPACT
 
     g = RGTGANGenerator(**COMPACT)
     path = tmp_path / "200000_G.pth"

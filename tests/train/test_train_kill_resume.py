@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from core.checkpoints import read_metadata
 from core.train import jobs
 from core.train.trainer import train
-from tests.test_train_runs import tiny
+from tests.train.configs import tiny
 
 
 def test_sigkilled_and_resumed_run_has_the_uninterrupted_weights(tmp_path, monkeypatch):

@@ -15,8 +15,7 @@ from core.train.schedules import lr_at
 from core.train.trainer import Trainer, train
 from models.multiscale_discriminator import MultiscaleDiscriminator
 from models.patchgan import PatchGAN
-from tests.test_train_lora import _base, _cfg
-from tests.test_train_runs import tiny
+from tests.train.configs import _base, _cfg, tiny
 
 # ------------------------------------------------------------------------------------------ LR schedules
 

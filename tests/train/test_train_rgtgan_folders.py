@@ -14,24 +14,9 @@ from core.cli import main
 from core.errors import UserError
 from core.superres.data import find_triples, load_examples
 from core.superres.train import SRTrainConfig, gradient_map, lr_at_step
-from core.train.synthetic import make_optical_scene
+from tests.support.superres import write_srd
 
 SMALL = json.dumps(dict(n_blocks=1, groups=4, gtem_blocks=1, align_tail_blocks=0, dense_rounds=1, dense_steps=1))
-
-
-def write_srd(root, ref_name="Ref", n=3, lr_size=16):
-    """A KaggleSRD-style folder: HR (4x), LR (HR shrunk), Ref (another view), plus the derived folders RGTGAN has."""
-    from core.superres.inputs import resize_bicubic
-
-    for i in range(n):
-        hr = make_optical_scene(i, lr_size * 4, (0.1, 0.1, 0.4, 0.4))
-        lr = np.clip(np.rint(resize_bicubic(hr.astype(np.float32), lr_size, lr_size)), 0, 255).astype(np.uint8)
-        ref = make_optical_scene(i, lr_size * 4, (0.12, 0.1, 0.42, 0.4), variant=1)
-        sio.write_png(root / "HR" / f"img_{i:03d}.png", hr)
-        sio.write_png(root / "LR" / f"img_{i:03d}.png", lr)
-        sio.write_png(root / ref_name / f"img_{i:03d}.png", ref)
-        sio.write_png(root / "LR_UX4" / f"img_{i:03d}.png", hr)  # derived folders are present and not read
-    return root
 
 
 def test_triples_pair_by_name_in_both_layouts(tmp_path):

@@ -13,28 +13,7 @@ from core.train import jobs
 from core.train.config import TrainConfig
 from core.train.runs import RunFolder, load_train_state, save_train_state
 from core.train.trainer import train
-
-
-def tiny(**kw):
-    cfg = dict(
-        task="pix2pix",
-        data="synthetic",
-        synthetic_count=6,
-        size=32,
-        synthetic_size=32,
-        width=4,
-        n_down=5,
-        ndf=4,
-        batch_size=2,
-        epochs=3,
-        log_every=1,
-        checkpoint_every=2,
-        val_max=2,
-        seed=3,
-        threads=1,
-    )
-    cfg.update(kw)
-    return cfg
+from tests.train.configs import tiny
 
 
 def _weights(path):

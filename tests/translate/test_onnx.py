@@ -13,7 +13,7 @@ from core.onnx.inspect_file import inspect_onnx
 from core.translate import TranslateOptions, Translator, translate_raster
 from core.translate import generators as gn
 from models.registry import build
-from tests.test_models_translate import _randomise
+from tests.support.generators import _randomise
 
 
 @pytest.fixture(scope="module")

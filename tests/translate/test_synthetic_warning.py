@@ -10,7 +10,8 @@ from PIL import Image
 from core import cards
 from core import io as sio
 from core import translate as tr
-from tests.conftest import ROOT, app_test
+from tests.support.apptest import app_test
+from tests.support.repo import ROOT
 
 DEMO = ROOT / "checkpoints" / "pix2pix_unet_demo.safetensors"
 SAMPLE = ROOT / "samples" / "sar" / "labrador_s1_vv.tif"

@@ -7,7 +7,7 @@ from core import io as sio
 from core import translate as tr
 from core.cli import main as cli_main
 from core.tiling import count_tiles
-from tests.test_translate import _write_pth
+from tests.translate.formats import _write_pth
 
 
 def test_estimate_counts_the_tiles_and_the_cli_refuses_above_the_limit(tmp_path, rng, capsys):

@@ -12,8 +12,8 @@ from core import cards
 from core import io as sio
 from core import translate as tr
 from core.cli import main as cli_main
-from tests.conftest import ROOT
-from tests.test_translate import _write_pth
+from tests.support.repo import ROOT
+from tests.translate.formats import _write_pth
 
 DEMO = ROOT / "checkpoints" / "pix2pix_unet_demo.safetensors"
 RED = np.array([150, 0, 0])

@@ -7,9 +7,8 @@ import pytest
 from core import io as sio
 from core.cli import main as cli_main
 from core.translate import MIN_SIDE
-from tests.conftest import app_test
-from tests.test_translate import _write_pth
-from tests.test_translate_page import _with_model_path, empty_checkpoints, tiny_model  # noqa: F401  (fixtures)
+from tests.support.apptest import _with_model_path, app_test
+from tests.translate.formats import _write_pth
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])  # .png: in memory; .tif: streamed tile by tile

@@ -10,7 +10,7 @@ from core.errors import UserError
 from core.translate import TranslateOptions, Translator, network_input, translate_raster
 from core.translate import generators as gn
 from core.translate.inputs import trained_scaling
-from tests.test_translate import _write_pth
+from tests.translate.formats import _write_pth
 
 
 def _scenes(rng):
@@ -75,7 +75,7 @@ def test_a_product_is_read_through_the_chain_and_fed_on_sen12_range(tmp_path):
     checkpoint, auto feeds it on SEN1-2's fixed range: the streamed output equals the in-memory translation of the
     chain's sigma0 values with sen1-2."""
     from core.translate.stream import translate_scene
-    from tests.conftest import ROOT
+    from tests.support.repo import ROOT
 
     product = ROOT / "samples" / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
     path, _ = _write_pth(tmp_path, "sar2optical")

@@ -16,7 +16,7 @@ from core.translate.generators import LoadedGenerator
 from core.translate.sample_norms import per_sample_layers, stats_windows
 from core.translate.stream import translate_scene
 from models.registry import build
-from tests.test_models_translate import _randomise
+from tests.support.generators import _randomise
 
 
 def _generator(se: bool) -> LoadedGenerator:

@@ -10,32 +10,18 @@ import textwrap
 import numpy as np
 import pytest
 import rasterio
-import torch
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
-from core import checkpoints as ck
 from core import io as sio
 from core import speckle
 from core.cli import main as cli_main
 from core.translate import TranslateOptions, Translator, network_input, translate_raster
 from core.translate import generators as gn
 from core.translate.stream import scene_limits, translate_scene
-from models.registry import build
-from tests.s1_product import write_s1_product, zip_product
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _tiny_unet(tmp_path, seed=0, in_channels=1, name="tiny.safetensors"):
-    torch.manual_seed(seed)
-    model = build("sar2optical_unet", {"width": 4, "n_down": 4, "in_channels": in_channels}).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    path = tmp_path / name
-    ck.save_model(path, model, normalization=gn.translation_normalization(in_channels))
-    return path
+from tests.support.generators import _tiny_unet
+from tests.support.repo import ROOT
+from tests.support.s1_product import write_s1_product, zip_product
 
 
 def _write_tif(path, data, geo=None):
