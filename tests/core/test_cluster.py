@@ -16,17 +16,6 @@ from core import io as sio
 from core.cli import main as cli_main
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from distributed import Client, LocalCluster
-
-    lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
-    client = Client(lc)
-    yield lc, client
-    client.close()
-    lc.close()
-
-
 @pytest.fixture
 def folder(tmp_path, utm_geo):
     rng = np.random.default_rng(7)

@@ -7,22 +7,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from core import batch
 from core import io as sio
 from core.cli import main as cli_main
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    from distributed import Client, LocalCluster
-
-    lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
-    client = Client(lc)
-    yield lc, client
-    client.close()
-    lc.close()
 
 
 def test_one_scene_on_two_workers_has_the_bytes_of_the_serial_run(cluster, tmp_path, utm_geo):
