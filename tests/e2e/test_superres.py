@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from core import io as sio
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 
 DEMO = Path(__file__).resolve().parents[2] / "checkpoints" / "rgtgan_demo.safetensors"
 

@@ -7,7 +7,7 @@ import torch
 from core import io as sio
 from core import translate as tr
 from models.registry import build
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 from tests.support.generators import _randomise
 
 

@@ -82,7 +82,7 @@ def test_slider_escapes_file_names():
 
 
 def test_the_browser_tests_server_log_check_sees_warnings_and_rich_tracebacks():
-    from tests.e2e.conftest import server_log_problems
+    from tests.e2e.browser import server_log_problems
 
     clean = "  You can now view your Streamlit app in your browser.\n  URL: http://127.0.0.1:8501\n"
     warned = "2026-12-02 17:00:00.000 WARNING streamlit.elements.lib.policies: The widget with key ..."

@@ -108,7 +108,7 @@ def _dockerignore_patterns() -> list[str]:
 def test_dockerignore_keeps_dev_files_out_and_what_the_image_runs_in():
     pats = _dockerignore_patterns()
     for left_out in (
-        "tests/test_docker.py",
+        "tests/project/test_docker.py",
         "bench/RESULTS.md",
         ".ci/run",
         ".git/HEAD",
