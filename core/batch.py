@@ -19,7 +19,7 @@ One scene on a cluster (`despeckle SCENE OUT --workers N`): its windows, each wi
 in flight and hands the output blocks back in the serial order, and this process writes them with BlockWriter, so
 the file has the same bytes as the serial run and memory stays a few windows per worker. The tasks are pure (their
 key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
-(tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
+(tests/core/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
 
 Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
 environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),

@@ -72,7 +72,7 @@ def declared_archs(task: str) -> tuple[str, ...]:
     """The architectures of `task` as the `@register("name", task=...)` lines in models/*.py declare them, read
     without importing the networks (importing `models` imports torch: seconds and hundreds of MB), so that listing
     the bundled models does not load torch. `models.registry.names(task)` is the truth once the networks are
-    imported; tests/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
+    imported; tests/core/test_cli_startup.py keeps the two equal. Read once per process (~50 ms)."""
     import ast  # noqa: PLC0415
 
     found: list[str] = []

@@ -68,7 +68,7 @@ def test_slc_swath_intensity_and_calibration(tmp_path):
         sio.open_source(p.safe)
     with sio.open_source(p.safe, swath="IW2", pol="VV", noise="keep") as src:
         got = src.read()
-        rows = src.plan.rows  # debursted: output line -> input line (checked in tests/test_products.py)
+        rows = src.plan.rows  # debursted: output line -> input line (checked in tests/products/test_products.py)
         first, last = src.plan.first_sample, src.plan.last_sample
     z = p.dn[("IW2", "VV")]
     inten = z.real.astype(np.float64) ** 2 + z.imag.astype(np.float64) ** 2

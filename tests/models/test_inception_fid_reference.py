@@ -1,5 +1,5 @@
 """models/inception_fid.py against an independent functional Inception-v3 (pytorch-fid's FID variant), written
-here with plain torch.nn.functional calls on the same state dict: input resize and [-1, 1] scaling, the
+in tests/support/inception_reference.py with plain torch.nn.functional calls on the same state dict: input resize and [-1, 1] scaling, the
 count_include_pad=False average pools of the A, C and first E blocks, the max pool of the last E block's pool
 branch, and the final global average pool."""
 

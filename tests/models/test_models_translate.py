@@ -1,6 +1,6 @@
 """The translation generators: published sizes and key names, and forward passes against hand-written references.
 
-The references below are written with torch.nn.functional directly from the state_dict (eval mode), following
+The references (tests/support/generators.py) are written with torch.nn.functional directly from the state_dict (eval mode), following
 the architecture descriptions in shared/spec/foreign-formats.md, not from the module code.
 """
 

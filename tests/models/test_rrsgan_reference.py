@@ -1,4 +1,4 @@
-"""RRSGAN's full forward (models/rrsgan.py, tiny widths) against a functional reference written here from the
+"""RRSGAN's full forward (models/rrsgan.py, tiny widths) against a functional reference (tests/models/rrsgan_functional.py) from the
 published structure: F.conv2d on the module's own state dict, central-difference gradients, a DCNv2 written
 with explicit bilinear gathers (no grid_sample), a hand pixel shuffle, and the bilinear x4 residual base."""
 

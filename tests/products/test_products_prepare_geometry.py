@@ -1,6 +1,6 @@
 """`prepare` with a map step (--geocode, --dem, --rtc, --crs, --resolution): the chain hands its radar-geometry
 GeoTIFF to core.products.geocode / core.products.terrain. The values of those steps are checked against
-independent references in tests/test_products_geocode.py and tests/test_products_terrain.py; here: the wiring
+independent references in tests/products/test_products_geocode.py and tests/products/test_products_terrain.py; here: the wiring
 (same values as running the steps by hand on prepare's radar output, tags of every step kept, refusals up front)."""
 
 from __future__ import annotations

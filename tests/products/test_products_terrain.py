@@ -1,6 +1,6 @@
 """Terrain correction (core.products.terrain) against independent calculations.
 
-The product (tests/s1_geometry.py) has an analytic orbit; the reference line and pixel of a DEM point come from
+The product (tests/support/s1_geometry.py) has an analytic orbit; the reference line and pixel of a DEM point come from
 root finding on that orbit (no polynomial orbit fit, no sarsen, no xarray-sentinel). The radar raster's bands
 hold each pixel's own line and pixel (Sentinel-1 convention: a pixel's centre is its index), so the terrain-
 corrected output must equal the reference at every DEM cell. RTC on a flat DEM is checked against the closed

@@ -104,7 +104,7 @@ def test_s1_grd_product_despeckled_in_sigma0_keeps_gcps_and_tags(tmp_path, capsy
     src = zip_product(p.safe) if zipped else p.safe
     dst = tmp_path / "vv_lee.tif"
     argv = ["despeckle", str(src), str(dst), "--filter", "lee", "--window", "5", "--looks", "1", "--pol", "VV"]
-    argv += ["--noise", "keep"]  # the reference below is DN^2 / A^2 (noise removal: tests/test_products.py)
+    argv += ["--noise", "keep"]  # the reference below is DN^2 / A^2 (noise removal: tests/products/test_products.py)
     assert main(argv) == 0, capsys.readouterr().err
     a = _lut_reference(p.lut_lines, p.lut_pixels, p.luts[("IW", "VV", "sigmaNought")], p.shape)
     sigma0 = p.dn[("IW", "VV")].astype(np.float64) ** 2 / a**2

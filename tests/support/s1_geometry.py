@@ -2,7 +2,7 @@
 polynomials and a geolocation grid that all agree, so xarray-sentinel and sarsen read it and terrain correction can
 be checked against an independent calculation.
 
-Built on tests/s1_product.py (its calibration, noise and manifest pieces). The geometry is analytic:
+Built on tests/support/s1_product.py (its calibration, noise and manifest pieces). The geometry is analytic:
 - orbit: a circle of radius 7071 km in the Earth-fixed frame (Earth rotation left out: it is only a smooth
   trajectory), heading -10 deg (ascending) or 190 deg (descending), right-looking; `orbit_position(t)` and
   `orbit_velocity(t)` give it exactly, the annotation holds state vectors every 10 s as S1 does;
@@ -13,7 +13,7 @@ Built on tests/s1_product.py (its calibration, noise and manifest pieces). The g
 `reference_line_pixel(x, y, z)` is the independent inverse: for ECEF points, the zero-Doppler time by root finding
 on the analytic orbit (no polynomial orbit fit, no sarsen), then line and pixel.
 
-Run as a script to write one: `python tests/s1_geometry.py OUT_FOLDER [ascending|descending]`.
+Run as a script to write one: `python -m tests.support.s1_geometry OUT_FOLDER [ascending|descending]`.
 """
 
 from __future__ import annotations
@@ -295,11 +295,6 @@ def _ecef_normal(lon: float, lat: float) -> np.ndarray:
     return np.array([math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)])
 
 
-if __name__ == "__main__":
-    p = write_geometry_product(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "ascending")
-    print(p.safe)
-
-
 def write_dem(path, product, spacing: float, hill: bool) -> None:
     tr = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
     x, y = tr.transform([g[3] for g in product.gcps], [g[2] for g in product.gcps])
@@ -321,3 +316,8 @@ def write_dem(path, product, spacing: float, hill: bool) -> None:
         transform=from_origin(x0, y0, spacing, spacing),
     ) as ds:
         ds.write(z.astype(np.float32), 1)
+
+
+if __name__ == "__main__":
+    p = write_geometry_product(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "ascending")
+    print(p.safe)

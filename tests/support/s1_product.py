@@ -18,14 +18,14 @@ invalid (firstValidSample -1) and samples outside [3 + b, samples - 4 - b] inval
 `content="lines"` writes each valid SLC pixel as (input line + 1) + 0j, so a test can tell exactly which input lines
 a deburst kept. SM SLC is stripmap: no bursts.
 
-What GDAL 3.10's SAFE driver reads (found by trying it; tests/test_io_products.py still opens IW products with
+What GDAL 3.10's SAFE driver reads (found by trying it; tests/io/test_io_products.py still opens IW products with
 it): manifest.safe with `<xfdu:XFDU>`, a metadataSection (platform familyName/number, instrument mode,
 acquisitionPeriod), an informationPackageMap whose `xfdu:contentUnit unitType="Measurement Data Unit"` lists the
 measurements, and a dataObjectSection whose dataObjects point at the files by `byteStream/fileLocation@href`; each
 annotation's adsHeader, imageInformation (outputPixels "16 bit Unsigned Integer" for GRD, "16 bit Signed Integer"
 for SLC), processingInformation's ellipsoid (without it the GCPs get no CRS) and the geolocationGridPointList.
 
-Run as a script to write one: `python tests/s1_product.py OUT_FOLDER [GRD|SLC] [IW|EW|SM]`.
+Run as a script to write one: `python -m tests.support.s1_product OUT_FOLDER [GRD|SLC] [IW|EW|SM]`.
 """
 
 from __future__ import annotations
@@ -427,12 +427,6 @@ def zip_product(safe: str | Path) -> Path:
     return out
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    p = write_s1_product(args[0], args[1] if len(args) > 1 else "GRD", mode=args[2] if len(args) > 2 else "IW")
-    print(p.safe, zip_product(p.safe))
-
-
 def _lut_reference(lines, pixels, table, shape):
     """A at every pixel, bilinear between knots, by a plain per-pixel loop (GDAL's formula)."""
     h, w = shape
@@ -447,3 +441,9 @@ def _lut_reference(lines, pixels, table, shape):
             bottom = table[i + 1, j] * (1 - nu) + table[i + 1, j + 1] * nu
             out[r, c] = top * (1 - mu) + bottom * mu
     return out
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    p = write_s1_product(args[0], args[1] if len(args) > 1 else "GRD", mode=args[2] if len(args) > 2 else "IW")
+    print(p.safe, zip_product(p.safe))

@@ -1,5 +1,5 @@
 """Each source project's own config file runs the run it describes (`train --config FILE`): SAR2Optical's
-config.yaml, RGTGAN's RGTGAN.yml and pix2pixHD / C-HR-GAN option flags. The files are written here from the keys
+config.yaml, RGTGAN's RGTGAN.yml and pix2pixHD / C-HR-GAN option flags. The files are written (tests/support/source_projects.py) from the keys
 those projects document in their public configs; the task, network size and optimiser that result are checked,
 and an unknown key is refused in one line. Training runs use tiny overrides (width, size, one or two steps)."""
 

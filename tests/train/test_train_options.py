@@ -85,7 +85,7 @@ def test_gan_mode_overrides_the_objective(tmp_path, monkeypatch):
         TrainConfig(gan_mode="wgan").check()
 
 
-# SAR2Optical's config.yaml and the other projects' config files: tests/test_source_configs.py
+# SAR2Optical's config.yaml and the other projects' config files: tests/train/test_source_configs.py
 
 
 # ------------------------------------------------------------------------------------------ discriminators

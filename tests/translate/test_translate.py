@@ -1,8 +1,8 @@
 """Translation engine: every generator format loads and reproduces its reference pixels; any size; geo kept; errors.
 
-Random-weight checkpoints of every format are built here (small widths) and written the way their projects write
+Random-weight checkpoints of every format are built by tests/translate/formats.py (small widths) and written the way their projects write
 them (.pth state_dicts, some with `module.` / `_orig_mod.` prefixes). The reference is the hand-written functional
-forward of tests/test_models_translate.py with each project's normalisation: x/255, (x-0.5)/0.5, output (y+1)/2.
+forward in tests/support/generators.py with each project's normalisation: x/255, (x-0.5)/0.5, output (y+1)/2.
 """
 
 import numpy as np
@@ -108,7 +108,7 @@ def test_1000x700_geotiff_comes_back_1000x700_and_georeferenced(tmp_path, utm_ge
 
 def test_sar_values_are_fed_as_display_and_dualpol_options(tmp_path, rng):
     path, _ = _write_pth(tmp_path, "sar2optical")
-    # the per-image stretch (a foreign checkpoint's auto is SEN1-2 on sigma0: tests/test_translate_scaling.py)
+    # the per-image stretch (a foreign checkpoint's auto is SEN1-2 on sigma0: tests/translate/test_translate_scaling.py)
     translator = Translator(gn.load_generator(path), TranslateOptions(device="cpu", input_scaling="stretch"))
     vv = rng.gamma(1.0, 0.2, (64, 80)).astype(np.float32)
     vh = rng.gamma(1.0, 0.04, (64, 80)).astype(np.float32)

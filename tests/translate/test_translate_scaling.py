@@ -1,6 +1,6 @@
 """Input scaling is part of the model (issue 20): SEN1-2's fixed dB range makes a region's translation independent of
 what the rest of the scene holds; the per-image stretch does not. The checkpoint is a SAR2Optical-format .pth with
-random weights written here in its state_dict layout (tests/test_translate.py's writer)."""
+random weights written here in its state_dict layout (tests/translate/formats.py's writer)."""
 
 import numpy as np
 import pytest
