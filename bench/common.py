@@ -6,13 +6,56 @@ command that produced it. Each script owns one section, between `<!-- bench:NAME
 
 from __future__ import annotations
 
+import os
 import platform
 import re
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+ROOT = RESULTS.parent.parent
+
+# The kernel keeps, in a child's ru_maxrss, the resident size it had before exec: a child started from a large
+# process (a bench that wrote a scene, pytest with torch loaded) reports at least its parent's size. A small launcher
+# process starts the real child and reports that child's own peak and CPU time (its waited-for processes included:
+# Dask workers, the launcher's own few MB not).
+_LAUNCH = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, u = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(f"{u.ru_maxrss} {u.ru_utime + u.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@dataclass(frozen=True)
+class Child:
+    wall: float  # s
+    cpu: float  # s, user + sys of the child and the processes it waited for
+    peak: float  # MiB, the child's own peak RSS
+    rc: int
+    out: str  # stdout
+    err: str  # stderr tail
+
+
+def measure_child(argv: list[str], env: dict | None = None, cwd: Path = ROOT, stdout: bool = False) -> Child:
+    """Run `python argv...` in `cwd` (PYTHONPATH=cwd) through the launcher: wall, CPU and the child's own peak."""
+    with tempfile.TemporaryDirectory() as tmp:
+        usage = os.path.join(tmp, "usage")
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCH, usage, sys.executable, *argv], cwd=cwd,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(cwd), **(env or {})},
+        )  # fmt: skip
+        wall = time.perf_counter() - t
+        peak_kb, cpu = (float(v) for v in open(usage).read().split()) if os.path.exists(usage) else (0.0, 0.0)
+    out = proc.stdout.decode(errors="replace") if stdout else ""
+    return Child(wall, cpu, peak_kb / 1024, proc.returncode, out, proc.stderr.decode(errors="replace").strip()[-400:])
 
 
 def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
@@ -28,8 +71,6 @@ def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
 
 
 def machine_line() -> str:
-    import os
-
     try:
         import torch
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import write_section  # noqa: E402
+from bench.common import measure_child, write_section  # noqa: E402
 
 
 def write_radar(path: Path, n: int) -> Path:
@@ -89,18 +87,11 @@ apps.terrain_correction(prod, dem, output_urlpath=out, correct_radiometry="gamma
 
 
 def run_child(argv: list[str], extra_env: dict | None = None) -> tuple[float, float, float]:
-    """(wall s, CPU s of the child, peak RSS MB of the child) of `python argv...`; raises on failure."""
-    t = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "GDAL_NUM_THREADS": "2", **(extra_env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv[:3]} failed: {err[-400:]}")
-    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    """(wall s, CPU s of the child, peak RSS MiB of the child) of `python argv...`; raises on failure."""
+    c = measure_child(argv, {"OMP_NUM_THREADS": "2", "GDAL_NUM_THREADS": "2", **(extra_env or {})})
+    if c.rc != 0:
+        raise RuntimeError(f"{argv[:3]} failed: {c.err}")
+    return c.wall, c.cpu, c.peak
 
 
 def terrain_inputs(folder: Path, shape: tuple[int, int]) -> tuple[Path, Path]:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import measure_child  # noqa: E402
 from tests.support.scale_scene import write_scene  # noqa: E402
 
 LEE = ["--filter", "lee", "--window", "7", "--looks", "1", "--no-progress"]
@@ -29,17 +28,10 @@ LEE = ["--filter", "lee", "--window", "7", "--looks", "1", "--no-progress"]
 
 def child(root: Path, argv: list[str], env: dict | None = None) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MiB) of `python -m core argv` run in `root`."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", *argv], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, ru = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed: {err[-400:]}")
-    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    c = measure_child(["-m", "core", *argv], env, cwd=root)
+    if c.rc != 0:
+        raise SystemExit(f"{argv} failed: {c.err}")
+    return c.wall, c.cpu, c.peak
 
 
 def fmt(r: tuple[float, float, float]) -> str:

@@ -1,6 +1,6 @@
 """Whole scenes (issue 10 §8): `despeckle` and `translate` on a 25,000 x 16,700 float32 scene and crops of it, each
 run as `python -m core ...` in its own process; wall time, Mpixel/s and that child's peak RSS (os.wait4's
-ru_maxrss). Also, in one process at 4096²: our Lee 7x7 and the `despeckle()` entry against a five-line OpenCV
+ru_maxrss, read through a small launcher so that it is the child's own). Also, in one process at 4096²: our Lee 7x7 and the `despeckle()` entry against a five-line OpenCV
 boxFilter Lee.
 
     .venv/bin/python bench/scene.py [--sizes 2048,8192,full] [--refined-sizes 2048,8192] [--merlin-crop 1024]
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import best_time, write_section  # noqa: E402
+from bench.common import best_time, measure_child, write_section  # noqa: E402
 
 FULL = (16_700, 25_000)  # rows, columns of a full IW GRD band
 GEO = dict(crs="EPSG:32633", transform=(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0))
@@ -57,17 +56,9 @@ def write_scene(path: Path, height: int, width: int, bands: int) -> Path:
 
 
 def run_child(argv: list[str], env: dict | None = None) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS in MB of that child, exit code, stderr tail) of `python argv...`."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t, usage.ru_maxrss / 1024, proc.returncode, err.strip()[-300:]
+    """(wall seconds, peak RSS in MiB of that child, exit code, stderr tail) of `python argv...`."""
+    c = measure_child(argv, env)
+    return c.wall, c.peak, c.rc, c.err[-300:]
 
 
 IN_MEMORY = """

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import measure_child  # noqa: E402
 
 PAGE = """
 import sys, time
@@ -29,15 +29,9 @@ print(f"{time.perf_counter() - t:.2f} {len(at.exception)} {','.join(heavy) or '-
 
 def child(root: Path, argv: list[str]) -> tuple[float, float, float, str]:
     """(wall s, CPU s, peak RSS MiB, stdout last line) of `python argv` run in `root`."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, *argv], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode(errors="replace").strip().splitlines()
-    _, _, ru = os.wait4(proc.pid, 0)
-    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, (out[-1] if out else "")
+    c = measure_child(argv, cwd=root, stdout=True)
+    out = c.out.strip().splitlines()
+    return c.wall, c.cpu, c.peak, (out[-1] if out else "")
 
 
 def main() -> None:

@@ -192,8 +192,8 @@ def apply_thread_budget(plan: ThreadPlan | None = None) -> ThreadPlan:
     """Tell every thread-starting library its share, once per process (again only when the plan changes).
 
     Environment first (libraries not loaded yet read it when they load; a user's own value is kept), then the
-    libraries already loaded: torch.set_num_threads / set_num_interop_threads, threadpoolctl for BLAS when it is
-    installed. ONNX Runtime sessions read the plan when they are made (core.onnx.runtime.make_session)."""
+    libraries already loaded: torch.set_num_threads / set_num_interop_threads, threadpoolctl for the BLAS pool
+    numpy already loaded. ONNX Runtime sessions read the plan when they are made (core.onnx.runtime.make_session)."""
     import sys
 
     plan = plan or thread_plan()
@@ -205,13 +205,10 @@ def apply_thread_budget(plan: ThreadPlan | None = None) -> ThreadPlan:
     torch = sys.modules.get("torch")
     if torch is not None:
         set_torch_threads(plan)
-    if "threadpoolctl" in sys.modules or "numpy" in sys.modules:
-        try:
-            from threadpoolctl import threadpool_limits
+    if "numpy" in sys.modules:  # BLAS loaded before the environment was set: tell its pool now
+        from threadpoolctl import threadpool_limits
 
-            threadpool_limits(plan.blas)
-        except ImportError:  # optional: BLAS loaded before the environment was set keeps its own count
-            pass
+        threadpool_limits(plan.blas)
     _applied["per_task"] = plan.per_task
     return plan
 

@@ -4,6 +4,9 @@ sessions and Dask workers included."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -82,3 +85,20 @@ def test_local_cluster_workers_get_their_share_in_their_environment(monkeypatch)
             "SAR_STUDIO_COMPRESS": "deflate:6",
             "torch": 1,
         }
+
+
+BLAS_AFTER_NUMPY = """
+import numpy, threadpoolctl
+from core import compute
+compute.apply_thread_budget()
+print(sorted({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}))
+"""
+
+
+def test_a_blas_pool_loaded_before_the_budget_is_told_its_share(tmp_path):
+    """numpy imported first (its OpenBLAS pool sized from the machine), then the budget: the pool gets the share."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env.update(SAR_STUDIO_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", BLAS_AFTER_NUMPY], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1]", out.stdout
