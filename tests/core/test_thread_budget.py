@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from core import compute
+from tests.support.repo import ROOT
 
 
 def test_usable_cpus_is_the_affinity_lowered_by_a_cgroup_quota(monkeypatch):
@@ -98,7 +98,7 @@ print(sorted({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["us
 def test_a_blas_pool_loaded_before_the_budget_is_told_its_share(tmp_path):
     """numpy imported first (its OpenBLAS pool sized from the machine), then the budget: the pool gets the share."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    env.update(SAR_STUDIO_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.update(SAR_STUDIO_THREADS="1", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", BLAS_AFTER_NUMPY], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1]", out.stdout
