@@ -36,8 +36,6 @@ def one_torch_thread():
     """One intra-op torch thread for the whole test run. Tests use small tensors, where two OpenMP threads
     mostly wait on each other: measured several times (up to 100x on 48-px images) slower on a busy 2-core
     machine. Tests that are about threads set their own count and restore it."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
