@@ -224,7 +224,7 @@ _RSS_SCRIPT = textwrap.dedent(
 
 def _peak_rss_kb(tmp_path, src, model):
     script = tmp_path / "rss.py"
-    script.write_text(_RSS_SCRIPT.format(root=ROOT))
+    script.write_text(_RSS_SCRIPT.format(root=str(ROOT)))
     env = dict(os.environ, GDAL_CACHEMAX="32", OMP_NUM_THREADS="1")
     out = tmp_path / f"{src.stem}_out.tif"
     cmd = [sys.executable, str(script), "translate", str(src), str(out), "--model", str(model), "--backend", "torch"]
