@@ -59,13 +59,13 @@ bench: install
 
 # ruff (lint, imports at the top of the module except the heavy ones listed in pyproject.toml and those with a
 # `# noqa: PLC0415 - reason`; format check) over the whole tree, mypy over core/ and models/ (settings in
-# pyproject.toml), the import layers (tests/test_import_layers.py: no upward import, no circle, deferred imports
+# pyproject.toml), the import layers (tests/project/test_import_layers.py: no upward import, no circle, deferred imports
 # included), hadolint
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_layers.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/project/test_import_layers.py
 	$(VENV)/bin/hadolint Dockerfile
 
 # Build the image and run it and the compose file end to end (scripts/docker_smoke.sh says what it checks and needs:

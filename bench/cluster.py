@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402
-from tests.scale_scene import write_scene  # noqa: E402
+from tests.support.scale_scene import write_scene  # noqa: E402
 
 FILTER_ARGS = ["--window", "7", "--looks", "1", "--no-progress"]
 Run = tuple[float, float, float]  # wall s, CPU s, peak MiB

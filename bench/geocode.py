@@ -5,7 +5,7 @@ child's peak RSS (os.wait4's ru_maxrss).
   like an IW GRD), against a plain block copy of the same raster (read 512² blocks, write a tiled GeoTIFF through
   the same BlockWriter) as the baseline, at the sizes given;
 - terrain: our `terrain_correct` (GTC and RTC) against sarsen 0.9.6's own `terrain_correction` on the synthetic
-  product of tests/s1_geometry.py (600 x 800 px) and a 10 m DEM with a hill.
+  product of tests/support/s1_geometry.py (600 x 800 px) and a 10 m DEM with a hill.
 
     .venv/bin/python bench/geocode.py [--sizes 2048,4096] [--skip-terrain] [--terrain-shape 600x800]
 """
@@ -95,12 +95,12 @@ def run_child(argv: list[str], extra_env: dict | None = None) -> tuple[float, fl
 
 
 def terrain_inputs(folder: Path, shape: tuple[int, int]) -> tuple[Path, Path]:
-    """The synthetic product of tests/s1_geometry.py and a 10 m UTM DEM with a 500 m hill over it."""
+    """The synthetic product of tests/support/s1_geometry.py and a 10 m UTM DEM with a 500 m hill over it."""
     import rasterio
     from pyproj import Transformer
     from rasterio.transform import from_origin
 
-    from tests.s1_geometry import write_geometry_product
+    from tests.support.s1_geometry import write_geometry_product
 
     folder.mkdir()
     p = write_geometry_product(folder, "ascending", shape=shape, grid=(6, 9))

@@ -6,7 +6,7 @@ against a baseline run in the same session: streaming the same measurement TIFFs
 
 --full adds a full-size single-polarisation IW GRD (25,000 x 16,700, VV) without the filtered run.
 
-Products come from tests/s1_product.py (uint16 DN, 2.90 noise layout) in a temporary folder deleted at the end.
+Products come from tests/support/s1_product.py (uint16 DN, 2.90 noise layout) in a temporary folder deleted at the end.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter-sizes", default="2048,4096", help="sizes that also run the filtered chain")
     ap.add_argument("--full", action="store_true", help="also a 25,000 x 16,700 single-pol product")
     args = ap.parse_args(argv)
-    from tests.s1_product import write_s1_product
+    from tests.support.s1_product import write_s1_product
 
     rows, notes = [], []
     cpu_before = 0.0
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak RSS is that child's own VmHWM. × baseline: wall time against streaming the same measurement "
         "TIFFs to float32 with no tables, in the same session. GDAL's block cache is capped at 64 MB in both, so "
         "peak RSS rises until that cache is full (small products do not fill it) and then stays flat; "
-        "tests/test_products.py checks with a 4 MB cap that it does not grow from 1024² to 2048².\n\n"
+        "tests/products/test_products.py checks with a 4 MB cap that it does not grow from 1024² to 2048².\n\n"
         "| run | product | wall s | × baseline | CPU s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|\n"
         + "\n".join(rows)
         + f"\n\n{'; '.join(notes)}; load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on "

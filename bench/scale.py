@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import measure_child  # noqa: E402
-from tests.scale_scene import write_scene  # noqa: E402
+from tests.support.scale_scene import write_scene  # noqa: E402
 
 LEE = ["--filter", "lee", "--window", "7", "--looks", "1", "--no-progress"]
 

@@ -20,7 +20,7 @@ this process writes them with BlockWriter, so the file has the same bytes as the
 windows per worker. The workers open the scene with the kind the client found (no whole-file preview read) and
 return each task's value range with its blocks, so the client only receives and writes. The tasks are pure (their
 key is a hash of the job and the windows): windows lost with a killed worker are computed again by the scheduler
-(tests/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
+(tests/core/test_cluster_scene.py kills a worker mid-task and checks every result arrives, in order).
 
 Threads: a local cluster of N workers has CPUs // N threads per worker (at least 1), and every worker's
 environment carries the thread budget (core.compute.ThreadPlan.env: OMP/BLAS, GDAL_NUM_THREADS, SAR_STUDIO_THREADS),

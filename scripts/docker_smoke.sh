@@ -268,8 +268,7 @@ import sys
 
 from playwright.sync_api import TimeoutError, sync_playwright
 
-sys.path.insert(0, "tests/e2e")
-from conftest import ARGS  # the browser tests' chromium flags
+from tests.e2e.browser import ARGS  # the browser tests' chromium flags (run from the repository root)
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

@@ -4,7 +4,7 @@
 
 Not real data. A 256-line x 384-sample dual-polarisation (VV + VH) IW GRD laid out as ESA delivers one (zip of a
 .SAFE folder: manifest.safe, annotation, calibration and noise XML in the IPF 2.90+ layout, measurement TIFFs with
-GCPs), written by tests/s1_product.py (the fixture the tests use) and then given a scene with the physics of a real
+GCPs), written by tests/support/s1_product.py (the fixture the tests use) and then given a scene with the physics of a real
 one: for every pixel, DN² = σ⁰ · A² · speckle + η · noise speckle, with A the product's own sigmaNought LUT and η
 its own noise tables (range x azimuth), evaluated with core.io.sentinel1. σ⁰ is a synthetic coast: land (VV -8 dB,
 VH -15 dB, with texture), sea (VV -19 dB, VH -29 dB: below the VH noise floor of about -27 to -22 dB, so VH over
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.io.sentinel1.calibration import read_calibration
     from core.io.sentinel1.noise import read_noise
     from core.io.sentinel1.safexml import ProductFiles
-    from tests.s1_product import write_s1_product
+    from tests.support.s1_product import write_s1_product
 
     out = Path(args.out) / f"{NAME}.zip"
     if args.if_missing and out.is_file():

@@ -1,14 +1,20 @@
-"""Shared test set-up: small generated fixtures, AppTest helpers. The project root is on sys.path through
-pyproject.toml's `pythonpath`, not patched here."""
+"""Fixtures every test folder may use: the process set-up (one torch thread, `__main__` restored), allowed data
+roots, a seeded generator, a projected georeference, a speckled scene, and the translation checkpoints that both the
+translation tests and the page tests use. Each folder's own conftest.py holds what only its tests share; builders
+and helpers that are not fixtures live in tests/support/. The project root is on sys.path through pyproject.toml's
+`pythonpath`, not patched here."""
 
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from models.registry import build
+from tests.support.generators import _randomise
+from tests.support.repo import ROOT
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
@@ -30,8 +36,6 @@ def one_torch_thread():
     """One intra-op torch thread for the whole test run. Tests use small tensors, where two OpenMP threads
     mostly wait on each other: measured several times (up to 100x on 48-px images) slower on a busy 2-core
     machine. Tests that are about threads set their own count and restore it."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -73,8 +77,18 @@ def speckled(rng):
     return (scene * rng.gamma(looks, 1.0 / looks, scene.shape)).astype(np.float32), scene, looks
 
 
-def app_test(page: str, timeout: float = 120):
-    """AppTest for one page file under pages/ (run directly, not through app.py's navigation)."""
-    from streamlit.testing.v1 import AppTest
+@pytest.fixture
+def empty_checkpoints(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("SAR_STUDIO_CHECKPOINTS", str(folder))
+    return folder
 
-    return AppTest.from_file(str(ROOT / "pages" / page), default_timeout=timeout)
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise(build("sar2optical_unet", {"width": 4}), seed=21)
+    path = tmp_path / "pix2pix_gen_180.pth"
+    torch.save(model.state_dict(), path)
+    return path

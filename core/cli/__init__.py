@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = _exit_on_sigterm()
     try:
-        from core.cli.options import apply_compress  # noqa: PLC0415 - start-up: `--help` loads no command module (tests/test_cli_startup.py)
-        from core.compute import apply_thread_budget  # noqa: PLC0415 - start-up: `--help` loads only the parser (tests/test_cli_startup.py)
+        from core.cli.options import apply_compress  # noqa: PLC0415 - start-up: `--help` loads no command module (tests/core/test_cli_startup.py)
+        from core.compute import apply_thread_budget  # noqa: PLC0415 - start-up: `--help` loads only the parser (tests/core/test_cli_startup.py)
 
         apply_thread_budget()  # before the command loads torch, ONNX Runtime, BLAS or GDAL
         apply_compress(args)

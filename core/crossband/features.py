@@ -90,7 +90,7 @@ class Extractor:
 
 def random_layers(config: dict) -> tuple[tuple[str, int], ...]:
     """The layers of models/random_features.py's network for `config`, without building it: one per entry of
-    `channels`, named rand1 .. rand{n} (its docstring; tests/test_crossband.py compares with the built network)."""
+    `channels`, named rand1 .. rand{n} (its docstring; tests/crossband/test_crossband.py compares with the built network)."""
     return tuple((f"rand{i + 1}", int(c)) for i, c in enumerate(config["channels"]))
 
 

@@ -9,7 +9,7 @@ Pixel conventions (GDAL's): a transform and GCP pixel/line positions use the cor
 (0, 0), so a pixel centre is at i + 0.5; RPC LINE_OFF/SAMP_OFF use the centre of the top-left pixel as (0, 0).
 Scaling by f maps corner coordinates u -> f·u, hence centre coordinates p -> f·(p + 0.5) - 0.5, hence
 RPC offsets OFF -> f·OFF + (f - 1)/2 and scales SCALE -> f·SCALE (checked against GDAL's RPC transformer in
-tests/test_io_georef.py).
+tests/io/test_io_georef.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A Sentinel-1 product is the .SAFE folder, its manifest.safe, or the zipped produ
 core.io.sentinel1 (its own manifest/annotation/calibration/noise reader; thermal noise removal, calibration, TOPS
 deburst, swath merging). GDAL's SAFE driver is not used: it opens no EW or SM product and no product missing a calibration file,
 lists no calibrated subdataset for GRD, and for SLC its SENTINEL1_CALIB:SIGMA0 bands return |z|^2 unchanged
-(GDAL 3.10.3, see tests/test_io_products.py).
+(GDAL 3.10.3, see tests/io/test_io_products.py).
 """
 
 from __future__ import annotations

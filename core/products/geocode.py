@@ -21,7 +21,7 @@ Output pixels whose source position falls outside the raster are nodata (NaN).
 Pixel convention (GDAL's): a GCP's (line, pixel) counts from the top-left corner of the top-left pixel, so the
 centre of source pixel (i, j) is at (i + 0.5, j + 0.5). Sentinel-1's geolocation grid counts line/pixel at pixel
 centres, and GDAL's SAFE driver (so gdalwarp too) passes them over unchanged: half a pixel (5 m on a GRD) off.
-Measured on tests/s1_geometry.py's product against range-Doppler from the orbit: 0.47 px in line, 0.50 px in
+Measured on tests/support/s1_geometry.py's product against range-Doppler from the orbit: 0.47 px in line, 0.50 px in
 pixel. So GCPs of a Sentinel-1 raster (tags SATELLITE_IDENTIFIER=SENTINEL-1 or MISSION_ID=S1*, which GDAL sets and
 our outputs keep) are moved by +0.5 (`gcp_offset`), unless the tag GCP_CONVENTION=corner says they already were.
 """

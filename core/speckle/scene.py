@@ -36,7 +36,7 @@ def sample_windows(height: int, width: int) -> list[Window]:
 
 
 def halo(spec: FilterSpec, params: dict) -> int:
-    """Pixels each side of a window that its output depends on (checked by tests/test_speckle_stream.py).
+    """Pixels each side of a window that its output depends on (checked by tests/speckle/test_speckle_stream.py).
 
     Local-statistics filters (boxcar, Lee, Kuan, Gamma-MAP, Frost, Gaussian, bilateral) and refined Lee (sub-window
     means at +-(window-3)/2, each 3x3, and half windows of the full window) see window//2; the median fills

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import open_page, start_app, stop_app, wait_idle
+from tests.e2e.browser import open_page, start_app, stop_app, wait_idle
 
 
 @pytest.fixture

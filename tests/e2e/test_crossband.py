@@ -4,7 +4,7 @@ chart, the compare view, and the PNG download."""
 import numpy as np
 
 from core import io as sio
-from tests.e2e.conftest import ROOT, open_page, wait_idle
+from tests.e2e.browser import ROOT, open_page, wait_idle
 
 
 def test_bundled_samples_generate_and_download(page, app_url, tmp_path):

@@ -1,6 +1,6 @@
 import torch
 
-from tests.e2e.conftest import open_page
+from tests.e2e.browser import open_page
 
 
 def test_home_lists_tools_and_compute(page, app_url):

@@ -7,7 +7,7 @@ the app's navigation is declared (pages/navigation.py); each test starts its own
 import pytest
 
 from pages.navigation import PAGES
-from tests.e2e.conftest import start_app, stop_app, wait_idle
+from tests.e2e.browser import start_app, stop_app, wait_idle
 
 TITLES = [title for _file, title, _icon, _url in PAGES]
 URLS = ["", *(url for _file, _title, _icon, url in PAGES)]

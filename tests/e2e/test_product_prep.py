@@ -9,7 +9,7 @@ import numpy as np
 import rasterio
 
 from core.catalog import samples_dir
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 
 SAMPLE = samples_dir() / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
 

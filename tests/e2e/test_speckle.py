@@ -4,7 +4,7 @@ the filtered GeoTIFF (georeference kept)."""
 import numpy as np
 
 from core import io as sio
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 
 
 def test_upload_filter_and_download(page, app_url, tmp_path, utm_geo):

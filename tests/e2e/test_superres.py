@@ -1,11 +1,10 @@
 """Browser: super-resolve the bundled sample, see PSNR/SSIM against HR, download the x4 PNG."""
 
-from pathlib import Path
-
 from core import io as sio
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
+from tests.support.repo import ROOT
 
-DEMO = Path(__file__).resolve().parents[2] / "checkpoints" / "rgtgan_demo.safetensors"
+DEMO = ROOT / "checkpoints" / "rgtgan_demo.safetensors"
 
 
 def test_sample_super_resolve_and_download(page, app_url, tmp_path):

@@ -1,6 +1,6 @@
 """Browser: start a small synthetic training run, watch it finish, see its metrics and samples, send it on."""
 
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 
 
 def _fill(page, label, value):

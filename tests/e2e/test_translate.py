@@ -7,8 +7,8 @@ import torch
 from core import io as sio
 from core import translate as tr
 from models.registry import build
-from tests.e2e.conftest import open_page, wait_idle
-from tests.test_models_translate import _randomise
+from tests.e2e.browser import open_page, wait_idle
+from tests.support.generators import _randomise
 
 
 def test_translate_upload_and_download_geotiff(page, app_url, tmp_path, utm_geo):

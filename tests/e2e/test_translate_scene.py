@@ -9,8 +9,8 @@ from core import io as sio
 from core import translate as tr
 from core.catalog import checkpoints_dir
 from core.translate.stream import translate_scene
-from tests.e2e.conftest import open_page, wait_idle
-from tests.s1_product import write_s1_product, zip_product
+from tests.e2e.browser import open_page, wait_idle
+from tests.support.s1_product import write_s1_product, zip_product
 
 
 def test_translate_a_product_from_an_allowed_folder_and_download_the_cog(page, app_url, tmp_path):

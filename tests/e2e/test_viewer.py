@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from core import io as sio
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.browser import open_page, wait_idle
 
 
 def _run_speckle(page, app_url, tmp_path, utm_geo):
