@@ -14,6 +14,7 @@ from core import batch
 from core import io as sio
 from core.cli import main as cli_main
 from core.errors import UserError
+from tests.support.repo import ROOT
 
 
 def test_one_scene_on_two_workers_has_the_bytes_of_the_serial_run(cluster, tmp_path, utm_geo):
@@ -115,7 +116,7 @@ def test_a_fresh_command_forks_its_workers_and_writes_the_bytes_of_the_serial_ru
     src = sio.write_geotiff(tmp_path / "scene.tif", scene, utm_geo)
     argv = ["despeckle", str(src), "--filter", "gamma_map", "--window", "5", "--no-progress"]
     assert cli_main([*argv[:2], str(tmp_path / "serial.tif"), *argv[2:]]) == 0
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop(batch.START_ENV, None)
     probe = "from core import batch; import sys; sys.exit(batch.worker_start_method() != 'fork')"
@@ -202,7 +203,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 def test_a_scene_worker_reuses_its_heap_instead_of_faulting_each_window_in_again():
     import subprocess
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     faults = {}
     for policy in ("bound_heap_growth", "keep_window_heap"):
         done = subprocess.run(
