@@ -122,3 +122,20 @@ def open_page(page, app_url: str, url_path: str) -> None:
     page.goto(f"{app_url}/{url_path}")
     page.wait_for_selector('[data-testid="stApp"]')
     wait_idle(page)
+
+
+def choose(page, select, option: str, tries: int = 5) -> None:
+    """Pick `option` in a Streamlit selectbox (`select`, a locator of its stSelectbox): open the list and click the
+    option, opening it again when a click landed while the page was still laying out (an expander opening, a rerun
+    replacing the widget) and no list appeared."""
+    wanted = page.get_by_role("option", name=option)
+    for _ in range(tries):
+        wait_idle(page)
+        select.click()
+        for _ in range(25):  # up to 5 s for the list to open
+            if wanted.count() and wanted.first.is_visible():
+                wanted.first.click()
+                return
+            page.wait_for_timeout(200)
+        page.keyboard.press("Escape")
+    raise AssertionError(f"the selectbox never offered {option!r}")

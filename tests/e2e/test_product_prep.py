@@ -9,7 +9,7 @@ import numpy as np
 import rasterio
 
 from core.catalog import samples_dir
-from tests.e2e.browser import open_page, wait_idle
+from tests.e2e.browser import choose, open_page, wait_idle
 
 SAMPLE = samples_dir() / "products" / "SYNTHETIC_S1A_IW_GRDH_1SDV.zip"
 
@@ -20,8 +20,8 @@ def test_prepare_a_product_and_see_it_on_the_map(page, app_url, tmp_path):
     shutil.copy(SAMPLE, product)
     open_page(page, app_url, "speckle")
     page.get_by_text("Prepare a Sentinel-1 product").click()
-    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Product", exact=True)).click()
-    page.get_by_role("option", name="Path on the server").click()
+    product_select = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Product", exact=True))
+    choose(page, product_select, "Path on the server")
     wait_idle(page)
     field = page.get_by_label(re.compile("^Product path"))
     field.fill(str(product))
