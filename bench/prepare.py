@@ -2,9 +2,10 @@
 against a baseline run in the same session: streaming the same measurement TIFFs (DN -> float32, no tables) with
 `core.io.stream_filter`, each in its own process.
 
-    .venv/bin/python bench/prepare.py [--sizes 2048,4096,8192] [--filter-sizes 2048,4096] [--full]
+    .venv/bin/python bench/prepare.py [--sizes 2048,4096,8192] [--filter-sizes 2048,4096] [--full [--chain]]
 
---full adds a full-size single-polarisation IW GRD (25,000 x 16,700, VV) without the filtered run.
+--full adds a full-size single-polarisation IW GRD (25,000 x 16,700, VV) without the filtered run; --chain adds,
+on it, the analysis-ready chain as the command runs it (noise, sigma0, Lee 7x7, geocoding, dB).
 
 Products come from tests/support/s1_product.py (uint16 DN, 2.90 noise layout) in a temporary folder deleted at the end.
 """
@@ -41,6 +42,16 @@ from core.products.chain import PrepareOptions, prepare_product
 prepare_product(sys.argv[1], sys.argv[2], PrepareOptions(**eval(sys.argv[3])))
 """
 
+CLI = """
+import runpy, sys
+sys.argv = ["core", *sys.argv[1:]]
+try:
+    runpy.run_module("core", run_name="__main__")
+except SystemExit as exc:
+    if exc.code:
+        raise
+"""
+
 HWM = "\nprint(next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')))\n"
 
 
@@ -64,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="2048,4096,8192")
     ap.add_argument("--filter-sizes", default="2048,4096", help="sizes that also run the filtered chain")
     ap.add_argument("--full", action="store_true", help="also a 25,000 x 16,700 single-pol product")
+    ap.add_argument(
+        "--chain", action="store_true",
+        help="with --full: also the analysis-ready chain as the command runs it (prepare --filter lee --window 7 "
+        "--geocode --db)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     from tests.support.s1_product import write_s1_product
 
@@ -90,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             ]
             if str(s) not in args.filter_sizes.split(",") or s == "full":
                 runs = runs[:2]
+            if s == "full" and args.chain:
+                chain = ["prepare", str(Path(tifs[0]).parents[1]), f"{tmp}/chain.tif", "--filter", "lee", "--window",
+                         "7", "--geocode", "--db", "--no-progress"]  # fmt: skip
+                runs.append(("`python -m core " + " ".join(chain[:1] + ["PRODUCT", "OUT.tif"] + chain[3:]) + "`",
+                             CLI, chain))  # fmt: skip
             base = None
             for run, code, a in runs:
                 wall, cpu_total, rss = run_child(code, a)

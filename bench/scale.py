@@ -47,9 +47,9 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: codec,scene,files")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
-    out: list[str] = [f"Load average at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores shared "
-                      "with other sessions; no quiet machine was available, so wall ratios of parallel runs mean "
-                      "little here; CPU time is the figure to compare).", ""]  # fmt: skip
+    out: list[str] = [f"Load average (1 / 5 / 15 min) at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
+                      f"on {os.cpu_count()} CPUs (above about 1 before a run, other work shared the machine and "
+                      "wall ratios of parallel runs mean little; CPU time is the figure to compare).", ""]  # fmt: skip
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         t = Path(tmp)
         scene = write_scene(t / "scene.tif", a.size, a.size)

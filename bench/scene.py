@@ -154,19 +154,23 @@ def in_process_rows(size: int = 4096) -> list[str]:
     ]
 
 
-def translate_rows(tmp: Path, sizes: list[int]) -> list[str]:
+def translate_rows(tmp: Path, sizes: list[int], backend: str) -> list[str]:
     rows = []
     model = ROOT / "checkpoints" / "pix2pix_unet_demo.safetensors"
     for s in sizes:
         src = write_scene(tmp / f"tr_{s}.tif", s, s, 1)
         out = tmp / "tr_out.tif"
-        wall, rss, code, err = run_child(
-            ["-m", "core", "translate", str(src), str(out), "--model", str(model), "--device", "cpu"],
+        c = measure_child(
+            ["-m", "core", "translate", str(src), str(out), "--model", str(model), "--device", "cpu", "--backend",
+             backend, "--no-progress"],
             env={"SAR_STUDIO_MAX_PIXELS": "1000000000"},
-        )
+        )  # fmt: skip
         out.unlink(missing_ok=True)
-        status = "" if code == 0 else f" (exit {code}: {err})"
-        rows.append(f"| translate (demo U-Net) | {s}x{s} | {wall:.1f} | {s * s / 1e6 / wall:.2f} | {rss:.0f}{status} |")
+        status = "" if c.rc == 0 else f" (exit {c.rc}: {c.err[-300:]})"
+        rows.append(
+            f"| translate (demo U-Net, --backend {backend}) | {s}x{s} | {c.wall:.1f} | {c.cpu:.1f} | "
+            f"{s * s / 1e6 / c.wall:.2f} | {c.peak:.0f}{status} |"
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -185,6 +189,7 @@ def main() -> None:
     ap.add_argument("--translate-sizes", default="2048", help="translate sizes (side)")
     ap.add_argument("--skip-despeckle", action="store_true")
     ap.add_argument("--skip-translate", action="store_true")
+    ap.add_argument("--backend", default="onnx", help="translate's --backend (auto, torch, onnx)")
     args = ap.parse_args()
     split = [s for s in args.sizes.split(",") if s]
     with tempfile.TemporaryDirectory(prefix="sar_scene_") as d:
@@ -208,8 +213,11 @@ def main() -> None:
             )
             write_section("scene: despeckle", body)
         if not args.skip_translate:
-            rows = translate_rows(tmp, [int(s) for s in args.translate_sizes.split(",") if s])
-            table = "| run | scene | wall s | Mpixel/s | peak RSS MB |\n|---|---|---:|---:|---:|\n" + "\n".join(rows)
+            rows = translate_rows(tmp, [int(s) for s in args.translate_sizes.split(",") if s], args.backend)
+            table = (
+                "| run | scene | wall s | CPU s | Mpixel/s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|\n"
+                + "\n".join(rows)
+            )
             write_section("scene: translate", table + f"\n\n{load_line()}.")
 
 

@@ -63,8 +63,9 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
     text = (
-        f"Load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on 2 cores shared with other sessions "
-        f"(no quiet machine was available); best wall of {a.repeat} interleaved runs per side.\n\n"
+        f"Load average (1 / 5 / 15 min) at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, at end "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}, on {os.cpu_count()} CPUs; best wall of {a.repeat} "
+        "interleaved runs per side; each row a fresh child process (wall, its CPU, its own peak RSS).\n\n"
         "| what | baseline wall s / CPU s / peak MiB | this branch wall s / CPU s / peak MiB | wall ratio | heavy "
         "modules loaded (base / new) |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         f"Command: `.venv/bin/python bench/startup.py --baseline {a.baseline} --repeat {a.repeat}`\n"

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.budget import keep_window_heap
 from core.cli.args import positive_float, positive_int
 from core.cli.map_options import add_map_options, map_step
 from core.errors import UserError
@@ -75,6 +76,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         options.filter, options.filter_params = filter_options(args)
     elif args.window is not None or args.looks is not None:
         print("note: --window and --looks apply with --filter; ignored.", file=sys.stderr)
+    keep_window_heap()  # the command's own process streams one product window by window (as despeckle's, there)
     with cli_progress(f"prepare {Path(args.product).name}", unit="%", force=args.progress) as bar:
         result = prepare_product(args.product, args.output, options, geometry=geometry, progress=bar)
     for n in result.notes:

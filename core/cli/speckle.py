@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import batch
 from core import io as sio
+from core.budget import keep_window_heap
 from core.cli.args import positive_float, positive_int
 from core.cli.map_options import add_map_options, map_step, wants_map
 from core.cli.options import add_compress_option
@@ -211,7 +212,14 @@ def open_input(src: Path, args: argparse.Namespace) -> sio.Source:
 
 def stream_file(src: Path, dst: Path, args: argparse.Namespace, name: str, params: dict, client=None) -> None:
     """Stream `src` through one classic filter into the .tif `dst` (core.speckle.stream.despeckle_scene, the page's
-    function too), the map step after it when one was asked; notes go to stderr."""
+    function too), the map step after it when one was asked; notes go to stderr.
+
+    A command runs one scene in its own process, so without a cluster it takes the scene workers' heap policy
+    (core.budget.keep_window_heap): every window needs the same memory, so the heap keeps one window's high-water
+    mark instead of faulting each temporary in again (bench/RESULTS.md, cluster: refined Lee and gamma MAP 8192²).
+    The app's server keeps bound_heap_growth (its jobs share one process with every session)."""
+    if client is None:
+        keep_window_heap()
     notes = despeckle_scene(
         src,
         [(name, params, dst)],

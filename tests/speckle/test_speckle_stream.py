@@ -245,3 +245,16 @@ def test_scene_job_runs_two_filters_names_its_phases_and_compares_decimated(scen
             assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
             np.testing.assert_allclose(np.moveaxis(ds.read(), 0, -1), expected, rtol=2e-5, atol=1e-7, equal_nan=True)
         assert results[name].shape[:2] == src.shape[:2] and src.shape[0] == 101 // step
+
+
+def test_the_despeckle_command_streaming_alone_keeps_one_windows_heap(scene_tif, tmp_path, monkeypatch):
+    """The command's own process takes the scene workers' heap policy (tests/core/test_cluster_scene.py shows what it
+    saves); the page's function, which runs inside the shared server, leaves the process's heap as it is."""
+    calls: list[str] = []
+    monkeypatch.setattr("core.cli.speckle.keep_window_heap", lambda: calls.append("cli"))
+    monkeypatch.setattr("core.budget.keep_window_heap", lambda: calls.append("budget"))
+    assert main(["despeckle", str(scene_tif), str(tmp_path / "o.tif"), "--filter", "lee", "--no-progress"]) == 0
+    assert calls == ["cli"]
+    sps.despeckle_scene(scene_tif, [("lee", {"window": 7}, tmp_path / "page.tif")])
+    assert calls == ["cli"]
+    assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "page.tif").read_bytes()
