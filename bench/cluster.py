@@ -166,7 +166,8 @@ def main() -> None:
         + f". Best of {a.repeat} alternating runs per cell (wall and CPU separately); `despeckle --window 7 "
         "--looks 1`; serial with SAR_STUDIO_THREADS=1; peak = the largest process (client or worker). \"Workers' "
         'heap policy": the serial command with core.budget.keep_window_heap set before it starts (the scene '
-        "workers use it; the serial path keeps bound_heap_growth).",
+        "workers use it; since eed0b36 the despeckle command takes it too when it runs alone, so the two serial "
+        "columns differ only by the machine's noise).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in sizes + (["full"] if args.full else []):
             t = time.perf_counter()
             shape, pols = ((16_700, 25_000), ("VV",)) if s == "full" else ((s, s), ("VV", "VH"))
-            p = write_s1_product(Path(tmp) / str(s), "GRD", shape=shape, pols=pols)
+            # GCPs about 10 m a line apart, as on a real IW GRD (the sample's default 0.001 degree would make a
+            # continent-sized footprint, which --geocode refuses)
+            p = write_s1_product(Path(tmp) / str(s), "GRD", shape=shape, pols=pols, gcp_step=0.00009)
             tifs = [str(p.files[("IW", pol, "measurement")]) for pol in pols]
             del p
             label = f"{shape[1]}x{shape[0]}x{len(pols)}"
