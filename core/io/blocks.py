@@ -18,7 +18,7 @@ import numpy as np
 from core.io.gdal_config import configure_gdal, ensure_gdal_cache
 from core.io.georef import GeoInfo
 from core.io.products import open_source
-from core.io.source import Source, Window
+from core.io.source import Source, Window, gdal_itemsize
 from core.io.write import atomic_output, cog_options, geotiff_profile, write_georef
 
 
@@ -166,16 +166,8 @@ def window_cache_bytes(source: Source, block: int, halo: int) -> int:
     for ds, b in source._bands:
         bh, bw = ds.block_shapes[b - 1]
         rows, cols = min(ds.height, side + bh), min(ds.width, side + bw)
-        total += rows * cols * _itemsize(ds.dtypes[b - 1])
+        total += rows * cols * gdal_itemsize(ds.dtypes[b - 1])
     return 2 * total
-
-
-def _itemsize(gdal_dtype: str) -> int:
-    """Bytes per pixel of a GDAL data type name (complex_int16, GDAL's SLC type, is unknown to numpy)."""
-    try:
-        return np.dtype(gdal_dtype).itemsize
-    except TypeError:
-        return {"complex_int16": 4, "complex_int32": 8}.get(gdal_dtype, 8)
 
 
 def stream_filter(

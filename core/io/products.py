@@ -15,8 +15,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.budget import check_expansion
 from core.errors import UserError
 from core.io.confine import GDAL_ENV, Confine, check_path
@@ -26,7 +24,7 @@ from core.io.kinds import detect_kind
 from core.io.read import check_input_file
 from core.io.sentinel1.calibration import CALIBRATIONS
 from core.io.sentinel1.product import check_product, open_product
-from core.io.source import Source, preview, work_dtype
+from core.io.source import Source, gdal_itemsize, preview, read_dtype, work_dtype
 
 # ------------------------------------------------------------------------------------------------ opening
 
@@ -107,10 +105,10 @@ def _raster_source(ds: Any, path: Path, name: str, pol: str, kind: str | None = 
     import rasterio
 
     if ds.driver in ("GTiff", "PNG", "JPEG") and path.is_file():  # a header declaring 10^12 pixels in 150 bytes
-        px_bytes = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
+        px_bytes = ds.width * ds.height * ds.count * gdal_itemsize(ds.dtypes[0])
         check_expansion(px_bytes, path.stat().st_size, f"{name} ({ds.width}x{ds.height}, {ds.count} band(s))")
     geo = GeoInfo.from_dataset(ds)
-    dtype = work_dtype(np.dtype(ds.dtypes[0]))
+    dtype = work_dtype(read_dtype(ds.dtypes[0]))
     bands = [(ds, i) for i in range(1, ds.count + 1)]
     names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
     if pol != "all":

@@ -18,6 +18,7 @@ from core.errors import UserError
 from core.io.gdal_config import configure_gdal
 from core.io.georef import GeoInfo
 from core.io.kinds import KINDS, detect_kind
+from core.io.source import read_dtype
 
 DEFAULT_MAX_PIXELS = 120_000_000  # about 11k x 11k; override with SAR_STUDIO_MAX_PIXELS or max_pixels=
 
@@ -190,7 +191,7 @@ def _read_tiff(blob: bytes, name: str, limit: int) -> tuple[np.ndarray, GeoInfo 
             ds = stack.enter_context(mem.open(driver="GTiff"))  # TIFF by its magic bytes: only GTiff opens it
             _check_pixels(ds.width, ds.height, name, limit)
             count = ds.count
-            dtype = np.dtype(ds.dtypes[0]) if count else np.dtype(np.uint8)
+            dtype = read_dtype(ds.dtypes[0]) if count else np.dtype(np.uint8)
             _check_cost(ds.width, ds.height, count, dtype.itemsize, dtype.kind == "c", len(blob), name, dtype.name)
             if count < 1 or count > 4:
                 raise UserError(

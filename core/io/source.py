@@ -66,6 +66,23 @@ class Source:
         self.close()
 
 
+# GDAL's complex integer types, which numpy lacks: bytes a pixel in the file, and the array rasterio reads them into
+_GDAL_ONLY: dict[str, tuple[int, np.dtype]] = {
+    "complex_int16": (4, np.dtype(np.complex64)),
+    "complex_int32": (8, np.dtype(np.complex128)),
+}
+
+
+def gdal_itemsize(gdal_dtype: str) -> int:
+    """Bytes a pixel of a GDAL data type name takes in the file (complex_int16, a Sentinel-1 SLC's CInt16: 4)."""
+    return _GDAL_ONLY[gdal_dtype][0] if gdal_dtype in _GDAL_ONLY else np.dtype(gdal_dtype).itemsize
+
+
+def read_dtype(gdal_dtype: str) -> np.dtype:
+    """The numpy dtype rasterio reads a GDAL data type into (complex_int16 -> complex64)."""
+    return _GDAL_ONLY[gdal_dtype][1] if gdal_dtype in _GDAL_ONLY else np.dtype(gdal_dtype)
+
+
 def work_dtype(dtype: np.dtype) -> np.dtype:
     """What reading gives, as read_raster does: complex -> float32 intensity, float64/ints -> float32."""
     if dtype.kind == "c" or dtype == np.float64 or (dtype.kind in "iu" and dtype not in (np.uint8, np.uint16)):
@@ -100,13 +117,14 @@ def preview(src: Source, size: int = 256) -> np.ndarray:
         rows = np.minimum(((np.arange(h) + 0.5) * (src.height / h) + 1e-10).astype(np.int64), src.height - 1)
         cols = np.minimum(((np.arange(w) + 0.5) * (src.width / w) + 1e-10).astype(np.int64), src.width - 1)
         block_h, block_w = ds.block_shapes[b - 1]
-        item = np.dtype(ds.dtypes[b - 1]).itemsize
+        dtype = read_dtype(ds.dtypes[b - 1])
+        item = dtype.itemsize
         if block_h * block_w * item > PREVIEW_CHUNK_BYTES:  # one block over the budget (a single-strip file):
             block_h, chunk = 1, src.width  # read the sampled rows alone
         else:
             chunk = max(block_w, PREVIEW_CHUNK_BYTES // (block_h * item) // block_w * block_w)
-        x = np.empty((h, w), ds.dtypes[b - 1])
-        buf = np.empty(block_h * chunk, ds.dtypes[b - 1])  # one buffer for every read: no fresh mapping to fault in
+        x = np.empty((h, w), dtype)
+        buf = np.empty(block_h * chunk, dtype)  # one buffer for every read: no fresh mapping to fault in
         groups = np.split(np.arange(h), np.flatnonzero(np.diff(rows // block_h)) + 1)  # sampled rows per block row
         for c0 in range(0, src.width, chunk):
             c1 = min(src.width, c0 + chunk)

@@ -1,6 +1,6 @@
 """The kind-detection preview (core.io.source.preview) reads each block once, and still gives exactly what GDAL's
 own decimated nearest read of the whole raster gives (the reference: rasterio's `read(out_shape=...)`), for tiled
-files with ragged edge blocks, striped files, several dtypes and scenes smaller than the preview."""
+files with ragged edge blocks, striped files, several dtypes (GDAL's CInt16 too) and scenes smaller than the preview."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from core import io as sio
 from core.io import source as source_mod
 
 
-def _write(path, data, **layout):
+def _write(path, data, dtype=None, **layout):
     h, w = data.shape
-    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=data.dtype, **layout)
+    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=dtype or data.dtype, **layout)
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data, 1)
     return path
@@ -39,14 +39,14 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize(("h", "w"), [(1000, 777), (2600, 3111), (300, 5000), (200, 150)])
-@pytest.mark.parametrize("dtype", ["float32", "uint16", "complex64"])
+@pytest.mark.parametrize("dtype", ["float32", "uint16", "complex64", "complex_int16"])
 def test_preview_equals_gdals_decimated_read(tmp_path, rng, layout, h, w, dtype, monkeypatch):
     monkeypatch.setattr(source_mod, "PREVIEW_CHUNK_BYTES", 64 * 1024)  # several column chunks even on small files
-    data = rng.integers(0, 60000, (h, w)).astype(dtype)
-    if dtype == "complex64":
-        data = data + 1j * rng.integers(0, 999, (h, w))
-        data = data.astype(dtype)
-    path = _write(tmp_path / "s.tif", data, **LAYOUTS[layout])
+    if dtype.startswith("complex"):  # complex_int16 (GDAL's CInt16, Sentinel-1 SLC) is unknown to numpy
+        data = (rng.integers(-999, 999, (h, w)) + 1j * rng.integers(-999, 999, (h, w))).astype(np.complex64)
+    else:
+        data = rng.integers(0, 60000, (h, w)).astype(dtype)
+    path = _write(tmp_path / "s.tif", data, dtype=dtype, **LAYOUTS[layout])
     ref = _gdal_reference(path, 256)
     ref = np.abs(ref) ** 2 if np.iscomplexobj(ref) else ref
     with sio.open_source(str(path), kind="intensity") as src:

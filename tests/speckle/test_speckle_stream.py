@@ -258,3 +258,34 @@ def test_the_despeckle_command_streaming_alone_keeps_one_windows_heap(scene_tif,
     sps.despeckle_scene(scene_tif, [("lee", {"window": 7}, tmp_path / "page.tif")])
     assert calls == ["cli"]
     assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "page.tif").read_bytes()
+
+
+def test_a_cint16_slc_geotiff_is_despeckled_as_intensity_and_keeps_its_gcps(tmp_path, rng, capsys):
+    """GDAL's CInt16 (a Sentinel-1 SLC measurement) has no numpy name: the file is read as complex64, |z|² is the
+    intensity filtered, and the 9 GCPs come through; nothing on stderr."""
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    h, w = 70, 90
+    z = rng.integers(-300, 300, (h, w)) + 1j * rng.integers(-300, 300, (h, w))
+    gcps = [
+        GroundControlPoint(row=r, col=c, x=7 + c * 1e-4, y=45 - r * 1e-4, z=0.0)
+        for r in (0, 35, 69)
+        for c in (0, 45, 89)
+    ]
+    src = tmp_path / "slc.tif"
+    profile = dict(
+        driver="GTiff", width=w, height=h, count=1, dtype="complex_int16", gcps=gcps, crs=CRS.from_epsg(4326)
+    )
+    with rasterio.open(src, "w", **profile) as ds:
+        ds.write(z.astype(np.complex64), 1)
+    dst = tmp_path / "lee.tif"
+    assert (
+        main(["despeckle", str(src), str(dst), "--filter", "lee", "--window", "5", "--looks", "1", "--no-progress"])
+        == 0
+    )
+    assert capsys.readouterr().err == ""
+    with rasterio.open(dst) as ds:
+        got = ds.read(1)
+        assert ds.dtypes == ("float32",) and len(ds.gcps[0]) == 9 and ds.gcps[1].to_epsg() == 4326
+    np.testing.assert_allclose(got, _lee_reference(np.abs(z) ** 2, 5, 1.0), rtol=1e-4)
