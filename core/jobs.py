@@ -113,8 +113,9 @@ def scene_size(
 
 def decimated_read(path: str | os.PathLike, size: int = 1024, confine: Confine | None = None) -> np.ndarray | None:
     """At most `size` pixels on the long side, nearest neighbour, from overviews where the file has them:
-    (h, w) or (h, w, C) float32 values as stored. With `confine` (a browser-reached path) the file is checked and
-    opened as core.io.confine says; a product then has no preview here (None)."""
+    (h, w) or (h, w, C) float32 values as stored (complex ones, an SLC's, as intensity |z|², as core.io reads
+    them). With `confine` (a browser-reached path) the file is checked and opened as core.io.confine says; a
+    product then has no preview here (None)."""
     import rasterio  # only previews need it
     from rasterio.enums import Resampling
 
@@ -130,7 +131,8 @@ def decimated_read(path: str | os.PathLike, size: int = 1024, confine: Confine |
         with rasterio.open(path, driver=driver) as ds:
             step = max(1, -(-max(ds.height, ds.width) // size))
             shape = (ds.count, max(1, ds.height // step), max(1, ds.width // step))
-            x = ds.read(out_shape=shape, resampling=Resampling.nearest, masked=False).astype(np.float32)
+            x = ds.read(out_shape=shape, resampling=Resampling.nearest, masked=False)
+            x = (np.abs(x) ** 2 if np.iscomplexobj(x) else x).astype(np.float32)  # complex: intensity, as sources read
             if ds.nodata is not None and np.isfinite(ds.nodata):
                 x[x == ds.nodata] = np.nan
     return x[0] if x.shape[0] == 1 else np.moveaxis(x, 0, -1)

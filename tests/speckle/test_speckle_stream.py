@@ -260,9 +260,9 @@ def test_the_despeckle_command_streaming_alone_keeps_one_windows_heap(scene_tif,
     assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "page.tif").read_bytes()
 
 
-def test_a_cint16_slc_geotiff_is_despeckled_as_intensity_and_keeps_its_gcps(tmp_path, rng, capsys):
-    """GDAL's CInt16 (a Sentinel-1 SLC measurement) has no numpy name: the file is read as complex64, |z|² is the
-    intensity filtered, and the 9 GCPs come through; nothing on stderr."""
+@pytest.fixture
+def cint16_tif(tmp_path, rng):
+    """A CInt16 GeoTIFF (a Sentinel-1 SLC measurement's type, which numpy has no name for) with 9 GCPs; its |z|²."""
     from rasterio.control import GroundControlPoint
     from rasterio.crs import CRS
 
@@ -279,6 +279,13 @@ def test_a_cint16_slc_geotiff_is_despeckled_as_intensity_and_keeps_its_gcps(tmp_
     )
     with rasterio.open(src, "w", **profile) as ds:
         ds.write(z.astype(np.complex64), 1)
+    return src, np.abs(z) ** 2
+
+
+def test_a_cint16_slc_geotiff_is_despeckled_as_intensity_and_keeps_its_gcps(cint16_tif, tmp_path, capsys):
+    """The file is read as complex64, |z|² is the intensity filtered, and the 9 GCPs come through; nothing on
+    stderr."""
+    src, intensity = cint16_tif
     dst = tmp_path / "lee.tif"
     assert (
         main(["despeckle", str(src), str(dst), "--filter", "lee", "--window", "5", "--looks", "1", "--no-progress"])
@@ -288,4 +295,24 @@ def test_a_cint16_slc_geotiff_is_despeckled_as_intensity_and_keeps_its_gcps(tmp_
     with rasterio.open(dst) as ds:
         got = ds.read(1)
         assert ds.dtypes == ("float32",) and len(ds.gcps[0]) == 9 and ds.gcps[1].to_epsg() == 4326
-    np.testing.assert_allclose(got, _lee_reference(np.abs(z) ** 2, 5, 1.0), rtol=1e-4)
+    np.testing.assert_allclose(got, _lee_reference(intensity, 5, 1.0), rtol=1e-4)
+
+
+def test_the_page_scene_job_compares_a_cint16_input_as_intensity(cint16_tif, tmp_path):
+    """The page's metrics and views read the input decimated: |z|² there too, not the real part (which made the
+    mean ratio of a boxcar about 10^5 and the input's ENL 0.01)."""
+    import time
+
+    from core.speckle import jobs
+
+    src, intensity = cint16_tif
+    job = jobs.start_scene_job(src, {"boxcar": tmp_path / "box.tif"}, {"boxcar": {"window": 5}})
+    t = time.monotonic()
+    while not job.finished and time.monotonic() - t < 60:
+        time.sleep(0.01)
+    assert job.error is None
+    inp, results = jobs.decimated_results(job, size=30)
+    rows = ((np.arange(inp.shape[0]) + 0.5) * (70 / inp.shape[0]) + 1e-10).astype(int)  # GDAL's nearest samples
+    cols = ((np.arange(inp.shape[1]) + 0.5) * (90 / inp.shape[1]) + 1e-10).astype(int)
+    np.testing.assert_allclose(inp, intensity[np.ix_(rows, cols)], rtol=1e-6)
+    assert 0.8 < results["boxcar"].mean() / inp.mean() < 1.25
