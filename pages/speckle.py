@@ -170,7 +170,7 @@ def _scene_results(job) -> None:
             st.subheader("Metrics (decimated result)")
             st.dataframe(metrics_table(src, results, region, names), hide_index=True, width="stretch")
             st.caption(
-                f"Measured on about every {step}th pixel of the scene (the overviews), not at full resolution: ENL "
+                f"Measured on about one pixel in {step} along each axis (the overviews), not at full resolution: ENL "
                 f"over rows {region[0]}–{region[0] + region[2] - 1}, columns {region[1]}–{region[1] + region[3] - 1}"
                 f" of that grid ({how})."
             )

@@ -258,7 +258,7 @@ def stretch_caption(panels: list[ViewPanel]) -> str:
             parts.append(f"{p.label}: RGB as stored")
     step = max(p.step for p in panels)
     dec = (
-        f" Shown every {step}th pixel of the full image (values are real pixels, at full-size x, y)."
+        f" Shown one pixel in {step} along each axis (values are real pixels, at full-size x, y)."
         if step > 1
         else ""
     )
