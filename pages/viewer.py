@@ -257,9 +257,5 @@ def stretch_caption(panels: list[ViewPanel]) -> str:
         else:
             parts.append(f"{p.label}: RGB as stored")
     step = max(p.step for p in panels)
-    dec = (
-        f" Shown one pixel in {step} along each axis (values are real pixels, at full-size x, y)."
-        if step > 1
-        else ""
-    )
+    dec = f" Shown one pixel in {step} along each axis (values are real pixels, at full-size x, y)." if step > 1 else ""
     return "Stretch: " + "; ".join(parts) + ". Drag to zoom, double-click to reset; the views are linked." + dec
