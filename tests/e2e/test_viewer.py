@@ -31,12 +31,23 @@ def _run_speckle(page, app_url, tmp_path, utm_geo):
 def test_hover_reads_the_file_value_and_zoom_is_linked(page, app_url, tmp_path, utm_geo):
     data = _run_speckle(page, app_url, tmp_path, utm_geo)
     plot = page.locator(".js-plotly-plot").first
-    plot.scroll_into_view_if_needed()
+    plot.locator(".nsewdrag").nth(2).wait_for()  # the grid's three views drawn (input, Lee, refined Lee)
+    wait_idle(page)
     drag = plot.locator(".nsewdrag").first  # the first subplot (the input)
-    box = drag.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
     hover = plot.locator(".hoverlayer .hovertext").first
-    hover.wait_for()
+    for _ in range(5):  # a hover lands only on a settled chart: move in again when a late redraw swallowed it
+        plot.scroll_into_view_if_needed()
+        box = drag.bounding_box()
+        page.mouse.move(box["x"] - 20, box["y"] - 20)
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6, steps=5)
+        for _ in range(15):
+            if hover.count() and hover.is_visible():
+                break
+            page.wait_for_timeout(200)
+        else:
+            continue
+        break
+    hover.wait_for(timeout=5_000)
     text = hover.text_content() or ""
     m = re.search(r"x (\d+), y (\d+).*?σ⁰ ([0-9.eE+-]+) \((-?[0-9.]+) dB\)", text, re.S)
     assert m, text
